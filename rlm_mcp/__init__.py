@@ -1,0 +1,3 @@
+"""rlm-mcp: Recursive Language Model powers for MCP hosts."""
+
+__version__ = "0.1.0"
