@@ -1,0 +1,45 @@
+"""Errors of the sandbox component.
+
+    SandboxError                 base: something about the sandbox itself, never the user's code
+    ├── SandboxUnavailable       the isolation backend cannot run here (why, and what to do)
+    ├── SandboxStartError        the guest did not come up (nsjail or interpreter failed)
+    ├── SandboxCrashed           the guest died or was killed (OOM, hard kill); restart() recovers
+    ├── ProtocolViolation        the guest sent something invalid or oversized; it was killed
+    └── SandboxClosed            the sandbox was closed and cannot take requests
+
+Failures of user code (exceptions, timeouts) are not errors here: they come back as an ExecResult
+with a status, because the REPL survives them.
+"""
+
+
+class SandboxError(Exception):
+    """Base class for failures of the sandbox itself."""
+
+
+class SandboxUnavailable(SandboxError):
+    """Isolation cannot run on this machine; the message says why and how to fix it."""
+
+
+class SandboxStartError(SandboxError):
+    """The guest process did not reach its ready state."""
+
+    def __init__(self, message: str, *, log: str = "") -> None:
+        super().__init__(message + (f"\n--- jail log ---\n{log}" if log else ""))
+        self.log = log
+
+
+class SandboxCrashed(SandboxError):
+    """The guest died; `reason` is a short human explanation (e.g. killed by signal 9)."""
+
+    def __init__(self, reason: str, *, exit_code: int | None = None) -> None:
+        super().__init__(f"the sandbox process died: {reason}")
+        self.reason = reason
+        self.exit_code = exit_code
+
+
+class ProtocolViolation(SandboxError):
+    """The guest broke the protocol (malformed or oversized message) and was killed."""
+
+
+class SandboxClosed(SandboxError):
+    """The sandbox was closed."""

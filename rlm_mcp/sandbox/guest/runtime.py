@@ -1,0 +1,335 @@
+"""The guest side of the sandbox: a persistent Python REPL speaking JSON lines to its host.
+
+Runs inside the jail on the guest interpreter with only the standard library (it must work on any
+Python >= 3.10 a user points RLM_GUEST_PYTHON at). The control channel is a private copy of fds 0 and
+1; the real fd 0 becomes /dev/null and fd 1 is pointed at stderr, so nothing user code prints, writes
+to fd 1 or reads from stdin can corrupt the protocol. The main thread runs user code (so SIGALRM can
+interrupt it); a reader thread routes callback replies to the guest threads waiting for them.
+"""
+
+import ast
+import itertools
+import json
+import mmap
+import os
+import queue
+import reprlib
+import signal
+import sys
+import threading
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import lockdown  # noqa: E402  (needs the path above; the guest runs with -I)
+
+PREVIEW = reprlib.Repr()
+PREVIEW.maxstring = 80
+PREVIEW.maxother = 80
+PREVIEW.maxlist = PREVIEW.maxtuple = PREVIEW.maxdict = PREVIEW.maxset = 6
+MAX_REPORTED_VARS = 60
+
+
+class ExecTimeout(BaseException):
+    """Raised in the main thread when an exec outlives its timeout (BaseException: `except Exception`
+    in user code does not swallow it; the timer re-fires in case a bare `except:` does)."""
+
+
+class CallbackError(Exception):
+    """The host answered a callback with an error; the message is the host's."""
+
+
+class CappedWriter:
+    """A text sink that keeps the head and the tail of what is written, counting what it drops.
+
+    Capping happens while writing, so a loop printing gigabytes costs the guest no memory.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.head_limit = limit // 2
+        self.tail_limit = limit - self.head_limit
+        self.head: list[str] = []
+        self.head_len = 0
+        self.tail: list[str] = []
+        self.tail_len = 0
+        self.dropped = 0
+        self.lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        with self.lock:
+            room = self.head_limit - self.head_len
+            if room > 0:
+                self.head.append(text[:room])
+                self.head_len += min(room, len(text))
+                text = text[room:]
+            if text:
+                self.tail.append(text)
+                self.tail_len += len(text)
+                if self.tail_len > 2 * self.tail_limit + 4096:
+                    self._trim_tail()
+        return len(text)
+
+    def _trim_tail(self) -> None:
+        joined = "".join(self.tail)
+        keep = joined[-self.tail_limit :] if self.tail_limit else ""
+        self.dropped += len(joined) - len(keep)
+        self.tail = [keep]
+        self.tail_len = len(keep)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def result(self) -> tuple[str, str, int]:
+        """(head, tail, dropped chars): the host joins head and tail around a marker."""
+        with self.lock:
+            self._trim_tail()
+            return "".join(self.head), "".join(self.tail), self.dropped
+
+
+class Channel:
+    """JSON lines over the private copies of fds 0 and 1."""
+
+    def __init__(self) -> None:
+        self.reader = os.fdopen(os.dup(0), "rb", buffering=1 << 16)
+        self.writer = os.fdopen(os.dup(1), "wb", buffering=0)
+        devnull = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        os.dup2(2, 1)
+        self.write_lock = threading.Lock()
+
+    def send(self, message: dict) -> None:
+        data = json.dumps(message, ensure_ascii=False, default=repr).encode("utf-8", "surrogatepass")
+        with self.write_lock:
+            self.writer.write(data + b"\n")
+
+    def receive(self):
+        line = self.reader.readline()
+        if not line:
+            return None
+        return json.loads(line)
+
+
+class Guest:
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.requests: queue.Queue = queue.Queue()
+        self.pending: dict[int, list] = {}
+        self.pending_lock = threading.Lock()
+        self.callback_ids = itertools.count(1)
+        self.namespace: dict = {"__name__": "__main__", "__builtins__": __builtins__}
+        self.reserved: dict = {}
+        self.reserve("_rlm_callback", self.callback)
+        self.reserve("_rlm_read_text", read_text)
+
+    def reserve(self, name: str, value) -> None:
+        self.reserved[name] = value
+        self.namespace[name] = value
+
+    # --- callbacks: guest code asks the host and waits -------------------------------------------
+    def callback(self, name: str, payload=None):
+        """Ask the host to run `name` with a JSON payload and wait for its answer; safe from threads."""
+        cid = next(self.callback_ids)
+        slot: list = [threading.Event(), None]
+        with self.pending_lock:
+            self.pending[cid] = slot
+        try:
+            self.channel.send({"op": "callback", "cid": cid, "name": name, "payload": payload})
+            slot[0].wait()
+        finally:
+            with self.pending_lock:
+                self.pending.pop(cid, None)
+        reply = slot[1]
+        if not reply.get("ok"):
+            raise CallbackError(str(reply.get("error", "callback failed")))
+        return reply.get("value")
+
+    def read_loop(self) -> None:
+        """Reader thread: callback replies wake their waiters, everything else queues for main."""
+        while True:
+            message = self.channel.receive()
+            if message is None:
+                self.requests.put({"op": "shutdown"})
+                return
+            if message.get("op") == "reply":
+                with self.pending_lock:
+                    slot = self.pending.get(message.get("cid"))
+                if slot is not None:
+                    slot[1] = message
+                    slot[0].set()
+            else:
+                self.requests.put(message)
+
+    # --- requests ---------------------------------------------------------------------------------
+    def serve(self) -> None:
+        handlers = {"exec": self.do_exec, "get": self.do_get, "call": self.do_call, "prelude": self.do_prelude}
+        while True:
+            request = self.requests.get()
+            op = request.get("op")
+            if op == "shutdown":
+                return
+            handler = handlers.get(op)
+            if handler is None:
+                reply = {"status": "error", "error": f"unknown op {op!r}"}
+            else:
+                reply = handler(request)
+            reply["id"] = request.get("id")
+            reply["op"] = "done"
+            self.channel.send(reply)
+
+    def do_prelude(self, request: dict) -> dict:
+        """Run helper code once; every public name it defines becomes reserved."""
+        before = set(self.namespace)
+        exec(compile(request["code"], "<rlm-prelude>", "exec"), self.namespace)
+        for name in set(self.namespace) - before:
+            self.reserved[name] = self.namespace[name]
+        return {"status": "ok"}
+
+    def do_call(self, request: dict) -> dict:
+        function = self.reserved.get(request.get("fn"))
+        if function is None or not callable(function):
+            return {"status": "error", "error": f"no reserved function {request.get('fn')!r}"}
+        try:
+            return {"status": "ok", "value": function(*request.get("args", []))}
+        except Exception as exc:
+            return {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
+
+    def do_get(self, request: dict) -> dict:
+        name = request.get("name")
+        if name not in self.namespace:
+            return {"status": "error", "error": f"no variable named {name!r}"}
+        value = self.namespace[name]
+        limit = int(request.get("max_chars", 1 << 20))
+        text, is_json = render_value(value, limit)
+        return {
+            "status": "ok", "type": type(value).__name__, "value": text[:limit],
+            "json": is_json, "truncated": len(text) > limit, "chars": len(text),
+        }
+
+    def do_exec(self, request: dict) -> dict:
+        limit = int(request.get("max_output", 20000))
+        timeout = float(request.get("timeout_s", 60))
+        out, err = CappedWriter(limit), CappedWriter(limit)
+        before = snapshot(self.namespace, self.reserved)
+        status, error = "ok", None
+        started = time.perf_counter()
+        sys.stdout, sys.stderr = out, err
+        signal.signal(signal.SIGALRM, raise_timeout)
+        signal.setitimer(signal.ITIMER_REAL, timeout, 1.0)
+        try:
+            run_cell(request["code"], self.namespace)
+        except ExecTimeout:
+            status, error = "timeout", f"execution exceeded {timeout:g} s and was interrupted"
+        except SyntaxError as exc:
+            status, error = "error", f"SyntaxError: {exc}"
+            err.write(format_exception(exc))
+        except BaseException as exc:  # user code may raise anything, SystemExit included
+            status, error = "error", f"{type(exc).__name__}: {exc}"
+            err.write(format_exception(exc))
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+        elapsed = time.perf_counter() - started
+        self.namespace.update(self.reserved)
+        changed = changed_vars(before, snapshot(self.namespace, self.reserved), self.namespace)
+        return {
+            "status": status, "error": error, "elapsed_s": elapsed,
+            "stdout": out.result(), "stderr": err.result(), "vars": changed,
+        }
+
+
+def raise_timeout(signum, frame):
+    raise ExecTimeout()
+
+
+def run_cell(code: str, namespace: dict) -> None:
+    """Run code like a notebook cell: a trailing expression's repr is printed."""
+    tree = ast.parse(code, "<exec>", "exec")
+    last = tree.body[-1] if tree.body else None
+    if isinstance(last, ast.Expr):
+        tree.body.pop()
+        exec(compile(tree, "<exec>", "exec"), namespace)
+        value = eval(compile(ast.Expression(last.value), "<exec>", "eval"), namespace)
+        if value is not None:
+            namespace["_"] = value
+            print(repr(value))
+    else:
+        exec(compile(tree, "<exec>", "exec"), namespace)
+
+
+def format_exception(exc: BaseException) -> str:
+    """The traceback without the runtime's own frames."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    user = [f for f in frames if f.filename in ("<exec>", "<rlm-prelude>") or not f.filename.startswith("/rlm/")]
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(user)] if user else []
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines)
+
+
+def size_of(value):
+    try:
+        return len(value)
+    except Exception:
+        return None
+
+
+def snapshot(namespace: dict, reserved: dict) -> dict:
+    return {
+        name: (id(value), type(value).__name__, size_of(value))
+        for name, value in namespace.items()
+        if not name.startswith("_") and name not in reserved
+    }
+
+
+def changed_vars(before: dict, after: dict, namespace: dict) -> list:
+    changed = [name for name, mark in after.items() if before.get(name) != mark]
+    report = []
+    for name in changed[:MAX_REPORTED_VARS]:
+        value = namespace[name]
+        try:
+            preview = PREVIEW.repr(value)
+        except Exception as exc:
+            preview = f"<repr failed: {type(exc).__name__}>"
+        report.append({"name": name, "type": type(value).__name__, "size": size_of(value), "preview": preview})
+    deleted = [name for name in before if name not in after]
+    if deleted:
+        report.append({"name": ", ".join(deleted[:20]), "type": "deleted", "size": None, "preview": ""})
+    return report
+
+
+def render_value(value, limit: int) -> tuple[str, bool]:
+    """JSON when the value is plain data, repr otherwise; huge strings are cut before rendering."""
+    if isinstance(value, str) and len(value) > limit:
+        value = value[: limit + 1]
+    try:
+        return json.dumps(value, ensure_ascii=False), True
+    except (TypeError, ValueError):
+        return reprlib.Repr().repr(value) if size_of(value) and size_of(value) > 10000 else repr(value), False
+
+
+def read_text(path: str) -> str:
+    """Decode a read-only mounted file straight from a memory map (one copy: the str itself)."""
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return ""
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return str(mapped, "utf-8", "replace")
+
+
+def main() -> None:
+    channel = Channel()
+    lockdown.deny_exec()
+    guest = Guest(channel)
+    threading.Thread(target=guest.read_loop, name="rlm-channel", daemon=True).start()
+    channel.send({"op": "ready", "python": sys.version.split()[0], "pid": os.getpid(), "uid": os.getuid()})
+    guest.serve()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,387 @@
+"""The host side of the persistent REPL: one guest process, its control channel and its callbacks.
+
+Requests (exec, get, call) go one at a time; while one runs, the guest may send any number of
+callback requests (from several threads) which are answered concurrently. Everything the guest sends
+is size-capped and validated: the guest runs hostile code and may forge or flood the channel.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import anyio
+from anyio.abc import Process, TaskGroup
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from .errors import ProtocolViolation, SandboxClosed, SandboxCrashed, SandboxStartError
+from .launch import Launcher
+from .policy import SandboxPolicy
+from .results import CapturedText, ExecResult, VariableInfo, VariableValue
+
+log = logging.getLogger(__name__)
+
+Callback = Callable[[Any], Awaitable[Any]]
+STARTUP_TIMEOUT_S = 30.0
+LOG_TAIL_BYTES = 64 * 1024
+MAX_CODE_CHARS = 1_000_000
+MAX_CALLBACK_NAME = 64
+
+
+class Sandbox:
+    """A persistent Python REPL in a jail.
+
+    `prelude` is helper code run at every (re)start; the names it defines are reserved and restored
+    after each exec. `callbacks` are the host functions guest code may call through
+    `_rlm_callback(name, payload)`.
+    """
+
+    def __init__(
+        self,
+        launcher: Launcher,
+        policy: SandboxPolicy,
+        data_dir: Path,
+        *,
+        prelude: str = "",
+        callbacks: Mapping[str, Callback] | None = None,
+    ) -> None:
+        self.launcher = launcher
+        self.policy = policy
+        self.data_dir = data_dir
+        self.prelude = prelude
+        self.callbacks = dict(callbacks or {})
+        self.guest_info: dict[str, Any] = {}
+        self.starts = 0
+        self._process: Process | None = None
+        self._stdout: BufferedByteReceiveStream | None = None
+        self._task_group: TaskGroup | None = None
+        self._cancel: anyio.CancelScope | None = None
+        self._request_lock = anyio.Lock()
+        self._write_lock = anyio.Lock()
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, tuple[anyio.Event, list[Any]]] = {}
+        self._log_tail: collections.deque[bytes] = collections.deque()
+        self._log_bytes = 0
+        self._cleanup: list[Path] = []
+        self._death: SandboxCrashed | None = None
+        self._closed = False
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    @property
+    def isolated(self) -> bool:
+        return self.launcher.isolated
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.returncode is None and self._death is None
+
+    @property
+    def max_message_bytes(self) -> int:
+        return self.policy.limits.max_message_mb * 1024 * 1024
+
+    async def start(self, task_group: TaskGroup) -> None:
+        """Start the guest and wait until it is ready; background readers live in `task_group`."""
+        if self._closed:
+            raise SandboxClosed("this sandbox was closed; create a new one")
+        self._task_group = task_group
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        plan = self.launcher.plan(self.data_dir)
+        self._cleanup += plan.cleanup_paths
+        self._death = None
+        self._log_tail.clear()
+        self._log_bytes = 0
+        self._process = await anyio.open_process(
+            plan.argv, env=plan.env, cwd=plan.cwd, start_new_session=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        self._stdout = BufferedByteReceiveStream(self._process.stdout)  # type: ignore[arg-type]
+        task_group.start_soon(self._drain_stderr, self._process)
+        self.starts += 1
+        try:
+            with anyio.fail_after(STARTUP_TIMEOUT_S):
+                ready = await self._read_message()
+        except (TimeoutError, SandboxCrashed, ProtocolViolation) as exc:
+            await self._kill()
+            raise SandboxStartError(f"the sandbox did not start: {exc}", log=self.log_tail()) from exc
+        if ready.get("op") != "ready":
+            await self._kill()
+            raise SandboxStartError(f"unexpected first message from the guest: {ready!r}", log=self.log_tail())
+        self.guest_info = ready
+        if self.isolated and ready.get("uid") != self.policy.identity.uid:
+            await self._kill()
+            raise SandboxStartError(f"guest runs as uid {ready.get('uid')}, expected {self.policy.identity.uid}")
+        self._cancel = anyio.CancelScope()
+        task_group.start_soon(self._pump, self._cancel, self._process)
+        if self.prelude:
+            reply = await self._request({"op": "prelude", "code": self.prelude}, deadline_s=STARTUP_TIMEOUT_S)
+            if reply.get("status") != "ok":
+                await self._kill()
+                raise SandboxStartError(f"the prelude failed: {reply.get('error')}")
+
+    async def restart(self) -> None:
+        """Kill the guest if it runs and start a fresh one (all variables are lost)."""
+        task_group = self._task_group
+        if task_group is None:
+            raise SandboxClosed("restart() before start()")
+        await self._kill()
+        await self.start(task_group)
+
+    async def close(self) -> None:
+        """Kill the guest and its whole process tree; idempotent."""
+        self._closed = True
+        await self._kill()
+        for path in self._cleanup:
+            shutil.rmtree(path, ignore_errors=True)
+        self._cleanup.clear()
+
+    async def _kill(self) -> None:
+        process = self._process
+        if self._cancel is not None:
+            self._cancel.cancel()
+            self._cancel = None
+        if process is None:
+            return
+        if process.returncode is None:
+            # nsjail forwards nothing on SIGKILL and the guest shares our process group (skip_setsid):
+            # one signal to the group takes both, and the guest's pid namespace with it.
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        with anyio.move_on_after(5):
+            await process.wait()
+        for stream in (process.stdin, process.stdout, process.stderr):
+            if stream is not None:
+                await stream.aclose()
+        self._fail_waiters(self._death or SandboxCrashed("killed by the host"))
+
+    def log_tail(self) -> str:
+        """The last lines nsjail and the guest wrote to stderr (for diagnostics)."""
+        return b"".join(self._log_tail).decode("utf-8", "replace")
+
+    # --- requests ------------------------------------------------------------------------------
+    async def exec(self, code: str, *, timeout_s: float | None = None, max_output_chars: int = 20_000) -> ExecResult:
+        """Run code in the persistent namespace. User-code failures come back as a status."""
+        if len(code) > MAX_CODE_CHARS:
+            raise ValueError(f"code is {len(code)} characters; the limit is {MAX_CODE_CHARS}")
+        timeout = timeout_s if timeout_s is not None else self.policy.limits.exec_timeout_s
+        started = time.perf_counter()
+        request = {"op": "exec", "code": code, "timeout_s": timeout, "max_output": max_output_chars}
+        try:
+            reply = await self._request(request, deadline_s=timeout + self.policy.limits.hard_kill_grace_s)
+        except TimeoutError:
+            await self._kill()
+            return _dead_result(
+                "killed",
+                f"the code ignored its {timeout:g} s timeout and the REPL was killed; its variables are lost",
+                started,
+            )
+        except SandboxCrashed as exc:
+            return _dead_result("killed", f"{exc}; its variables are lost", started)
+        except ProtocolViolation as exc:
+            return _dead_result("sandbox_fault", str(exc), started)
+        return _exec_result(reply)
+
+    async def get(self, name: str, *, max_chars: int = 100_000) -> VariableValue:
+        """Read a variable back: JSON for plain data, repr otherwise, cut at `max_chars`."""
+        reply = await self._request({"op": "get", "name": name, "max_chars": max_chars}, deadline_s=30)
+        if reply.get("status") != "ok":
+            raise KeyError(str(reply.get("error")))
+        text = _string(reply.get("value"))[:max_chars]
+        is_json = bool(reply.get("json")) and not reply.get("truncated")
+        return VariableValue(
+            name=name, type=_string(reply.get("type")), value=json.loads(text) if is_json else text,
+            is_json=is_json, truncated=bool(reply.get("truncated")), chars=_int(reply.get("chars")),
+        )
+
+    async def call(self, function: str, *args: Any, timeout_s: float = 60) -> Any:
+        """Call a function the prelude defined, with JSON arguments; returns its JSON result."""
+        reply = await self._request({"op": "call", "fn": function, "args": list(args)}, deadline_s=timeout_s)
+        if reply.get("status") != "ok":
+            raise RuntimeError(f"{function} failed in the sandbox: {reply.get('error')}")
+        return reply.get("value")
+
+    def guest_path(self, host_path: Path) -> str:
+        """Where a file under the data directory appears inside the guest."""
+        return self.launcher.guest_path(host_path, self.data_dir)
+
+    async def _request(self, message: dict[str, Any], *, deadline_s: float) -> dict[str, Any]:
+        async with self._request_lock:
+            if not self.alive:
+                raise self._death or SandboxCrashed("the sandbox is not running")
+            request_id = next(self._ids)
+            event, slot = anyio.Event(), []
+            self._waiting[request_id] = (event, slot)
+            try:
+                await self._send({**message, "id": request_id})
+                with anyio.fail_after(deadline_s):
+                    await event.wait()
+            finally:
+                self._waiting.pop(request_id, None)
+            reply = slot[0]
+            if isinstance(reply, BaseException):
+                raise reply
+            return reply
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        process = self._process
+        if process is None or process.stdin is None:
+            raise SandboxCrashed("the sandbox is not running")
+        data = json.dumps(message, ensure_ascii=False).encode() + b"\n"
+        async with self._write_lock:
+            try:
+                await process.stdin.send(data)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+                raise SandboxCrashed(f"cannot write to the guest: {exc}") from exc
+
+    # --- background readers ----------------------------------------------------------------------
+    async def _pump(self, cancel: anyio.CancelScope, process: Process) -> None:
+        with cancel:
+            async with anyio.create_task_group() as group:
+                try:
+                    while True:
+                        message = await self._read_message()
+                        self._dispatch(message, group)
+                except ProtocolViolation as exc:
+                    self._death = SandboxCrashed(str(exc))
+                    self._fail_waiters(exc)
+                    os.killpg(process.pid, signal.SIGKILL)
+                except (SandboxCrashed, anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    with anyio.move_on_after(2):
+                        await process.wait()
+                    self._death = SandboxCrashed(_describe_exit(process.returncode), exit_code=process.returncode)
+                    self._fail_waiters(self._death)
+                group.cancel_scope.cancel()
+
+    async def _read_message(self) -> dict[str, Any]:
+        assert self._stdout is not None
+        try:
+            line = await self._stdout.receive_until(b"\n", self.max_message_bytes)
+        except anyio.DelimiterNotFound as exc:
+            raise ProtocolViolation(f"the guest sent a message over {self.policy.limits.max_message_mb} MB") from exc
+        except (anyio.IncompleteRead, anyio.EndOfStream) as exc:
+            raise SandboxCrashed("the guest closed its channel") from exc
+        try:
+            message = json.loads(line)
+        except ValueError as exc:
+            raise ProtocolViolation(f"the guest sent a malformed message: {line[:80]!r}") from exc
+        if not isinstance(message, dict):
+            raise ProtocolViolation("the guest sent a message that is not an object")
+        return message
+
+    def _dispatch(self, message: dict[str, Any], group: TaskGroup) -> None:
+        op = message.get("op")
+        if op == "done":
+            waiter = self._waiting.get(message.get("id"))  # type: ignore[arg-type]
+            if waiter is not None:
+                waiter[1].append(message)
+                waiter[0].set()
+        elif op == "callback":
+            group.start_soon(self._answer_callback, message)
+        else:
+            raise ProtocolViolation(f"the guest sent an unknown message type {op!r}")
+
+    async def _answer_callback(self, message: dict[str, Any]) -> None:
+        cid, name = message.get("cid"), message.get("name")
+        if not isinstance(cid, int) or not isinstance(name, str) or len(name) > MAX_CALLBACK_NAME:
+            log.warning("dropping a malformed callback from the guest")
+            return
+        handler = self.callbacks.get(name)
+        if handler is None:
+            reply = {"op": "reply", "cid": cid, "ok": False, "error": f"no host function named {name!r}"}
+        else:
+            try:
+                reply = {"op": "reply", "cid": cid, "ok": True, "value": await handler(message.get("payload"))}
+            except Exception as exc:  # the handler's failure is the guest's error, never ours
+                reply = {"op": "reply", "cid": cid, "ok": False, "error": str(exc) or type(exc).__name__}
+        try:
+            await self._send(reply)
+        except SandboxCrashed:
+            pass
+
+    async def _drain_stderr(self, process: Process) -> None:
+        assert process.stderr is not None
+        try:
+            async for chunk in process.stderr:
+                self._log_tail.append(chunk)
+                self._log_bytes += len(chunk)
+                while self._log_bytes > LOG_TAIL_BYTES and len(self._log_tail) > 1:
+                    self._log_bytes -= len(self._log_tail.popleft())
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            return
+
+    def _fail_waiters(self, error: BaseException) -> None:
+        for event, slot in list(self._waiting.values()):
+            if not slot:
+                slot.append(error)
+            event.set()
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "it stopped answering"
+    signal_number = -code if code < 0 else code - 128 if code > 128 else None
+    if signal_number == signal.SIGKILL:
+        return "killed by SIGKILL (out of memory, the session's CPU or wall-clock limit, or a hard kill)"
+    if signal_number == signal.SIGSYS:
+        return "killed by the seccomp policy (a forbidden system call)"
+    if signal_number == signal.SIGXCPU:
+        return "killed for using up the session's CPU-time limit"
+    if signal_number:
+        return f"killed by signal {signal.Signals(signal_number).name}"
+    return f"exited with status {code}"
+
+
+def _dead_result(status: str, error: str, started: float) -> ExecResult:
+    return ExecResult(
+        status=status, stdout=CapturedText(""), stderr=CapturedText(""),  # type: ignore[arg-type]
+        elapsed_s=time.perf_counter() - started, error=error,
+    )
+
+
+def _string(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def _captured(value: Any) -> CapturedText:
+    if not (isinstance(value, list) and len(value) == 3):
+        return CapturedText("")
+    head, tail, dropped = value
+    return CapturedText.from_parts(_string(head), _string(tail), _int(dropped))
+
+
+def _exec_result(reply: dict[str, Any]) -> ExecResult:
+    """Validate an exec reply field by field; anything odd becomes empty, never an exception."""
+    status = reply.get("status")
+    variables = []
+    for item in reply.get("vars") or []:
+        if isinstance(item, dict):
+            size = item.get("size")
+            variables.append(VariableInfo(
+                name=_string(item.get("name"))[:200], type=_string(item.get("type"))[:100],
+                size=size if isinstance(size, int) else None, preview=_string(item.get("preview"))[:200],
+            ))
+    elapsed = reply.get("elapsed_s")
+    error = reply.get("error")
+    return ExecResult(
+        status=status if status in ("ok", "error", "timeout") else "sandbox_fault",
+        stdout=_captured(reply.get("stdout")),
+        stderr=_captured(reply.get("stderr")),
+        elapsed_s=float(elapsed) if isinstance(elapsed, int | float) else 0.0,
+        error=_string(error)[:2000] or None,
+        variables=tuple(variables[:100]),
+    )
