@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
+from .datadir import new_data_dir
 from .errors import (
     ProtocolViolation,
     SandboxClosed,
@@ -44,6 +45,7 @@ __all__ = [
     "VariableValue",
     "create_launcher",
     "find_guest_interpreter",
+    "new_data_dir",
 ]
 
 SandboxKind = Literal["nsjail", "none"]

@@ -8,6 +8,7 @@ is size-capped and validated: the guest runs hostile code and may forge or flood
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import json
 import logging
@@ -24,6 +25,7 @@ import anyio
 from anyio.abc import Process, TaskGroup
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from .datadir import unreachable_reason
 from .errors import ProtocolViolation, SandboxClosed, SandboxCrashed, SandboxStartError
 from .launch import Launcher
 from .policy import SandboxPolicy
@@ -95,6 +97,8 @@ class Sandbox:
             raise SandboxClosed("this sandbox was closed; create a new one")
         self._task_group = task_group
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.isolated and (problem := unreachable_reason(self.data_dir)):
+            raise SandboxStartError(problem)
         plan = self.launcher.plan(self.data_dir)
         self._cleanup += plan.cleanup_paths
         self._death = None
@@ -151,18 +155,11 @@ class Sandbox:
             self._cancel = None
         if process is None:
             return
-        if process.returncode is None:
-            # nsjail forwards nothing on SIGKILL and the guest shares our process group (skip_setsid):
-            # one signal to the group takes both, and the guest's pid namespace with it.
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        with anyio.move_on_after(5):
-            await process.wait()
-        for stream in (process.stdin, process.stdout, process.stderr):
-            if stream is not None:
-                await stream.aclose()
+        with anyio.CancelScope(shield=True):
+            if process.returncode is None:
+                await _kill_jail(process)
+            with anyio.move_on_after(5):
+                await process.aclose()
         self._fail_waiters(self._death or SandboxCrashed("killed by the host"))
 
     def log_tail(self) -> str:
@@ -255,7 +252,7 @@ class Sandbox:
                 except ProtocolViolation as exc:
                     self._death = SandboxCrashed(str(exc))
                     self._fail_waiters(exc)
-                    os.killpg(process.pid, signal.SIGKILL)
+                    await _kill_jail(process)
                 except (SandboxCrashed, anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
                     with anyio.move_on_after(2):
                         await process.wait()
@@ -304,10 +301,8 @@ class Sandbox:
                 reply = {"op": "reply", "cid": cid, "ok": True, "value": await handler(message.get("payload"))}
             except Exception as exc:  # the handler's failure is the guest's error, never ours
                 reply = {"op": "reply", "cid": cid, "ok": False, "error": str(exc) or type(exc).__name__}
-        try:
+        with contextlib.suppress(SandboxCrashed):
             await self._send(reply)
-        except SandboxCrashed:
-            pass
 
     async def _drain_stderr(self, process: Process) -> None:
         assert process.stderr is not None
@@ -325,6 +320,33 @@ class Sandbox:
             if not slot:
                 slot.append(error)
             event.set()
+
+
+async def _kill_jail(process: Process) -> None:
+    """Kill the guest first so nsjail reaps it, then nsjail itself.
+
+    The guest shares nsjail's process group (skip_setsid) and is the init of its pid namespace, so
+    killing the group's members takes every guest process. Killing nsjail first would orphan the
+    guest to the host's init, which may never reap it.
+    """
+    for pid in _group_members(process.pid):
+        if pid != process.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    with anyio.move_on_after(1):
+        await process.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if os.getpgid(int(entry)) == pgid:
+                    members.append(int(entry))
+    return members
 
 
 def _describe_exit(code: int | None) -> str:

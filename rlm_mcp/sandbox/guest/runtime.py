@@ -22,7 +22,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import lockdown  # noqa: E402  (needs the path above; the guest runs with -I)
+import lockdown
 
 PREVIEW = reprlib.Repr()
 PREVIEW.maxstring = 80
