@@ -127,6 +127,7 @@ class Guest:
         self.reserved: dict = {}
         self.reserve("_rlm_callback", self.callback)
         self.reserve("_rlm_read_text", read_text)
+        self.reserve("_rlm_reserve", self.reserve)
 
     def reserve(self, name: str, value) -> None:
         self.reserved[name] = value
@@ -175,10 +176,7 @@ class Guest:
             if op == "shutdown":
                 return
             handler = handlers.get(op)
-            if handler is None:
-                reply = {"status": "error", "error": f"unknown op {op!r}"}
-            else:
-                reply = handler(request)
+            reply = handler(request) if handler else {"status": "error", "error": f"unknown op {op!r}"}
             reply["id"] = request.get("id")
             reply["op"] = "done"
             self.channel.send(reply)

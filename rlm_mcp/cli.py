@@ -1,0 +1,76 @@
+"""The `rlm-mcp` command: serve (default, stdio or --http), and configuration flags.
+
+Logs go to stderr: when serving stdio, stdout belongs to the MCP transport.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .config import ConfigError, Settings, load_settings
+
+
+def _settings(config: Path | None, **flags: Any) -> Settings:
+    try:
+        return load_settings(config, flags)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("httpx", "LiteLLM", "litellm", "mcp"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@click.group(invoke_without_command=True)
+@click.version_option(__version__, prog_name="rlm-mcp")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """rlm-mcp: Recursive Language Model powers for any MCP host.
+
+    With no command, serves MCP over stdio (what `claude mcp add rlm -- rlm-mcp` expects).
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(serve)
+
+
+@main.command()
+@click.option("--http", "use_http", is_flag=True, help="Serve streamable HTTP instead of stdio.")
+@click.option("--host", default=None, help="HTTP bind address (RLM_HOST, default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="HTTP port (RLM_PORT, default 8765).")
+@click.option("--config", "config", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="TOML config file (RLM_CONFIG; default RLM_HOME/config.toml when present).")
+@click.option("--sandbox", type=click.Choice(["nsjail", "none"]), default=None,
+              help="Isolation backend (RLM_SANDBOX). 'none' runs model code WITHOUT isolation.")
+@click.option("--allowed-roots", default=None, help="Directories load_context may read, path-separated.")
+@click.option("--worker-model", default=None, help="litellm model for llm_query (RLM_WORKER_MODEL).")
+@click.option("--root-model", default=None, help="litellm model for rlm_complete (RLM_ROOT_MODEL).")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging to stderr.")
+def serve(use_http: bool = False, host: str | None = None, port: int | None = None, config: Path | None = None,
+          sandbox: str | None = None, allowed_roots: str | None = None, worker_model: str | None = None,
+          root_model: str | None = None, verbose: bool = False) -> None:
+    """Serve MCP (stdio by default)."""
+    from .server import create_server
+
+    settings = _settings(config, host=host, port=port, sandbox=sandbox, allowed_roots=allowed_roots,
+                         worker_model=worker_model, root_model=root_model)
+    _logging(verbose)
+    server = create_server(settings)
+    if use_http:
+        server.run(transport="streamable-http", host=settings.host, port=settings.port)
+    else:
+        server.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Configuration: defaults, then RLM_* environment variables, then a TOML file, then CLI flags.
+
+That order (lowest to highest precedence) is the public contract of DESIGN.md section 7. Every
+setting has one name: the field name here, `RLM_<FIELD>` in the environment, the same key in the
+TOML file, `--<field-with-dashes>` on the command line. Validation failures name the setting.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "RLM_"
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; the message names it and where it came from."""
+
+
+class Settings(BaseModel):
+    """Every knob of rlm-mcp. Field descriptions double as `--help` text and README reference."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # --- sandbox ---
+    sandbox: Literal["nsjail", "none"] = Field("nsjail", description="nsjail, or none (NO isolation, dev only)")
+    guest_python: str | None = Field(None, description="interpreter the jailed REPL runs on (stdlib only)")
+    sandbox_policy: Path | None = Field(None, description="TOML file overriding keys of the jail policy")
+    runtime_dir: Path | None = Field(None, description="where per-session jail data directories live")
+    exec_timeout_s: float = Field(60.0, gt=0, le=3600, description="default per-exec timeout")
+    max_output_chars: int = Field(20_000, ge=200, le=2_000_000, description="stdout/stderr budget per exec")
+
+    # --- contexts ---
+    allowed_roots: tuple[Path, ...] = Field((), description="directories load_context may read (path-separated)")
+    max_file_bytes: int = Field(2 * 1024 * 1024, gt=0, description="larger files are skipped and listed")
+    max_context_bytes: int = Field(512 * 1024 * 1024, gt=0, description="cap on one context's total size")
+    max_files: int = Field(100_000, gt=0, description="cap on files in one context")
+
+    # --- sessions ---
+    home: Path = Field(default_factory=lambda: _default_home(), description="cache, index and trajectory logs")
+    max_sessions: int = Field(8, ge=1, le=1000, description="concurrent sessions (HTTP clients)")
+    session_idle_s: float = Field(3600.0, gt=0, description="idle sessions are closed after this")
+
+    # --- workers ---
+    worker_model: str | None = Field(None, description="litellm model string for llm_query, e.g. openai/gpt-4o-mini")
+    worker_api_base: str | None = Field(None, description="API base for the worker model (Ollama, vLLM, ...)")
+    root_model: str | None = Field(None, description="litellm model string for rlm_complete's root model")
+    root_api_base: str | None = Field(None, description="API base for the root model")
+    sub_rlm_model: str | None = Field(None, description="model for recursive rlm_query (default: root model)")
+    worker_concurrency: int = Field(16, ge=1, le=1024, description="parallel worker calls per session")
+    worker_timeout_s: float = Field(120.0, gt=0, description="per worker call timeout")
+    worker_retries: int = Field(3, ge=0, le=10, description="retries on 429, 5xx, timeouts")
+    max_worker_calls: int = Field(500, ge=0, description="worker calls per session")
+    max_tokens: int = Field(5_000_000, ge=0, description="worker tokens (in + out) per session")
+    max_cost_usd: float = Field(5.0, ge=0, description="worker spend per session in USD")
+    max_depth: int = Field(2, ge=0, le=10, description="recursion depth of rlm_query")
+    max_wall_s: float = Field(3600.0, gt=0, description="wall time of one call tree")
+    max_batch: int = Field(1000, ge=1, description="prompts in one llm_query_batched call")
+    max_repeats: int = Field(20, ge=1, description="identical prompt sent at most this often")
+
+    # --- HTTP ---
+    host: str = Field("127.0.0.1", description="HTTP bind address")
+    port: int = Field(8765, ge=0, le=65535, description="HTTP port")
+    auth_token: str | None = Field(None, description="bearer token HTTP clients must send")
+
+    @field_validator("allowed_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(Path(part).expanduser() for part in value.split(os.pathsep) if part)
+        return value
+
+    def roots(self) -> tuple[Path, ...]:
+        """Allowed roots, resolved; the working directory when none are configured."""
+        return tuple(path.resolve() for path in (self.allowed_roots or (Path.cwd(),)))
+
+
+def _default_home() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "rlm-mcp"
+
+
+def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    environ = dict(os.environ if environ is None else environ)
+    values = {}
+    for name in Settings.model_fields:
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw not in (None, ""):
+            values[name] = raw
+    return values
+
+
+def from_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist; create it or drop --config") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    section = data.get("rlm", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"config file {path}: expected key = value pairs or an [rlm] table")
+    return section
+
+
+def load_settings(config_file: Path | None = None, flags: dict[str, Any] | None = None,
+                  environ: dict[str, str] | None = None) -> Settings:
+    """Merge the layers; a config file comes from `config_file`, RLM_CONFIG or RLM_HOME/config.toml."""
+    values = from_environment(environ)
+    env = os.environ if environ is None else environ
+    if config_file is None and env.get("RLM_CONFIG"):
+        config_file = Path(env["RLM_CONFIG"])
+    if config_file is None:
+        home = Path(values.get("home") or _default_home())
+        candidate = home / "config.toml"
+        config_file = candidate if candidate.is_file() else None
+    if config_file is not None:
+        values |= from_toml(config_file)
+    values |= {key: value for key, value in (flags or {}).items() if value is not None}
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, error['loc']))} ({ENV_PREFIX}{str(error['loc'][0]).upper()}): {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from exc

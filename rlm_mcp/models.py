@@ -1,0 +1,170 @@
+"""Structured results of the MCP tools: their JSON schemas are the tools' output schemas.
+
+Each model also renders itself as short text, because many hosts show the model only the text
+content of a tool result.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from .contexts import StoredContext
+from .sandbox import ExecResult
+
+
+class FileSizeModel(BaseModel):
+    path: str
+    bytes: int
+
+
+class ContextSummary(BaseModel):
+    """What load_context returns: sizes and shape, never the content."""
+
+    name: str
+    kind: Literal["text", "files"]
+    chars: int
+    bytes: int
+    estimated_tokens: int
+    files: int
+    languages: dict[str, int]
+    largest_files: list[FileSizeModel]
+    skipped: dict[str, int]
+    too_large_files: list[FileSizeModel] = Field(default_factory=list)
+    roots: list[str] = Field(default_factory=list)
+    reused: bool = False
+    elapsed_s: float
+    index_status: str = "none"
+    repl_names: str = Field(description="how to reach this context from exec_code")
+
+    @classmethod
+    def from_stored(cls, stored: StoredContext, index_status: str = "none") -> ContextSummary:
+        data = stored.to_dict()
+        access = "context (str), files[path]" if stored.name == "main" else f"contexts[{stored.name!r}]"
+        return cls(
+            name=stored.name, kind=data["kind"], chars=data["chars"], bytes=data["bytes"],
+            estimated_tokens=data["estimated_tokens"], files=data["file_count"], languages=data["languages"],
+            largest_files=data["largest_files"], skipped=data["skipped"],
+            too_large_files=data.get("too_large_files", []), roots=data.get("roots", []),
+            reused=data.get("reused", False), elapsed_s=data["elapsed_s"], index_status=index_status,
+            repl_names=access,
+        )
+
+    def text(self) -> str:
+        langs = ", ".join(f"{lang} {count}" for lang, count in sorted(self.languages.items(), key=lambda kv: -kv[1])[:8])
+        skipped = ", ".join(f"{why} {count}" for why, count in self.skipped.items() if count) or "nothing"
+        lines = [
+            f"Loaded context {self.name!r} ({self.kind}): {self.chars:,} chars, ~{self.estimated_tokens:,} tokens, "
+            f"{self.files:,} files{' (unchanged, reused)' if self.reused else ''} in {self.elapsed_s:.2f} s.",
+            f"In exec_code: {self.repl_names}. Code index: {self.index_status}.",
+        ]
+        if langs:
+            lines.append(f"Languages: {langs}.")
+        lines.append(f"Skipped: {skipped}.")
+        if self.largest_files:
+            lines.append("Largest: " + ", ".join(f"{f.path} ({f.bytes:,} B)" for f in self.largest_files[:5]))
+        return "\n".join(lines)
+
+
+class VariableModel(BaseModel):
+    name: str
+    type: str
+    size: int | None = Field(None, description="len() where the value has one")
+    preview: str
+
+
+class WorkerUsageModel(BaseModel):
+    calls: int = 0
+    cached_calls: int = 0
+    failed_calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float | None = Field(0.0, description="null when a model's price is unknown")
+
+
+class ExecReport(BaseModel):
+    """What exec_code returns."""
+
+    status: Literal["ok", "error", "timeout", "killed", "sandbox_fault"]
+    stdout: str
+    stderr: str
+    stdout_cut_chars: int = Field(0, description="characters cut from the middle of stdout")
+    stderr_cut_chars: int = 0
+    error: str | None = None
+    variables: list[VariableModel] = Field(default_factory=list, description="variables created or changed")
+    elapsed_s: float
+    restarted: bool = Field(False, description="the REPL was restarted: variables lost, contexts re-attached")
+    final_answer: str | None = Field(None, description="set when the code called FINAL(...) or FINAL_VAR(...)")
+    worker_usage: WorkerUsageModel = Field(default_factory=WorkerUsageModel)
+
+    @classmethod
+    def build(cls, result: ExecResult, *, restarted: bool, final_answer: str | None,
+              worker_usage: dict[str, Any] | None = None) -> ExecReport:
+        return cls(
+            status=result.status, stdout=result.stdout.text, stderr=result.stderr.text,
+            stdout_cut_chars=result.stdout.cut_chars, stderr_cut_chars=result.stderr.cut_chars,
+            error=result.error, elapsed_s=round(result.elapsed_s, 4), restarted=restarted,
+            variables=[VariableModel(name=v.name, type=v.type, size=v.size, preview=v.preview) for v in result.variables],
+            final_answer=final_answer, worker_usage=WorkerUsageModel(**(worker_usage or {})),
+        )
+
+    def text(self) -> str:
+        parts = []
+        if self.stdout:
+            parts.append(self.stdout.rstrip("\n"))
+        if self.stderr:
+            parts.append("[stderr]\n" + self.stderr.rstrip("\n"))
+        if self.status != "ok":
+            parts.append(f"[{self.status}] {self.error or ''}".rstrip())
+        if self.restarted:
+            parts.append("[the REPL was restarted: variables are gone, loaded contexts are attached again]")
+        if self.variables:
+            parts.append("[vars] " + ", ".join(
+                f"{v.name}: {v.type}" + (f"[{v.size}]" if v.size is not None else "") for v in self.variables
+            ))
+        if self.worker_usage.calls:
+            usage = self.worker_usage
+            cost = "unknown cost" if usage.cost_usd is None else f"${usage.cost_usd:.4f}"
+            parts.append(f"[workers] {usage.calls} calls ({usage.cached_calls} cached), "
+                         f"{usage.tokens_in + usage.tokens_out:,} tokens, {cost}")
+        if self.final_answer is not None:
+            parts.append(f"[final answer set] {self.final_answer[:2000]}")
+        parts.append(f"[{self.elapsed_s:.3f} s]")
+        return "\n".join(parts)
+
+
+class ContextBrief(BaseModel):
+    name: str
+    kind: str
+    chars: int
+    files: int
+    estimated_tokens: int
+
+
+class SessionReport(BaseModel):
+    """What the session tool returns."""
+
+    session: str
+    isolated: bool
+    repl_running: bool
+    contexts: list[ContextBrief]
+    execs: int
+    exec_seconds: float
+    restarts: int
+    timeouts: int
+    limits: dict[str, Any]
+    worker_usage: WorkerUsageModel = Field(default_factory=WorkerUsageModel)
+    worker_model: str | None = None
+    action: str = "status"
+
+    def text(self) -> str:
+        names = ", ".join(f"{c.name} ({c.chars:,} chars, {c.files} files)" for c in self.contexts) or "none"
+        usage = self.worker_usage
+        cost = "unknown" if usage.cost_usd is None else f"${usage.cost_usd:.4f}"
+        return (
+            f"Session {self.session} ({'nsjail' if self.isolated else 'NOT ISOLATED'}; action: {self.action}). "
+            f"Contexts: {names}. Execs: {self.execs} ({self.exec_seconds:.2f} s, {self.timeouts} timeouts, "
+            f"{self.restarts} restarts). Workers: {usage.calls} calls, {usage.tokens_in + usage.tokens_out:,} tokens, "
+            f"cost {cost} (model: {self.worker_model or 'not configured'}). Limits: {self.limits}."
+        )

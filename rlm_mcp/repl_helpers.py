@@ -1,0 +1,199 @@
+"""Helpers every REPL session gets: the RLM toolbox (DESIGN.md section 4).
+
+This file is not imported by the server: its source is sent into the jail as the sandbox's prelude
+and runs on the guest interpreter (standard library only, Python >= 3.10). Every public name here
+is reserved: the sandbox restores it after each exec, so model code cannot replace `llm_query` or
+`context`. Host functions are reached through `_rlm_callback`, which the sandbox provides.
+"""
+
+import bisect
+import json
+import math
+import re
+
+context = ""
+contexts = {}
+_manifests = {}
+
+
+class LLMQueryError(RuntimeError):
+    """A worker call failed or a budget stopped it; the message says which and what to do."""
+
+
+class FileView:
+    """`files[path]` -> that file's text, sliced lazily from its context (no copies until asked)."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def _entries(self):
+        return _manifests.get(self._name, {}).get("files", [])
+
+    def _index(self):
+        return {entry["path"]: entry for entry in self._entries()}
+
+    def __getitem__(self, path):
+        entry = self._index().get(path)
+        if entry is None:
+            raise KeyError(f"{path!r} is not in context {self._name!r}; see list(files) or grep()")
+        return contexts[self._name][entry["start"] : entry["end"]]
+
+    def __contains__(self, path):
+        return path in self._index()
+
+    def __iter__(self):
+        return (entry["path"] for entry in self._entries())
+
+    def __len__(self):
+        return len(self._entries())
+
+    def keys(self):
+        return list(self)
+
+    def items(self):
+        return ((path, self[path]) for path in self)
+
+    def get(self, path, default=None):
+        return self[path] if path in self else default
+
+    def info(self, path):
+        """Manifest entry of a file: bytes, lines, language, offsets."""
+        return dict(self._index()[path])
+
+    def __repr__(self):
+        return f"<files of context {self._name!r}: {len(self)} files>"
+
+
+files = FileView("main")
+
+
+def _rlm_attach(name, content_path, manifest_path):
+    """Called by the host after load_context: map the stored text and its manifest."""
+    global context, files
+    contexts[name] = _rlm_read_text(content_path)  # noqa: F821 (provided by the sandbox)
+    with open(manifest_path, encoding="utf-8") as handle:
+        _manifests[name] = json.load(handle)
+    if name == "main":
+        context = contexts[name]
+        files = FileView(name)
+        _rlm_reserve("context", context)  # noqa: F821
+        _rlm_reserve("files", files)  # noqa: F821
+    return {"name": name, "chars": len(contexts[name])}
+
+
+def _rlm_detach(name):
+    contexts.pop(name, None)
+    _manifests.pop(name, None)
+    return True
+
+
+def llm_query(prompt, model=None):
+    """Ask a worker model one question; returns its answer text. Raises LLMQueryError on failure."""
+    reply = _rlm_callback("llm_query", {"prompt": str(prompt), "model": model})  # noqa: F821
+    if reply.get("error"):
+        raise LLMQueryError(reply["error"])
+    return reply["text"]
+
+
+def llm_query_batched(prompts, model=None):
+    """Ask many questions concurrently; answers in order. A failed slot holds an '[llm_query error: ...]'
+    string instead of failing the batch."""
+    prompts = [str(prompt) for prompt in prompts]
+    replies = _rlm_callback("llm_query_batched", {"prompts": prompts, "model": model})  # noqa: F821
+    return [reply["text"] if not reply.get("error") else f"[llm_query error: {reply['error']}]" for reply in replies]
+
+
+def rlm_query(prompt, context=None):
+    """Run a child RLM over `context` (a str; default: none) with its own REPL; returns its answer.
+    Depth-limited: at the depth limit it degrades to a plain llm_query."""
+    reply = _rlm_callback("rlm_query", {"prompt": str(prompt), "context": context})  # noqa: F821
+    if reply.get("error"):
+        raise LLMQueryError(reply["error"])
+    return reply["text"]
+
+
+def FINAL(answer):  # noqa: N802 (the paper's name)
+    """Mark `answer` as the final answer of this session's task."""
+    _rlm_callback("final", {"answer": str(answer)})  # noqa: F821
+    return answer
+
+
+def FINAL_VAR(name):  # noqa: N802
+    """Mark the variable called `name` as the final answer."""
+    if name not in globals():
+        raise NameError(f"no variable named {name!r}; FINAL_VAR takes the variable's name as a string")
+    return FINAL(globals()[name])
+
+
+def chunk(text, size=50_000, overlap=0):
+    """Split text into pieces of `size` characters, each starting `size - overlap` after the last."""
+    if size <= 0 or overlap < 0 or overlap >= size:
+        raise ValueError("need size > 0 and 0 <= overlap < size")
+    step = size - overlap
+    return [text[start : start + size] for start in range(0, max(len(text) - overlap, 1), step)]
+
+
+def count_tokens(text):
+    """Estimated tokens: about 4 characters each for English and code (offline, no tokenizer)."""
+    return math.ceil(len(text) / 4)
+
+
+def grep(pattern, name="main", path=None, flags=0, max_hits=200):
+    """Regex search over a context's files: [(path, line_number, line)], at most `max_hits`.
+
+    `path` is an optional regex the file path must match. Plain-text contexts report path "".
+    """
+    text = contexts[name]
+    entries = _manifests.get(name, {}).get("files") or [{"path": "", "start": 0, "end": len(text)}]
+    starts = [entry["start"] for entry in entries]
+    path_re = re.compile(path) if path else None
+    hits = []
+    for match in re.compile(pattern, flags | re.MULTILINE).finditer(text):
+        where = bisect.bisect_right(starts, match.start()) - 1
+        if where < 0:
+            continue
+        entry = entries[where]
+        if match.start() >= entry["end"] or (path_re and not path_re.search(entry["path"])):
+            continue
+        line_start = text.rfind("\n", entry["start"], match.start()) + 1 or entry["start"]
+        line_end = text.find("\n", match.start(), entry["end"])
+        line_end = entry["end"] if line_end < 0 else line_end
+        number = text.count("\n", entry["start"], match.start()) + 1
+        hits.append((entry["path"], number, text[max(line_start, entry["start"]) : line_end][:500]))
+        if len(hits) >= max_hits:
+            break
+    return hits
+
+
+def find_symbol(name=None, pattern=None, kind=None, path=None, limit=50):
+    """Definitions from the code index: [{'name','qualname','kind','path','start_line','end_line',
+    'signature'}]. `name` is exact, `pattern` a regex over the qualified name."""
+    return _rlm_callback(  # noqa: F821
+        "index", {"op": "find", "name": name, "pattern": pattern, "kind": kind, "path": path, "limit": limit}
+    )
+
+
+def outline(path):
+    """Definitions of one file, in order, from the code index."""
+    return _rlm_callback("index", {"op": "outline", "path": path})  # noqa: F821
+
+
+def references(name, limit=200):
+    """Places where `name` is used (call sites and identifiers) from the code index."""
+    return _rlm_callback("index", {"op": "references", "name": name, "limit": limit})  # noqa: F821
+
+
+def SHOW_VARS():  # noqa: N802
+    """Print your variables with their types and sizes (helpers and contexts excluded)."""
+    skip = set(_RESERVED)
+    for key, value in sorted(globals().items()):
+        if key.startswith("_") or key in skip:
+            continue
+        try:
+            size = len(value)
+        except TypeError:
+            size = None
+        print(f"{key}: {type(value).__name__}" + (f" (len {size})" if size is not None else ""))
+
+
+_RESERVED = [name for name in dir() if not name.startswith("_")] + ["context", "contexts", "files"]

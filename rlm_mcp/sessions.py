@@ -1,0 +1,224 @@
+"""Sessions: one per client, each with its own jailed REPL, contexts, usage and trajectory.
+
+A session starts its sandbox lazily (the first load or exec), survives crashes of its guest by
+restarting it and re-attaching every loaded context, and is closed when idle for too long, when
+the client goes away, or when the server stops. It knows nothing of the MCP transport.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from . import contexts as ctx_store
+from .config import Settings
+from .errors import SessionLimitReached, UnknownContext
+from .sandbox import ExecResult, Sandbox, SandboxPolicy, create_launcher, new_data_dir
+
+log = logging.getLogger(__name__)
+
+PRELUDE = (Path(__file__).with_name("repl_helpers.py")).read_text()
+ProgressCallback = Callable[[int, int | None, str], None]
+CallbackFactory = Callable[["Session"], dict[str, Callable[[Any], Awaitable[Any]]]]
+
+
+@dataclass(slots=True)
+class ExecOutcome:
+    result: ExecResult
+    restarted: bool = False
+    final_answer: str | None = None
+
+
+@dataclass(slots=True)
+class SessionUsage:
+    execs: int = 0
+    exec_seconds: float = 0.0
+    restarts: int = 0
+    timeouts: int = 0
+
+
+@dataclass(eq=False)
+class Session:
+    key: str
+    settings: Settings
+    policy: SandboxPolicy
+    task_group: TaskGroup
+    callback_factory: CallbackFactory | None = None
+    created: float = field(default_factory=time.time)
+    last_used: float = field(default_factory=time.monotonic)
+    contexts: dict[str, ctx_store.StoredContext] = field(default_factory=dict)
+    usage: SessionUsage = field(default_factory=SessionUsage)
+    final_answer: str | None = None
+    extensions: dict[str, Any] = field(default_factory=dict)  # per-session state of other components
+    _sandbox: Sandbox | None = None
+    _data_dir: Path | None = None
+    _lock: anyio.Lock = field(default_factory=anyio.Lock)
+
+    @property
+    def data_dir(self) -> Path:
+        if self._data_dir is None:
+            self._data_dir = new_data_dir(self.settings.runtime_dir)
+        return self._data_dir
+
+    @property
+    def sandbox(self) -> Sandbox | None:
+        return self._sandbox
+
+    def touch(self) -> None:
+        self.last_used = time.monotonic()
+
+    async def ensure_started(self) -> Sandbox:
+        if self._sandbox is None:
+            launcher = create_launcher(self.settings.sandbox, self.policy, self.settings.guest_python)
+            callbacks = self.callback_factory(self) if self.callback_factory else {}
+            callbacks["final"] = self._record_final
+            self._sandbox = Sandbox(launcher, self.policy, self.data_dir, prelude=PRELUDE, callbacks=callbacks)
+            await self._sandbox.start(self.task_group)
+        elif not self._sandbox.alive:
+            await self._restart()
+        return self._sandbox
+
+    async def _restart(self) -> None:
+        assert self._sandbox is not None
+        await self._sandbox.restart()
+        self.usage.restarts += 1
+        for stored in self.contexts.values():
+            await self._attach(stored)
+
+    async def _record_final(self, payload: Any) -> bool:
+        answer = payload.get("answer") if isinstance(payload, dict) else None
+        self.final_answer = str(answer)[:1_000_000] if answer is not None else None
+        return True
+
+    # --- contexts ----------------------------------------------------------------------------
+    async def load_text(self, name: str, text: str) -> ctx_store.StoredContext:
+        stored = await anyio.to_thread.run_sync(lambda: ctx_store.store_text(name, text, self.data_dir))
+        return await self._register(stored)
+
+    async def load_paths(
+        self, name: str, sources: Sequence[str], roots: Sequence[Path], on_progress: ProgressCallback | None = None
+    ) -> ctx_store.StoredContext:
+        limits = ctx_store.LoadLimits(
+            max_file_bytes=self.settings.max_file_bytes,
+            max_total_bytes=self.settings.max_context_bytes,
+            max_files=self.settings.max_files,
+        )
+        stored = await anyio.to_thread.run_sync(
+            lambda: ctx_store.store_paths(
+                name, sources, allowed_roots=roots, store_dir=self.data_dir, limits=limits, on_progress=on_progress
+            )
+        )
+        return await self._register(stored)
+
+    async def _register(self, stored: ctx_store.StoredContext) -> ctx_store.StoredContext:
+        async with self._lock:
+            self.touch()
+            await self.ensure_started()
+            await self._attach(stored)
+            self.contexts[stored.name] = stored
+        return stored
+
+    async def _attach(self, stored: ctx_store.StoredContext) -> None:
+        assert self._sandbox is not None
+        content, manifest = Path(stored.content_path), Path(stored.manifest_path)
+        await self._sandbox.call(
+            "_rlm_attach", stored.name, self._sandbox.guest_path(content), self._sandbox.guest_path(manifest)
+        )
+
+    def context(self, name: str) -> ctx_store.StoredContext:
+        if name not in self.contexts:
+            loaded = ", ".join(sorted(self.contexts)) or "none yet"
+            raise UnknownContext(f"no context named {name!r} (loaded: {loaded}); call load_context first")
+        return self.contexts[name]
+
+    # --- code ------------------------------------------------------------------------------
+    async def exec(self, code: str, timeout_s: float | None = None) -> ExecOutcome:
+        async with self._lock:
+            self.touch()
+            sandbox = await self.ensure_started()
+            self.final_answer = None
+            result = await sandbox.exec(
+                code,
+                timeout_s=timeout_s or self.settings.exec_timeout_s,
+                max_output_chars=self.settings.max_output_chars,
+            )
+            self.usage.execs += 1
+            self.usage.exec_seconds += result.elapsed_s
+            self.usage.timeouts += result.status == "timeout"
+            restarted = False
+            if result.status in ("killed", "sandbox_fault"):
+                await self._restart()
+                restarted = True
+            return ExecOutcome(result=result, restarted=restarted, final_answer=self.final_answer)
+
+    async def reset(self, keep_contexts: bool = True) -> None:
+        """A fresh REPL: variables are dropped; contexts are re-attached unless asked otherwise."""
+        async with self._lock:
+            if not keep_contexts:
+                for name in list(self.contexts):
+                    shutil.rmtree(self.data_dir / name, ignore_errors=True)
+                self.contexts.clear()
+            if self._sandbox is not None:
+                await self._restart()
+            self.final_answer = None
+
+    async def close(self) -> None:
+        if self._sandbox is not None:
+            await self._sandbox.close()
+        if self._data_dir is not None:
+            shutil.rmtree(self._data_dir, ignore_errors=True)
+
+
+class SessionManager:
+    """Owns every session of a server process; the reaper closes idle ones."""
+
+    def __init__(self, settings: Settings, task_group: TaskGroup, callback_factory: CallbackFactory | None = None):
+        self.settings = settings
+        self.task_group = task_group
+        self.callback_factory = callback_factory
+        self.policy = SandboxPolicy.load(settings.sandbox_policy)
+        self.sessions: dict[str, Session] = {}
+        self._lock = anyio.Lock()
+
+    async def get(self, key: str) -> Session:
+        async with self._lock:
+            session = self.sessions.get(key)
+            if session is None:
+                if len(self.sessions) >= self.settings.max_sessions:
+                    raise SessionLimitReached(
+                        f"{len(self.sessions)} sessions are open, the limit is {self.settings.max_sessions}; "
+                        "close idle clients or raise RLM_MAX_SESSIONS"
+                    )
+                session = Session(key, self.settings, self.policy, self.task_group, self.callback_factory)
+                self.sessions[key] = session
+            session.touch()
+            return session
+
+    async def close(self, key: str) -> None:
+        async with self._lock:
+            session = self.sessions.pop(key, None)
+        if session is not None:
+            await session.close()
+
+    async def close_all(self) -> None:
+        for key in list(self.sessions):
+            with anyio.CancelScope(shield=True):
+                await self.close(key)
+
+    async def reap_idle(self, interval_s: float = 30.0) -> None:
+        """Run forever: close sessions idle longer than settings.session_idle_s."""
+        while True:
+            await anyio.sleep(interval_s)
+            now = time.monotonic()
+            for key, session in list(self.sessions.items()):
+                if now - session.last_used > self.settings.session_idle_s and not session._lock.locked():
+                    log.info("closing idle session %s", key)
+                    await self.close(key)
