@@ -1,0 +1,47 @@
+"""Contexts: turn inline text, files, directories and globs into one stored context on disk.
+
+A stored context is one UTF-8 file (`content.txt`) plus a manifest of per-file character offsets,
+written atomically under `store_dir/<name>/`. The sandbox maps the file read-only into the REPL as
+`context` and `files[path]`; this package knows nothing of MCP, LLMs or the sandbox.
+
+    from rlm_mcp.contexts import LoadLimits, store_paths
+    stored = store_paths("main", ["."], allowed_roots=[Path.cwd()], store_dir=d, limits=LoadLimits())
+    stored.to_dict()   # the summary a model may see: sizes, languages, skips -- never the content
+"""
+
+from .errors import ContextError, ContextTooLarge, InvalidContextName, OutsideAllowedRoots, SourceNotFound
+from .languages import language_of
+from .models import (
+    CONTEXT_NAME_RE,
+    DEFAULT_SKIP_DIRS,
+    FILE_HEADER,
+    FORMAT_VERSION,
+    FileSize,
+    LoadLimits,
+    SkipCounts,
+    StoredContext,
+)
+from .store import files_of, load_stored, read_manifest, store_paths, store_text, validate_name
+
+__all__ = [
+    "CONTEXT_NAME_RE",
+    "DEFAULT_SKIP_DIRS",
+    "FILE_HEADER",
+    "FORMAT_VERSION",
+    "ContextError",
+    "ContextTooLarge",
+    "FileSize",
+    "InvalidContextName",
+    "LoadLimits",
+    "OutsideAllowedRoots",
+    "SkipCounts",
+    "SourceNotFound",
+    "StoredContext",
+    "files_of",
+    "language_of",
+    "load_stored",
+    "read_manifest",
+    "store_paths",
+    "store_text",
+    "validate_name",
+]

@@ -1,0 +1,421 @@
+"""Write a context to disk once, atomically, and reuse it while its sources are unchanged.
+
+Layout: `store_dir/<name>` is a symlink to a generation directory `store_dir/.<name>.<gen>/` holding
+
+- `content.txt`   the whole context, UTF-8. For codebases: FILE_HEADER + body for every file.
+                  Line endings are kept as on disk, so readers must open it with `newline=""` (or
+                  mmap and decode) for the manifest's character offsets to hold.
+- `manifest.json` kind, root, header format and one entry per file:
+                  {path, start, end, bytes, lines, language}; `start`/`end` are CHARACTER offsets of
+                  the body in the decoded content, so `context[start:end]` is the file's text.
+- `summary.json`  the StoredContext, read back for cheap reuse.
+
+A new generation is written completely, then the symlink is swapped with one atomic rename, so a
+reader that resolved the link sees one consistent (content, manifest) pair and never half a
+context; the previous generation is deleted afterwards (open file handles keep working).
+
+Reuse: the fingerprint hashes the format version, limits, sources, and (path, size, mtime_ns) of
+every selected or skipped file. Same fingerprint and the store exists -> nothing is read or written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ContextError, ContextTooLarge, InvalidContextName
+from .languages import language_of
+from .models import (
+    CONTEXT_NAME_RE,
+    FILE_HEADER,
+    FORMAT_VERSION,
+    FileSize,
+    LoadLimits,
+    SkipCounts,
+    StoredContext,
+    estimate_tokens,
+)
+from .walk import WalkResult, _biggest_dirs, walk_sources
+
+__all__ = ["files_of", "load_stored", "read_manifest", "store_paths", "store_text"]
+
+_PROGRESS_EVERY = 200
+_SNIFF_BYTES = 8192
+_IOV_BATCH = 512  # buffers per writev: fewer syscalls than a write per file (below IOV_MAX 1024)
+Progress = Callable[[int, int | None, str], None]
+
+
+def validate_name(name: str) -> str:
+    """Return `name` if it is a valid context name, else raise InvalidContextName."""
+    if not isinstance(name, str) or CONTEXT_NAME_RE.match(name) is None:
+        raise InvalidContextName(str(name), CONTEXT_NAME_RE.pattern)
+    return name
+
+
+def store_text(name: str, text: str, store_dir: Path) -> StoredContext:
+    """Store inline text as a "text" context (no manifest entries). Reused when the text is the same."""
+    t0 = time.perf_counter()
+    validate_name(name)
+    data = text.encode("utf-8", errors="replace")  # lone surrogates -> '?', one char each
+    fingerprint = _hash(f"text|{FORMAT_VERSION}".encode(), data)
+    reused = _try_reuse(store_dir, name, fingerprint, t0)
+    if reused is not None:
+        return reused
+    lines = data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+
+    def write(gen: Path) -> dict[str, Any]:
+        (gen / "content.txt").write_bytes(data)
+        return {"files": [], "lines": lines}
+
+    return _commit(
+        store_dir,
+        name,
+        write,
+        summary=dict(
+            kind="text",
+            chars=len(text),
+            bytes=len(data),
+            file_count=0,
+            languages={},
+            largest_files=(),
+            too_large_files=(),
+            skipped=SkipCounts(),
+            decode_replaced=0,
+            root=None,
+            roots=(),
+            sources=(),
+            fingerprint=fingerprint,
+        ),
+        t0=t0,
+    )
+
+
+def store_paths(
+    name: str,
+    sources: Sequence[str],
+    *,
+    allowed_roots: Sequence[Path],
+    store_dir: Path,
+    limits: LoadLimits,
+    base_dir: Path | None = None,
+    on_progress: Progress | None = None,
+) -> StoredContext:
+    """Store files, directories and globs as one "files" context.
+
+    `allowed_roots` is the security boundary: every source must resolve (symlinks and `..` included)
+    inside one of them. The caller decides the default; with no RLM_ALLOWED_ROOTS configured it should
+    pass `[Path.cwd()]` (an empty list allows nothing). Relative sources resolve against `base_dir`
+    (default: the current working directory).
+
+    Raises InvalidContextName, SourceNotFound, OutsideAllowedRoots, ContextTooLarge.
+    """
+    t0 = time.perf_counter()
+    validate_name(name)
+    if not sources:
+        raise ContextError("No source given. Pass at least one file, directory or glob, e.g. '.'.")
+    walked = walk_sources(
+        sources, allowed_roots=allowed_roots, limits=limits, base_dir=base_dir, on_progress=on_progress
+    )
+    root = _common_root(walked)
+    resolved_sources = tuple(walked.roots)
+    fingerprint = _hash(
+        f"files|{FORMAT_VERSION}|{limits.key()}|{root}".encode(),
+        "\0".join(sources).encode("utf-8", "surrogateescape"),
+        os.fspath(base_dir or os.getcwd()).encode("utf-8", "surrogateescape"),
+        "\n".join(walked.fingerprint_parts).encode("utf-8", "surrogateescape"),
+    )
+    reused = _try_reuse(store_dir, name, fingerprint, t0)
+    if reused is not None:
+        return reused
+
+    stats: dict[str, Any] = {}
+    entries: list[dict[str, Any]] = []
+
+    def write(gen: Path) -> dict[str, Any]:
+        entries.extend(_write_files(gen / "content.txt", walked, root, limits, on_progress, stats))
+        return {"files": entries}
+
+    root_prefix = root if root.endswith("/") else root + "/"
+
+    def summary_fields() -> dict[str, Any]:
+        langs: dict[str, int] = {}
+        for e in entries:
+            lang = e["language"] or "other"
+            langs[lang] = langs.get(lang, 0) + 1
+        largest = sorted(entries, key=lambda e: -e["bytes"])[:10]
+        return dict(
+            kind="files",
+            chars=stats["chars"],
+            bytes=stats["bytes"],
+            file_count=len(entries),
+            languages=dict(sorted(langs.items(), key=lambda kv: (-kv[1], kv[0]))),
+            largest_files=tuple(FileSize(e["path"], e["bytes"]) for e in largest),
+            too_large_files=tuple(
+                FileSize(_rel(f.path, root_prefix), f.bytes) for f in sorted(walked.too_large, key=lambda f: -f.bytes)
+            ),
+            skipped=SkipCounts(
+                ignored=walked.ignored,
+                binary=walked.binary + stats["binary"],
+                too_large=len(walked.too_large),
+                outside_roots=walked.outside_roots,
+                symlinks=walked.symlinks,
+                unreadable=walked.unreadable + stats["unreadable"],
+            ),
+            decode_replaced=stats["replaced"],
+            root=root,
+            roots=resolved_sources,
+            sources=tuple(sources),
+            fingerprint=fingerprint,
+        )
+
+    return _commit(store_dir, name, write, summary=summary_fields, t0=t0)
+
+
+def _write_files(
+    content_path: Path,
+    walked: WalkResult,
+    root: str,
+    limits: LoadLimits,
+    on_progress: Progress | None,
+    stats: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Read every candidate, skip binaries, and stream header + body into content_path."""
+    entries: list[dict[str, Any]] = []
+    total = len(walked.candidates)
+    pos = 0  # characters written so far
+    nbytes = 0  # bytes written so far
+    loaded_bytes = 0  # bytes of source files loaded (what max_total_bytes limits)
+    binary = unreadable = replaced = 0
+    root_prefix = root if root.endswith("/") else root + "/"
+    pending: list[bytes] = []  # header/body buffers flushed with one writev per _IOV_BATCH
+    fd = os.open(content_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        for i, cand in enumerate(walked.candidates, 1):
+            if on_progress is not None and i % _PROGRESS_EVERY == 0:
+                on_progress(i, total, f"reading {_rel(cand.logical, root_prefix)}")
+            try:
+                data = _read_file(cand.real, cand.size, limits.max_file_bytes)
+            except OSError:
+                unreadable += 1
+                continue
+            if b"\0" in data[:_SNIFF_BYTES]:
+                binary += 1
+                continue
+            if data.isascii():
+                body, chars = data, len(data)
+            else:
+                try:
+                    chars = len(data.decode("utf-8"))
+                    body = data
+                except UnicodeDecodeError:
+                    text = data.decode("utf-8", errors="replace")
+                    body, chars = text.encode("utf-8", errors="surrogatepass"), len(text)
+                    replaced += 1
+            loaded_bytes += len(data)
+            if loaded_bytes > limits.max_total_bytes:
+                raise ContextTooLarge("bytes", loaded_bytes, limits.max_total_bytes, _biggest_dirs(walked.candidates))
+            rel = _rel(cand.logical, root_prefix)
+            header = FILE_HEADER.format(path=rel)
+            hbytes = header.encode("utf-8", errors="replace")
+            pending.append(hbytes)
+            pending.append(body)
+            if len(pending) >= _IOV_BATCH:
+                _writev_all(fd, pending)
+                pending = []
+            start = pos + len(header)
+            pos = start + chars
+            nbytes += len(hbytes) + len(body)
+            lines = data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+            entries.append(
+                {
+                    "path": rel,
+                    "start": start,
+                    "end": pos,
+                    "bytes": len(data),
+                    "lines": lines,
+                    "language": language_of(rel),
+                }
+            )
+        _writev_all(fd, pending)
+    finally:
+        os.close(fd)
+    if on_progress is not None:
+        on_progress(total, total, f"stored {len(entries)} files")
+    stats.update(chars=pos, bytes=nbytes, binary=binary, unreadable=unreadable, replaced=replaced)
+    return entries
+
+
+def _commit(
+    store_dir: Path,
+    name: str,
+    write: Callable[[Path], dict[str, Any]],
+    *,
+    summary: dict[str, Any] | Callable[[], dict[str, Any]],
+    t0: float,
+) -> StoredContext:
+    """Write a new generation directory, then atomically point `store_dir/<name>` at it."""
+    store_dir = Path(store_dir)
+    store_dir.mkdir(parents=True, exist_ok=True)
+    gen_name = f".{name}.{time.time_ns():x}-{os.getpid()}"
+    gen = store_dir / gen_name
+    gen.mkdir()
+    try:
+        manifest = write(gen)
+        fields = summary() if callable(summary) else summary
+        link = store_dir / name
+        stored = StoredContext(
+            name=name,
+            estimated_tokens=estimate_tokens(fields["chars"]),
+            content_path=str(link / "content.txt"),
+            manifest_path=str(link / "manifest.json"),
+            elapsed_s=round(time.perf_counter() - t0, 4),
+            **fields,
+        )
+        manifest_doc = {
+            "format_version": FORMAT_VERSION,
+            "name": name,
+            "kind": stored.kind,
+            "encoding": "utf-8",
+            "newlines": "as on disk: open content.txt with newline='' for offsets to hold",
+            "header_format": FILE_HEADER,
+            "root": stored.root,
+            "roots": list(stored.roots),
+            "sources": list(stored.sources),
+            "chars": stored.chars,
+            "bytes": stored.bytes,
+            "fingerprint": stored.fingerprint,
+            **manifest,
+        }
+        _write_json(gen / "manifest.json", manifest_doc)
+        _write_json(gen / "summary.json", stored.to_dict())
+        old = _swap_link(store_dir, name, gen_name)
+    except BaseException:
+        shutil.rmtree(gen, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(store_dir / old, ignore_errors=True)
+    return stored
+
+
+def _swap_link(store_dir: Path, name: str, gen_name: str) -> str | None:
+    """Point store_dir/name at gen_name atomically; return the generation it pointed at before."""
+    link = store_dir / name
+    old: str | None = None
+    if link.is_symlink():
+        old = os.readlink(link)
+        if os.sep in old or not old.startswith(f".{name}."):
+            old = None  # not one of ours: never delete it
+    elif link.exists():
+        shutil.rmtree(link) if link.is_dir() else link.unlink()
+    tmp = store_dir / f".{name}.link-{os.getpid()}-{time.time_ns():x}"
+    os.symlink(gen_name, tmp)
+    os.replace(tmp, link)
+    return old
+
+
+def _try_reuse(store_dir: Path, name: str, fingerprint: str, t0: float) -> StoredContext | None:
+    """The stored summary when it exists, is complete and carries the same fingerprint."""
+    prev = load_stored(name, store_dir)
+    if prev is None or prev.fingerprint != fingerprint or not os.path.exists(prev.content_path):
+        return None
+    return replace(prev, reused=True, elapsed_s=round(time.perf_counter() - t0, 4))
+
+
+def load_stored(name: str, store_dir: Path) -> StoredContext | None:
+    """The summary of an existing stored context, or None (absent, unreadable or older format)."""
+    validate_name(name)
+    try:
+        with open(Path(store_dir) / name / "summary.json", encoding="utf-8") as f:
+            data = json.load(f)
+        if data.get("format_version") != FORMAT_VERSION:
+            return None
+        return StoredContext.from_dict(data)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def read_manifest(stored: StoredContext) -> dict[str, Any]:
+    """The parsed manifest.json of a stored context."""
+    with open(stored.manifest_path, encoding="utf-8") as f:
+        result: dict[str, Any] = json.load(f)
+    return result
+
+
+def files_of(stored: StoredContext) -> list[tuple[Path, str]]:
+    """(root, relative posix path) of every stored file, in content order.
+
+    For the tree-sitter indexer, which reads files from disk itself: `root / rel` is the file (under
+    the name it was loaded as; a followed symlink stays a symlink). Empty for text contexts.
+    """
+    if stored.kind != "files" or stored.root is None:
+        return []
+    root = Path(stored.root)
+    return [(root, e["path"]) for e in read_manifest(stored)["files"]]
+
+
+def _common_root(walked: WalkResult) -> str:
+    """The directory manifest paths are relative to: the common ancestor of the sources' bases.
+
+    A source's base is the working/base directory for relative sources inside it (so paths read as the
+    user wrote them), else the directory itself, the file's parent, or the glob's fixed prefix.
+    """
+    return os.path.commonpath(walked.bases) if walked.bases else os.getcwd()
+
+
+def _read_file(path: str, size: int, limit: int) -> bytes:
+    """Read at most limit + 1 bytes with bare os calls (no BufferedReader: ~2x faster per file)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        want = min(size, limit) + 1
+        chunks = [os.read(fd, want)]
+        got = len(chunks[0])
+        while chunks[-1] and got < want:  # the file grew since stat, or a short read
+            chunks.append(os.read(fd, want - got))
+            got += len(chunks[-1])
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _rel(logical: str, root_prefix: str) -> str:
+    """Manifest path: relative to root (given with a trailing '/'), valid UTF-8 (bad bytes -> U+FFFD).
+
+    Plain slicing: every logical path starts with the root prefix, and os.path.relpath costs 25 us.
+    """
+    rel = logical[len(root_prefix) :]
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        rel = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return rel
+
+
+def _hash(*parts: bytes) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for p in parts:
+        h.update(len(p).to_bytes(8, "little"))
+        h.update(p)
+    return h.hexdigest()
+
+
+def _writev_all(fd: int, bufs: list[bytes]) -> None:
+    """os.writev until every byte is written (writev may write less than asked)."""
+    while bufs:
+        n = os.writev(fd, bufs)
+        while bufs and n >= len(bufs[0]):
+            n -= len(bufs[0])
+            bufs = bufs[1:]
+        if n:
+            bufs = [bufs[0][n:], *bufs[1:]]
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    # json.dumps (one C call) is ~5x faster than json.dump's chunked writes on a 50k-entry manifest.
+    Path(path).write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")

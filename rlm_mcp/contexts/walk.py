@@ -1,0 +1,320 @@
+"""Resolve sources (files, directories, globs) inside the allowed roots and walk them fast.
+
+The walk is `os.scandir`-based and prunes ignored directories before entering them, so a monorepo
+with a huge ignored `node_modules/` or `build/` costs one directory entry, not its 100k files. It only
+stats; reading the files is the store's job. The result carries what the reuse fingerprint needs
+(path, size, mtime_ns of every selected file) so an unchanged tree can be recognised without reading.
+
+Decisions (documented here because the summary reflects them):
+- A file named explicitly is loaded even when .gitignore would ignore it (the user asked for it);
+  directories and globs honour ignore rules and LoadLimits.skip_dirs.
+- Glob syntax: `*` and `?` stay within one path segment, `**` spans any number of segments (zero
+  included), `[...]` is a character class; `*` also matches dot-files.
+- Symlinks: see LoadLimits.follow_symlinks. Entries are reported under the link's path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ContextTooLarge, OutsideAllowedRoots, SourceNotFound
+from .ignore import IgnoreRules, rules_for
+from .languages import BINARY_EXTENSIONS
+from .models import FileSize, LoadLimits
+
+__all__ = ["Candidate", "WalkResult", "glob_to_regex", "walk_sources"]
+
+_MAGIC = re.compile(r"[*?\[]")
+_PROGRESS_EVERY = 200
+
+
+@dataclass(slots=True)
+class Candidate:
+    """A selected file: where to read it and what the fingerprint hashes."""
+
+    real: str  # path to open (through followed symlinks)
+    logical: str  # absolute path as the user sees it (under the link's name)
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class WalkResult:
+    """Output of `walk_sources`: files to read in order, and everything that was left out."""
+
+    candidates: list[Candidate] = field(default_factory=list)
+    too_large: list[FileSize] = field(default_factory=list)  # logical absolute paths
+    roots: list[str] = field(default_factory=list)  # resolved source roots, in source order
+    bases: list[str] = field(default_factory=list)  # dirs manifest paths may be relative to
+    ignored: int = 0
+    binary: int = 0
+    outside_roots: int = 0
+    symlinks: int = 0
+    unreadable: int = 0
+    fingerprint_parts: list[str] = field(default_factory=list)
+
+
+def glob_to_regex(pattern: str) -> re.Pattern[str]:
+    """Compile a posix glob (relative, '/'-separated) to a regex matched against relative paths."""
+    parts = pattern.split("/")
+    out: list[str] = []
+    for i, seg in enumerate(parts):
+        last = i == len(parts) - 1
+        if seg == "**":
+            out.append(".*" if last else "(?:[^/]+/)*")
+            continue
+        out.append(_segment_regex(seg))
+        if not last:
+            out.append("/")
+    return re.compile("".join(out) + r"\Z", re.DOTALL)
+
+
+def _segment_regex(seg: str) -> str:
+    res: list[str] = []
+    i, n = 0, len(seg)
+    while i < n:
+        c = seg[i]
+        i += 1
+        if c == "*":
+            res.append("[^/]*")
+        elif c == "?":
+            res.append("[^/]")
+        elif c == "[":
+            j = i
+            if j < n and seg[j] in "!^":
+                j += 1
+            if j < n and seg[j] == "]":
+                j += 1
+            while j < n and seg[j] != "]":
+                j += 1
+            if j >= n:
+                res.append(re.escape(c))
+                continue
+            body = seg[i:j].replace("\\", "\\\\")
+            i = j + 1
+            if body[:1] in ("!", "^"):
+                body = "^" + body[1:]
+            res.append(f"(?!/)[{body}]")
+        else:
+            res.append(re.escape(c))
+    return "".join(res)
+
+
+class _Walker:
+    """One load's walk state: limits, allowed roots, counters and the de-duplication sets."""
+
+    def __init__(
+        self,
+        roots: Sequence[str],
+        limits: LoadLimits,
+        on_progress: Callable[[int, int | None, str], None] | None,
+    ) -> None:
+        self.roots = list(roots)
+        self.limits = limits
+        self.on_progress = on_progress
+        self.res = WalkResult()
+        self.seen_files: set[str] = set()
+        self.seen_dirs: set[str] = set()
+        self.source_root = ""  # real path of the source being walked
+
+    # -- roots ---------------------------------------------------------------------------------
+    def root_of(self, real: str) -> str | None:
+        """The allowed root containing `real` (already resolved), or None."""
+        for r in self.roots:
+            if _within(real, r):
+                return r
+        return None
+
+    # -- selection -----------------------------------------------------------------------------
+    def add_file(self, real: str, logical: str, st: os.stat_result) -> None:
+        if logical in self.seen_files:
+            return
+        self.seen_files.add(logical)
+        res = self.res
+        if os.path.splitext(logical)[1].lower() in BINARY_EXTENSIONS:
+            res.binary += 1
+            res.fingerprint_parts.append(f"b\0{logical}")
+            return
+        if st.st_size > self.limits.max_file_bytes:
+            res.too_large.append(FileSize(logical, st.st_size))
+            res.fingerprint_parts.append(f"L\0{logical}\0{st.st_size}\0{st.st_mtime_ns}")
+            return
+        res.candidates.append(Candidate(real, logical, st.st_size, st.st_mtime_ns))
+        res.fingerprint_parts.append(f"f\0{logical}\0{st.st_size}\0{st.st_mtime_ns}")
+        n = len(res.candidates)
+        if n > self.limits.max_files:
+            raise ContextTooLarge("files", n, self.limits.max_files, _biggest_dirs(res.candidates))
+        if self.on_progress is not None and n % _PROGRESS_EVERY == 0:
+            self.on_progress(n, None, f"scanning: {n} files selected")
+
+    def walk(
+        self,
+        real_dir: str,
+        logical_dir: str,
+        rules: IgnoreRules,
+        ign_prefix: str,
+        src_prefix: str,
+        match: re.Pattern[str] | None,
+        max_depth: int | None,
+    ) -> None:
+        """Depth-first walk of one directory, entries in name order."""
+        self.seen_dirs.add(real_dir)
+        try:
+            with os.scandir(real_dir) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            self.res.unreadable += 1
+            return
+        res = self.res
+        limits = self.limits
+        for e in entries:
+            if e.name == ".gitignore":
+                rules = rules.push_file(ign_prefix, e.path)
+                break
+        for e in entries:
+            name = e.name
+            real = e.path
+            logical = f"{logical_dir}{name}" if logical_dir.endswith("/") else f"{logical_dir}/{name}"
+            try:
+                if e.is_symlink():
+                    if not limits.follow_symlinks:
+                        res.symlinks += 1
+                        continue
+                    real = os.path.realpath(real)
+                    if self.root_of(real) is None:
+                        res.outside_roots += 1
+                        continue
+                    st = os.stat(real)
+                    is_dir = stat.S_ISDIR(st.st_mode)
+                    is_file = stat.S_ISREG(st.st_mode)
+                else:
+                    is_dir = e.is_dir(follow_symlinks=False)
+                    is_file = not is_dir and e.is_file(follow_symlinks=False)
+                    st = e.stat(follow_symlinks=False) if is_file else None  # type: ignore[assignment]
+            except OSError:
+                res.unreadable += 1
+                continue
+            if is_dir:
+                if name in limits.skip_dirs or rules.ignored(ign_prefix + name, True):
+                    res.ignored += 1
+                    continue
+                if max_depth is not None and max_depth <= 1:
+                    continue
+                if real != e.path and (_within(real, self.source_root) or real in self.seen_dirs):
+                    # A link back into the tree being walked (its files come through their real
+                    # path), a cycle, or a second way into a directory already walked.
+                    res.symlinks += 1
+                    continue
+                self.walk(
+                    real,
+                    logical,
+                    rules,
+                    f"{ign_prefix}{name}/",
+                    f"{src_prefix}{name}/",
+                    match,
+                    None if max_depth is None else max_depth - 1,
+                )
+            elif is_file:
+                if rules.ignored(ign_prefix + name, False):
+                    res.ignored += 1
+                    continue
+                if match is not None and match.match(src_prefix + name) is None:
+                    continue
+                self.add_file(real, logical, st)
+
+
+def walk_sources(
+    sources: Sequence[str],
+    *,
+    allowed_roots: Sequence[Path],
+    limits: LoadLimits,
+    base_dir: Path | None = None,
+    on_progress: Callable[[int, int | None, str], None] | None = None,
+) -> WalkResult:
+    """Resolve every source, check it against the allowed roots, and walk it.
+
+    Raises SourceNotFound, OutsideAllowedRoots or ContextTooLarge (max_files).
+    """
+    base = os.path.abspath(base_dir if base_dir is not None else os.getcwd())
+    base_real = os.path.realpath(base)
+    roots = [os.path.realpath(r) for r in allowed_roots]
+    w = _Walker(roots, limits, on_progress)
+    for source in sources:
+        expanded = os.path.expanduser(source)
+        absolute = os.path.normpath(os.path.join(base, expanded))
+        # Relative sources keep the user's naming: 'src/**/*.py' stores 'src/a.py', not 'a.py'.
+        relative_base = base_real if not os.path.isabs(expanded) else None
+        if _MAGIC.search(expanded):
+            _walk_glob(w, source, absolute, relative_base)
+            continue
+        real = os.path.realpath(absolute)
+        if not os.path.exists(real):
+            raise SourceNotFound(source, Path(absolute))
+        root = w.root_of(real)
+        if root is None:
+            raise OutsideAllowedRoots(source, Path(real), [Path(r) for r in roots])
+        if os.path.isdir(real):
+            w.res.roots.append(real)
+            w.res.bases.append(_base_for(real, relative_base))
+            w.source_root = real
+            rules, prefix = rules_for(real, root)
+            w.walk(real, real, rules, prefix, "", None, None)
+        else:
+            w.res.roots.append(os.path.dirname(real))
+            w.res.bases.append(_base_for(os.path.dirname(real), relative_base))
+            try:
+                st = os.stat(real)
+            except OSError:
+                w.res.unreadable += 1
+                continue
+            w.add_file(real, real, st)
+    return w.res
+
+
+def _base_for(real: str, relative_base: str | None) -> str:
+    return relative_base if relative_base is not None and _within(real, relative_base) else real
+
+
+def _walk_glob(w: _Walker, source: str, absolute: str, relative_base: str | None) -> None:
+    parts = absolute.split(os.sep)
+    first_magic = next(i for i, p in enumerate(parts) if _MAGIC.search(p))
+    prefix = os.sep.join(parts[:first_magic]) or os.sep
+    rest = parts[first_magic:]
+    real = os.path.realpath(prefix)
+    if not os.path.isdir(real):
+        raise SourceNotFound(source, Path(prefix), is_glob=True)
+    root = w.root_of(real)
+    if root is None:
+        raise OutsideAllowedRoots(source, Path(real), [Path(r) for r in w.roots])
+    w.res.roots.append(real)
+    w.res.bases.append(_base_for(real, relative_base))
+    w.source_root = real
+    before = len(w.res.candidates) + len(w.res.too_large) + w.res.binary
+    rules, ign_prefix = rules_for(real, root)
+    max_depth = None if "**" in rest else len(rest)
+    w.walk(real, real, rules, ign_prefix, "", glob_to_regex("/".join(rest)), max_depth)
+    if len(w.res.candidates) + len(w.res.too_large) + w.res.binary == before:
+        raise SourceNotFound(source, Path(absolute), is_glob=True)
+
+
+def _within(path: str, root: str) -> bool:
+    """True when resolved `path` is `root` or below it (string test on resolved paths)."""
+    return path == root or path.startswith(root if root.endswith(os.sep) else root + os.sep)
+
+
+def _biggest_dirs(cands: Sequence[Candidate], top: int = 5) -> list[tuple[str, int]]:
+    """Top directories by bytes (two levels below the common root) for ContextTooLarge messages."""
+    if not cands:
+        return []
+    common = os.path.commonpath([os.path.dirname(c.logical) for c in cands])
+    sizes: dict[str, int] = {}
+    for c in cands:
+        rel = os.path.relpath(c.logical, common).split(os.sep)
+        key = "/".join(rel[:2]) if len(rel) > 2 else (rel[0] if len(rel) > 1 else ".")
+        sizes[key] = sizes.get(key, 0) + c.size
+    return sorted(sizes.items(), key=lambda kv: -kv[1])[:top]
