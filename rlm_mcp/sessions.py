@@ -58,6 +58,7 @@ class Session:
     usage: SessionUsage = field(default_factory=SessionUsage)
     final_answer: str | None = None
     extensions: dict[str, Any] = field(default_factory=dict)  # per-session state of other components
+    _attached: dict[str, str] = field(default_factory=dict)  # name -> fingerprint live in the REPL
     _sandbox: Sandbox | None = None
     _data_dir: Path | None = None
     _lock: anyio.Lock = field(default_factory=anyio.Lock)
@@ -89,6 +90,7 @@ class Session:
     async def _restart(self) -> None:
         assert self._sandbox is not None
         await self._sandbox.restart()
+        self._attached.clear()
         self.usage.restarts += 1
         for stored in self.contexts.values():
             await self._attach(stored)
@@ -127,11 +129,15 @@ class Session:
         return stored
 
     async def _attach(self, stored: ctx_store.StoredContext) -> None:
+        """Map a stored context into the REPL, unless the very same version is already there."""
         assert self._sandbox is not None
+        if self._attached.get(stored.name) == stored.fingerprint and stored.reused:
+            return
         content, manifest = Path(stored.content_path), Path(stored.manifest_path)
         await self._sandbox.call(
             "_rlm_attach", stored.name, self._sandbox.guest_path(content), self._sandbox.guest_path(manifest)
         )
+        self._attached[stored.name] = stored.fingerprint
 
     def context(self, name: str) -> ctx_store.StoredContext:
         if name not in self.contexts:

@@ -1,0 +1,50 @@
+"""MCP server benchmark: exec_code round trip over stdio, and load_context of the stdlib to REPL-ready.
+
+Run: `.venv/bin/python bench/server_bench.py`. Drives the installed `rlm-mcp` with the real mcp client.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+import anyio
+from mcp import Client, StdioServerParameters
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import median_ms, print_table, time_async  # noqa: E402
+
+EXECS = 300
+LOADS = 5
+
+
+async def main() -> None:
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    command = str(Path(sys.executable).with_name("rlm-mcp"))
+    env = {**os.environ, "RLM_ALLOWED_ROOTS": str(stdlib)}
+    rows = []
+    for mode in ("auto", "legacy"):
+        async with Client(StdioServerParameters(command=command, args=[], env=env), mode=mode) as client:
+            cold = []
+            for name in [f"cold{i}" for i in range(LOADS)]:
+                started = time.perf_counter()
+                await client.call_tool("load_context", {"source": [str(stdlib)], "name": name})
+                await client.call_tool("exec_code", {"code": f"len(contexts[{name!r}])"})
+                cold.append(time.perf_counter() - started)
+            warm = await time_async(lambda: client.call_tool("load_context", {"source": [str(stdlib)], "name": "cold0"}), LOADS)
+            for _ in range(20):
+                await client.call_tool("exec_code", {"code": "x = 1"})
+            trips = await time_async(lambda: client.call_tool("exec_code", {"code": "x = 1"}), EXECS)
+        protocol = "2026-07-28" if mode == "auto" else "2025-11-25"
+        rows.append((f"exec_code round trip ({protocol})", f"{median_ms(trips):.2f} ms", "<= 5 ms"))
+        rows.append((f"load stdlib to REPL-ready ({protocol})", f"{median_ms(cold):.0f} ms", "<= 500 ms"))
+        rows.append((f"reload unchanged stdlib ({protocol})", f"{median_ms(warm):.0f} ms", "-"))
+    files = sum(1 for _ in stdlib.rglob("*.py"))
+    print_table(f"rlm-mcp over stdio (medians; stdlib: {files} .py files under {stdlib})", ("measure", "median", "target"), rows)
+
+
+if __name__ == "__main__":
+    anyio.run(main)
