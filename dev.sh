@@ -59,11 +59,20 @@ setup() {
     "$VENV/bin/python" -m pip install -q -e ".${extras:+[$extras]}"
 }
 
+test_tools() {
+    # A client we did not write, for tests/server/test_inspector.py (skipped when npm is absent).
+    if [ ! -x .tools/node_modules/.bin/mcp-inspector ] && command -v npm >/dev/null 2>&1; then
+        log "installing the MCP Inspector into .tools/"
+        npm install --silent --no-fund --no-audit --prefix .tools @modelcontextprotocol/inspector >/dev/null 2>&1 ||
+            log "could not install the MCP Inspector; its test will be skipped"
+    fi
+}
+
 command="${1:-demo}"; shift || true
 case "$command" in
     setup) setup test ;;
     demo) setup; exec "$VENV/bin/python" examples/demo.py "$@" ;;
-    test) setup test; exec "$VENV/bin/python" -m pytest "$@" ;;
+    test) setup test; test_tools; exec "$VENV/bin/python" -m pytest "$@" ;;
     bench) setup test; for b in bench/*_bench.py; do "$VENV/bin/python" "$b"; done ;;
     *) log "unknown command '$command': use demo, test, bench or setup"; exit 2 ;;
 esac

@@ -15,9 +15,9 @@ from pathlib import Path
 import anyio
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import median_ms, print_table, time_async  # noqa: E402
+from common import median_ms, print_table, time_async
 
-from rlm_mcp.sandbox import Sandbox, SandboxPolicy, create_launcher, new_data_dir  # noqa: E402
+from rlm_mcp.sandbox import Sandbox, SandboxPolicy, create_launcher, new_data_dir
 
 STARTS = 15
 EXECS = 2000
@@ -44,7 +44,8 @@ async def measure(kind: str, data_dir: Path) -> dict[str, float]:
             await sandbox.exec("pass")
         round_trips = await time_async(lambda: sandbox.exec("x = 1"), EXECS)
         path = sandbox.guest_path(context)
-        loads = await time_async(lambda: sandbox.exec(f"context = _rlm_read_text({path!r})\nn = len(context)"), CONTEXT_RUNS)
+        load = f"context = _rlm_read_text({path!r})\nn = len(context)"
+        loads = await time_async(lambda: sandbox.exec(load), CONTEXT_RUNS)
         await sandbox.close()
         group.cancel_scope.cancel()
     return {"start": median_ms(starts), "exec": median_ms(round_trips), "context": median_ms(loads)}

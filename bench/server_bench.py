@@ -15,7 +15,7 @@ import anyio
 from mcp import Client, StdioServerParameters
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import median_ms, print_table, time_async  # noqa: E402
+from common import median_ms, print_table, time_async
 
 EXECS = 300
 LOADS = 5
@@ -25,7 +25,9 @@ async def main() -> None:
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     # The corpus of the issue: the stdlib's .py files (~1,700, ~32 MB), without site-packages.
     sources = [str(stdlib / "*.py")] + [
-        str(path / "**" / "*.py") for path in sorted(stdlib.iterdir()) if path.is_dir() and path.name != "site-packages" and next(path.rglob("*.py"), None)
+        str(path / "**" / "*.py")
+        for path in sorted(stdlib.iterdir())
+        if path.is_dir() and path.name != "site-packages" and next(path.rglob("*.py"), None)
     ]
     command = str(Path(sys.executable).with_name("rlm-mcp"))
     env = {**os.environ, "RLM_ALLOWED_ROOTS": str(stdlib)}
@@ -38,7 +40,8 @@ async def main() -> None:
                 await client.call_tool("load_context", {"source": sources, "name": name})
                 await client.call_tool("exec_code", {"code": f"len(contexts[{name!r}])"})
                 cold.append(time.perf_counter() - started)
-            warm = await time_async(lambda: client.call_tool("load_context", {"source": sources, "name": "cold0"}), LOADS)
+            reload = {"source": sources, "name": "cold0"}
+            warm = await time_async(lambda: client.call_tool("load_context", reload), LOADS)  # noqa: B023 (awaited at once)
             for _ in range(20):
                 await client.call_tool("exec_code", {"code": "x = 1"})
             trips = await time_async(lambda: client.call_tool("exec_code", {"code": "x = 1"}), EXECS)

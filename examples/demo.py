@@ -39,7 +39,8 @@ QUESTIONS = [
     ),
     (
         "Which modules swallow exceptions with a bare `except: pass`?",
-        "swallowers = collections.Counter(path for path, _, _ in grep(r'except\\s*:\\s*\\n\\s*pass\\b', max_hits=10_000))\n"
+        "hits = grep(r'except\\s*:\\s*\\n\\s*pass\\b', max_hits=10_000)\n"
+        "swallowers = collections.Counter(path for path, _, _ in hits)\n"
         "print(sum(swallowers.values()), 'bare except/pass blocks in', len(swallowers), 'files; worst:')\n"
         "for path, count in swallowers.most_common(5):\n    print(f'  {count:>3}  {path}')",
     ),

@@ -52,7 +52,8 @@ class ContextSummary(BaseModel):
         )
 
     def text(self) -> str:
-        langs = ", ".join(f"{lang} {count}" for lang, count in sorted(self.languages.items(), key=lambda kv: -kv[1])[:8])
+        ranked = sorted(self.languages.items(), key=lambda kv: -kv[1])[:8]
+        langs = ", ".join(f"{lang} {count}" for lang, count in ranked)
         skipped = ", ".join(f"{why} {count}" for why, count in self.skipped.items() if count) or "nothing"
         lines = [
             f"Loaded context {self.name!r} ({self.kind}): {self.chars:,} chars, ~{self.estimated_tokens:,} tokens, "
@@ -105,7 +106,9 @@ class ExecReport(BaseModel):
             status=result.status, stdout=result.stdout.text, stderr=result.stderr.text,
             stdout_cut_chars=result.stdout.cut_chars, stderr_cut_chars=result.stderr.cut_chars,
             error=result.error, elapsed_s=round(result.elapsed_s, 4), restarted=restarted,
-            variables=[VariableModel(name=v.name, type=v.type, size=v.size, preview=v.preview) for v in result.variables],
+            variables=[
+                VariableModel(name=v.name, type=v.type, size=v.size, preview=v.preview) for v in result.variables
+            ],
             final_answer=final_answer, worker_usage=WorkerUsageModel(**(worker_usage or {})),
         )
 

@@ -54,7 +54,7 @@ class FileView:
         return ((path, self[path]) for path in self)
 
     def get(self, path, default=None):
-        return self[path] if path in self else default
+        return self[path] if path in self else default  # noqa: SIM401 (this is get itself)
 
     def info(self, path):
         """Manifest entry of a file: bytes, lines, language, offsets."""
@@ -112,13 +112,13 @@ def rlm_query(prompt, context=None):
     return reply["text"]
 
 
-def FINAL(answer):  # noqa: N802 (the paper's name)
+def FINAL(answer):
     """Mark `answer` as the final answer of this session's task."""
     _rlm_callback("final", {"answer": str(answer)})  # noqa: F821
     return answer
 
 
-def FINAL_VAR(name):  # noqa: N802
+def FINAL_VAR(name):
     """Mark the variable called `name` as the final answer."""
     if name not in globals():
         raise NameError(f"no variable named {name!r}; FINAL_VAR takes the variable's name as a string")
@@ -183,7 +183,7 @@ def references(name, limit=200):
     return _rlm_callback("index", {"op": "references", "name": name, "limit": limit})  # noqa: F821
 
 
-def SHOW_VARS():  # noqa: N802
+def SHOW_VARS():
     """Print your variables with their types and sizes (helpers and contexts excluded)."""
     skip = set(_RESERVED)
     for key, value in sorted(globals().items()):

@@ -6,9 +6,10 @@ normal result with is_error set and a status.
 """
 
 
+import inspect
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,14 @@ def create_server(settings: Settings) -> MCPServer:
 
     mcp = MCPServer("rlm-mcp", instructions=SERVER_INSTRUCTIONS, version=__version__, lifespan=lifespan)
 
+    def tool(**options: Any) -> Callable[[Callable[..., Any]], Any]:
+        """`mcp.tool` with the docstring dedented into the description a model reads."""
+
+        def register(fn: Callable[..., Any]) -> Any:
+            return mcp.tool(description=inspect.cleandoc(fn.__doc__ or ""), **options)(fn)
+
+        return register
+
     def client_roots(source: list[str] | None, text: str | None, ctx: Context) -> ListRoots | None:
         """Ask the client for its workspace roots only when the call names no source."""
         if source or text is not None:
@@ -88,15 +97,13 @@ def create_server(settings: Settings) -> MCPServer:
         capabilities = ctx.session.client_capabilities
         return ListRoots() if capabilities is not None and capabilities.roots is not None else None
 
-    @mcp.tool(
-        annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
-    )
+    @tool(annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False))
     async def load_context(
         ctx: Context,
         source: Annotated[list[str] | None, Field(
             description="Paths to load: files, directories or globs like 'src/**/*.py'. Omit (with no text) to "
             "load the client's workspace roots.")] = None,
-        text: Annotated[str | None, Field(description="Inline text to load instead of paths (a log, a document).")] = None,
+        text: Annotated[str | None, Field(description="Inline text to load instead of paths (a log, a doc).")] = None,
         name: Annotated[str, Field(description="Context name; 'main' becomes `context` and `files` in the REPL.",
                                    pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")] = "main",
         roots: Annotated[ListRootsResult | None, Resolve(client_roots)] = None,
@@ -126,7 +133,7 @@ def create_server(settings: Settings) -> MCPServer:
             raise MCPError(code=-32603, message=f"the sandbox failed: {exc}") from exc
         return tool_result(ContextSummary.from_stored(stored))
 
-    @mcp.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False))
+    @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False))
     async def exec_code(
         ctx: Context,
         code: Annotated[str, Field(description="Python code to run in the persistent REPL.", max_length=1_000_000)],
@@ -149,7 +156,7 @@ def create_server(settings: Settings) -> MCPServer:
         report = ExecReport.build(outcome.result, restarted=outcome.restarted, final_answer=outcome.final_answer)
         return tool_result(report, is_error=report.status != "ok")
 
-    @mcp.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True))
+    @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True))
     async def session(
         ctx: Context,
         action: Annotated[Literal["status", "reset"], Field(

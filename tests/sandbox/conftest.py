@@ -27,7 +27,9 @@ def data_dir() -> Iterator[Path]:
 
 
 @asynccontextmanager
-async def running_sandbox(policy: SandboxPolicy, data_dir: Path, kind: str = "nsjail", **kwargs: Any) -> AsyncIterator[Sandbox]:
+async def running_sandbox(
+    policy: SandboxPolicy, data_dir: Path, kind: str = "nsjail", **kwargs: Any
+) -> AsyncIterator[Sandbox]:
     async with anyio.create_task_group() as group:
         sandbox = Sandbox(create_launcher(kind, policy), policy, data_dir, **kwargs)  # type: ignore[arg-type]
         await sandbox.start(group)

@@ -112,9 +112,9 @@ async def test_errors_name_the_problem_and_the_fix(server_env, mode, tmp_path: P
             await client.call_tool("load_context", {"source": ["/etc"]})
         with pytest.raises(MCPError, match="RLM_ALLOWED_ROOTS"):
             await client.call_tool("load_context", {"source": [f"{tmp_path}{'/..' * 12}/etc"]})
-        with pytest.raises(MCPError, match="does not exist|not found|No such"):
+        with pytest.raises(MCPError, match=r"does not exist|not found|No such"):
             await client.call_tool("load_context", {"source": [str(tmp_path / "missing")]})
-        with pytest.raises(MCPError, match="either `text` or `source`"):
+        with pytest.raises(MCPError, match=r"either `text` or `source`"):
             await client.call_tool("load_context", {"source": [str(tmp_path)], "text": "x"})
         bad_name = await client.call_tool("load_context", {"text": "x", "name": "../evil"})
         assert bad_name.is_error and "name" in bad_name.content[0].text  # the SDK reports bad arguments as tool errors
