@@ -42,7 +42,8 @@ async def test_no_source_uses_the_client_roots(tmp_path: Path, workspace: Path, 
         return ListRootsResult(roots=[Root(uri=workspace.as_uri(), name="workspace")])
 
     # The workspace is not in the configured roots: the client's roots admit it.
-    async with Client(server_for(tmp_path, tmp_path / "elsewhere"), mode=mode, list_roots_callback=list_roots) as client:
+    server = server_for(tmp_path, tmp_path / "elsewhere")
+    async with Client(server, mode=mode, list_roots_callback=list_roots) as client:
         loaded = await client.call_tool("load_context", {})
         assert not loaded.is_error, loaded
         assert loaded.structured_content["files"] == 2
