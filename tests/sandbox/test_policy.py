@@ -50,3 +50,18 @@ def test_nsjail_config_maps_policy(tmp_path: Path) -> None:
     data_mounts = [m for m in config.mount if m.dst == "/rlm/data"]
     assert data_mounts and not data_mounts[0].rw
     assert all(not m.rw for m in config.mount if m.is_bind and m.dst not in ("/dev/null", "/dev/urandom", "/dev/zero"))
+
+
+def test_unreadable_guest_interpreter_is_refused_with_the_fix(tmp_path: Path) -> None:
+    import shutil
+
+    from rlm_mcp.sandbox import SandboxUnavailable
+    from rlm_mcp.sandbox.interpreter import probe
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    private.chmod(0o700)
+    copy = private / "python3"
+    shutil.copy2(find_guest_interpreter().executable, copy)
+    with pytest.raises(SandboxUnavailable, match=r"not readable by the jail.*RLM_GUEST_PYTHON"):
+        probe(str(copy))
