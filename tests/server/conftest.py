@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import AsyncIterator
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -25,10 +26,20 @@ def server_command() -> str:
 
 
 @pytest.fixture
-def server_env(tmp_path: Path) -> dict[str, str]:
+def runtime_dir() -> Iterator[Path]:
+    """A jail-traversable directory for the server's per-session data (pytest's tmp root is 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="rlm-test-runtime-"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def server_env(tmp_path: Path, runtime_dir: Path) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", ""),
         "RLM_HOME": str(tmp_path / "home"),
+        "RLM_RUNTIME_DIR": str(runtime_dir),
         "RLM_ALLOWED_ROOTS": os.pathsep.join([str(tmp_path), str(REPO)]),
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp import MCPError
 
@@ -157,3 +158,32 @@ async def test_no_source_loads_the_working_directory(server_env, mode, tmp_path:
         loaded = await client.call_tool("load_context", {})
         assert "only.py" in str(loaded.structured_content)
     assert os.path.exists(tmp_path / "only.py")
+
+
+async def test_disconnect_cleans_up_jail_and_data(server_env, mode, runtime_dir: Path) -> None:
+    async with stdio_client(server_env, mode) as client:
+        await client.call_tool("load_context", {"text": "temporary"})
+        assert [p.name for p in runtime_dir.iterdir() if p.name.startswith("s-")]
+        jails = _jail_pids(runtime_dir)
+        assert jails
+    for _ in range(50):
+        if not list(runtime_dir.iterdir()) and not _jail_pids(runtime_dir):
+            break
+        await anyio.sleep(0.1)
+    assert list(runtime_dir.iterdir()) == []
+    assert _jail_pids(runtime_dir) == []
+
+
+def _jail_pids(runtime_dir: Path) -> list[int]:
+    """nsjail processes whose config mounts a session directory under `runtime_dir`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+                is_jail = len(cmdline) > 2 and cmdline[0].endswith(b"nsjail")
+                if is_jail and str(runtime_dir).encode() in Path(cmdline[2].decode()).read_bytes():
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
