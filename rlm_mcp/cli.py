@@ -72,5 +72,22 @@ def serve(use_http: bool = False, host: str | None = None, port: int | None = No
         server.run()
 
 
+@main.command()
+@click.option("--config", "config", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="TOML config file.")
+def doctor(config: Path | None = None) -> None:
+    """Check this machine (Python, nsjail, namespaces, guest interpreter, a real jail) and print fixes.
+
+    Exit code 0 when rlm-mcp can run isolated code here, 1 otherwise.
+    """
+    from .doctor import render, run_checks
+
+    results = run_checks(_settings(config))
+    click.echo(render(results))
+    failed = [check.name for check in results if check.status == "fail"]
+    if failed:
+        raise click.ClickException(f"{len(failed)} problem(s): {', '.join(failed)}")
+
+
 if __name__ == "__main__":
     main()

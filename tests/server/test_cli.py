@@ -1,0 +1,39 @@
+"""The `rlm-mcp` command line: help, doctor's verdicts and exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from .conftest import server_command
+
+
+def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([server_command(), *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **env})
+
+
+def test_help_lists_commands() -> None:
+    completed = run("--help")
+    assert completed.returncode == 0
+    for command in ("serve", "doctor"):
+        assert command in completed.stdout
+
+
+def test_doctor_passes_on_this_machine() -> None:
+    completed = run("doctor")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "[ok  ] jail: started nsjail and ran code as uid 65534" in completed.stdout
+
+
+def test_doctor_fails_with_a_fix() -> None:
+    completed = run("doctor", RLM_GUEST_PYTHON="/nonexistent/python3")
+    assert completed.returncode == 1
+    assert "[FAIL] guest python" in completed.stdout and "fix: " in completed.stdout
+    assert "problem(s): guest python, jail" in completed.stderr
+
+
+def test_bad_configuration_is_a_clear_error() -> None:
+    completed = run("serve", RLM_MAX_DEPTH="lots")
+    assert completed.returncode != 0
+    assert "RLM_MAX_DEPTH" in completed.stderr and "Traceback" not in completed.stderr
