@@ -53,21 +53,29 @@ def main(ctx: click.Context) -> None:
 @click.option("--sandbox", type=click.Choice(["nsjail", "none"]), default=None,
               help="Isolation backend (RLM_SANDBOX). 'none' runs model code WITHOUT isolation.")
 @click.option("--allowed-roots", default=None, help="Directories load_context may read, path-separated.")
+@click.option("--auth-token", default=None, help="Bearer token HTTP clients must send (RLM_AUTH_TOKEN).")
 @click.option("--worker-model", default=None, help="litellm model for llm_query (RLM_WORKER_MODEL).")
 @click.option("--root-model", default=None, help="litellm model for rlm_complete (RLM_ROOT_MODEL).")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging to stderr.")
 def serve(use_http: bool = False, host: str | None = None, port: int | None = None, config: Path | None = None,
-          sandbox: str | None = None, allowed_roots: str | None = None, worker_model: str | None = None,
+          sandbox: str | None = None, allowed_roots: str | None = None, auth_token: str | None = None,
+          worker_model: str | None = None,
           root_model: str | None = None, verbose: bool = False) -> None:
     """Serve MCP (stdio by default)."""
     from .server import create_server
 
     settings = _settings(config, host=host, port=port, sandbox=sandbox, allowed_roots=allowed_roots,
+                         auth_token=auth_token,
                          worker_model=worker_model, root_model=root_model)
     _logging(verbose)
     server = create_server(settings)
     if use_http:
-        server.run(transport="streamable-http", host=settings.host, port=settings.port)
+        from .http import InsecureBind, serve_http
+
+        try:
+            serve_http(server, settings)
+        except InsecureBind as exc:
+            raise click.ClickException(str(exc)) from exc
     else:
         server.run()
 

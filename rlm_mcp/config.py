@@ -66,12 +66,22 @@ class Settings(BaseModel):
     host: str = Field("127.0.0.1", description="HTTP bind address")
     port: int = Field(8765, ge=0, le=65535, description="HTTP port")
     auth_token: str | None = Field(None, description="bearer token HTTP clients must send")
+    allowed_hosts: tuple[str, ...] = Field((), description="extra Host values accepted over HTTP, comma-separated")
+    allowed_origins: tuple[str, ...] = Field((), description="extra Origin values accepted over HTTP, comma-separated")
+    max_request_mb: int = Field(16, ge=1, le=1024, description="largest HTTP request body")
 
     @field_validator("allowed_roots", mode="before")
     @classmethod
     def _split_roots(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(Path(part).expanduser() for part in value.split(os.pathsep) if part)
+        return value
+
+    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
     def roots(self) -> tuple[Path, ...]:

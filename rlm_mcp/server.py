@@ -27,6 +27,7 @@ from . import __version__
 from .config import Settings
 from .contexts import ContextError
 from .errors import NoSourceGiven, RlmError
+from .http import token_fingerprint
 from .models import ContextBrief, ContextSummary, ExecReport, SessionReport
 from .playbook import PLAYBOOK, SERVER_INSTRUCTIONS
 from .sandbox import SandboxError
@@ -47,17 +48,44 @@ def invalid(message: str) -> MCPError:
 
 
 def session_key(ctx: Context) -> str:
-    """stdio has one client per process; HTTP clients are told apart by their session header."""
-    headers = ctx.headers or {}
-    return headers.get("mcp-session-id") or headers.get("x-rlm-session") or ("http" if headers else "stdio")
+    """Which session a request belongs to.
+
+    stdio has one client per process. Over HTTP, legacy-protocol clients carry an Mcp-Session-Id; the
+    2026 protocol is stateless, so its clients name a session with an X-RLM-Session header, or share
+    one session per bearer token.
+    """
+    headers = ctx.headers
+    if headers is None:
+        return "stdio"
+    named = headers.get("mcp-session-id") or headers.get("x-rlm-session")
+    if named:
+        return f"http:{named[:128]}"
+    token = headers.get("authorization", "")
+    return f"http-token:{token_fingerprint(token)}" if token else "http"
 
 
 async def current_session(ctx: Context) -> Session:
     state: AppState = ctx.request_context.lifespan_context
+    key = session_key(ctx)
     try:
-        return await state.sessions.get(session_key(ctx))
+        session = await state.sessions.get(key)
     except RlmError as exc:
         raise invalid(str(exc)) from exc
+    _close_with_connection(ctx, state.sessions, key)
+    return session
+
+
+def _close_with_connection(ctx: Context, sessions: SessionManager, key: str) -> None:
+    """Close a legacy HTTP client's session (and its jail) when its connection ends.
+
+    The SDK exposes the per-connection teardown stack only on its private `_connection`; the 2026
+    protocol has no connection to outlive a request, so those sessions end by idle expiry instead.
+    """
+    connection = getattr(ctx.session, "_connection", None)
+    if connection is None or not getattr(connection, "session_id", None) or connection.state.get("rlm-cleanup"):
+        return
+    connection.state["rlm-cleanup"] = True
+    connection.exit_stack.push_async_callback(sessions.close, key)
 
 
 def tool_result(model: Any, *, is_error: bool = False) -> CallToolResult:

@@ -1,18 +1,22 @@
-"""`rlm-mcp serve --http`: streamable HTTP on loopback, driven by the real client."""
+"""`rlm-mcp serve --http`: loopback by default, bearer token, Origin checks, one session per client."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
 import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
-import anyio
+import httpx2
 import pytest
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from .conftest import server_command
 
 pytestmark = pytest.mark.anyio
+TOKEN = "test-token-8f2d"
 
 
 def free_port() -> int:
@@ -21,25 +25,48 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def http_server(server_env):
+def start(server_env: dict[str, str], *args: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    process = subprocess.Popen([server_command(), "serve", "--http", "--port", str(port)], env=server_env,
+    process = subprocess.Popen([server_command(), "serve", "--http", "--port", str(port), *args], env=server_env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
+            return process, f"http://127.0.0.1:{port}/mcp"
         except OSError:
             time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail(f"HTTP server did not start: {process.stderr.read().decode()[-2000:]}")
-    yield f"http://127.0.0.1:{port}/mcp"
+    process.kill()
+    pytest.fail(f"HTTP server did not start: {process.communicate()[1].decode()[-2000:]}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     process.wait(timeout=15)
     process.stderr.close()
+
+
+@pytest.fixture
+def http_server(server_env) -> Iterator[str]:
+    process, url = start(server_env)
+    yield url
+    stop(process)
+
+
+@pytest.fixture
+def token_server(server_env) -> Iterator[str]:
+    process, url = start({**server_env, "RLM_AUTH_TOKEN": TOKEN})
+    yield url
+    stop(process)
+
+
+@asynccontextmanager
+async def client_with_headers(url: str, **headers: str) -> AsyncIterator[Client]:
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=60) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        yield client
 
 
 async def test_http_transport_runs_code(http_server: str) -> None:
@@ -47,7 +74,46 @@ async def test_http_transport_runs_code(http_server: str) -> None:
         await client.call_tool("load_context", {"text": "alpha beta gamma"})
         result = await client.call_tool("exec_code", {"code": "context.split()[1]"})
         assert result.structured_content["stdout"] == "'beta'\n"
-    with anyio.fail_after(10):
-        async with Client(http_server) as again:  # the same unnamed HTTP session: state is kept
-            result = await again.call_tool("exec_code", {"code": "len(context)"})
-            assert result.structured_content["stdout"] == "16\n"
+
+
+async def test_named_sessions_are_isolated(http_server: str) -> None:
+    async with client_with_headers(http_server, **{"x-rlm-session": "alice"}) as alice:
+        await alice.call_tool("exec_code", {"code": "secret = 'alice only'"})
+    async with client_with_headers(http_server, **{"x-rlm-session": "bob"}) as bob:
+        peek = await bob.call_tool("exec_code", {"code": "'secret' in globals()"})
+        assert peek.structured_content["stdout"] == "False\n"
+    async with client_with_headers(http_server, **{"x-rlm-session": "alice"}) as alice_again:
+        kept = await alice_again.call_tool("exec_code", {"code": "secret"})
+        assert kept.structured_content["stdout"] == "'alice only'\n"
+
+
+async def test_legacy_clients_get_their_own_sessions(http_server: str) -> None:
+    async with Client(http_server, mode="legacy") as first, Client(http_server, mode="legacy") as second:
+        await first.call_tool("exec_code", {"code": "mine = 1"})
+        peek = await second.call_tool("exec_code", {"code": "'mine' in globals()"})
+        assert peek.structured_content["stdout"] == "False\n"
+
+
+async def test_token_is_required(token_server: str) -> None:
+    async with httpx2.AsyncClient() as raw:
+        response = await raw.post(token_server, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                                  headers={"accept": "application/json, text/event-stream"})
+        assert response.status_code == 401 and "RLM_AUTH_TOKEN" in response.text
+    async with client_with_headers(token_server, authorization=f"Bearer {TOKEN}") as client:
+        result = await client.call_tool("exec_code", {"code": "1 + 1"})
+        assert result.structured_content["stdout"] == "2\n"
+
+
+async def test_foreign_origin_is_rejected(http_server: str) -> None:
+    async with httpx2.AsyncClient() as raw:
+        response = await raw.post(http_server, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                                  headers={"origin": "http://evil.example", "content-type": "application/json",
+                                           "accept": "application/json, text/event-stream"})
+        assert response.status_code in (400, 403)
+
+
+def test_refuses_open_bind_without_token(server_env) -> None:
+    completed = subprocess.run([server_command(), "serve", "--http", "--host", "0.0.0.0", "--port", "1"],
+                               env=server_env, capture_output=True, text=True, timeout=60)
+    assert completed.returncode != 0
+    assert "RLM_AUTH_TOKEN" in completed.stderr
