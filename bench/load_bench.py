@@ -20,7 +20,7 @@ import anyio
 from mcp import Client
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import print_table  # noqa: E402
+from common import print_table
 
 
 def jail_count(pid: int) -> int:
