@@ -117,3 +117,14 @@ def test_refuses_open_bind_without_token(server_env) -> None:
                                env=server_env, capture_output=True, text=True, timeout=60)
     assert completed.returncode != 0
     assert "RLM_AUTH_TOKEN" in completed.stderr
+
+
+async def test_client_vanishing_mid_call_leaves_server_healthy(http_server: str) -> None:
+    import anyio
+
+    with anyio.move_on_after(1.5):
+        async with Client(http_server, mode="legacy") as leaving:
+            await leaving.call_tool("exec_code", {"code": "import time\ntime.sleep(30)", "timeout_s": 60})
+    async with Client(http_server, mode="legacy") as other:
+        result = await other.call_tool("exec_code", {"code": "'still serving'"})
+        assert result.structured_content["stdout"] == "'still serving'\n"

@@ -46,3 +46,21 @@ def test_inspector_calls_load_context_and_exec_code(server_env, tmp_path: Path) 
     ran = inspector(server_env, "--method", "tools/call", "--tool-name", "exec_code",
                     "--tool-arg", "code=print(sum(range(10)))")
     assert ran["structuredContent"]["stdout"] == "45\n" and not ran.get("isError")
+
+
+def test_inspector_over_streamable_http(server_env) -> None:
+    """Over HTTP on loopback (inspector 0.15, the newest that runs on Node 20, cannot send a token header;
+    tests/server/test_http.py covers the token with the Python client)."""
+    from .test_http import start, stop
+
+    process, url = start(server_env)
+    try:
+        completed = subprocess.run(
+            [str(INSPECTOR), "--cli", url, "--transport", "http", "--method", "tools/call",
+             "--tool-name", "exec_code", "--tool-arg", "code=print(2 ** 10)"],
+            capture_output=True, text=True, timeout=120, env={"PATH": server_env["PATH"]},
+        )
+        assert completed.returncode == 0, completed.stderr
+        assert json.loads(completed.stdout)["structuredContent"]["stdout"] == "1024\n"
+    finally:
+        stop(process)
