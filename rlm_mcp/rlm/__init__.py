@@ -1,0 +1,82 @@
+"""The drop-in RLM: a string (or files) in, an answer out, over the same engine as the MCP tools.
+
+    from rlm_mcp import RLM
+    result = RLM("openai/gpt-4o", worker_model="openai/gpt-4o-mini").complete("Where is X configured?", "src/")
+    print(result.answer, result.status, result.usage)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from ..config import Settings, load_settings
+from ..sandbox import SandboxPolicy
+from ..sessions import CallbackFactory, Session
+from .errors import RLMError, RootModelError
+from .loop import OnIteration, Record, RLMLimits, RLMLoop, RLMResult, RLMUsage
+from .root import RootModel
+
+__all__ = ["RLM", "RLMError", "RLMLimits", "RLMLoop", "RLMResult", "RLMUsage", "RootModel", "RootModelError"]
+
+ContextInput = str | Path | Sequence[str | Path] | None
+
+
+class RLM:
+    """A Recursive Language Model: `complete(query, context)` like a model call, code and workers inside."""
+
+    def __init__(self, root_model: str | None = None, *, worker_model: str | None = None,
+                 root_api_base: str | None = None, worker_api_base: str | None = None,
+                 limits: RLMLimits | None = None, settings: Settings | None = None, **overrides: Any) -> None:
+        flags = {"root_model": root_model, "worker_model": worker_model, "root_api_base": root_api_base,
+                 "worker_api_base": worker_api_base, **overrides}
+        self.settings = settings or load_settings(flags=flags)
+        if not self.settings.root_model:
+            raise RLMError("no root model: pass RLM('provider/model') or set RLM_ROOT_MODEL "
+                           "(e.g. openai/gpt-4o, anthropic/claude-sonnet-4-5, ollama/qwen2.5-coder)")
+        self.limits = limits or RLMLimits(max_root_cost_usd=self.settings.max_cost_usd,
+                                          exec_timeout_s=self.settings.exec_timeout_s)
+        self.callback_factory: CallbackFactory | None = _default_callbacks()
+
+    def complete(self, query: str, context: ContextInput = None, *, record: Record | None = None) -> RLMResult:
+        """Blocking form of `acomplete`."""
+        return anyio.run(lambda: self.acomplete(query, context, record=record))
+
+    async def acomplete(self, query: str, context: ContextInput = None, *, record: Record | None = None,
+                        on_iteration: OnIteration | None = None) -> RLMResult:
+        """Load `context` (text, or paths of files and directories) into a fresh jailed REPL and run the loop."""
+        root = RootModel(self.settings.root_model or "", api_base=self.settings.root_api_base)
+        async with anyio.create_task_group() as group:
+            session = Session("rlm", self.settings, SandboxPolicy.load(self.settings.sandbox_policy), group,
+                              self.callback_factory)
+            try:
+                await load_into(session, context)
+                return await RLMLoop(session, root, self.limits, record=record, on_iteration=on_iteration).run(query)
+            finally:
+                await session.close()
+                group.cancel_scope.cancel()
+
+
+async def load_into(session: Session, context: ContextInput) -> None:
+    """Text becomes the `main` context; paths are loaded as files (the caller named them, so they are allowed)."""
+    if context is None:
+        return
+    if isinstance(context, str) and not _looks_like_path(context):
+        await session.load_text("main", context)
+        return
+    paths = [context] if isinstance(context, str | Path) else list(context)
+    resolved = [Path(p).expanduser().resolve() for p in paths]
+    roots = [*session.settings.roots(), *(p if p.is_dir() else p.parent for p in resolved)]
+    await session.load_paths("main", [str(p) for p in resolved], roots)
+
+
+def _looks_like_path(text: str) -> bool:
+    return "\n" not in text and len(text) < 4096 and Path(text).expanduser().exists()
+
+
+def _default_callbacks() -> CallbackFactory | None:
+    """Worker callbacks for the REPL (llm_query and friends), when the workers component is present."""
+    return None

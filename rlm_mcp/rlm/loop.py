@@ -1,0 +1,184 @@
+"""The autonomous RLM loop: a root model writes code against the REPL until it gives an answer.
+
+One readable `for` over iterations; limit checks are named methods; every step is recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..models import ExecReport
+from ..sessions import Session
+from .errors import RootModelError
+from .prompts import ANSWER_NOW, FIRST_USER_MESSAGE, NO_TOOLS_SUFFIX, NUDGE_NO_ACTION, SYSTEM_PROMPT
+from .root import RootModel, RootReply
+
+OUTPUT_BUDGET_CHARS = 8_000
+Record = Callable[[dict[str, Any]], None]
+OnIteration = Callable[[int, int, str], Awaitable[None] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class RLMLimits:
+    max_iterations: int = 20
+    max_wall_s: float = 900.0
+    max_root_cost_usd: float | None = None
+    exec_timeout_s: float = 120.0
+
+
+@dataclass(slots=True)
+class RLMUsage:
+    iterations: int = 0
+    root_calls: int = 0
+    root_tokens_in: int = 0
+    root_tokens_out: int = 0
+    root_cost_usd: float | None = 0.0
+    code_blocks: int = 0
+    elapsed_s: float = 0.0
+
+    def add_reply(self, reply: RootReply) -> None:
+        self.root_calls += 1
+        self.root_tokens_in += reply.tokens_in
+        self.root_tokens_out += reply.tokens_out
+        if reply.cost_usd is None or self.root_cost_usd is None:
+            self.root_cost_usd = None
+        else:
+            self.root_cost_usd += reply.cost_usd
+
+
+@dataclass(slots=True)
+class RLMResult:
+    answer: str
+    status: Literal["final", "best_effort", "failed"]
+    usage: RLMUsage
+    reason: str | None = None
+    worker_usage: dict[str, Any] = field(default_factory=dict)
+
+
+class RLMLoop:
+    def __init__(self, session: Session, root: RootModel, limits: RLMLimits, *, record: Record | None = None,
+                 on_iteration: OnIteration | None = None) -> None:
+        self.session = session
+        self.root = root
+        self.limits = limits
+        self.record = record or (lambda event: None)
+        self.on_iteration = on_iteration
+        self.usage = RLMUsage()
+        self.started = time.monotonic()
+        self.last_output = ""
+
+    async def run(self, query: str) -> RLMResult:
+        system = SYSTEM_PROMPT + ("" if self.root.use_tools else NO_TOOLS_SUFFIX)
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": FIRST_USER_MESSAGE.format(query=query, metadata=self.metadata())},
+        ]
+        self.record({"type": "rlm_start", "query": query, "model": self.root.model})
+        reason = f"the iteration limit ({self.limits.max_iterations})"
+        for iteration in range(1, self.limits.max_iterations + 1):
+            if stop := self.limit_reached():
+                reason = stop
+                break
+            self.usage.iterations = iteration
+            await self.notify(iteration, "asking the root model")
+            try:
+                reply = await self.root.reply(messages)
+            except RootModelError as exc:
+                return self.finish(self.last_output, "failed" if iteration == 1 else "best_effort", str(exc))
+            self.usage.add_reply(reply)
+            self.record({"type": "root_reply", "iteration": iteration, "text": reply.text[:4000],
+                         "tool_calls": len(reply.tool_calls), "tokens_in": reply.tokens_in,
+                         "tokens_out": reply.tokens_out, "cost_usd": reply.cost_usd})
+            messages.append(reply.message)
+            answer = await self.act(reply, messages, iteration)
+            if answer is not None:
+                return self.finish(answer, "final")
+        return await self.best_effort(messages, reason)
+
+    async def act(self, reply: RootReply, messages: list[dict[str, Any]], iteration: int) -> str | None:
+        """Carry out what the root asked for; return the answer once there is one."""
+        if reply.tool_calls:
+            for call in reply.tool_calls:
+                if call.name == "final_answer":
+                    messages.append({"role": "tool", "tool_call_id": call.id, "content": "Answer recorded."})
+                    return str(call.arguments.get("answer", ""))
+                if call.name == "exec_code" and isinstance(call.arguments.get("code"), str):
+                    output = await self.run_code(call.arguments["code"], iteration)
+                else:
+                    output = f"Unknown tool or bad arguments: {call.name}({call.arguments}). Use exec_code(code)."
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": output})
+                if self.session.final_answer is not None:
+                    return self.session.final_answer
+            return None
+        if reply.code_blocks:
+            outputs = [await self.run_code(code, iteration) for code in reply.code_blocks]
+            if self.session.final_answer is not None:
+                return self.session.final_answer
+            messages.append({"role": "user", "content": "Output:\n" + "\n---\n".join(outputs)})
+            return None
+        messages.append({"role": "user", "content": NUDGE_NO_ACTION})
+        return None
+
+    async def run_code(self, code: str, iteration: int) -> str:
+        await self.notify(iteration, "running code")
+        outcome = await self.session.exec(code, self.limits.exec_timeout_s)
+        report = ExecReport.build(outcome.result, restarted=outcome.restarted, final_answer=outcome.final_answer)
+        text = report.text()
+        if len(text) > OUTPUT_BUDGET_CHARS:
+            half = OUTPUT_BUDGET_CHARS // 2
+            text = f"{text[:half]}\n... [{len(text) - OUTPUT_BUDGET_CHARS} characters cut] ...\n{text[-half:]}"
+        self.usage.code_blocks += 1
+        self.last_output = report.stdout.strip()[-4000:] or self.last_output
+        self.record({"type": "code", "iteration": iteration, "code": code, "status": report.status,
+                     "stdout": report.stdout[:4000], "stderr": report.stderr[:2000], "elapsed_s": report.elapsed_s})
+        return text
+
+    async def best_effort(self, messages: list[dict[str, Any]], reason: str) -> RLMResult:
+        """A limit was hit: ask once more for an answer from what is known, never return nothing."""
+        answer = self.last_output
+        if not self.limit_reached() or "iteration" in reason:
+            try:
+                ask = {"role": "user", "content": ANSWER_NOW.format(reason=reason)}
+                reply = await self.root.reply([*messages, ask], allow_tools=False)
+                self.usage.add_reply(reply)
+                answer = reply.text.strip() or answer
+            except RootModelError:
+                pass
+        return self.finish(answer, "best_effort", f"stopped at {reason}")
+
+    def limit_reached(self) -> str | None:
+        if time.monotonic() - self.started > self.limits.max_wall_s:
+            return f"the time limit ({self.limits.max_wall_s:g} s)"
+        cap, spent = self.limits.max_root_cost_usd, self.usage.root_cost_usd
+        if cap is not None and spent is not None and spent >= cap:
+            return f"the root cost limit (${cap:g})"
+        return None
+
+    def metadata(self) -> str:
+        """What the root may know about the input before reading it: shape, never content."""
+        lines = []
+        for stored in self.session.contexts.values():
+            where = "`context`" if stored.name == "main" else f"`contexts[{stored.name!r}]`"
+            line = f"- {where}: {stored.kind}, {stored.chars:,} characters (~{stored.estimated_tokens:,} tokens)"
+            if stored.kind == "files":
+                ranked = sorted(stored.languages.items(), key=lambda kv: -kv[1])[:6]
+                languages = ", ".join(f"{lang} {n}" for lang, n in ranked)
+                line += f", {stored.file_count:,} files ({languages})"
+            lines.append(line)
+        return "\n".join(lines) or "- nothing is loaded; `context` is empty"
+
+    async def notify(self, iteration: int, message: str) -> None:
+        if self.on_iteration is not None:
+            maybe = self.on_iteration(iteration, self.limits.max_iterations, message)
+            if maybe is not None:
+                await maybe
+
+    def finish(self, answer: str, status: Literal["final", "best_effort", "failed"],
+               reason: str | None = None) -> RLMResult:
+        self.usage.elapsed_s = round(time.monotonic() - self.started, 3)
+        self.record({"type": "rlm_end", "status": status, "reason": reason, "answer": answer[:4000],
+                     "iterations": self.usage.iterations, "root_cost_usd": self.usage.root_cost_usd})
+        return RLMResult(answer=answer, status=status, usage=self.usage, reason=reason)
