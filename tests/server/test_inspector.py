@@ -6,6 +6,7 @@ Runs when the inspector is installed (`./dev.sh test` installs it into .tools/ w
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,8 +17,8 @@ from .conftest import REPO, server_command
 
 INSPECTOR = REPO / ".tools" / "node_modules" / ".bin" / "mcp-inspector"
 pytestmark = pytest.mark.skipif(
-    not INSPECTOR.exists() or shutil.which("node") is None,
-    reason="MCP Inspector not installed: npm install --prefix .tools @modelcontextprotocol/inspector",
+    (not INSPECTOR.exists() or shutil.which("node") is None) and not os.environ.get("CI"),
+    reason="MCP Inspector missing: npm install --prefix .tools @modelcontextprotocol/inspector (on CI: a failure)",
 )
 
 
