@@ -1,0 +1,51 @@
+"""Errors of worker dispatch.
+
+    WorkerError                     base: a worker call did not produce an answer
+    ├── WorkerNotConfigured         no worker model and no sampling client: says how to configure one
+    ├── WorkerCallFailed            the provider answered with an error (status, retryable) or garbage
+    ├── WorkerTimeout               no answer within the per-call timeout
+    └── BudgetExceeded              a budget stops further calls: which one, the limit, how to raise it
+
+litellm's many exception types are translated into these at one boundary (backends.py).
+"""
+
+from __future__ import annotations
+
+
+class WorkerError(Exception):
+    """Base class; the message is meant for the model or person reading the REPL output."""
+
+
+class WorkerNotConfigured(WorkerError):
+    def __init__(self) -> None:
+        super().__init__(
+            "no worker model is configured and this MCP client offers no sampling. Set RLM_WORKER_MODEL to a "
+            "litellm model (e.g. RLM_WORKER_MODEL=openai/gpt-4o-mini with OPENAI_API_KEY set, or a local "
+            "RLM_WORKER_MODEL=ollama/llama3.2 RLM_WORKER_API_BASE=http://localhost:11434) and restart the server."
+        )
+
+
+class WorkerCallFailed(WorkerError):
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+
+
+class WorkerTimeout(WorkerError):
+    retryable = True
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(f"the worker model did not answer within {timeout_s:g} s (RLM_WORKER_TIMEOUT_S)")
+        self.timeout_s = timeout_s
+
+
+class BudgetExceeded(WorkerError):
+    """A budget was crossed; what was computed before stays valid."""
+
+    def __init__(self, budget: str, *, limit: float, used: float, hint: str) -> None:
+        super().__init__(f"budget {budget} reached ({used:g} of {limit:g}): no further worker calls. {hint}")
+        self.budget = budget
+        self.limit = limit
+        self.used = used
+        self.hint = hint
