@@ -171,3 +171,25 @@ class SessionReport(BaseModel):
             f"{self.restarts} restarts). Workers: {usage.calls} calls, {usage.tokens_in + usage.tokens_out:,} tokens, "
             f"cost {cost} (model: {self.worker_model or 'not configured'}). Limits: {self.limits}."
         )
+
+
+class AnswerModel(BaseModel):
+    text: str
+    error: str | None = None
+    model: str
+    cached: bool = False
+
+
+class SubQueryReport(BaseModel):
+    """What sub_query returns: one answer per prompt (or per chunk), in order."""
+
+    answers: list[AnswerModel]
+    backend: Literal["litellm", "sampling"]
+    usage: WorkerUsageModel = Field(default_factory=WorkerUsageModel)
+
+    def text(self) -> str:
+        if len(self.answers) == 1:
+            answer = self.answers[0]
+            return answer.text if answer.error is None else f"[error] {answer.error}"
+        return "\n\n".join(f"[{i}] {a.text if a.error is None else '[error] ' + a.error}"
+                            for i, a in enumerate(self.answers))

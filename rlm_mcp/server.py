@@ -19,8 +19,16 @@ from urllib.parse import unquote, urlparse
 import anyio
 from mcp import MCPError
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.resolve import ListRoots, Resolve
-from mcp_types import INVALID_PARAMS, CallToolResult, ListRootsResult, TextContent, ToolAnnotations
+from mcp.server.mcpserver.resolve import ListRoots, Resolve, Sample
+from mcp_types import (
+    INVALID_PARAMS,
+    CallToolResult,
+    CreateMessageResult,
+    ListRootsResult,
+    SamplingMessage,
+    TextContent,
+    ToolAnnotations,
+)
 from pydantic import Field
 
 from . import __version__
@@ -28,10 +36,21 @@ from .config import Settings
 from .contexts import ContextError
 from .errors import NoSourceGiven, RlmError
 from .http import token_fingerprint
-from .models import ContextBrief, ContextSummary, ExecReport, SessionReport
+from .models import (
+    AnswerModel,
+    ContextBrief,
+    ContextSummary,
+    ExecReport,
+    SessionReport,
+    SubQueryReport,
+    WorkerUsageModel,
+)
 from .playbook import PLAYBOOK, SERVER_INSTRUCTIONS
 from .sandbox import SandboxError
 from .sessions import Session, SessionManager
+from .worker_calls import WorkerCalls
+from .workers import BudgetExceeded
+from .workers.backends import load_litellm
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.25
@@ -100,8 +119,10 @@ def create_server(settings: Settings) -> MCPServer:
     @asynccontextmanager
     async def lifespan(server: MCPServer) -> AsyncIterator[AppState]:
         async with anyio.create_task_group() as group:
-            sessions = SessionManager(settings, group)
+            sessions = SessionManager(settings, group, WorkerCalls.for_session)
             group.start_soon(sessions.reap_idle)
+            if settings.worker_model or settings.root_model:  # warm the slow litellm import off the event loop
+                group.start_soon(anyio.to_thread.run_sync, load_litellm)
             try:
                 yield AppState(settings=settings, sessions=sessions)
             finally:
@@ -181,8 +202,65 @@ def create_server(settings: Settings) -> MCPServer:
             outcome = await session.exec(code, timeout_s)
         except (SandboxError, ValueError) as exc:
             raise MCPError(code=-32603, message=f"the sandbox failed and could not be restarted: {exc}") from exc
-        report = ExecReport.build(outcome.result, restarted=outcome.restarted, final_answer=outcome.final_answer)
+        report = ExecReport.build(outcome.result, restarted=outcome.restarted, final_answer=outcome.final_answer,
+                                  worker_usage=outcome.worker_usage)
         return tool_result(report, is_error=report.status != "ok")
+
+    async def sample_if_needed(ctx: Context, prompt: str | None, prompts: list[str] | None, context: str | None,
+                               path: str | None, start: int | None, end: int | None,
+                               chunk_chars: int | None) -> Sample | None:
+        """With no worker model, ask the client's own model (MCP sampling) for a single prompt."""
+        capabilities = ctx.session.client_capabilities
+        if settings.worker_model or capabilities is None or capabilities.sampling is None:
+            return None
+        if prompts or not prompt or chunk_chars:
+            return None  # batches need a configured worker; the tool body says so
+        current = await current_session(ctx)
+        full = build_prompts(current, prompt, None, context, path, start, end, None)[0]
+        return Sample([SamplingMessage(role="user", content=TextContent(type="text", text=full))], max_tokens=4096)
+
+    @tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True))
+    async def sub_query(
+        ctx: Context,
+        prompt: Annotated[str | None, Field(description="One question for a worker model.")] = None,
+        prompts: Annotated[list[str] | None, Field(description="Several questions, answered concurrently, in order.",
+                                                   max_length=10_000)] = None,
+        context: Annotated[str | None, Field(description="Name of a loaded context whose text is appended to each "
+                                             "prompt (so you need not paste text you have not read).")] = None,
+        path: Annotated[str | None, Field(description="With context: just this file of it.")] = None,
+        start: Annotated[int | None, Field(description="With context: first character of the slice.", ge=0)] = None,
+        end: Annotated[int | None, Field(description="With context: end of the slice (exclusive).", ge=0)] = None,
+        chunk_chars: Annotated[int | None, Field(description="Split the slice into chunks of this many characters "
+                                                 "and ask `prompt` about each one (a map step).", ge=200)] = None,
+        model: Annotated[str | None, Field(description="litellm model string overriding RLM_WORKER_MODEL.")] = None,
+        sampled: Annotated[CreateMessageResult | None, Resolve(sample_if_needed)] = None,
+    ) -> Annotated[CallToolResult, SubQueryReport]:
+        """Ask cheap worker models directly from the host: one prompt, a batch, or one prompt mapped over chunks of a
+        loaded context (e.g. context="main", path="src/app.py", or start/end character offsets). Use it to delegate
+        reading of text you have not loaded into your own context. Answers come back in order; a failed prompt
+        carries its error without failing the others. Budgets (calls, tokens, USD) apply.
+        """
+        current = await current_session(ctx)
+        if sampled is not None:
+            text = sampled.content.text if isinstance(sampled.content, TextContent) else str(sampled.content)
+            answer = AnswerModel(text=text, model=sampled.model or "client")
+            return tool_result(SubQueryReport(answers=[answer], backend="sampling"))
+        try:
+            questions = build_prompts(current, prompt, prompts, context, path, start, end, chunk_chars)
+        except (RlmError, ValueError) as exc:
+            raise invalid(str(exc)) from exc
+        calls = current.extension if isinstance(current.extension, WorkerCalls) else None
+        if calls is None:
+            current.extension = calls = WorkerCalls.for_session(current)
+        mark = calls.usage_mark()
+        try:
+            progress = _progress_reporter_async(ctx)
+            results = await calls.dispatcher.query_batched(questions, calls.budget, model, progress)
+        except BudgetExceeded as exc:
+            raise invalid(str(exc)) from exc
+        answers = [AnswerModel(text=r.text, error=r.error, model=r.model, cached=r.cached) for r in results]
+        report = SubQueryReport(answers=answers, backend="litellm", usage=WorkerUsageModel(**calls.usage_since(mark)))
+        return tool_result(report, is_error=all(a.error for a in answers))
 
     @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True))
     async def session(
@@ -239,7 +317,54 @@ def _session_report(current: Session, action: str) -> SessionReport:
                 "max_worker_calls": settings.max_worker_calls, "max_cost_usd": settings.max_cost_usd,
                 "max_tokens": settings.max_tokens, "max_depth": settings.max_depth},
         worker_model=settings.worker_model, action=action,
+        worker_usage=WorkerUsageModel(**_worker_usage(current)),
     )
+
+
+def _worker_usage(current: Session) -> dict[str, Any]:
+    extension = current.extension
+    return extension.dispatcher.usage.as_dict() if isinstance(extension, WorkerCalls) else {}
+
+
+def build_prompts(current: Session, prompt: str | None, prompts: list[str] | None, context: str | None,
+                  path: str | None, start: int | None, end: int | None, chunk_chars: int | None) -> list[str]:
+    """The worker prompts of a sub_query call, with the named slice of a context appended."""
+    if bool(prompt) == bool(prompts):
+        raise ValueError("give exactly one of `prompt` or `prompts`")
+    questions = [prompt] if prompt else list(prompts or [])
+    if context is None:
+        if path is not None or start is not None or end is not None or chunk_chars:
+            raise ValueError("`path`, `start`, `end` and `chunk_chars` need `context` (a loaded context's name)")
+        return questions
+    text = context_slice(current, context, path, start, end)
+    if chunk_chars:
+        if not prompt:
+            raise ValueError("`chunk_chars` maps one `prompt` over the chunks; do not combine it with `prompts`")
+        pieces = [text[i : i + chunk_chars] for i in range(0, len(text), chunk_chars)] or [""]
+        return [f"{prompt}\n\n---\n{piece}" for piece in pieces]
+    return [f"{question}\n\n---\n{text}" for question in questions]
+
+
+def context_slice(current: Session, name: str, path: str | None, start: int | None, end: int | None) -> str:
+    stored = current.context(name)
+    with open(stored.content_path, encoding="utf-8", newline="") as handle:  # offsets count "\r\n" as two
+        text = handle.read()
+    if path is not None:
+        from .contexts import read_manifest
+
+        entry = next((e for e in read_manifest(stored)["files"] if e["path"] == path), None)
+        if entry is None:
+            raise ValueError(f"{path!r} is not a file of context {name!r}; list them with exec_code: list(files)")
+        text = text[entry["start"] : entry["end"]]
+    return text[start or 0 : end]
+
+
+def _progress_reporter_async(ctx: Context):
+    async def report(done: int, total: int) -> None:
+        if done == total or done % 10 == 0:
+            await ctx.report_progress(float(done), float(total), f"{done}/{total} worker calls")
+
+    return report
 
 
 def _paths_from_roots(roots: ListRootsResult | None) -> list[str]:

@@ -11,12 +11,13 @@ import contextlib
 import ctypes
 import gc
 import logging
+import re
 import shutil
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from anyio.abc import TaskGroup
@@ -25,12 +26,26 @@ from . import contexts as ctx_store
 from .config import Settings
 from .errors import SessionLimitReached, UnknownContext
 from .sandbox import ExecResult, Sandbox, SandboxPolicy, create_launcher, new_data_dir
+from .workers.trajectory import TrajectoryLog
 
 log = logging.getLogger(__name__)
 
 PRELUDE = (Path(__file__).with_name("repl_helpers.py")).read_text()
 ProgressCallback = Callable[[int, int | None, str], None]
-CallbackFactory = Callable[["Session"], dict[str, Callable[[Any], Awaitable[Any]]]]
+Callback = Callable[[Any], Awaitable[Any]]
+
+
+class SessionExtension(Protocol):
+    """What another component (worker calls, the code index) adds to a session's REPL."""
+
+    def callbacks(self) -> dict[str, Callback]: ...
+
+    def usage_mark(self) -> Any: ...
+
+    def usage_since(self, mark: Any) -> dict[str, Any]: ...
+
+
+ExtensionFactory = Callable[["Session"], SessionExtension]
 
 
 @dataclass(slots=True)
@@ -38,6 +53,7 @@ class ExecOutcome:
     result: ExecResult
     restarted: bool = False
     final_answer: str | None = None
+    worker_usage: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -54,13 +70,14 @@ class Session:
     settings: Settings
     policy: SandboxPolicy
     task_group: TaskGroup
-    callback_factory: CallbackFactory | None = None
+    extension_factory: ExtensionFactory | None = None
+    trajectory: TrajectoryLog | None = None
     created: float = field(default_factory=time.time)
     last_used: float = field(default_factory=time.monotonic)
     contexts: dict[str, ctx_store.StoredContext] = field(default_factory=dict)
     usage: SessionUsage = field(default_factory=SessionUsage)
     final_answer: str | None = None
-    extensions: dict[str, Any] = field(default_factory=dict)  # per-session state of other components
+    extension: SessionExtension | None = None
     _attached: dict[str, str] = field(default_factory=dict)  # name -> fingerprint live in the REPL
     _sandbox: Sandbox | None = None
     _data_dir: Path | None = None
@@ -82,7 +99,9 @@ class Session:
     async def ensure_started(self) -> Sandbox:
         if self._sandbox is None:
             launcher = create_launcher(self.settings.sandbox, self.policy, self.settings.guest_python)
-            callbacks = self.callback_factory(self) if self.callback_factory else {}
+            if self.extension is None and self.extension_factory is not None:
+                self.extension = self.extension_factory(self)
+            callbacks = self.extension.callbacks() if self.extension else {}
             callbacks["final"] = self._record_final
             self._sandbox = Sandbox(launcher, self.policy, self.data_dir, prelude=PRELUDE, callbacks=callbacks)
             await self._sandbox.start(self.task_group)
@@ -154,11 +173,16 @@ class Session:
             self.touch()
             sandbox = await self.ensure_started()
             self.final_answer = None
+            mark = self.extension.usage_mark() if self.extension else None
             result = await sandbox.exec(
                 code,
                 timeout_s=timeout_s or self.settings.exec_timeout_s,
                 max_output_chars=self.settings.max_output_chars,
             )
+            worker_usage = self.extension.usage_since(mark) if self.extension else {}
+            self.record({"type": "code", "code": code[:20_000], "status": result.status,
+                         "stdout": result.stdout.text[:4000], "stderr": result.stderr.text[:2000],
+                         "elapsed_s": round(result.elapsed_s, 4), "error": result.error})
             self.usage.execs += 1
             self.usage.exec_seconds += result.elapsed_s
             self.usage.timeouts += result.status == "timeout"
@@ -166,7 +190,12 @@ class Session:
             if result.status in ("killed", "sandbox_fault"):
                 await self._restart()
                 restarted = True
-            return ExecOutcome(result=result, restarted=restarted, final_answer=self.final_answer)
+            return ExecOutcome(result=result, restarted=restarted, final_answer=self.final_answer,
+                               worker_usage=worker_usage)
+
+    def record(self, event: dict[str, Any]) -> None:
+        if self.trajectory is not None:
+            self.trajectory.record({"session": self.key, **event})
 
     async def reset(self, keep_contexts: bool = True) -> None:
         """A fresh REPL: variables are dropped; contexts are re-attached unless asked otherwise."""
@@ -182,8 +211,16 @@ class Session:
     async def close(self) -> None:
         if self._sandbox is not None:
             await self._sandbox.close()
+        if self.trajectory is not None:
+            self.trajectory.close()
         if self._data_dir is not None:
             shutil.rmtree(self._data_dir, ignore_errors=True)
+
+
+def new_trajectory(settings: Settings, key: str) -> TrajectoryLog:
+    """RLM_HOME/trajectories/<time>-<session>.jsonl, rendered by `rlm-mcp trace`."""
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", key)[:40]
+    return TrajectoryLog(settings.home / "trajectories" / f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}.jsonl")
 
 
 def release_memory() -> None:
@@ -197,10 +234,11 @@ def release_memory() -> None:
 class SessionManager:
     """Owns every session of a server process; the reaper closes idle ones."""
 
-    def __init__(self, settings: Settings, task_group: TaskGroup, callback_factory: CallbackFactory | None = None):
+    def __init__(self, settings: Settings, task_group: TaskGroup,
+                 extension_factory: ExtensionFactory | None = None) -> None:
         self.settings = settings
         self.task_group = task_group
-        self.callback_factory = callback_factory
+        self.extension_factory = extension_factory
         self.policy = SandboxPolicy.load(settings.sandbox_policy)
         self.sessions: dict[str, Session] = {}
         self._lock = anyio.Lock()
@@ -214,7 +252,8 @@ class SessionManager:
                         f"{len(self.sessions)} sessions are open, the limit is {self.settings.max_sessions}; "
                         "close idle clients or raise RLM_MAX_SESSIONS"
                     )
-                session = Session(key, self.settings, self.policy, self.task_group, self.callback_factory)
+                session = Session(key, self.settings, self.policy, self.task_group, self.extension_factory,
+                                  trajectory=new_trajectory(self.settings, key))
                 self.sessions[key] = session
             session.touch()
             return session

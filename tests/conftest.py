@@ -1,8 +1,38 @@
-"""Shared test configuration: every async test runs on asyncio through anyio's pytest plugin."""
+"""Shared test configuration: asyncio through anyio's plugin, and an environment for server subprocesses."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from .helpers import REPO
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def runtime_dir() -> Iterator[Path]:
+    """A jail-traversable directory for the server's per-session data (pytest's tmp root is 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="rlm-test-runtime-"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def server_env(tmp_path: Path, runtime_dir: Path) -> dict[str, str]:
+    """A clean environment for `rlm-mcp` subprocesses: no provider keys, a private RLM_HOME."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "RLM_HOME": str(tmp_path / "home"),
+        "RLM_RUNTIME_DIR": str(runtime_dir),
+        "RLM_ALLOWED_ROOTS": os.pathsep.join([str(tmp_path), str(REPO)]),
+    }

@@ -15,7 +15,8 @@ import anyio
 
 from ..config import Settings, load_settings
 from ..sandbox import SandboxPolicy
-from ..sessions import CallbackFactory, Session
+from ..sessions import Session, new_trajectory
+from ..worker_calls import WorkerCalls
 from .errors import RLMError, RootModelError
 from .loop import OnIteration, Record, RLMLimits, RLMLoop, RLMResult, RLMUsage
 from .root import RootModel
@@ -39,7 +40,7 @@ class RLM:
                            "(e.g. openai/gpt-4o, anthropic/claude-sonnet-4-5, ollama/qwen2.5-coder)")
         self.limits = limits or RLMLimits(max_root_cost_usd=self.settings.max_cost_usd,
                                           exec_timeout_s=self.settings.exec_timeout_s)
-        self.callback_factory: CallbackFactory | None = _default_callbacks()
+        self.last_trajectory: Path | None = None
 
     def complete(self, query: str, context: ContextInput = None, *, record: Record | None = None) -> RLMResult:
         """Blocking form of `acomplete`."""
@@ -51,10 +52,16 @@ class RLM:
         root = RootModel(self.settings.root_model or "", api_base=self.settings.root_api_base)
         async with anyio.create_task_group() as group:
             session = Session("rlm", self.settings, SandboxPolicy.load(self.settings.sandbox_policy), group,
-                              self.callback_factory)
+                              WorkerCalls.for_session, trajectory=new_trajectory(self.settings, "rlm"))
+            self.last_trajectory = session.trajectory.path if session.trajectory else None
             try:
                 await load_into(session, context)
-                return await RLMLoop(session, root, self.limits, record=record, on_iteration=on_iteration).run(query)
+                loop = RLMLoop(session, root, self.limits, record=_both(session.record, record),
+                               on_iteration=on_iteration)
+                result = await loop.run(query)
+                if isinstance(session.extension, WorkerCalls):
+                    result.worker_usage = session.extension.dispatcher.usage.as_dict()
+                return result
             finally:
                 await session.close()
                 group.cancel_scope.cancel()
@@ -77,6 +84,13 @@ def _looks_like_path(text: str) -> bool:
     return "\n" not in text and len(text) < 4096 and Path(text).expanduser().exists()
 
 
-def _default_callbacks() -> CallbackFactory | None:
-    """Worker callbacks for the REPL (llm_query and friends), when the workers component is present."""
-    return None
+def _both(first: Record, second: Record | None) -> Record:
+    """Record to the session's trajectory and to the caller's hook."""
+    if second is None:
+        return first
+
+    def record(event: dict[str, Any]) -> None:
+        first(event)
+        second(event)
+
+    return record

@@ -8,15 +8,11 @@ running in the REPL, so no regular expression ever has to find an answer inside 
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # litellm must never fetch prices at run time
-
-import litellm
-
+from ..workers.backends import load_litellm
 from .errors import RootModelError
 
 TOOLS = [
@@ -80,21 +76,29 @@ class RootModel:
         options: dict[str, Any] = {"model": self.model, "messages": messages, "timeout": self.timeout_s}
         if self.api_base:
             options["api_base"] = self.api_base
-        if self.use_tools and allow_tools:
+        offered = self.use_tools and allow_tools
+        if offered:
             options["tools"] = TOOLS
         try:
-            response = await litellm.acompletion(**options)
+            response = await load_litellm().acompletion(**options)
         except Exception as exc:  # litellm raises many types; they all mean "the root call failed"
+            if offered and getattr(exc, "status_code", None) in (400, 422):
+                self.use_tools = False  # a server that rejects `tools`: continue with fenced code blocks
+                return await self.reply(messages, allow_tools=False)
             raise RootModelError(f"root model {self.model} failed: {type(exc).__name__}: {exc}") from exc
-        return _parse(response, self.use_tools and allow_tools)
+        return _parse(response, offered)
 
 
 def _supports_tools(model: str) -> bool:
+    """litellm's verdict for models it knows; for unknown (local, self-hosted) ones, try tools: most
+    OpenAI-compatible servers accept them, and `reply` falls back to fenced code if one refuses."""
+    litellm = load_litellm()
+    known = model in litellm.model_cost or model.split("/", 1)[-1] in litellm.model_cost
+    if not known:
+        return True
     try:
         return bool(litellm.supports_function_calling(model=model))
     except Exception:
-        # Unknown to litellm's model map (local and self-hosted models): OpenAI-compatible servers
-        # mostly accept tools; the fallback path still works when they ignore them.
         return True
 
 
@@ -113,7 +117,7 @@ def _parse(response: Any, tools_offered: bool) -> RootReply:
         calls.append(ToolCall(id=raw.id or f"call_{len(calls)}", name=raw.function.name or "", arguments=arguments))
     usage = getattr(response, "usage", None)
     try:
-        cost: float | None = float(litellm.completion_cost(completion_response=response))
+        cost: float | None = float(load_litellm().completion_cost(completion_response=response))
     except Exception:  # unknown price: report unknown, never zero
         cost = None
     assistant: dict[str, Any] = {"role": "assistant", "content": text}

@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Protocol
-
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch the price map at run time
-
-import litellm
+from functools import cache
+from types import ModuleType
+from typing import Any, Protocol
 
 from .errors import WorkerCallFailed, WorkerTimeout
 
-litellm.telemetry = False
-litellm.suppress_debug_info = True
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 
 
@@ -38,6 +34,20 @@ class WorkerResponse:
     cost_usd: float | None  # None: the price is unknown, never reported as zero
 
 
+@cache
+def load_litellm() -> ModuleType:
+    """Import litellm on first use: it takes seconds, and a server that never calls a model should not pay.
+
+    The price map must come from the installed package, never from the network at run time.
+    """
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    return litellm
+
+
 class WorkerBackend(Protocol):
     name: str
 
@@ -54,7 +64,8 @@ class LiteLLMBackend:
         self.api_key = api_key
 
     async def complete(self, request: WorkerRequest) -> WorkerResponse:
-        options: dict[str, object] = {
+        litellm = load_litellm()
+        options: dict[str, Any] = {
             "model": request.model, "messages": [{"role": "user", "content": request.prompt}],
             "timeout": request.timeout_s, "num_retries": 0,
         }
@@ -81,14 +92,14 @@ class LiteLLMBackend:
         return _response(response, request.model)
 
 
-def _response(response: object, model: str) -> WorkerResponse:
+def _response(response: Any, model: str) -> WorkerResponse:
     try:
-        text = response.choices[0].message.content or ""  # type: ignore[attr-defined]
+        text = response.choices[0].message.content or ""
     except (AttributeError, IndexError, TypeError) as exc:
         raise WorkerCallFailed("the worker model sent a reply without a message", retryable=True) from exc
     usage = getattr(response, "usage", None)
     try:
-        cost: float | None = float(litellm.completion_cost(completion_response=response))
+        cost: float | None = float(load_litellm().completion_cost(completion_response=response))
     except Exception:  # the model has no known price
         cost = None
     return WorkerResponse(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from .conftest import server_command
+from tests.helpers import server_command
 
 
 def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

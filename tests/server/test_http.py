@@ -13,7 +13,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from .conftest import server_command
+from tests.helpers import server_command
 
 pytestmark = pytest.mark.anyio
 TOKEN = "test-token-8f2d"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, server_command
+from tests.helpers import REPO, server_command
 
 INSPECTOR = REPO / ".tools" / "node_modules" / ".bin" / "mcp-inspector"
 pytestmark = pytest.mark.skipif(
@@ -40,9 +40,11 @@ def test_inspector_lists_tools(server_env) -> None:
 
 
 def test_inspector_calls_load_context_and_exec_code(server_env, tmp_path: Path) -> None:
-    (tmp_path / "app.py").write_text("def handler():\n    return 42\n")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "app.py").write_text("def handler():\n    return 42\n")
     loaded = inspector(server_env, "--method", "tools/call", "--tool-name", "load_context",
-                       "--tool-arg", f"source={json.dumps([str(tmp_path)])}")
+                       "--tool-arg", f"source={json.dumps([str(project)])}")
     assert loaded["structuredContent"]["files"] == 1 and not loaded.get("isError")
     ran = inspector(server_env, "--method", "tools/call", "--tool-name", "exec_code",
                     "--tool-arg", "code=print(sum(range(10)))")

@@ -9,7 +9,7 @@ import anyio
 import pytest
 from mcp import MCPError
 
-from .conftest import REPO, stdio_client
+from tests.helpers import REPO, stdio_client
 
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("mode", ["auto", "legacy"])]
 

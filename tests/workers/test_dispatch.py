@@ -136,7 +136,7 @@ async def test_repeated_prompt_is_stopped(fake: FakeOpenAI) -> None:
 
 
 async def test_huge_batch_is_refused(fake: FakeOpenAI) -> None:
-    with pytest.raises(BudgetExceeded, match="max_batch.*RLM_MAX_BATCH"):
+    with pytest.raises(BudgetExceeded, match=r"max_batch.*RLM_MAX_BATCH"):
         await make_dispatcher(fake).query_batched(["x"] * 11, budget(max_batch=10))
     assert fake.requests == []
 
