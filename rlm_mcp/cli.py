@@ -81,6 +81,64 @@ def serve(use_http: bool = False, host: str | None = None, port: int | None = No
 
 
 @main.command()
+@click.argument("question")
+@click.argument("paths", nargs=-1)
+@click.option("--root-model", default=None, help="litellm model that writes the code (RLM_ROOT_MODEL).")
+@click.option("--worker-model", default=None, help="litellm model for llm_query (RLM_WORKER_MODEL).")
+@click.option("--max-iterations", type=int, default=20, show_default=True, help="Root-model turns.")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer and usage as JSON.")
+@click.option("--config", "config", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="TOML config file.")
+@click.option("-q", "--quiet", is_flag=True, help="Do not stream progress to stderr.")
+def ask(question: str, paths: tuple[str, ...], root_model: str | None, worker_model: str | None,
+        max_iterations: int, as_json: bool, config: Path | None, quiet: bool) -> None:
+    """Answer QUESTION about PATHS (files, directories; '-' reads text from stdin) with a full RLM run.
+
+    Progress goes to stderr, the answer to stdout. Example:
+
+        rlm-mcp ask "Which modules read DATABASE_URL?" src/ --root-model openai/gpt-4o
+    """
+    import json
+    import time
+
+    from .rlm import RLM, RLMError, RLMLimits
+
+    settings = _settings(config, root_model=root_model, worker_model=worker_model)
+    try:
+        rlm = RLM(settings=settings, limits=RLMLimits(max_iterations=max_iterations, max_wall_s=settings.max_wall_s,
+                                                      max_root_cost_usd=settings.max_cost_usd,
+                                                      exec_timeout_s=settings.exec_timeout_s))
+    except RLMError as exc:
+        raise click.ClickException(str(exc)) from exc
+    context: str | list[str] | None = sys.stdin.read() if paths == ("-",) else list(paths) or None
+    started = time.monotonic()
+
+    def narrate(event: dict[str, Any]) -> None:
+        if quiet:
+            return
+        stamp = f"[{time.monotonic() - started:6.1f}s]"
+        if event.get("type") == "code":
+            first = (event.get("code") or "").strip().splitlines()[:1]
+            click.echo(f"{stamp} code ({event.get('status')}): {first[0][:100] if first else ''}", err=True)
+        elif event.get("type") == "root_reply":
+            click.echo(f"{stamp} iteration {event.get('iteration')}: root replied", err=True)
+
+    result = rlm.complete(question, context, record=narrate)
+    if as_json:
+        usage = {name: getattr(result.usage, name) for name in result.usage.__slots__}
+        click.echo(json.dumps({"answer": result.answer, "status": result.status, "reason": result.reason,
+                               "usage": usage, "worker_usage": result.worker_usage,
+                               "trajectory": str(rlm.last_trajectory)}, indent=2))
+    else:
+        click.echo(result.answer)
+        if not quiet:
+            click.echo(f"[{result.status}{': ' + result.reason if result.reason else ''}; {result.usage.iterations} "
+                       f"iterations; trajectory: rlm-mcp trace {rlm.last_trajectory}]", err=True)
+    if result.status == "failed":
+        sys.exit(1)
+
+
+@main.command()
 @click.option("--config", "config", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="TOML config file.")
 def doctor(config: Path | None = None) -> None:

@@ -193,3 +193,25 @@ class SubQueryReport(BaseModel):
             return answer.text if answer.error is None else f"[error] {answer.error}"
         return "\n\n".join(f"[{i}] {a.text if a.error is None else '[error] ' + a.error}"
                             for i, a in enumerate(self.answers))
+
+
+class RLMReport(BaseModel):
+    """What rlm_complete returns: the answer, whether it is final or the best so far, and what it cost."""
+
+    answer: str
+    status: Literal["final", "best_effort", "failed"]
+    reason: str | None = None
+    iterations: int
+    code_blocks: int
+    root_calls: int
+    root_tokens: int
+    root_cost_usd: float | None
+    worker_usage: WorkerUsageModel = Field(default_factory=WorkerUsageModel)
+    elapsed_s: float
+    trajectory: str | None = None
+
+    def text(self) -> str:
+        note = "" if self.status == "final" else f"\n[{self.status}: {self.reason}]"
+        cost = "unknown" if self.root_cost_usd is None else f"${self.root_cost_usd:.4f}"
+        return (f"{self.answer}{note}\n[{self.iterations} iterations, {self.code_blocks} code blocks, "
+                f"root cost {cost}, {self.worker_usage.calls} worker calls, {self.elapsed_s:.1f} s]")

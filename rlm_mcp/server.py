@@ -41,11 +41,14 @@ from .models import (
     ContextBrief,
     ContextSummary,
     ExecReport,
+    RLMReport,
     SessionReport,
     SubQueryReport,
     WorkerUsageModel,
 )
 from .playbook import PLAYBOOK, SERVER_INSTRUCTIONS
+from .rlm.loop import RLMLimits, RLMLoop
+from .rlm.root import RootModel
 from .sandbox import SandboxError
 from .sessions import Session, SessionManager
 from .worker_calls import WorkerCalls
@@ -261,6 +264,44 @@ def create_server(settings: Settings) -> MCPServer:
         answers = [AnswerModel(text=r.text, error=r.error, model=r.model, cached=r.cached) for r in results]
         report = SubQueryReport(answers=answers, backend="litellm", usage=WorkerUsageModel(**calls.usage_since(mark)))
         return tool_result(report, is_error=all(a.error for a in answers))
+
+    @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True))
+    async def rlm_complete(
+        ctx: Context,
+        query: Annotated[str, Field(description="The question to answer about the loaded context(s).",
+                                    min_length=1, max_length=100_000)],
+        max_iterations: Annotated[int, Field(description="Root-model turns before the best answer so far is "
+                                             "returned.", ge=1, le=200)] = 20,
+    ) -> Annotated[CallToolResult, RLMReport]:
+        """Answer a question about the loaded context(s) autonomously: a server-side root model (RLM_ROOT_MODEL) writes
+        code against this session's REPL and calls worker models until it has an answer. Use it to delegate a whole
+        analysis instead of driving exec_code yourself. Returns the answer, whether it is final or the best so far
+        (when a limit stopped the run), and its cost. Reports progress per iteration.
+        """
+        if not settings.root_model:
+            raise invalid("rlm_complete needs a root model: set RLM_ROOT_MODEL (e.g. openai/gpt-4o, or "
+                          "ollama/qwen2.5-coder with RLM_ROOT_API_BASE) and restart; or drive exec_code yourself")
+        current = await current_session(ctx)
+        if not current.contexts:
+            raise invalid("nothing is loaded in this session: call load_context first")
+        root = RootModel(settings.root_model, api_base=settings.root_api_base)
+        limits = RLMLimits(max_iterations=max_iterations, max_wall_s=settings.max_wall_s,
+                           max_root_cost_usd=settings.max_cost_usd, exec_timeout_s=settings.exec_timeout_s)
+
+        async def progress(iteration: int, total: int, message: str) -> None:
+            await ctx.report_progress(float(iteration), float(total), f"iteration {iteration}: {message}")
+
+        mark = current.extension.usage_mark() if current.extension else None
+        result = await RLMLoop(current, root, limits, record=current.record, on_iteration=progress).run(query)
+        usage = result.usage
+        report = RLMReport(
+            answer=result.answer, status=result.status, reason=result.reason, iterations=usage.iterations,
+            code_blocks=usage.code_blocks, root_calls=usage.root_calls,
+            root_tokens=usage.root_tokens_in + usage.root_tokens_out, root_cost_usd=usage.root_cost_usd,
+            worker_usage=WorkerUsageModel(**(current.extension.usage_since(mark) if current.extension else {})),
+            elapsed_s=usage.elapsed_s, trajectory=str(current.trajectory.path) if current.trajectory else None,
+        )
+        return tool_result(report, is_error=result.status == "failed")
 
     @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True))
     async def session(

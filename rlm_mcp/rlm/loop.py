@@ -139,7 +139,7 @@ class RLMLoop:
     async def best_effort(self, messages: list[dict[str, Any]], reason: str) -> RLMResult:
         """A limit was hit: ask once more for an answer from what is known, never return nothing."""
         answer = self.last_output
-        if not self.limit_reached() or "iteration" in reason:
+        if "cost" not in reason:  # one short last call; never after the money ran out
             try:
                 ask = {"role": "user", "content": ANSWER_NOW.format(reason=reason)}
                 reply = await self.root.reply([*messages, ask], allow_tools=False)

@@ -1,0 +1,151 @@
+"""The autonomous loop end to end through the Python API: a scripted root model served by the local
+OpenAI-compatible fixture answers with the tool calls (or code) a real model would send."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rlm_mcp import RLM
+from rlm_mcp.rlm import RLMLimits
+from tests.fakes import FakeOpenAI
+
+pytestmark = pytest.mark.anyio
+Script = Callable[[list[dict[str, Any]]], dict[str, Any] | str]
+
+
+def tool_call(name: str, **arguments: Any) -> dict[str, Any]:
+    call = {"id": f"call_{name}", "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
+    return {"role": "assistant", "content": None, "tool_calls": [call]}
+
+
+def last_tool_output(messages: list[dict[str, Any]]) -> str:
+    return next(m["content"] for m in reversed(messages) if m.get("role") == "tool")
+
+
+def upstream(root: Script, worker: Callable[[str], str] = lambda prompt: f"echo: {prompt}") -> FakeOpenAI:
+    def respond(request: dict[str, Any]) -> dict[str, Any] | str:
+        if request["messages"][0]["role"] == "system":  # the loop's root model; workers get bare prompts
+            return root(request["messages"])
+        return worker(request["messages"][-1]["content"])
+
+    return FakeOpenAI(respond)
+
+
+def make_rlm(fake: FakeOpenAI, tmp_path: Path, monkeypatch, **limits: Any) -> RLM:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    return RLM("openai/scripted-root", worker_model="openai/gpt-4o-mini", root_api_base=fake.api_base,
+               worker_api_base=fake.api_base, home=tmp_path / "home",
+               limits=RLMLimits(**{"max_iterations": 6, **limits}))
+
+
+async def test_needle_found_by_code(tmp_path: Path, monkeypatch) -> None:
+    haystack = "".join(f"line {i}: nothing to see\n" for i in range(200_000))
+    haystack = haystack[: len(haystack) // 2] + "the secret NEEDLE=7319 is here\n" + haystack[len(haystack) // 2 :]
+
+    def root(messages):
+        if not any(m.get("role") == "tool" for m in messages):
+            return tool_call("exec_code", code="import re\nprint(re.search(r'NEEDLE=(\\d+)', context).group(1))")
+        return tool_call("final_answer", answer=re.search(r"\d+", last_tool_output(messages)).group(0))
+
+    with upstream(root) as fake:
+        rlm = make_rlm(fake, tmp_path, monkeypatch)
+        result = await rlm.acomplete("What is the needle?", haystack)
+    assert (result.answer, result.status) == ("7319", "final")
+    assert result.usage.iterations == 2 and result.usage.code_blocks == 1
+    first_user = fake.requests[0]["messages"][1]["content"]
+    assert "NEEDLE" not in first_user and "characters" in first_user  # metadata, never the content
+
+
+async def test_aggregation_with_batched_workers(tmp_path: Path, monkeypatch) -> None:
+    lines = [f"user{i}: {'spam' if i % 3 == 0 else 'ham'}" for i in range(3000)]
+    code = (
+        "pieces = chunk(context, 10_000)\n"
+        "answers = llm_query_batched([f'Count spam lines. Reply with a number.\\n{p}' for p in pieces])\n"
+        "FINAL(sum(int(a) for a in answers))"
+    )
+
+    def root(messages):
+        return tool_call("exec_code", code=code)
+
+    with upstream(root, worker=lambda prompt: str(prompt.count(": spam"))) as fake:
+        text = "\n".join(lines)
+        result = await make_rlm(fake, tmp_path, monkeypatch).acomplete("How many spam lines?", text)
+    assert (result.answer, result.status) == ("1000", "final")
+    assert result.worker_usage["calls"] == -(-len(text) // 10_000)  # one per chunk
+
+
+async def test_fallback_without_tool_calls_runs_fenced_code(tmp_path: Path, monkeypatch) -> None:
+    with upstream(lambda messages: "Let me compute.\n```python\nFINAL(6 * 7)\n```") as fake:
+        result = await make_rlm(fake, tmp_path, monkeypatch).acomplete("6 times 7?", "irrelevant")
+    assert (result.answer, result.status) == ("42", "final")
+
+
+async def test_code_errors_are_shown_to_the_root_and_survived(tmp_path: Path, monkeypatch) -> None:
+    def root(messages):
+        if not any(m.get("role") == "tool" for m in messages):
+            return tool_call("exec_code", code="1 / 0")
+        assert "ZeroDivisionError" in last_tool_output(messages)
+        return tool_call("exec_code", code="FINAL('recovered')")
+
+    with upstream(root) as fake:
+        result = await make_rlm(fake, tmp_path, monkeypatch).acomplete("q", "text")
+    assert (result.answer, result.status) == ("recovered", "final")
+
+
+@pytest.mark.parametrize(
+    ("limits", "reason"),
+    [({"max_iterations": 3}, "iteration limit"), ({"max_wall_s": 0.5}, "time limit")],
+)
+async def test_limits_return_the_best_answer_so_far(tmp_path: Path, monkeypatch, limits, reason) -> None:
+    def root(messages):
+        if "A limit of this run was reached" in str(messages[-1].get("content")):
+            return "Best guess: 17 (not verified)"
+        return tool_call("exec_code", code="import time\ntime.sleep(0.3)\nprint('still working')")
+
+    with upstream(root) as fake:
+        result = await make_rlm(fake, tmp_path, monkeypatch, **limits).acomplete("q", "text")
+    assert result.status == "best_effort" and reason in result.reason
+    assert result.answer == "Best guess: 17 (not verified)"
+
+
+async def test_root_cost_limit(tmp_path: Path, monkeypatch) -> None:
+    def root(messages):
+        return tool_call("exec_code", code="print('spending')")
+
+    with upstream(root) as fake:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        rlm = RLM("openai/gpt-4o", worker_model="openai/gpt-4o-mini", root_api_base=fake.api_base,
+                  worker_api_base=fake.api_base, home=tmp_path / "home",
+                  limits=RLMLimits(max_iterations=10, max_root_cost_usd=0.000001))
+        result = await rlm.acomplete("q", "text")
+    assert result.status == "best_effort" and "root cost limit" in result.reason
+    assert result.usage.root_calls <= 2 and result.answer == "spending"
+
+
+async def test_root_that_never_answers(tmp_path: Path, monkeypatch) -> None:
+    with upstream(lambda messages: "I am thinking about it.") as fake:
+        result = await make_rlm(fake, tmp_path, monkeypatch, max_iterations=3).acomplete("q", "text")
+    assert result.status == "best_effort" and "iteration limit" in result.reason
+    assert result.answer == "I am thinking about it."
+    nudges = [m for m in fake.requests[-1]["messages"] if "Nothing was run" in str(m.get("content"))]
+    assert len(nudges) == 3
+
+
+async def test_trajectory_is_written_and_renders(tmp_path: Path, monkeypatch) -> None:
+    from rlm_mcp.trace import read_events, render
+
+    with upstream(lambda messages: tool_call("exec_code", code="FINAL(llm_query('hi'))")) as fake:
+        rlm = make_rlm(fake, tmp_path, monkeypatch)
+        result = await rlm.acomplete("q", "text")
+    assert result.answer == "echo: hi"
+    events = read_events(rlm.last_trajectory)
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "rlm_start" and kinds[-1] == "rlm_end"
+    assert {"root_reply", "code", "worker_call"} <= set(kinds)
+    assert "echo: hi" in render(events)
