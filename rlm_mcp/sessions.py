@@ -44,6 +44,8 @@ class SessionExtension(Protocol):
 
     def usage_since(self, mark: Any) -> dict[str, Any]: ...
 
+    async def aclose(self) -> None: ...
+
 
 ExtensionFactory = Callable[["Session"], SessionExtension]
 
@@ -211,6 +213,8 @@ class Session:
     async def close(self) -> None:
         if self._sandbox is not None:
             await self._sandbox.close()
+        if self.extension is not None:
+            await self.extension.aclose()
         if self.trajectory is not None:
             self.trajectory.close()
         if self._data_dir is not None:

@@ -16,10 +16,10 @@ from .workers import (
     Budget,
     BudgetExceeded,
     BudgetLimits,
-    LiteLLMBackend,
     Usage,
     WorkerDispatcher,
     WorkerSettings,
+    backend_for,
 )
 
 MAX_PROMPT_CHARS = 2_000_000
@@ -39,7 +39,8 @@ def new_dispatcher(settings: Settings, session: Session) -> WorkerDispatcher:
         model=settings.worker_model, concurrency=settings.worker_concurrency,
         timeout_s=settings.worker_timeout_s, retries=settings.worker_retries,
     )
-    return WorkerDispatcher(worker_settings, LiteLLMBackend(api_base=settings.worker_api_base), session.trajectory)
+    backend = backend_for(settings.worker_model, settings.worker_api_base)
+    return WorkerDispatcher(worker_settings, backend, session.trajectory)
 
 
 @dataclass(eq=False)
@@ -49,6 +50,7 @@ class WorkerCalls:
     session: Session
     dispatcher: WorkerDispatcher
     budget: Budget
+    owns_dispatcher: bool = True  # children of rlm_query share their parent's
 
     @classmethod
     def for_session(cls, session: Session) -> WorkerCalls:
@@ -56,6 +58,10 @@ class WorkerCalls:
 
     def callbacks(self) -> dict[str, Callback]:
         return {"llm_query": self.llm_query, "llm_query_batched": self.llm_query_batched, "rlm_query": self.rlm_query}
+
+    async def aclose(self) -> None:
+        if self.owns_dispatcher:
+            await self.dispatcher.aclose()
 
     def usage_mark(self) -> Usage:
         usage = self.dispatcher.usage
@@ -93,7 +99,7 @@ class WorkerCalls:
 
         child = Session(f"{self.session.key}/d{self.budget.depth + 1}", self.session.settings, self.session.policy,
                         self.session.task_group, trajectory=self.session.trajectory)
-        child.extension = WorkerCalls(child, self.dispatcher, self.budget.child())
+        child.extension = WorkerCalls(child, self.dispatcher, self.budget.child(), owns_dispatcher=False)
         try:
             if context:
                 await child.load_text("main", context)

@@ -4,14 +4,37 @@ Knows nothing of the sandbox's internals or the MCP transport; the server plugs 
 backend through the same `WorkerBackend` Protocol as litellm.
 """
 
-from .backends import LiteLLMBackend, WorkerBackend, WorkerRequest, WorkerResponse
+from .backends import (
+    LiteLLMBackend,
+    OpenAICompatibleBackend,
+    WorkerBackend,
+    WorkerRequest,
+    WorkerResponse,
+    backend_for,
+)
 from .budget import Budget, BudgetLimits, Ledger
 from .dispatcher import Usage, WorkerDispatcher, WorkerResult, WorkerSettings
 from .errors import BudgetExceeded, WorkerCallFailed, WorkerError, WorkerNotConfigured, WorkerTimeout
 from .trajectory import TrajectoryLog
 
 __all__ = [
-    "Budget", "BudgetExceeded", "BudgetLimits", "Ledger", "LiteLLMBackend", "TrajectoryLog", "Usage",
-    "WorkerBackend", "WorkerCallFailed", "WorkerDispatcher", "WorkerError", "WorkerNotConfigured",
-    "WorkerRequest", "WorkerResponse", "WorkerResult", "WorkerSettings", "WorkerTimeout",
+    "Budget",
+    "BudgetExceeded",
+    "BudgetLimits",
+    "Ledger",
+    "LiteLLMBackend",
+    "OpenAICompatibleBackend",
+    "TrajectoryLog",
+    "Usage",
+    "WorkerBackend",
+    "WorkerCallFailed",
+    "WorkerDispatcher",
+    "WorkerError",
+    "WorkerNotConfigured",
+    "WorkerRequest",
+    "WorkerResponse",
+    "WorkerResult",
+    "WorkerSettings",
+    "WorkerTimeout",
+    "backend_for",
 ]

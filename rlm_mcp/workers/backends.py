@@ -110,3 +110,70 @@ def _response(response: Any, model: str) -> WorkerResponse:
 
 def _short(exc: Exception) -> str:
     return " ".join(str(exc).split())[:300]
+
+
+class OpenAICompatibleBackend:
+    """A lean path for `openai/<model>` served at an explicit api_base (vLLM, llama.cpp, Ollama's /v1, a proxy).
+
+    Why not litellm here: measured in bench/workers_bench.py, litellm spends ~7.6 ms of CPU per call
+    against ~2.5 ms for a bare async HTTP client. At concurrency 64 against a fast local server the
+    event loop, not the model, becomes the bottleneck (1,000 calls at 1 s latency took +40% over the
+    ideal). This backend speaks only the one wire format those servers share; every other model still
+    goes through litellm. Prices come from litellm's bundled price map, looked up once per model.
+    """
+
+    name = "openai-compatible"
+
+    def __init__(self, *, api_base: str, api_key: str | None = None, max_connections: int = 256) -> None:
+        import httpx
+
+        self.url = api_base.rstrip("/") + "/chat/completions"
+        self.headers = {"authorization": f"Bearer {api_key or os.environ.get('OPENAI_API_KEY', 'none')}"}
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self.client = httpx.AsyncClient(limits=limits)
+        self._prices: dict[str, tuple[float, float] | None] = {}
+
+    async def complete(self, request: WorkerRequest) -> WorkerResponse:
+        import httpx
+
+        model = request.model.split("/", 1)[1] if request.model.startswith("openai/") else request.model
+        body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": request.prompt}]}
+        if request.max_tokens:
+            body["max_tokens"] = request.max_tokens
+        try:
+            response = await self.client.post(self.url, json=body, headers=self.headers, timeout=request.timeout_s)
+        except httpx.TimeoutException as exc:
+            raise WorkerTimeout(request.timeout_s) from exc
+        except httpx.HTTPError as exc:
+            raise WorkerCallFailed(f"cannot reach the worker model: {_short(exc)}", retryable=True) from exc
+        if response.status_code != 200:
+            raise WorkerCallFailed(f"worker call failed: HTTP {response.status_code}: {response.text[:300]}",
+                                   status=response.status_code, retryable=response.status_code in RETRYABLE_STATUS)
+        try:
+            data = response.json()
+            text = data["choices"][0]["message"].get("content") or ""
+            usage = data.get("usage") or {}
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise WorkerCallFailed("the worker model sent a malformed reply", retryable=True) from exc
+        tokens_in, tokens_out = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+        return WorkerResponse(text=text, model=request.model, tokens_in=tokens_in, tokens_out=tokens_out,
+                              cost_usd=self._cost(request.model, tokens_in, tokens_out))
+
+    def _cost(self, model: str, tokens_in: int, tokens_out: int) -> float | None:
+        if model not in self._prices:
+            table = load_litellm().model_cost
+            entry = table.get(model) or table.get(model.split("/", 1)[-1])
+            prices = (entry.get("input_cost_per_token"), entry.get("output_cost_per_token")) if entry else None
+            self._prices[model] = prices if prices and None not in prices else None  # type: ignore[assignment]
+        prices = self._prices[model]
+        return None if prices is None else tokens_in * prices[0] + tokens_out * prices[1]
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def backend_for(model: str | None, api_base: str | None, api_key: str | None = None) -> WorkerBackend:
+    """The lean OpenAI-compatible path for `openai/...` at an explicit api_base; litellm for everything else."""
+    if model and model.startswith("openai/") and api_base:
+        return OpenAICompatibleBackend(api_base=api_base, api_key=api_key)
+    return LiteLLMBackend(api_base=api_base, api_key=api_key)

@@ -97,6 +97,12 @@ class WorkerDispatcher:
             self._limiter = anyio.CapacityLimiter(self.settings.concurrency)
         return self._limiter
 
+    async def aclose(self) -> None:
+        """Close the backend's connections (the litellm backend keeps none of its own)."""
+        close = getattr(self.backend, "aclose", None)
+        if close is not None:
+            await close()
+
     def resolve_model(self, model: str | None) -> str:
         return model or self.settings.model or ""
 

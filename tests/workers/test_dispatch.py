@@ -11,32 +11,31 @@ import pytest
 from rlm_mcp.workers import BudgetExceeded
 from tests.fakes import FakeOpenAI, Fault
 
-from .conftest import UNPRICED, budget, make_dispatcher
+from .conftest import UNPRICED, budget
 
 pytestmark = pytest.mark.anyio
 
 
-async def test_single_call_is_accounted(fake: FakeOpenAI, tmp_path: Path) -> None:
+async def test_single_call_is_accounted(make_dispatcher, fake: FakeOpenAI, tmp_path: Path) -> None:
     dispatcher = make_dispatcher(fake, tmp_path)
     result = await dispatcher.query("What is 2+2?", budget())
     assert result.error is None and result.text == "echo: What is 2+2?"
     assert result.tokens_in > 0 and result.tokens_out > 0
     assert result.cost_usd is not None and result.cost_usd > 0
     assert dispatcher.usage.calls == 1 and dispatcher.usage.cost_usd == pytest.approx(result.cost_usd)
-    dispatcher.trajectory.close()
     event = json.loads((tmp_path / "trajectory.jsonl").read_text().splitlines()[0])
     assert event["type"] == "worker_call" and event["prompt_chars"] == len("What is 2+2?")
     assert event["cost_usd"] == pytest.approx(result.cost_usd) and event["error"] is None
 
 
-async def test_unknown_price_is_unknown_not_zero(fake: FakeOpenAI) -> None:
+async def test_unknown_price_is_unknown_not_zero(make_dispatcher, fake: FakeOpenAI) -> None:
     dispatcher = make_dispatcher(fake, model=UNPRICED)
     result = await dispatcher.query("hello", budget())
     assert result.error is None and result.cost_usd is None
     assert dispatcher.usage.cost_usd is None
 
 
-async def test_batch_keeps_order_and_runs_concurrently() -> None:
+async def test_batch_keeps_order_and_runs_concurrently(make_dispatcher, ) -> None:
     with FakeOpenAI(latency_s=0.2) as slow:
         dispatcher = make_dispatcher(slow, concurrency=16)
         started = time.perf_counter()
@@ -47,19 +46,19 @@ async def test_batch_keeps_order_and_runs_concurrently() -> None:
         assert slow.peak_active >= 8
 
 
-async def test_concurrency_limit_is_respected() -> None:
+async def test_concurrency_limit_is_respected(make_dispatcher, ) -> None:
     with FakeOpenAI(latency_s=0.1) as slow:
         await make_dispatcher(slow, concurrency=3).query_batched([f"p{i}" for i in range(12)], budget())
         assert slow.peak_active <= 3
 
 
-async def test_429_is_retried(fake: FakeOpenAI) -> None:
+async def test_429_is_retried(make_dispatcher, fake: FakeOpenAI) -> None:
     fake.inject(Fault("429", seconds=0.05))
     result = await make_dispatcher(fake).query("retry me", budget())
     assert result.error is None and len(fake.requests) == 2
 
 
-async def test_persistent_500_fails_after_retries(fake: FakeOpenAI) -> None:
+async def test_persistent_500_fails_after_retries(make_dispatcher, fake: FakeOpenAI) -> None:
     fake.inject(*[Fault("500")] * 3)
     result = await make_dispatcher(fake, retries=2).query("doomed", budget())
     assert result.error is not None and "injected 500" in result.error
@@ -67,7 +66,7 @@ async def test_persistent_500_fails_after_retries(fake: FakeOpenAI) -> None:
     assert len(fake.requests) == 3
 
 
-async def test_hanging_upstream_hits_the_timeout(fake: FakeOpenAI) -> None:
+async def test_hanging_upstream_hits_the_timeout(make_dispatcher, fake: FakeOpenAI) -> None:
     fake.inject(Fault("hang", seconds=5), Fault("hang", seconds=5))
     started = time.perf_counter()
     result = await make_dispatcher(fake, timeout_s=0.5, retries=1).query("slow", budget())
@@ -75,19 +74,19 @@ async def test_hanging_upstream_hits_the_timeout(fake: FakeOpenAI) -> None:
     assert time.perf_counter() - started < 4
 
 
-async def test_malformed_body_is_a_clear_error(fake: FakeOpenAI) -> None:
+async def test_malformed_body_is_a_clear_error(make_dispatcher, fake: FakeOpenAI) -> None:
     fake.inject(*[Fault("malformed")] * 3)
     result = await make_dispatcher(fake, retries=0).query("garbage", budget())
     assert result.error is not None and "worker" in result.error.lower()
 
 
-async def test_dropped_connection_is_retried(fake: FakeOpenAI) -> None:
+async def test_dropped_connection_is_retried(make_dispatcher, fake: FakeOpenAI) -> None:
     fake.inject(Fault("drop"))
     result = await make_dispatcher(fake).query("flaky", budget())
     assert result.error is None
 
 
-async def test_one_failure_does_not_sink_the_batch() -> None:
+async def test_one_failure_does_not_sink_the_batch(make_dispatcher, ) -> None:
     def responder(request):
         prompt = request["messages"][-1]["content"]
         return Fault("500") if prompt == "bad" else f"ok {prompt}"
@@ -98,7 +97,7 @@ async def test_one_failure_does_not_sink_the_batch() -> None:
         assert results[1].error and results[1].text.startswith("[llm_query error:")
 
 
-async def test_cache_hit_costs_nothing_and_sends_nothing(fake: FakeOpenAI) -> None:
+async def test_cache_hit_costs_nothing_and_sends_nothing(make_dispatcher, fake: FakeOpenAI) -> None:
     dispatcher = make_dispatcher(fake)
     first = await dispatcher.query("same question", budget())
     second = await dispatcher.query("same question", budget())
@@ -116,7 +115,9 @@ async def test_cache_hit_costs_nothing_and_sends_nothing(fake: FakeOpenAI) -> No
         ({"max_wall_s": 0.000001}, 2, "max_wall_s"),
     ],
 )
-async def test_budgets_stop_further_calls_and_keep_results(fake: FakeOpenAI, limits, calls, budget_name) -> None:
+async def test_budgets_stop_further_calls_and_keep_results(
+    make_dispatcher, fake: FakeOpenAI, limits, calls, budget_name
+) -> None:
     dispatcher = make_dispatcher(fake)
     shared = budget(**limits)
     results = [await dispatcher.query(f"question {i}", shared) for i in range(calls)]
@@ -127,7 +128,7 @@ async def test_budgets_stop_further_calls_and_keep_results(fake: FakeOpenAI, lim
         assert results[0].error is None  # what was computed before the crossing is kept
 
 
-async def test_repeated_prompt_is_stopped(fake: FakeOpenAI) -> None:
+async def test_repeated_prompt_is_stopped(make_dispatcher, fake: FakeOpenAI) -> None:
     dispatcher = make_dispatcher(fake)
     shared = budget(max_repeats=3)
     results = [await dispatcher.query("again", shared) for _ in range(5)]
@@ -135,7 +136,7 @@ async def test_repeated_prompt_is_stopped(fake: FakeOpenAI) -> None:
     assert "max_repeats" in results[3].error
 
 
-async def test_huge_batch_is_refused(fake: FakeOpenAI) -> None:
+async def test_huge_batch_is_refused(make_dispatcher, fake: FakeOpenAI) -> None:
     with pytest.raises(BudgetExceeded, match=r"max_batch.*RLM_MAX_BATCH"):
         await make_dispatcher(fake).query_batched(["x"] * 11, budget(max_batch=10))
     assert fake.requests == []
@@ -149,6 +150,6 @@ def test_depth_budget() -> None:
     assert grandchild.ledger is root.ledger  # the call tree shares one set of counters
 
 
-async def test_no_model_configured_says_how(fake: FakeOpenAI) -> None:
+async def test_no_model_configured_says_how(make_dispatcher, fake: FakeOpenAI) -> None:
     result = await make_dispatcher(fake, model=None).query("hi", budget())
     assert result.error and "RLM_WORKER_MODEL" in result.error
