@@ -201,8 +201,12 @@ def create_server(settings: Settings) -> MCPServer:
         Returns stdout, stderr, changed variables with types and sizes, and elapsed time.
         """
         session = await current_session(ctx)
+
+        async def progress(done: int, total: int, message: str) -> None:
+            await ctx.report_progress(float(done), float(total), message)
+
         try:
-            outcome = await session.exec(code, timeout_s)
+            outcome = await session.exec(code, timeout_s, progress)
         except (SandboxError, ValueError) as exc:
             raise MCPError(code=-32603, message=f"the sandbox failed and could not be restarted: {exc}") from exc
         report = ExecReport.build(outcome.result, restarted=outcome.restarted, final_answer=outcome.final_answer,

@@ -80,6 +80,7 @@ class Session:
     usage: SessionUsage = field(default_factory=SessionUsage)
     final_answer: str | None = None
     extension: SessionExtension | None = None
+    progress: Callable[[int, int, str], Awaitable[None]] | None = None  # set by the host call in flight
     _attached: dict[str, str] = field(default_factory=dict)  # name -> fingerprint live in the REPL
     _sandbox: Sandbox | None = None
     _data_dir: Path | None = None
@@ -170,30 +171,39 @@ class Session:
         return self.contexts[name]
 
     # --- code ------------------------------------------------------------------------------
-    async def exec(self, code: str, timeout_s: float | None = None) -> ExecOutcome:
+    async def exec(self, code: str, timeout_s: float | None = None,
+                   progress: Callable[[int, int, str], Awaitable[None]] | None = None) -> ExecOutcome:
+        """Run code; `progress` receives worker-batch progress while this exec runs."""
         async with self._lock:
-            self.touch()
-            sandbox = await self.ensure_started()
-            self.final_answer = None
-            mark = self.extension.usage_mark() if self.extension else None
-            result = await sandbox.exec(
-                code,
-                timeout_s=timeout_s or self.settings.exec_timeout_s,
-                max_output_chars=self.settings.max_output_chars,
-            )
-            worker_usage = self.extension.usage_since(mark) if self.extension else {}
-            self.record({"type": "code", "code": code[:20_000], "status": result.status,
-                         "stdout": result.stdout.text[:4000], "stderr": result.stderr.text[:2000],
-                         "elapsed_s": round(result.elapsed_s, 4), "error": result.error})
-            self.usage.execs += 1
-            self.usage.exec_seconds += result.elapsed_s
-            self.usage.timeouts += result.status == "timeout"
-            restarted = False
-            if result.status in ("killed", "sandbox_fault"):
-                await self._restart()
-                restarted = True
-            return ExecOutcome(result=result, restarted=restarted, final_answer=self.final_answer,
-                               worker_usage=worker_usage)
+            self.progress = progress
+            try:
+                return await self._exec(code, timeout_s)
+            finally:
+                self.progress = None
+
+    async def _exec(self, code: str, timeout_s: float | None) -> ExecOutcome:
+        self.touch()
+        sandbox = await self.ensure_started()
+        self.final_answer = None
+        mark = self.extension.usage_mark() if self.extension else None
+        result = await sandbox.exec(
+            code,
+            timeout_s=timeout_s or self.settings.exec_timeout_s,
+            max_output_chars=self.settings.max_output_chars,
+        )
+        worker_usage = self.extension.usage_since(mark) if self.extension else {}
+        self.record({"type": "code", "code": code[:20_000], "status": result.status,
+                     "stdout": result.stdout.text[:4000], "stderr": result.stderr.text[:2000],
+                     "elapsed_s": round(result.elapsed_s, 4), "error": result.error})
+        self.usage.execs += 1
+        self.usage.exec_seconds += result.elapsed_s
+        self.usage.timeouts += result.status == "timeout"
+        restarted = False
+        if result.status in ("killed", "sandbox_fault"):
+            await self._restart()
+            restarted = True
+        return ExecOutcome(result=result, restarted=restarted, final_answer=self.final_answer,
+                           worker_usage=worker_usage)
 
     def record(self, event: dict[str, Any]) -> None:
         if self.trajectory is not None:

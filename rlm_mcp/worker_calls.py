@@ -80,10 +80,15 @@ class WorkerCalls:
             raise ValueError("llm_query_batched needs a list of prompts")
         prompts = [_text(p, "prompt") for p in payload["prompts"]]
         try:
-            results = await self.dispatcher.query_batched(prompts, self.budget, _model(payload))
+            results = await self.dispatcher.query_batched(prompts, self.budget, _model(payload), self._progress)
         except BudgetExceeded as exc:
             raise ValueError(str(exc)) from exc
         return [result.as_reply() for result in results]
+
+    async def _progress(self, done: int, total: int) -> None:
+        """Forward batch progress to the host call in flight (every 10 answers and the last)."""
+        if self.session.progress is not None and (done == total or done % 10 == 0):
+            await self.session.progress(done, total, f"llm_query_batched: {done}/{total} answers")
 
     async def rlm_query(self, payload: Any) -> dict[str, Any]:
         """A child RLM over `context` with its own REPL; a plain worker call at the depth limit."""

@@ -141,3 +141,16 @@ async def test_without_worker_or_sampling_the_error_says_how(server_env) -> None
         assert result.is_error and "RLM_WORKER_MODEL" in result.content[0].text
         repl = await client.call_tool("exec_code", {"code": "llm_query('x')"})
         assert repl.is_error and "RLM_WORKER_MODEL" in repl.structured_content["error"]
+
+
+async def test_long_batches_report_progress(worker_env, upstream: FakeOpenAI) -> None:
+    updates: list[str] = []
+
+    async def on_progress(progress, total, message):
+        updates.append(message)
+
+    async with stdio_client(worker_env) as client:
+        result = await client.call_tool("exec_code", {"code": "len(llm_query_batched([str(i) for i in range(30)]))"},
+                                        progress_callback=on_progress)
+        assert result.structured_content["stdout"] == "30\n"
+    assert "llm_query_batched: 30/30 answers" in updates and len(updates) >= 3
