@@ -85,3 +85,17 @@ def test_ask_without_root_model_is_a_clear_error(server_env) -> None:
     completed = subprocess.run([server_command(), "ask", "?", "-"], input="x", capture_output=True, text=True,
                                timeout=60, env=server_env)
     assert completed.returncode == 1 and "RLM_ROOT_MODEL" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_python_api_example_runs(server_env, project: Path) -> None:
+    import sys
+
+    from tests.helpers import REPO
+
+    with FakeOpenAI(root) as fake:
+        env = {**server_env, "RLM_ROOT_MODEL": "openai/scripted-root", "RLM_ROOT_API_BASE": fake.api_base,
+               "OPENAI_API_KEY": "sk-test"}
+        completed = subprocess.run([sys.executable, str(REPO / "examples" / "drop_in_rlm.py"), "Which port?",
+                                    str(project)], capture_output=True, text=True, timeout=120, env=env)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("8443\n") and "[final]" in completed.stderr
