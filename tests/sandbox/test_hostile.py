@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from rlm_mcp.sandbox import SandboxPolicy
+from rlm_mcp.sandbox.repl import _group_members
 
 pytestmark = pytest.mark.anyio
 
@@ -160,7 +161,7 @@ async def test_cannot_become_root(make_sandbox) -> None:
     async with make_sandbox() as sandbox:
         result = await run(sandbox, code)
         assert result.stdout.text.startswith("65534 65534\ndenied")
-        guest_pids = [pid for pid in _group(sandbox._process.pid) if pid != sandbox._process.pid]
+        guest_pids = [pid for pid in _group_members(sandbox._process.pid) if pid != sandbox._process.pid]
         assert guest_pids
         for pid in guest_pids:  # seen from the host, the guest is nobody too
             status = Path(f"/proc/{pid}/status").read_text()
@@ -194,14 +195,3 @@ async def test_symlinks_in_the_data_dir_do_not_escape(make_sandbox, data_dir: Pa
         assert lines[0].startswith("shadow denied") and lines[1].startswith("home denied")
         assert "root" not in lines[2] and "etc" not in lines[2] and "work" not in lines[2], lines[2]
 
-
-def _group(pgid: int) -> list[int]:
-    members = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.getpgid(int(entry)) == pgid:
-                    members.append(int(entry))
-            except OSError:
-                pass
-    return members
