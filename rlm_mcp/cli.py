@@ -141,14 +141,15 @@ def ask(question: str, paths: tuple[str, ...], root_model: str | None, worker_mo
 @main.command()
 @click.option("--config", "config", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="TOML config file.")
-def doctor(config: Path | None = None) -> None:
+@click.option("--check-worker", is_flag=True, help="Also make one tiny call to the worker model.")
+def doctor(config: Path | None = None, check_worker: bool = False) -> None:
     """Check this machine (Python, nsjail, namespaces, guest interpreter, a real jail) and print fixes.
 
     Exit code 0 when rlm-mcp can run isolated code here, 1 otherwise.
     """
     from .doctor import render, run_checks
 
-    results = run_checks(_settings(config))
+    results = run_checks(_settings(config), check_worker)
     click.echo(render(results))
     failed = [check.name for check in results if check.status == "fail"]
     if failed:

@@ -138,20 +138,46 @@ def check_jail(settings: Settings) -> Check:
     return Check("jail", "ok", f"started nsjail and ran code as uid {output.split()[0]}")
 
 
-def check_worker(settings: Settings) -> Check:
+def check_worker(settings: Settings, call: bool = False) -> Check:
     if not settings.worker_model:
         return Check("worker model", "warn", "not configured: llm_query and sub_query are unavailable",
                      "set RLM_WORKER_MODEL (e.g. openai/gpt-4o-mini, or ollama/llama3.2 with "
                      "RLM_WORKER_API_BASE=http://localhost:11434)")
-    return Check("worker model", "ok", settings.worker_model + (f" at {settings.worker_api_base}"
-                                                              if settings.worker_api_base else ""))
+    where = settings.worker_model + (f" at {settings.worker_api_base}" if settings.worker_api_base else "")
+    if not call:
+        return Check("worker model", "ok", f"{where} (not called; --check-worker makes one tiny call)")
+    return _call_worker(settings, where)
 
 
-def run_checks(settings: Settings) -> list[Check]:
+def _call_worker(settings: Settings, where: str) -> Check:
+    """One tiny real call, only when asked: it may cost a fraction of a cent."""
+    from .workers import WorkerRequest, backend_for
+
+    async def ask() -> str:
+        backend = backend_for(settings.worker_model, settings.worker_api_base)
+        try:
+            response = await backend.complete(WorkerRequest(settings.worker_model or "", "Reply with: ok",
+                                                            timeout_s=min(settings.worker_timeout_s, 60),
+                                                            max_tokens=5))
+            return response.text
+        finally:
+            close = getattr(backend, "aclose", None)
+            if close is not None:
+                await close()
+
+    try:
+        text = anyio.run(ask)
+    except Exception as exc:  # any failure here is the finding itself
+        return Check("worker model", "fail", f"{where}: {str(exc)[:300]}",
+                     "check the model name, RLM_WORKER_API_BASE and the provider's API key variable")
+    return Check("worker model", "ok", f"{where} answered {text.strip()[:40]!r}")
+
+
+def run_checks(settings: Settings, check_worker_call: bool = False) -> list[Check]:
     checks: list[Callable[[], Check]] = [
         check_python, check_platform, check_user_namespaces, check_nsjail, check_cgroups,
         lambda: check_guest(settings), lambda: check_runtime_dir(settings), lambda: check_jail(settings),
-        lambda: check_worker(settings),
+        lambda: check_worker(settings, check_worker_call),
     ]
     return [check() for check in checks]
 

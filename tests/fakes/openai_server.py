@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +41,24 @@ def echo_responder(request: dict[str, Any]) -> str:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 512  # benchmarks open hundreds of connections at once
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.open_connections: set[socket.socket] = set()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.open_connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        self.open_connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_all(self) -> None:
+        """Cut keep-alive connections too, so a stopped server is really gone for its clients."""
+        for connection in list(self.open_connections):
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 class FakeOpenAI:
@@ -75,6 +95,7 @@ class FakeOpenAI:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+        self.server.drop_all()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self

@@ -37,3 +37,18 @@ def test_bad_configuration_is_a_clear_error() -> None:
     completed = run("serve", RLM_MAX_DEPTH="lots")
     assert completed.returncode != 0
     assert "RLM_MAX_DEPTH" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_doctor_checks_the_worker_only_when_asked() -> None:
+    from tests.fakes import FakeOpenAI
+
+    with FakeOpenAI(lambda request: "ok") as fake:
+        env = {"RLM_WORKER_MODEL": "openai/gpt-4o-mini", "RLM_WORKER_API_BASE": fake.api_base, "OPENAI_API_KEY": "x"}
+        quiet = run("doctor", **env)
+        assert "not called" in quiet.stdout and fake.requests == []
+        checked = run("doctor", "--check-worker", **env)
+        assert "[ok  ] worker model: openai/gpt-4o-mini" in checked.stdout and "answered 'ok'" in checked.stdout
+        assert len(fake.requests) == 1
+    gone = run("doctor", "--check-worker", RLM_WORKER_MODEL="openai/gpt-4o-mini",
+               RLM_WORKER_API_BASE="http://127.0.0.1:9/v1", OPENAI_API_KEY="x")
+    assert gone.returncode == 1 and "[FAIL] worker model" in gone.stdout

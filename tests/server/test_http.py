@@ -128,3 +128,33 @@ async def test_client_vanishing_mid_call_leaves_server_healthy(http_server: str)
     async with Client(http_server, mode="legacy") as other:
         result = await other.call_tool("exec_code", {"code": "'still serving'"})
         assert result.structured_content["stdout"] == "'still serving'\n"
+
+
+async def test_request_body_cap(server_env) -> None:
+    process, url = start({**server_env, "RLM_MAX_REQUEST_MB": "1"})
+    try:
+        async with httpx2.AsyncClient() as raw:
+            body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                    "params": {"name": "exec_code", "arguments": {"code": "x = '" + "a" * 2_000_000 + "'"}}}
+            response = await raw.post(url, json=body, headers={"accept": "application/json, text/event-stream"})
+            assert response.status_code == 413
+    finally:
+        stop(process)
+
+
+def test_shutdown_kills_every_jail(server_env, runtime_dir) -> None:
+    import anyio
+
+    process, url = start(server_env)
+
+    async def open_sessions() -> None:
+        for name in ("a", "b"):
+            async with client_with_headers(url, **{"x-rlm-session": name}) as client:
+                await client.call_tool("exec_code", {"code": "1"})
+
+    anyio.run(open_sessions)
+    assert len([p for p in runtime_dir.iterdir() if p.name.startswith("s-")]) == 2
+    stop(process)
+    assert list(runtime_dir.iterdir()) == []
+    leftover = subprocess.run(["pgrep", "-f", str(runtime_dir)], capture_output=True, text=True)
+    assert leftover.stdout == ""

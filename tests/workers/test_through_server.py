@@ -154,3 +154,17 @@ async def test_long_batches_report_progress(worker_env, upstream: FakeOpenAI) ->
                                         progress_callback=on_progress)
         assert result.structured_content["stdout"] == "30\n"
     assert "llm_query_batched: 30/30 answers" in updates and len(updates) >= 3
+
+
+async def test_worker_backend_that_disappears(server_env) -> None:
+    fake = FakeOpenAI(scripted_root).__enter__()
+    env = {**server_env, "RLM_WORKER_MODEL": "openai/gpt-4o-mini", "RLM_WORKER_API_BASE": fake.api_base,
+           "OPENAI_API_KEY": "sk-test", "RLM_WORKER_RETRIES": "1", "RLM_WORKER_TIMEOUT_S": "3"}
+    async with stdio_client(env) as client:
+        alive = await client.call_tool("exec_code", {"code": "llm_query('before')"})
+        assert alive.structured_content["stdout"] == "'echo: before'\n"
+        fake.__exit__(None, None, None)  # the upstream goes away mid-session
+        gone = await client.call_tool("exec_code", {"code": "llm_query('after')"})
+        assert gone.is_error and "cannot reach the worker model" in gone.structured_content["error"]
+        still = await client.call_tool("exec_code", {"code": "'the REPL is fine'"})
+        assert still.structured_content["stdout"] == "'the REPL is fine'\n"
