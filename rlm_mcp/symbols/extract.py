@@ -1,0 +1,127 @@
+"""Parse one file and pull out its definitions, imports and call sites as plain tuples.
+
+Runs in worker processes, so everything returned is small and picklable. A file that cannot be read
+or parsed yields a record with a problem and whatever was found, never an exception.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from tree_sitter import Node, Parser, QueryCursor
+
+from .languages import Compiled, compiled, spec_for
+
+MAX_FILE_BYTES = 1_000_000
+MAX_LINE_CHARS = 5_000
+SIGNATURE_CHARS = 200
+
+# (name, qualname, kind, start_line, end_line, signature)
+Symbol = tuple[str, str, str, int, int, str]
+
+
+@dataclass(slots=True)
+class FileRecord:
+    path: str
+    size: int
+    mtime_ns: int
+    language: str | None
+    symbols: list[Symbol]
+    imports: list[str]
+    calls: list[tuple[str, int]]  # (called name, line)
+    problem: str | None = None
+
+
+def extract_file(root: str, path: str) -> FileRecord:
+    spec = spec_for(path)
+    full = os.path.join(root, path)
+    try:
+        stat = os.stat(full)
+    except OSError as exc:
+        return FileRecord(path, 0, 0, None, [], [], [], f"unreadable: {exc.strerror}")
+    record = FileRecord(path, stat.st_size, stat.st_mtime_ns, spec.name if spec else None, [], [], [])
+    if spec is None:
+        return record
+    if stat.st_size > MAX_FILE_BYTES:
+        record.problem = f"skipped: {stat.st_size:,} bytes is over the {MAX_FILE_BYTES:,}-byte index limit"
+        return record
+    try:
+        with open(full, "rb") as handle:
+            source = handle.read()
+    except OSError as exc:
+        record.problem = f"unreadable: {exc.strerror}"
+        return record
+    if any(len(line) > MAX_LINE_CHARS for line in source.split(b"\n")):
+        record.problem = f"skipped: a line over {MAX_LINE_CHARS:,} characters (minified or generated)"
+        return record
+    if b"\0" in source[:8192]:
+        record.problem = "skipped: binary content"
+        return record
+    try:
+        fill(record, compiled(spec.name), source)
+    except Exception as exc:  # tree-sitter failures stop at this boundary
+        record.problem = f"parse failed: {type(exc).__name__}: {exc}"
+    return record
+
+
+def fill(record: FileRecord, grammar: Compiled, source: bytes) -> None:
+    tree = Parser(grammar.language).parse(source)
+    if tree.root_node.has_error:
+        record.problem = "syntax errors: definitions were extracted from what parses"
+    lines = source.split(b"\n")
+    spec = grammar.spec
+    for _, captures in QueryCursor(grammar.definitions).matches(tree.root_node):
+        kind = next((key[4:] for key in captures if key.startswith("def.")), None)
+        if kind is None or "name" not in captures:
+            continue
+        node, name = captures[f"def.{kind}"][0], _text(captures["name"][0])
+        scope = enclosing_scopes(node, spec.scopes)
+        if kind == "function" and scope and scope[0].type in spec.class_scopes:
+            kind = "method"
+        prefix = [n for n in (scope_name(s) for s in reversed(scope)) if n]
+        if kind == "method" and grammar.spec.name == "go":
+            prefix = [go_receiver(node)] if go_receiver(node) else []
+        start = node.start_point.row
+        signature = lines[start].decode("utf-8", "replace").strip()[:SIGNATURE_CHARS] if start < len(lines) else ""
+        record.symbols.append((name, ".".join([*prefix, name]), kind, start + 1, node.end_point.row + 1, signature))
+    if grammar.imports is not None:
+        for node in QueryCursor(grammar.imports).captures(tree.root_node).get("import", []):
+            record.imports.append(" ".join(_text(node).split())[:300])
+    if grammar.calls is not None:
+        for node in QueryCursor(grammar.calls).captures(tree.root_node).get("call", []):
+            record.calls.append((_text(node), node.start_point.row + 1))
+
+
+def enclosing_scopes(node: Node, scope_types: frozenset[str]) -> list[Node]:
+    """Scope nodes around `node`, innermost first."""
+    scopes = []
+    parent = node.parent
+    while parent is not None:
+        if parent.type in scope_types:
+            scopes.append(parent)
+        parent = parent.parent
+    return scopes
+
+
+def scope_name(node: Node) -> str | None:
+    named = node.child_by_field_name("name") or node.child_by_field_name("type")
+    return _text(named) if named is not None else None
+
+
+def go_receiver(node: Node) -> str | None:
+    receiver = node.child_by_field_name("receiver")
+    if receiver is None:
+        return None
+    names = [_text(n) for n in _walk(receiver) if n.type == "type_identifier"]
+    return names[0] if names else None
+
+
+def _walk(node: Node):
+    yield node
+    for child in node.children:
+        yield from _walk(child)
+
+
+def _text(node: Node) -> str:
+    return (node.text or b"").decode("utf-8", "replace")

@@ -1,0 +1,182 @@
+"""The code index facade: build in parallel, cache on disk, update incrementally, answer queries.
+
+The cache is one pickle per index holding each file's record keyed by (size, mtime_ns), so reloading
+an unchanged repository reads one file and re-parses nothing. Lookups go through dicts built once.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import pickle
+import re
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from .extract import FileRecord, extract_file
+
+CACHE_VERSION = 1
+PARALLEL_MIN_FILES = 64
+CHUNK = 48
+
+
+def _extract_chunk(root: str, paths: list[str]) -> list[FileRecord]:
+    return [extract_file(root, path) for path in paths]
+
+
+class CodeIndex:
+    def __init__(self, root: Path, records: dict[str, FileRecord], cache_path: Path | None) -> None:
+        self.root = root
+        self.records = records
+        self.cache_path = cache_path
+        self.cache_hits = 0
+        self.elapsed_s = 0.0
+        self._rebuild_lookups()
+
+    # --- building --------------------------------------------------------------------------------
+    @classmethod
+    def build(cls, root: Path, rel_paths: Sequence[str], cache_path: Path | None = None,
+              workers: int | None = None) -> CodeIndex:
+        index = cls(root, _load_cache(cache_path, root), cache_path)
+        index.update(root, rel_paths, workers=workers)
+        return index
+
+    def update(self, root: Path, rel_paths: Sequence[str], workers: int | None = None) -> int:
+        """Re-index new and changed files, drop removed ones; returns how many files were parsed."""
+        started = time.perf_counter()
+        wanted = list(dict.fromkeys(rel_paths))
+        stale = [path for path in wanted if not self._fresh(root, path)]
+        self.cache_hits = len(wanted) - len(stale)
+        for record in _extract_all(str(root), stale, workers):
+            self.records[record.path] = record
+        removed = set(self.records) - set(wanted)
+        for path in removed:
+            del self.records[path]
+        self.root = root
+        if stale or removed:
+            self._rebuild_lookups()
+            _save_cache(self.cache_path, root, self.records)
+        self.elapsed_s = time.perf_counter() - started
+        return len(stale)
+
+    def _fresh(self, root: Path, path: str) -> bool:
+        record = self.records.get(path)
+        if record is None:
+            return False
+        try:
+            stat = os.stat(root / path)
+        except OSError:
+            return False
+        return (stat.st_size, stat.st_mtime_ns) == (record.size, record.mtime_ns)
+
+    def _rebuild_lookups(self) -> None:
+        self._by_name: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+        self._by_path: dict[str, list[dict[str, Any]]] = {}
+        self._calls: dict[str, list[tuple[str, int]]] = collections.defaultdict(list)
+        for path, record in self.records.items():
+            symbols = [_symbol(path, record.language, s) for s in record.symbols]
+            symbols.sort(key=lambda s: (s["start_line"], s["qualname"]))
+            self._by_path[path] = symbols
+            for symbol in symbols:
+                self._by_name[symbol["name"]].append(symbol)
+                if symbol["qualname"] != symbol["name"]:
+                    self._by_name[symbol["qualname"]].append(symbol)
+            for name, line in record.calls:
+                self._calls[name].append((path, line))
+
+    # --- queries ---------------------------------------------------------------------------------
+    def find_definitions(self, name: str | None = None, *, pattern: str | None = None, kind: str | None = None,
+                         path: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """`name` matches a name or qualified name exactly; `pattern` is a regex searched in qualified names."""
+        if name is not None:
+            candidates = self._by_name.get(name, [])
+        elif path is not None:
+            candidates = self._by_path.get(path, [])
+        else:
+            candidates = (s for symbols in self._by_path.values() for s in symbols)
+        regex = re.compile(pattern) if pattern else None
+        found = []
+        for symbol in candidates:
+            if kind and symbol["kind"] != kind or path and symbol["path"] != path:
+                continue
+            if regex and not regex.search(symbol["qualname"]):
+                continue
+            found.append(symbol)
+            if len(found) >= limit:
+                break
+        return found
+
+    def outline(self, path: str) -> list[dict[str, Any]]:
+        return list(self._by_path.get(path, []))
+
+    def references(self, name: str, limit: int = 500) -> list[dict[str, Any]]:
+        """Call sites of `name` (the called identifier, also as a method or attribute)."""
+        hits = []
+        for path, line in self._calls.get(name, [])[:limit]:
+            hits.append({"path": path, "line": line, "text": self._line(path, line)})
+        return hits
+
+    def imports(self, path: str | None = None) -> dict[str, list[str]]:
+        if path is not None:
+            record = self.records.get(path)
+            return {path: list(record.imports)} if record else {}
+        return {p: list(r.imports) for p, r in self.records.items() if r.imports}
+
+    def stats(self) -> dict[str, Any]:
+        languages = collections.Counter(r.language for r in self.records.values() if r.language)
+        problems = [{"path": p, "problem": r.problem} for p, r in self.records.items() if r.problem]
+        return {
+            "files": len(self.records), "files_indexed": sum(1 for r in self.records.values() if r.language),
+            "symbols": sum(len(r.symbols) for r in self.records.values()), "languages": dict(languages),
+            "problems": problems[:200], "problem_count": len(problems), "elapsed_s": round(self.elapsed_s, 4),
+            "cache_hits": self.cache_hits,
+        }
+
+    def _line(self, path: str, line: int) -> str:
+        try:
+            with open(self.root / path, encoding="utf-8", errors="replace") as handle:
+                for number, text in enumerate(handle, 1):
+                    if number == line:
+                        return text.strip()[:300]
+        except OSError:
+            pass
+        return ""
+
+
+def _symbol(path: str, language: str | None, symbol: tuple[str, str, str, int, int, str]) -> dict[str, Any]:
+    name, qualname, kind, start, end, signature = symbol
+    return {"name": name, "qualname": qualname, "kind": kind, "path": path, "start_line": start,
+            "end_line": end, "signature": signature, "language": language}
+
+
+def _extract_all(root: str, paths: list[str], workers: int | None) -> list[FileRecord]:
+    """In-process for a handful of files; across processes (one per core) for a repository."""
+    if len(paths) < PARALLEL_MIN_FILES:
+        return [extract_file(root, path) for path in paths]
+    chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
+        return [record for chunk in pool.map(_extract_chunk, [root] * len(chunks), chunks) for record in chunk]
+
+
+def _load_cache(cache_path: Path | None, root: Path) -> dict[str, FileRecord]:
+    if cache_path is None or not cache_path.exists():
+        return {}
+    try:
+        with cache_path.open("rb") as handle:
+            version, cached_root, records = pickle.load(handle)
+    except Exception:  # a corrupt or foreign cache is rebuilt, never trusted
+        return {}
+    return records if version == CACHE_VERSION and cached_root == str(root) else {}
+
+
+def _save_cache(cache_path: Path | None, root: Path, records: dict[str, FileRecord]) -> None:
+    if cache_path is None:
+        return
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = cache_path.with_suffix(".tmp")
+    with temporary.open("wb") as handle:
+        pickle.dump((CACHE_VERSION, str(root), records), handle, protocol=pickle.HIGHEST_PROTOCOL)
+    temporary.replace(cache_path)
