@@ -15,8 +15,8 @@ from typing import Any
 
 import anyio
 
-from .codeindex import CodeIndex
 from .contexts import StoredContext, files_of
+from .symbols import CodeIndex
 
 log = logging.getLogger(__name__)
 WAIT_FOR_BUILD_S = 20.0
@@ -38,7 +38,8 @@ class ContextIndex:
     def summary(self) -> str:
         if self.index is not None:
             stats = self.index.stats()
-            return f"ready: {stats.get('symbols', 0):,} symbols in {stats.get('files_indexed', 0):,} files"
+            problems = f", {stats['problem_count']} files with problems" if stats["problem_count"] else ""
+            return f"ready: {stats['symbols']:,} symbols in {stats['files_indexed']:,} files{problems}"
         return self.status if self.error is None else f"failed: {self.error}"
 
 

@@ -215,3 +215,18 @@ class RLMReport(BaseModel):
         cost = "unknown" if self.root_cost_usd is None else f"${self.root_cost_usd:.4f}"
         return (f"{self.answer}{note}\n[{self.iterations} iterations, {self.code_blocks} code blocks, "
                 f"root cost {cost}, {self.worker_usage.calls} worker calls, {self.elapsed_s:.1f} s]")
+
+
+class SymbolReport(BaseModel):
+    """What find_symbol returns: definitions (find, outline) or call sites (references)."""
+
+    op: Literal["find", "outline", "references"]
+    results: list[dict[str, Any]]
+
+    def text(self) -> str:
+        if not self.results:
+            return "No matches."
+        if self.op == "references":
+            return "\n".join(f"{r['path']}:{r['line']}: {r.get('text', '')}" for r in self.results)
+        return "\n".join(f"{s['path']}:{s['start_line']}-{s['end_line']} {s['kind']} {s['qualname']}  "
+                         f"{s['signature']}" for s in self.results)

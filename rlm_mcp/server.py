@@ -8,6 +8,7 @@ normal result with is_error set and a status.
 
 import inspect
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -36,6 +37,7 @@ from .config import Settings
 from .contexts import ContextError
 from .errors import NoSourceGiven, RlmError
 from .http import token_fingerprint
+from .indexing import IndexNotReady
 from .models import (
     AnswerModel,
     ContextBrief,
@@ -44,6 +46,7 @@ from .models import (
     RLMReport,
     SessionReport,
     SubQueryReport,
+    SymbolReport,
     WorkerUsageModel,
 )
 from .playbook import PLAYBOOK, SERVER_INSTRUCTIONS
@@ -183,7 +186,8 @@ def create_server(settings: Settings) -> MCPServer:
             raise invalid(str(exc)) from exc
         except SandboxError as exc:
             raise MCPError(code=-32603, message=f"the sandbox failed: {exc}") from exc
-        return tool_result(ContextSummary.from_stored(stored))
+        entry = session.code_index().indexes.get(stored.name)
+        return tool_result(ContextSummary.from_stored(stored, entry.summary() if entry else "none"))
 
     @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False))
     async def exec_code(
@@ -306,6 +310,39 @@ def create_server(settings: Settings) -> MCPServer:
             elapsed_s=usage.elapsed_s, trajectory=str(current.trajectory.path) if current.trajectory else None,
         )
         return tool_result(report, is_error=result.status == "failed")
+
+    @tool(annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False))
+    async def find_symbol(
+        ctx: Context,
+        name: Annotated[str | None, Field(description="Exact name or qualified name (Class.method).")] = None,
+        pattern: Annotated[str | None, Field(description="Regex searched in qualified names.")] = None,
+        kind: Annotated[str | None, Field(description="function, method, class, interface, struct, enum, trait, "
+                                          "impl, module or constant.")] = None,
+        path: Annotated[str | None, Field(description="Only this file; with nothing else: its outline.")] = None,
+        callers_of: Annotated[str | None, Field(description="Instead: call sites of this name.")] = None,
+        context: Annotated[str, Field(description="Which loaded context.")] = "main",
+        limit: Annotated[int, Field(ge=1, le=1000)] = 100,
+    ) -> Annotated[CallToolResult, SymbolReport]:
+        """Where is X defined, what is in this file, who calls Y: answered from the tree-sitter index of a loaded
+        codebase (12 languages) without reading files. Returns definitions with kind, qualified name, file, line range
+        and signature line, or call sites with file:line. For anything subtler, use exec_code (find_symbol(),
+        outline(), references() and grep() are there too).
+        """
+        current = await current_session(ctx)
+        payload: dict[str, Any] = {"context": context, "limit": limit}
+        if callers_of:
+            payload |= {"op": "references", "name": callers_of}
+        elif path and not (name or pattern or kind):
+            payload |= {"op": "outline", "path": path}
+        else:
+            if not (name or pattern or kind or path):
+                raise invalid("give name, pattern, kind, path or callers_of")
+            payload |= {"op": "find", "name": name, "pattern": pattern, "kind": kind, "path": path}
+        try:
+            found = await current.code_index().query(payload)
+        except (IndexNotReady, ValueError, re.error) as exc:
+            raise invalid(str(exc)) from exc
+        return tool_result(SymbolReport(op=payload["op"], results=found[:limit]))
 
     @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True))
     async def session(

@@ -25,6 +25,7 @@ from anyio.abc import TaskGroup
 from . import contexts as ctx_store
 from .config import Settings
 from .errors import SessionLimitReached, UnknownContext
+from .indexing import SessionIndex
 from .sandbox import ExecResult, Sandbox, SandboxPolicy, create_launcher, new_data_dir
 from .workers.trajectory import TrajectoryLog
 
@@ -81,6 +82,7 @@ class Session:
     final_answer: str | None = None
     extension: SessionExtension | None = None
     progress: Callable[[int, int, str], Awaitable[None]] | None = None  # set by the host call in flight
+    index: SessionIndex | None = None
     _attached: dict[str, str] = field(default_factory=dict)  # name -> fingerprint live in the REPL
     _sandbox: Sandbox | None = None
     _data_dir: Path | None = None
@@ -106,6 +108,7 @@ class Session:
                 self.extension = self.extension_factory(self)
             callbacks = self.extension.callbacks() if self.extension else {}
             callbacks["final"] = self._record_final
+            callbacks["index"] = self.code_index().query
             self._sandbox = Sandbox(launcher, self.policy, self.data_dir, prelude=PRELUDE, callbacks=callbacks)
             await self._sandbox.start(self.task_group)
         elif not self._sandbox.alive:
@@ -151,7 +154,13 @@ class Session:
             await self.ensure_started()
             await self._attach(stored)
             self.contexts[stored.name] = stored
+        self.code_index().start(stored, self.task_group)  # text search works now; symbols follow
         return stored
+
+    def code_index(self) -> SessionIndex:
+        if self.index is None:
+            self.index = SessionIndex(self.settings.home / "index")
+        return self.index
 
     async def _attach(self, stored: ctx_store.StoredContext) -> None:
         """Map a stored context into the REPL, unless the very same version is already there."""

@@ -52,26 +52,33 @@ def extract_file(root: str, path: str) -> FileRecord:
     except OSError as exc:
         record.problem = f"unreadable: {exc.strerror}"
         return record
-    if any(len(line) > MAX_LINE_CHARS for line in source.split(b"\n")):
-        record.problem = f"skipped: a line over {MAX_LINE_CHARS:,} characters (minified or generated)"
-        return record
     if b"\0" in source[:8192]:
         record.problem = "skipped: binary content"
         return record
+    lines = source.split(b"\n")
+    if max(map(len, lines)) > MAX_LINE_CHARS:
+        record.problem = f"skipped: a line over {MAX_LINE_CHARS:,} characters (minified or generated)"
+        return record
     try:
-        fill(record, compiled(spec.name), source)
+        fill(record, compiled(spec.name), source, lines)
     except Exception as exc:  # tree-sitter failures stop at this boundary
         record.problem = f"parse failed: {type(exc).__name__}: {exc}"
     return record
 
 
-def fill(record: FileRecord, grammar: Compiled, source: bytes) -> None:
+def fill(record: FileRecord, grammar: Compiled, source: bytes, lines: list[bytes]) -> None:
     tree = Parser(grammar.language).parse(source)
     if tree.root_node.has_error:
         record.problem = "syntax errors: definitions were extracted from what parses"
-    lines = source.split(b"\n")
     spec = grammar.spec
-    for _, captures in QueryCursor(grammar.definitions).matches(tree.root_node):
+    for _, captures in QueryCursor(grammar.query).matches(tree.root_node):
+        if "call" in captures:
+            node = captures["call"][0]
+            record.calls.append((_text(node), node.start_point.row + 1))
+            continue
+        if "import" in captures:
+            record.imports.append(" ".join(_text(captures["import"][0]).split())[:300])
+            continue
         kind = next((key[4:] for key in captures if key.startswith("def.")), None)
         if kind is None or "name" not in captures:
             continue
@@ -85,12 +92,6 @@ def fill(record: FileRecord, grammar: Compiled, source: bytes) -> None:
         start = node.start_point.row
         signature = lines[start].decode("utf-8", "replace").strip()[:SIGNATURE_CHARS] if start < len(lines) else ""
         record.symbols.append((name, ".".join([*prefix, name]), kind, start + 1, node.end_point.row + 1, signature))
-    if grammar.imports is not None:
-        for node in QueryCursor(grammar.imports).captures(tree.root_node).get("import", []):
-            record.imports.append(" ".join(_text(node).split())[:300])
-    if grammar.calls is not None:
-        for node in QueryCursor(grammar.calls).captures(tree.root_node).get("call", []):
-            record.calls.append((_text(node), node.start_point.row + 1))
 
 
 def enclosing_scopes(node: Node, scope_types: frozenset[str]) -> list[Node]:

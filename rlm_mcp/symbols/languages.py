@@ -190,18 +190,12 @@ def spec_for(path: str) -> LanguageSpec | None:
 class Compiled:
     spec: LanguageSpec
     language: Language
-    definitions: Query
-    imports: Query | None
-    calls: Query | None
+    query: Query  # definitions, imports and calls together: one pass over the tree instead of three
 
 
 @cache
 def compiled(name: str) -> Compiled:
-    """Grammar and queries of one language, built once per process."""
+    """Grammar and query of one language, built once per process."""
     spec = SPECS[name]
     language = Language(getattr(importlib.import_module(spec.module), spec.entry)())
-    return Compiled(
-        spec, language, Query(language, spec.definitions),
-        Query(language, spec.imports) if spec.imports else None,
-        Query(language, spec.calls) if spec.calls else None,
-    )
+    return Compiled(spec, language, Query(language, "\n".join((spec.definitions, spec.imports, spec.calls))))

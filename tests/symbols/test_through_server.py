@@ -1,0 +1,41 @@
+"""The index through the server: built after load_context, queried by find_symbol and from the REPL."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from tests.helpers import REPO, stdio_client
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_find_symbol_and_repl_helpers_over_own_source(server_env) -> None:
+    async with stdio_client(server_env) as client:
+        loaded = await client.call_tool("load_context", {"source": [str(REPO / "rlm_mcp")]})
+        assert "Code index" in loaded.content[0].text
+        for _ in range(100):  # the index builds in the background; text search works meanwhile
+            status = await client.call_tool("find_symbol", {"name": "Sandbox", "kind": "class"})
+            if not status.is_error:
+                break
+            await anyio.sleep(0.1)
+        (sandbox,) = status.structured_content["results"]
+        assert sandbox["path"] == "sandbox/repl.py" and sandbox["signature"] == "class Sandbox:"
+        outline = await client.call_tool("find_symbol", {"path": "sandbox/errors.py"})
+        names = [s["qualname"] for s in outline.structured_content["results"]]
+        assert names[0] == "SandboxError" and "SandboxCrashed.__init__" in names
+        callers = await client.call_tool("find_symbol", {"callers_of": "new_data_dir"})
+        assert any(r["path"] == "sessions.py" for r in callers.structured_content["results"])
+        repl = await client.call_tool("exec_code", {"code": (
+            "defs = find_symbol('Session')\n"
+            "print(defs[0]['path'], len(outline('sessions.py')) > 10, len(references('ensure_started')) >= 2)")})
+        assert repl.structured_content["stdout"] == "sessions.py True True\n", repl
+
+
+async def test_find_symbol_on_text_context_is_a_clear_error(server_env) -> None:
+    from mcp import MCPError
+
+    async with stdio_client(server_env) as client:
+        await client.call_tool("load_context", {"text": "just text"})
+        with pytest.raises(MCPError, match="code index"):
+            await client.call_tool("find_symbol", {"name": "x"})
