@@ -78,6 +78,10 @@ case "$command" in
     setup) setup test ;;
     demo) setup; exec "$VENV/bin/python" examples/demo.py "$@" ;;
     test) setup test; test_tools; exec "$VENV/bin/python" -m pytest "$@" ;;
-    bench) setup test; for b in bench/*_bench.py; do "$VENV/bin/python" "$b"; done ;;
+    bench)
+        setup test
+        command -v ctags >/dev/null 2>&1 || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            universal-ctags >/dev/null || log "universal-ctags missing: the index bench prints how to install it"
+        for b in bench/*_bench.py; do "$VENV/bin/python" "$b"; done ;;
     *) log "unknown command '$command': use demo, test, bench or setup"; exit 2 ;;
 esac

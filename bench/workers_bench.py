@@ -43,8 +43,9 @@ def start_fake(latency: float) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port),
-                                "--latency", str(latency)], cwd=Path(__file__).parents[1], stdout=subprocess.PIPE)
+    server = Path(__file__).parents[1] / "tests" / "fakes" / "openai_server.py"
+    process = subprocess.Popen([sys.executable, str(server), "--port", str(port), "--latency", str(latency)],
+                               stdout=subprocess.PIPE)
     assert process.stdout is not None
     process.stdout.readline()  # the server prints its address once it listens
     return process, f"http://127.0.0.1:{port}/v1"

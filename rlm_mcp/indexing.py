@@ -30,6 +30,7 @@ class IndexNotReady(RuntimeError):
 @dataclass(eq=False)
 class ContextIndex:
     name: str
+    fingerprint: str = ""
     status: str = "building"
     index: CodeIndex | None = None
     error: str | None = None
@@ -49,10 +50,14 @@ class SessionIndex:
     def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = cache_dir
         self.indexes: dict[str, ContextIndex] = {}
+        self._one_build_at_a_time = anyio.Lock()  # later builds of the same tree then hit the cache
 
     def start(self, stored: StoredContext, task_group: Any) -> ContextIndex:
-        """Begin indexing `stored` in a worker thread; returns at once."""
-        entry = ContextIndex(stored.name)
+        """Begin indexing `stored` in the background; returns at once. An unchanged reload keeps its index."""
+        current = self.indexes.get(stored.name)
+        if current is not None and current.fingerprint == stored.fingerprint and current.error is None:
+            return current
+        entry = ContextIndex(stored.name, stored.fingerprint)
         self.indexes[stored.name] = entry
         if stored.kind != "files":
             entry.status = "none (plain text)"
@@ -66,7 +71,8 @@ class SessionIndex:
         root = Path(stored.root or "/")
         cache = self.cache_dir / f"{hashlib.sha256(str(root).encode()).hexdigest()[:16]}.idx"
         try:
-            entry.index = await anyio.to_thread.run_sync(lambda: CodeIndex.build(root, rel_paths, cache))
+            async with self._one_build_at_a_time:
+                entry.index = await anyio.to_thread.run_sync(lambda: CodeIndex.build(root, rel_paths, cache))
             entry.status = "ready"
         except Exception as exc:  # a broken index must not break the session: text search still works
             log.warning("indexing %s failed: %s", stored.name, exc)

@@ -164,7 +164,8 @@ def _extract_all(root: str, paths: list[str], workers: int | None) -> list[FileR
     if len(paths) < PARALLEL_MIN_FILES:
         return [extract_file(root, path) for path in paths]
     chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
+    # Niced workers: indexing a big tree in the background must not slow the REPL the user is driving.
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 2, initializer=os.nice, initargs=(10,)) as pool:
         return [record for chunk in pool.map(_extract_chunk, [root] * len(chunks), chunks) for record in chunk]
 
 

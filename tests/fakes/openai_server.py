@@ -5,7 +5,7 @@ end. Replies come from a responder (request -> text, or a full message dict with
 are queued and consumed one per request: 429 with Retry-After, 500, a hang longer than the client's
 timeout, a malformed body, a dropped connection. Also runnable as a process for benchmarks:
 
-    python -m tests.fakes.openai_server --port 8099 --latency 1.0
+    python tests/fakes/openai_server.py --port 8099 --latency 1.0
 """
 
 from __future__ import annotations
