@@ -1,21 +1,33 @@
 """Worker backends: one Protocol, a litellm implementation, and MCP sampling (provided by the server).
 
 `LiteLLMBackend` is the only place that knows litellm's exception types; everything leaves here as
-an error from errors.py with a `retryable` verdict.
+an error from errors.py with a `retryable` verdict (and the provider's Retry-After when it sent one).
+`backend_for` is the one place that chooses a backend for a configured model.
 """
 
 from __future__ import annotations
 
+import email.utils
 import json
 import os
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
 from typing import Any, Protocol
 
+import anyio
+
 from .errors import WorkerCallFailed, WorkerTimeout
 
+# litellm reads this while it is imported: without it, it downloads its price map from GitHub (and on a
+# machine without network retries for seconds). Set here too, so any import of this package protects
+# the litellm imports that follow it.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
+MAX_RETRY_AFTER_S = 60.0  # a provider asking for longer is treated as a failure, not waited for
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +61,33 @@ def load_litellm() -> ModuleType:
     return litellm
 
 
+async def aload_litellm() -> ModuleType:
+    """`load_litellm` without freezing the event loop for the seconds the first import takes."""
+    if load_litellm.cache_info().currsize:
+        return load_litellm()
+    return await anyio.to_thread.run_sync(load_litellm)
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """The Retry-After (or retry-after-ms) of a reply, in seconds: a number or an HTTP date; None if absent."""
+    if not headers:
+        return None
+    try:
+        if isinstance(headers, dict):  # a plain dict is case-sensitive; httpx's and aiohttp's headers are not
+            headers = {str(key).lower(): value for key, value in headers.items()}
+        if (milliseconds := headers.get("retry-after-ms")) is not None:
+            return max(0.0, float(milliseconds) / 1000)
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
 class WorkerBackend(Protocol):
     name: str
 
@@ -65,7 +104,7 @@ class LiteLLMBackend:
         self.api_key = api_key
 
     async def complete(self, request: WorkerRequest) -> WorkerResponse:
-        litellm = load_litellm()
+        litellm = await aload_litellm()
         options: dict[str, Any] = {
             "model": request.model, "messages": [{"role": "user", "content": request.prompt}],
             "timeout": request.timeout_s, "num_retries": 0,
@@ -89,7 +128,8 @@ class LiteLLMBackend:
         except Exception as exc:  # every other litellm error: decide by status code
             status = getattr(exc, "status_code", None)
             retryable = status in RETRYABLE_STATUS or isinstance(exc, litellm.RateLimitError)
-            raise WorkerCallFailed(f"worker call failed: {_short(exc)}", status=status, retryable=retryable) from exc
+            raise WorkerCallFailed(f"worker call failed: {_short(exc)}", status=status, retryable=retryable,
+                                   retry_after_s=_litellm_retry_after(exc)) from exc
         return _response(response, request.model)
 
 
@@ -107,6 +147,15 @@ def _response(response: Any, model: str) -> WorkerResponse:
         text=text, model=model, tokens_in=getattr(usage, "prompt_tokens", 0) or 0,
         tokens_out=getattr(usage, "completion_tokens", 0) or 0, cost_usd=cost,
     )
+
+
+def _litellm_retry_after(exc: Exception) -> float | None:
+    """litellm keeps the provider's headers on `litellm_response_headers` (its `response` is often a stub)."""
+    for headers in (getattr(exc, "litellm_response_headers", None), getattr(exc, "headers", None),
+                    getattr(getattr(exc, "response", None), "headers", None)):
+        if (seconds := retry_after_seconds(headers)) is not None:
+            return seconds
+    return None
 
 
 def _short(exc: Exception) -> str:
@@ -132,6 +181,7 @@ class OpenAICompatibleBackend:
         self.max_connections = max_connections
         self._session: Any = None
         self._prices: dict[str, tuple[float, float] | None] = {}
+        self._price_lock: Any = None
 
     def _client(self) -> Any:
         import aiohttp
@@ -151,6 +201,7 @@ class OpenAICompatibleBackend:
             async with self._client().post(self.url, json=body, headers=self.headers,
                                            timeout=aiohttp.ClientTimeout(total=request.timeout_s)) as response:
                 status, raw = response.status, await response.read()
+                retry_after = retry_after_seconds(response.headers) if status != 200 else None
         except TimeoutError as exc:
             raise WorkerTimeout(request.timeout_s) from exc
         except aiohttp.ClientError as exc:
@@ -158,7 +209,7 @@ class OpenAICompatibleBackend:
         if status != 200:
             text = raw[:300].decode("utf-8", "replace")
             raise WorkerCallFailed(f"worker call failed: HTTP {status}: {text}", status=status,
-                                   retryable=status in RETRYABLE_STATUS)
+                                   retryable=status in RETRYABLE_STATUS, retry_after_s=retry_after)
         try:
             data = json.loads(raw)
             text = data["choices"][0]["message"].get("content") or ""
@@ -166,6 +217,8 @@ class OpenAICompatibleBackend:
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             raise WorkerCallFailed("the worker model sent a malformed reply", retryable=True) from exc
         tokens_in, tokens_out = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+        if request.model not in self._prices:
+            await aload_litellm()  # the price map comes with litellm: import it off the event loop
         return WorkerResponse(text=text, model=request.model, tokens_in=tokens_in, tokens_out=tokens_out,
                               cost_usd=self._cost(request.model, tokens_in, tokens_out))
 
@@ -181,6 +234,13 @@ class OpenAICompatibleBackend:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def _price_of(model: str) -> tuple[float, float] | None:
+    table = load_litellm().model_cost
+    entry = table.get(model) or table.get(model.split("/", 1)[-1])
+    prices = (entry.get("input_cost_per_token"), entry.get("output_cost_per_token")) if entry else None
+    return prices if prices is not None and None not in prices else None  # type: ignore[return-value]
 
 
 def backend_for(model: str | None, api_base: str | None, api_key: str | None = None) -> WorkerBackend:

@@ -2,7 +2,18 @@
 
 One `Ledger` holds the counters of a whole call tree (a session and every sub-RLM it spawns), so a
 child inherits exactly what is left. A `Budget` is a view on a ledger at one recursion depth.
-Checks happen before a call is sent; spending is recorded after it returns.
+Checks happen before a call is sent (once it has a concurrency slot); spending is recorded after it
+returns, so at most `concurrency` calls in flight can overshoot the token and USD limits.
+
+Decisions:
+- Repeats: every request for the same (model, prompt) counts, cache hits included. A cache hit costs
+  nothing, but a prompt asked more than `max_repeats` times means a loop that forgot its answer, so it
+  is refused (BudgetExceeded "max_repeats") rather than served forever.
+- Retries of one call do not count as extra worker calls; tokens and USD count what providers reported.
+- Unknown prices (local models) add nothing to the USD counter: the max_cost_usd limit cannot see them
+  (`Ledger.unknown_cost_calls` counts them); use max_worker_calls and max_tokens for such models.
+- Each limit's environment variable (the hint in every BudgetExceeded): RLM_MAX_WORKER_CALLS,
+  RLM_MAX_TOKENS, RLM_MAX_COST_USD, RLM_MAX_DEPTH, RLM_MAX_WALL_S, RLM_MAX_BATCH, RLM_MAX_REPEATS.
 """
 
 from __future__ import annotations
@@ -16,13 +27,13 @@ from .errors import BudgetExceeded
 
 @dataclass(frozen=True, slots=True)
 class BudgetLimits:
-    max_worker_calls: int = 500
-    max_tokens: int = 5_000_000
-    max_cost_usd: float = 5.0
-    max_depth: int = 2
-    max_wall_s: float = 3600.0
-    max_batch: int = 1000
-    max_repeats: int = 20
+    max_worker_calls: int = 500  # worker calls per call tree (cache hits excluded)
+    max_tokens: int = 5_000_000  # tokens in + out per call tree
+    max_cost_usd: float = 5.0  # USD per call tree, from litellm's price map
+    max_depth: int = 2  # levels of rlm_query below the root
+    max_wall_s: float = 3600.0  # seconds since the call tree started; no new calls after it
+    max_batch: int = 1000  # prompts in one llm_query_batched
+    max_repeats: int = 20  # requests for one identical (model, prompt), cache hits included
 
 
 @dataclass(slots=True)
@@ -50,7 +61,10 @@ class Budget:
         return self.ledger.limits
 
     def child(self) -> Budget:
-        """The budget of a sub-RLM: same counters, one level deeper."""
+        """The budget of a sub-RLM: same counters (what is left of the parent's), one level deeper."""
+        if not self.can_recurse():
+            raise BudgetExceeded("max_depth", limit=self.limits.max_depth, used=self.depth + 1,
+                                 hint="Answer at this level with llm_query, or raise RLM_MAX_DEPTH.")
         return Budget(self.ledger, self.depth + 1)
 
     def can_recurse(self) -> bool:

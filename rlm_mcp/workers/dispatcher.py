@@ -1,8 +1,14 @@
 """Dispatch worker calls: concurrency, retries with backoff, per-call timeout, cache, accounting, budgets.
 
 The dispatcher is shared by a whole call tree; every call names the Budget it spends from (a child
-RLM passes its own, deeper view on the same ledger). It never raises for a failed call: the result
-carries the error, so one failure cannot sink a batch.
+RLM passes its own, deeper view on the same ledger), or falls back to the dispatcher's own `budget`.
+It never raises for a failed call: the result carries the error, so one failure cannot sink a batch.
+
+Order of a call: repeat guard (cache hits count too) -> cache -> wait for a concurrency slot ->
+budget check and reservation (inside the slot, so token and USD limits see what finished before) ->
+backend with per-call timeout -> retries with exponential backoff and jitter, or the provider's
+Retry-After when it is longer -> accounting, cache, trajectory. Identical prompts in flight at the same
+time are sent once; the others wait and are served as cache hits.
 """
 
 from __future__ import annotations
@@ -15,8 +21,8 @@ from dataclasses import dataclass, field, replace
 
 import anyio
 
-from .backends import WorkerBackend, WorkerRequest
-from .budget import Budget
+from .backends import MAX_RETRY_AFTER_S, WorkerBackend, WorkerRequest
+from .budget import Budget, BudgetLimits
 from .errors import BudgetExceeded, WorkerCallFailed, WorkerError, WorkerNotConfigured, WorkerTimeout
 from .trajectory import TrajectoryLog
 
@@ -25,13 +31,23 @@ Progress = Callable[[int, int], Awaitable[None] | None]
 
 @dataclass(frozen=True, slots=True)
 class WorkerSettings:
-    model: str | None
-    concurrency: int = 16
-    timeout_s: float = 120.0
-    retries: int = 3
-    backoff_s: float = 0.5
-    max_output_tokens: int | None = None
-    cache_size: int = 10_000
+    """How worker calls are made. Defaults suit hosted APIs; the environment names are the lead's config."""
+
+    model: str | None  # litellm model string (RLM_WORKER_MODEL); None: no worker model configured
+    concurrency: int = 16  # calls in flight per dispatcher (RLM_WORKER_CONCURRENCY)
+    timeout_s: float = 120.0  # per attempt, seconds (RLM_WORKER_TIMEOUT_S)
+    retries: int = 3  # extra attempts on 429, 5xx, connection errors, timeouts (RLM_WORKER_RETRIES)
+    backoff_s: float = 0.5  # first retry waits about this long (x0.5-1.5 jitter), doubling each time
+    max_output_tokens: int | None = None  # max_tokens sent with each call; None: the provider's default
+    cache_size: int = 10_000  # entries of the (model, prompt) response cache; 0 turns it off
+    cache: bool = True  # False: never serve or store cached answers
+    api_base: str | None = None  # RLM_WORKER_API_BASE: Ollama, vLLM, llama.cpp, a proxy
+    api_key: str | None = field(default=None, repr=False)  # normally unset: litellm reads the provider's env var
+    sub_rlm_model: str | None = None  # root model of a child RLM (rlm_query); None: the session's root model
+
+    @property
+    def caching(self) -> bool:
+        return self.cache and self.cache_size > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +86,13 @@ class Usage:
         unknown = self.cost_usd is None or result.cost_usd is None
         self.cost_usd = None if unknown else self.cost_usd + result.cost_usd  # type: ignore[operator]
 
+    def copy(self) -> Usage:
+        return Usage(self.calls, self.cached_calls, self.failed_calls, self.tokens_in, self.tokens_out, self.cost_usd)
+
+    def diff(self, before: Usage) -> Usage:
+        """What was spent since `before` (a `usage_snapshot()`): the per-exec delta."""
+        return self.since(before)
+
     def since(self, before: Usage) -> Usage:
         cost = None if self.cost_usd is None or before.cost_usd is None else round(self.cost_usd - before.cost_usd, 8)
         return Usage(self.calls - before.calls, self.cached_calls - before.cached_calls,
@@ -84,12 +107,32 @@ class Usage:
 
 @dataclass(eq=False)
 class WorkerDispatcher:
+    """`WorkerDispatcher(settings, backend, trajectory, budget=...)`; `usage` totals the session."""
+
     settings: WorkerSettings
     backend: WorkerBackend
     trajectory: TrajectoryLog | None = None
+    budget: Budget | None = None  # used by calls that pass none; None there: a fresh default Budget
     usage: Usage = field(default_factory=Usage)
     _cache: collections.OrderedDict[tuple[str, str], WorkerResult] = field(default_factory=collections.OrderedDict)
+    _inflight: dict[tuple[str, str], anyio.Event] = field(default_factory=dict)
     _limiter: anyio.CapacityLimiter | None = None
+
+    def __post_init__(self) -> None:
+        if self.budget is None:
+            self.budget = Budget.new(BudgetLimits())
+
+    def usage_snapshot(self) -> Usage:
+        """A copy of the totals so far; `dispatcher.usage.diff(snapshot)` is what was spent since."""
+        return self.usage.copy()
+
+    def _budget(self, budget: Budget | None) -> Budget:
+        if budget is None:
+            assert self.budget is not None
+            return self.budget
+        if not isinstance(budget, Budget):  # query(prompt, "openai/x"): the model goes by keyword
+            raise TypeError(f"budget must be a Budget, not {type(budget).__name__}; pass the model as model=...")
+        return budget
 
     @property
     def limiter(self) -> anyio.CapacityLimiter:
@@ -106,20 +149,22 @@ class WorkerDispatcher:
     def resolve_model(self, model: str | None) -> str:
         return model or self.settings.model or ""
 
-    async def query(self, prompt: str, budget: Budget, model: str | None = None) -> WorkerResult:
+    async def query(self, prompt: str, budget: Budget | None = None, model: str | None = None) -> WorkerResult:
+        """One worker call; never raises for a failed call: the result's `error` says what went wrong."""
+        budget = self._budget(budget)
         chosen = self.resolve_model(model)
         started = time.perf_counter()
         try:
             if not chosen:
                 raise WorkerNotConfigured()
             budget.note_prompt(chosen, prompt)
-            cached = self._cache.get((chosen, prompt))
-            if cached is not None:
-                self._cache.move_to_end((chosen, prompt))
-                result = replace(cached, cached=True, latency_s=0.0, tokens_in=0, tokens_out=0, cost_usd=0.0)
-            else:
-                budget.admit()
-                result = await self._call(chosen, prompt, budget)
+            key = (chosen, prompt)
+            result = self._cached(key)
+            if result is None and (leader := self._inflight.get(key)) is not None:
+                await leader.wait()  # the same prompt is on its way: share its answer
+                result = self._cached(key)
+            if result is None:
+                result = await self._call_once(key, budget)
         except WorkerError as exc:
             result = WorkerResult(text=f"[llm_query error: {exc}]", model=chosen, error=str(exc),
                                   latency_s=time.perf_counter() - started)
@@ -127,9 +172,14 @@ class WorkerDispatcher:
         self._record(result, prompt, budget)
         return result
 
-    async def query_batched(self, prompts: Sequence[str], budget: Budget, model: str | None = None,
+    async def query_batched(self, prompts: Sequence[str], budget: Budget | None = None, model: str | None = None,
                             on_progress: Progress | None = None) -> list[WorkerResult]:
-        """All prompts concurrently (up to the concurrency limit); results in order, failures in their slot."""
+        """All prompts concurrently (up to the concurrency limit); results in order, failures in their slot.
+
+        Raises BudgetExceeded only for a batch over max_batch (nothing is sent). A budget crossed midway
+        leaves the answers computed so far in their slots; the later slots carry the budget error.
+        """
+        budget = self._budget(budget)
         budget.check_batch(len(prompts))
         results: list[WorkerResult | None] = [None] * len(prompts)
         done = 0
@@ -148,6 +198,23 @@ class WorkerDispatcher:
                 group.start_soon(one, index, prompt)
         return [result for result in results if result is not None]
 
+    def _cached(self, key: tuple[str, str]) -> WorkerResult | None:
+        if not self.settings.caching or (hit := self._cache.get(key)) is None:
+            return None
+        self._cache.move_to_end(key)
+        return replace(hit, cached=True, latency_s=0.0, tokens_in=0, tokens_out=0, cost_usd=0.0)
+
+    async def _call_once(self, key: tuple[str, str], budget: Budget) -> WorkerResult:
+        """Send one prompt, letting identical prompts that arrive meanwhile wait for this answer."""
+        if not self.settings.caching:
+            return await self._call(*key, budget)
+        self._inflight[key] = done = anyio.Event()
+        try:
+            return await self._call(*key, budget)
+        finally:
+            del self._inflight[key]
+            done.set()
+
     async def _call(self, model: str, prompt: str, budget: Budget) -> WorkerResult:
         request = WorkerRequest(model=model, prompt=prompt, timeout_s=self.settings.timeout_s,
                                 max_tokens=self.settings.max_output_tokens)
@@ -156,6 +223,8 @@ class WorkerDispatcher:
         while True:
             try:
                 async with self.limiter:
+                    if attempt == 0:
+                        budget.admit()  # in the slot: token and USD limits see every call finished before
                     with anyio.fail_after(self.settings.timeout_s + 5):  # backstop if a backend ignores timeouts
                         response = await self.backend.complete(request)
                 break
@@ -164,11 +233,13 @@ class WorkerDispatcher:
                 error.__cause__ = exc
             except (WorkerCallFailed, WorkerTimeout) as exc:
                 error = exc
-            retryable = getattr(error, "retryable", False)
-            if not retryable or attempt >= self.settings.retries:
+            retry_after = getattr(error, "retry_after_s", None)
+            if (not getattr(error, "retryable", False) or attempt >= self.settings.retries
+                    or (retry_after is not None and retry_after > MAX_RETRY_AFTER_S)):
                 raise error
             attempt += 1
-            await anyio.sleep(self.settings.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random()))
+            backoff = self.settings.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random())
+            await anyio.sleep(max(backoff, retry_after or 0.0))  # the limiter's slot is free while waiting
         budget.spend(response.tokens_in + response.tokens_out, response.cost_usd)
         result = WorkerResult(text=response.text, model=model, tokens_in=response.tokens_in,
                               tokens_out=response.tokens_out, cost_usd=response.cost_usd,
@@ -177,7 +248,7 @@ class WorkerDispatcher:
         return result
 
     def _remember(self, model: str, prompt: str, result: WorkerResult) -> None:
-        if self.settings.cache_size <= 0:
+        if not self.settings.caching:
             return
         self._cache[(model, prompt)] = result
         while len(self._cache) > self.settings.cache_size:

@@ -2,7 +2,8 @@
 
     WorkerError                     base: a worker call did not produce an answer
     ├── WorkerNotConfigured         no worker model and no sampling client: says how to configure one
-    ├── WorkerCallFailed            the provider answered with an error (status, retryable) or garbage
+    ├── WorkerCallFailed            the provider answered with an error (status, retryable, retry_after_s)
+    │                               or with a body that is not a chat completion
     ├── WorkerTimeout               no answer within the per-call timeout
     └── BudgetExceeded              a budget stops further calls: which one, the limit, how to raise it
 
@@ -26,10 +27,12 @@ class WorkerNotConfigured(WorkerError):
 
 
 class WorkerCallFailed(WorkerError):
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False) -> None:
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False,
+                 retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.retryable = retryable
+        self.retry_after_s = retry_after_s  # the provider's Retry-After, when it sent one
 
 
 class WorkerTimeout(WorkerError):
