@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+import aiohttp
 import anyio
 import httpx
 
@@ -78,24 +79,34 @@ async def throughput(kind: str, api_base: str, prompts: int, concurrency: int) -
 async def cpu_rounds(api_base: str, calls: int, rounds: int) -> dict[str, list[float]]:
     """CPU seconds per call for each client, `rounds` interleaved rounds of `calls` sequential calls."""
     clients = {kind: dispatcher(kind, api_base, 1) for kind in ("openai-compatible", "litellm")}
-    samples: dict[str, list[float]] = {"bare httpx": [], **{kind: [] for kind in clients}}
+    samples: dict[str, list[float]] = {"bare httpx": [], "bare aiohttp": [], **{kind: [] for kind in clients}}
     headers = {"authorization": "Bearer sk-bench"}
     url = f"{api_base}/chat/completions"
-    async with httpx.AsyncClient(timeout=60) as bare:
 
-        async def bare_call(i: int) -> None:
-            body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"question {i}"}]}
-            (await bare.post(url, json=body, headers=headers)).json()
+    def body(i: int) -> dict[str, object]:
+        return {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"question {i}"}]}
 
+    async with httpx.AsyncClient(timeout=60) as bare_httpx, aiohttp.ClientSession() as bare_aiohttp:
+
+        async def httpx_call(i: int) -> None:
+            (await bare_httpx.post(url, json=body(i), headers=headers)).json()
+
+        async def aiohttp_call(i: int) -> None:
+            async with bare_aiohttp.post(url, json=body(i), headers=headers) as response:
+                await response.json()
+
+        bares = {"bare httpx": httpx_call, "bare aiohttp": aiohttp_call}
         for i in range(20):  # warm-up
-            await bare_call(i)
+            for call in bares.values():
+                await call(i)
             for ours in clients.values():
                 await ours.query(f"warm {i}")
         for _ in range(rounds):
-            started = time.process_time()
-            for i in range(calls):
-                await bare_call(i)
-            samples["bare httpx"].append((time.process_time() - started) / calls)
+            for name, call in bares.items():
+                started = time.process_time()
+                for i in range(calls):
+                    await call(i)
+                samples[name].append((time.process_time() - started) / calls)
             for kind, ours in clients.items():
                 started = time.process_time()
                 for i in range(calls):
@@ -128,10 +139,13 @@ async def main(quick: bool) -> None:
                      f"{wall:.2f} s: {(wall / issue_ideal - 1) * 100:+.1f}% vs {issue_ideal:.1f} s, "
                      f"{(wall / floor - 1) * 100:+.1f}% vs {floor:.0f} s" + (f" ({failed} failed)" if failed else ""),
                      "within 10%"))
+    bare_aiohttp = statistics.median(cpu["bare aiohttp"])
     rows.append((f"(b) bare httpx client: CPU per call (median of {rounds}x{calls})", f"{bare * 1000:.2f} ms", "-"))
+    rows.append(("(b) bare aiohttp client: CPU per call", f"{bare_aiohttp * 1000:.2f} ms", "-"))
     for kind in ("openai-compatible", "litellm"):
         ours = statistics.median(cpu[kind])
-        rows.append((f"(b) dispatcher via {kind}: CPU per call", f"{ours * 1000:.2f} ms = {ours / bare:.2f}x bare",
+        rows.append((f"(b) dispatcher via {kind}: CPU per call",
+                     f"{ours * 1000:.2f} ms = {ours / bare:.2f}x bare httpx, {ours / bare_aiohttp:.2f}x bare aiohttp",
                      "<= 1.5x bare"))
     print_table("worker dispatch (fake upstream in its own processes)", ("measure", "result", "target"), rows)
 

@@ -160,8 +160,8 @@ class WorkerDispatcher:
             budget.note_prompt(chosen, prompt)
             key = (chosen, prompt)
             result = self._cached(key)
-            if result is None and (leader := self._inflight.get(key)) is not None:
-                await leader.wait()  # the same prompt is on its way: share its answer
+            while result is None and (leader := self._inflight.get(key)) is not None:
+                await leader.wait()  # the same prompt is on its way: share its answer (or try again if it failed)
                 result = self._cached(key)
             if result is None:
                 result = await self._call_once(key, budget)
@@ -212,7 +212,8 @@ class WorkerDispatcher:
         try:
             return await self._call(*key, budget)
         finally:
-            del self._inflight[key]
+            if self._inflight.get(key) is done:
+                del self._inflight[key]
             done.set()
 
     async def _call(self, model: str, prompt: str, budget: Budget) -> WorkerResult:

@@ -77,7 +77,8 @@ async def test_hanging_upstream_hits_the_timeout(make_dispatcher, fake: FakeOpen
 async def test_malformed_body_is_a_clear_error(make_dispatcher, fake: FakeOpenAI) -> None:
     fake.inject(*[Fault("malformed")] * 3)
     result = await make_dispatcher(fake, retries=0).query("garbage", budget())
-    assert result.error is not None and "worker" in result.error.lower()
+    assert result.error is not None and "malformed reply" in result.error
+    assert len(fake.requests) == 1
 
 
 async def test_dropped_connection_is_retried(make_dispatcher, fake: FakeOpenAI) -> None:

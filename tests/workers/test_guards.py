@@ -71,6 +71,16 @@ async def test_identical_prompts_in_flight_are_sent_once(make_dispatcher) -> Non
         assert sum(r.cached for r in results) == 4 and all(r.cost_usd == 0.0 for r in results if r.cached)
 
 
+async def test_identical_prompts_whose_leader_failed_try_again(make_dispatcher) -> None:
+    def responder(request):
+        return Fault("500") if len(fake.requests) == 1 else "fine"
+
+    with FakeOpenAI(responder, latency_s=0.1) as fake:
+        results = await make_dispatcher(fake, retries=0).query_batched(["same"] * 4, budget())
+        assert results[0].error is not None and [r.text for r in results[1:]] == ["fine"] * 3
+        assert len(fake.requests) == 2 and sum(r.cached for r in results) == 2
+
+
 async def test_cache_off_sends_every_time(make_dispatcher, fake: FakeOpenAI) -> None:
     dispatcher = make_dispatcher(fake, cache=False)
     for _ in range(3):
@@ -138,3 +148,12 @@ async def test_fake_scripts_tool_calls_through_litellm() -> None:
         assert message.tool_calls[0].function.name == "exec_code"
         assert response.choices[0].finish_reason == "tool_calls"
         assert fake.prompts() == ["go"]
+
+
+async def test_errors_read_well(make_dispatcher, fake: FakeOpenAI) -> None:
+    """No litellm preamble; what happened and, for HTTP errors, the status."""
+    fake.inject(Fault("drop"), Fault("500"))
+    dispatcher = make_dispatcher(fake, retries=0)
+    dropped, failed = await dispatcher.query("one"), await dispatcher.query("two")
+    assert dropped.error is not None and dropped.error.startswith("cannot reach the worker model")
+    assert failed.error is not None and "HTTP 500" in failed.error and "OpenAIException" not in failed.error
