@@ -1,7 +1,9 @@
-"""Parse one file and pull out its definitions, imports and call sites as plain tuples.
+"""Parse one file and pull out its definitions and imports as plain tuples; call sites on demand.
 
 Runs in worker processes, so everything returned is small and picklable. A file that cannot be read
-or parsed yields a record with a problem and whatever was found, never an exception.
+or parsed yields a record with a problem and whatever was found, never an exception. Call sites are
+not part of the record: capturing them for every file would cost a third of a cold build, while a
+references() lookup only needs the few files whose text names the callee (see `call_sites`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 
 from tree_sitter import Node, Parser, QueryCursor
 
-from .languages import Compiled, compiled, spec_for
+from .languages import CONTAINER, IMPORT, Compiled, compiled, spec_for
 
 MAX_FILE_BYTES = 1_000_000
 MAX_LINE_CHARS = 5_000
@@ -29,7 +31,6 @@ class FileRecord:
     language: str | None
     symbols: list[Symbol]
     imports: list[str]
-    calls: list[tuple[str, int]]  # (called name, line)
     problem: str | None = None
 
 
@@ -39,8 +40,8 @@ def extract_file(root: str, path: str) -> FileRecord:
     try:
         stat = os.stat(full)
     except OSError as exc:
-        return FileRecord(path, 0, 0, None, [], [], [], f"unreadable: {exc.strerror}")
-    record = FileRecord(path, stat.st_size, stat.st_mtime_ns, spec.name if spec else None, [], [], [])
+        return FileRecord(path, 0, 0, None, [], [], f"unreadable: {exc.strerror}")
+    record = FileRecord(path, stat.st_size, stat.st_mtime_ns, spec.name if spec else None, [], [])
     if spec is None:
         return record
     if stat.st_size > MAX_FILE_BYTES:
@@ -70,14 +71,40 @@ def fill(record: FileRecord, grammar: Compiled, source: bytes, lines: list[bytes
     tree = Parser(grammar.language).parse(source)
     if tree.root_node.has_error:
         record.problem = "syntax errors: definitions were extracted from what parses"
+    if grammar.walk_roles:
+        walk_definitions(record, grammar, tree.root_node, lines)
+    else:
+        query_definitions(record, grammar, tree.root_node, lines)
+
+
+def walk_definitions(record: FileRecord, grammar: Compiled, root: Node, lines: list[bytes]) -> None:
+    """Descend only into statement containers, carrying the qualified-name prefix down the stack."""
+    roles, class_scopes = grammar.walk_roles, grammar.spec.class_scopes
+    stack: list[tuple[Node, tuple[str, ...], bool]] = [(root, (), False)]  # node, prefix, directly in a class
+    while stack:
+        node, prefix, in_class = stack.pop()
+        for child in node.named_children:
+            role = roles.get(child.type)
+            if role is None:
+                continue
+            if role is CONTAINER:
+                stack.append((child, prefix, in_class))
+            elif role is IMPORT:
+                record.imports.append(_import_text(child))
+            else:
+                named = child.child_by_field_name("name")
+                name = _text(named) if named is not None else ""
+                if name:
+                    kind = "method" if role == "function" and in_class else role
+                    record.symbols.append(_symbol(name, (*prefix, name), kind, child, lines))
+                stack.append((child, (*prefix, name) if name else prefix, child.type in class_scopes))
+
+
+def query_definitions(record: FileRecord, grammar: Compiled, root: Node, lines: list[bytes]) -> None:
     spec = grammar.spec
-    for _, captures in QueryCursor(grammar.query).matches(tree.root_node):
-        if "call" in captures:
-            node = captures["call"][0]
-            record.calls.append((_text(node), node.start_point.row + 1))
-            continue
+    for _, captures in QueryCursor(grammar.definitions).matches(root):
         if "import" in captures:
-            record.imports.append(" ".join(_text(captures["import"][0]).split())[:300])
+            record.imports.append(_import_text(captures["import"][0]))
             continue
         kind = next((key[4:] for key in captures if key.startswith("def.")), None)
         if kind is None or "name" not in captures:
@@ -87,11 +114,43 @@ def fill(record: FileRecord, grammar: Compiled, source: bytes, lines: list[bytes
         if kind == "function" and scope and scope[0].type in spec.class_scopes:
             kind = "method"
         prefix = [n for n in (scope_name(s) for s in reversed(scope)) if n]
-        if kind == "method" and grammar.spec.name == "go":
+        if kind == "method" and spec.name == "go":
             prefix = [go_receiver(node)] if go_receiver(node) else []
-        start = node.start_point.row
-        signature = lines[start].decode("utf-8", "replace").strip()[:SIGNATURE_CHARS] if start < len(lines) else ""
-        record.symbols.append((name, ".".join([*prefix, name]), kind, start + 1, node.end_point.row + 1, signature))
+        record.symbols.append(_symbol(name, (*prefix, name), kind, node, lines))
+
+
+def call_sites(root: str, path: str, name: str) -> list[tuple[int, str]]:
+    """(line, line text) of the calls to `name` in one file; [] when the file never names it or cannot parse."""
+    spec = spec_for(path)
+    if spec is None or not spec.calls:
+        return []
+    try:
+        with open(os.path.join(root, path), "rb") as handle:
+            source = handle.read(MAX_FILE_BYTES + 1)
+    except OSError:
+        return []
+    if len(source) > MAX_FILE_BYTES or name.encode() not in source:
+        return []
+    grammar = compiled(spec.name)
+    assert grammar.calls is not None
+    lines = source.split(b"\n")
+    hits = []
+    for _, captures in QueryCursor(grammar.calls).matches(Parser(grammar.language).parse(source).root_node):
+        node = captures["call"][0]
+        if _text(node) == name:
+            row = node.start_point.row
+            hits.append((row + 1, lines[row].decode("utf-8", "replace").strip()[:300]))
+    return hits
+
+
+def _symbol(name: str, qualname: tuple[str, ...], kind: str, node: Node, lines: list[bytes]) -> Symbol:
+    start = node.start_point.row
+    signature = lines[start].decode("utf-8", "replace").strip()[:SIGNATURE_CHARS] if start < len(lines) else ""
+    return (name, ".".join(qualname), kind, start + 1, node.end_point.row + 1, signature)
+
+
+def _import_text(node: Node) -> str:
+    return " ".join(_text(node).split())[:300]
 
 
 def enclosing_scopes(node: Node, scope_types: frozenset[str]) -> list[Node]:

@@ -16,9 +16,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .extract import FileRecord, extract_file
+from .extract import FileRecord, call_sites, extract_file
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 PARALLEL_MIN_FILES = 64
 CHUNK = 48
 
@@ -35,6 +35,7 @@ class CodeIndex:
         self.cache_hits = 0
         self.elapsed_s = 0.0
         self._lookups_ready = False
+        self._references: dict[str, list[dict[str, Any]]] = {}  # name -> call sites, until the next update
 
     # --- building --------------------------------------------------------------------------------
     @classmethod
@@ -58,6 +59,7 @@ class CodeIndex:
         self.root = root
         if stale or removed:
             self._lookups_ready = False
+            self._references.clear()
             _save_cache(self.cache_path, root, self.records)
         self.elapsed_s = time.perf_counter() - started
         return len(stale)
@@ -79,7 +81,6 @@ class CodeIndex:
         self._lookups_ready = True
         self._by_name: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
         self._by_path: dict[str, list[dict[str, Any]]] = {}
-        self._calls: dict[str, list[tuple[str, int]]] = collections.defaultdict(list)
         for path, record in self.records.items():
             symbols = [_symbol(path, record.language, s) for s in record.symbols]
             symbols.sort(key=lambda s: (s["start_line"], s["qualname"]))
@@ -88,8 +89,6 @@ class CodeIndex:
                 self._by_name[symbol["name"]].append(symbol)
                 if symbol["qualname"] != symbol["name"]:
                     self._by_name[symbol["qualname"]].append(symbol)
-            for name, line in record.calls:
-                self._calls[name].append((path, line))
 
     # --- queries ---------------------------------------------------------------------------------
     def find_definitions(self, name: str | None = None, *, pattern: str | None = None, kind: str | None = None,
@@ -119,12 +118,17 @@ class CodeIndex:
         return list(self._by_path.get(path, []))
 
     def references(self, name: str, limit: int = 500) -> list[dict[str, Any]]:
-        """Call sites of `name` (the called identifier, also as a method or attribute)."""
-        self._lookups()
-        hits = []
-        for path, line in self._calls.get(name, [])[:limit]:
-            hits.append({"path": path, "line": line, "text": self._line(path, line)})
-        return hits
+        """Call sites of `name` (the called identifier, also as a method or attribute), in path order.
+
+        Found on first request by parsing only the files whose text contains `name`, then remembered."""
+        if name not in self._references:
+            root = str(self.root)
+            self._references[name] = [
+                {"path": path, "line": line, "text": text}
+                for path in sorted(p for p, r in self.records.items() if r.language)
+                for line, text in call_sites(root, path, name)
+            ]
+        return self._references[name][:limit]
 
     def imports(self, path: str | None = None) -> dict[str, list[str]]:
         if path is not None:
@@ -141,16 +145,6 @@ class CodeIndex:
             "problems": problems[:200], "problem_count": len(problems), "elapsed_s": round(self.elapsed_s, 4),
             "cache_hits": self.cache_hits,
         }
-
-    def _line(self, path: str, line: int) -> str:
-        try:
-            with open(self.root / path, encoding="utf-8", errors="replace") as handle:
-                for number, text in enumerate(handle, 1):
-                    if number == line:
-                        return text.strip()[:300]
-        except OSError:
-            pass
-        return ""
 
 
 def _symbol(path: str, language: str | None, symbol: tuple[str, str, str, int, int, str]) -> dict[str, Any]:
@@ -186,7 +180,7 @@ def _load_cache(cache_path: Path | None, root: Path) -> dict[str, FileRecord]:
 def _save_cache(cache_path: Path | None, root: Path, records: dict[str, FileRecord]) -> None:
     if cache_path is None:
         return
-    rows = [(r.path, r.size, r.mtime_ns, r.language, r.symbols, r.imports, r.calls, r.problem)
+    rows = [(r.path, r.size, r.mtime_ns, r.language, r.symbols, r.imports, r.problem)
             for r in records.values()]
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     temporary = cache_path.with_suffix(".tmp")
