@@ -105,7 +105,10 @@ def test_lookup_references_and_imports(repo: Path) -> None:
     assert (cache["path"], cache["start_line"], cache["end_line"]) == ("web/app.ts", 6, 9)
     assert cache["signature"] == "export class Cache implements Store {"
     assert {s["qualname"] for s in index.find_definitions(pattern=r"^Cache\.")} == {"Cache.get", "Cache.load"}
-    assert [(r["path"], r["line"]) for r in index.references("helper")] == [("core/lib.rs", 6)]
+    assert [(r["path"], r["line"], r["text"]) for r in index.references("helper")] == [
+        ("core/lib.rs", 6, "fn run(&self) { helper(); }")]
+    assert [(r["path"], r["line"]) for r in index.references("add")] == [("native/util.c", 4)]
+    assert index.references("LIMIT") == []  # named, never called
     assert index.imports("svc/main.go") == {"svc/main.go": ['"fmt"']}
 
 
@@ -120,6 +123,11 @@ def test_cache_reload_and_incremental_update(repo: Path, tmp_path: Path) -> None
     os.utime(repo / "web/widget.js", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     assert warm.update(repo, paths) == 1
     assert warm.find_definitions("renamed") and not warm.find_definitions("Widget")
+    assert warm.references("helper")  # remembered call sites are dropped when files change
+    (repo / "core/lib.rs").write_text("fn helper() {}\n")
+    stat = os.stat(repo / "core/lib.rs")
+    os.utime(repo / "core/lib.rs", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert warm.update(repo, paths) == 1 and warm.references("helper") == []
     assert warm.update(repo, [p for p in paths if p != "svc/main.go"]) == 0
     assert warm.outline("svc/main.go") == [] and not warm.find_definitions("NewServer")
 
