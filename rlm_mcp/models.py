@@ -84,6 +84,9 @@ class WorkerUsageModel(BaseModel):
     cost_usd: float | None = Field(0.0, description="null when a model's price is unknown")
 
 
+FINAL_ANSWER_TEXT_CHARS = 20_000  # the whole answer is always in the structured result
+
+
 class ExecReport(BaseModel):
     """What exec_code returns."""
 
@@ -132,7 +135,9 @@ class ExecReport(BaseModel):
             parts.append(f"[workers] {usage.calls} calls ({usage.cached_calls} cached), "
                          f"{usage.tokens_in + usage.tokens_out:,} tokens, {cost}")
         if self.final_answer is not None:
-            parts.append(f"[final answer set] {self.final_answer[:2000]}")
+            answer, more = self.final_answer[:FINAL_ANSWER_TEXT_CHARS], len(self.final_answer) - FINAL_ANSWER_TEXT_CHARS
+            cut = f"\n... [{more:,} more characters: see final_answer in the structured result]" if more > 0 else ""
+            parts.append(f"[final answer set] {answer}{cut}")
         parts.append(f"[{self.elapsed_s:.3f} s]")
         return "\n".join(parts)
 

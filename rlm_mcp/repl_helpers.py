@@ -113,9 +113,9 @@ def rlm_query(prompt, context=None):
 
 
 def FINAL(answer):
-    """Mark `answer` as the final answer of this session's task."""
+    """Mark `answer` as the final answer of this session's task. Returns None, so a trailing FINAL(...)
+    is not echoed: the report already carries the answer once."""
     _rlm_callback("final", {"answer": str(answer)})  # noqa: F821
-    return answer
 
 
 def FINAL_VAR(name):
@@ -179,7 +179,7 @@ def outline(path):
 
 
 def references(name, limit=200):
-    """Places where `name` is used (call sites and identifiers) from the code index."""
+    """Call sites of `name` (as `name(...)` or `obj.name(...)`) from the code index: [{'path','line','text'}]."""
     return _rlm_callback("index", {"op": "references", "name": name, "limit": limit})  # noqa: F821
 
 
