@@ -36,7 +36,8 @@ class Settings(BaseModel):
 
     # --- contexts ---
     allowed_roots: tuple[Path, ...] = Field((), description="directories load_context may read (path-separated)")
-    max_file_bytes: int = Field(2 * 1024 * 1024, gt=0, description="larger files are skipped and listed")
+    max_file_bytes: int = Field(2 * 1024 * 1024, gt=0, description="larger files found in directories are "
+                                "skipped and listed (a file named directly is always loaded)")
     max_context_bytes: int = Field(512 * 1024 * 1024, gt=0, description="cap on one context's total size")
     max_files: int = Field(100_000, gt=0, description="cap on files in one context")
 

@@ -25,7 +25,7 @@ from bench.common import print_table
 from tests.fakes import FakeOpenAI
 
 from . import codeqa, fixtures, needle, oolong
-from .runner import Outcome, run_all, server_env
+from .runner import GroupLoad, Outcome, run_all, server_env
 from .tasks import Task, size_label
 
 SUITES = ("needle", "oolong", "oolong-pairs", "codeqa")
@@ -82,11 +82,16 @@ def model_env(workdir: Path, arguments: argparse.Namespace, tasks: list[Task]) -
                                    "RLM_WORKER_API_BASE": worker.api_base, "OPENAI_API_KEY": "sk-local"})
 
 
-def report(outcomes: list[Outcome], method: str, elapsed_s: float) -> None:
+def report(loads: list[GroupLoad], outcomes: list[Outcome], method: str, elapsed_s: float) -> None:
     print_table(
-        f"tasks ({method})", ("task", "tokens", "score", "seconds", "worker calls", "host bytes", "error"),
-        [(o.task.task_id, f"{o.task.tokens:,}", f"{o.score:.2f}", f"{o.seconds:.2f}", o.worker_calls,
-          f"{o.host_bytes:,}", (o.error or "")[:60]) for o in outcomes],
+        "loads (load_context through the server, one per data set)", ("source", "files", "tokens", "seconds"),
+        [(", ".join(Path(s).name for s in load.source), load.files, f"{load.tokens:,}", f"{load.seconds:.2f}")
+         for load in loads],
+    )
+    print_table(
+        f"tasks ({method})", ("task", "tokens", "score", "seconds", "worker calls (cached)", "host bytes", "error"),
+        [(o.task.task_id, f"{o.task.tokens:,}", f"{o.score:.2f}", f"{o.seconds:.2f}",
+          f"{o.worker_calls} ({o.cached_calls})", f"{o.host_bytes:,}", (o.error or "")[:60]) for o in outcomes],
     )
     rows = []
     for suite in SUITES:
@@ -131,9 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         method = f"RLM(root={arguments.root}, worker={arguments.worker})" if arguments.root else \
             "reference programs + deterministic worker"
         with model_env(workdir, arguments, tasks) as env:
-            _, outcomes = anyio.run(run_all, tasks, env, "model" if arguments.root else "reference",
+            loads, outcomes = anyio.run(run_all, tasks, env, "model" if arguments.root else "reference",
                                     progress_line)
-        report(outcomes, method, time.perf_counter() - started)
+        report(loads, outcomes, method, time.perf_counter() - started)
         return 0 if arguments.root or all(o.score == 1.0 for o in outcomes) else 1
     finally:
         if not arguments.workdir:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import collections
-import json
 import random
 import re
 import shutil
@@ -168,27 +167,28 @@ def generate(workdir: Path, seed: int, source: Path | None = None) -> list[Task]
             evidence_bytes=sum(corpus.sizes[p] for p in evidence), notes={"evidence_files": str(len(evidence))},
         ))
 
-    for path, name, line in rng.sample(unique, PER_KIND):
+    for path, name, line in _pick(rng, unique):
         add("where", name, f"In which file and at which line is the class `{name}` defined? Answer as "
             "path:line, the path relative to the loaded directory.", f"{path}:{line}", "exact",
             corpus.files_naming(name))
     common_bases = sorted(name for name, count in corpus.bases.items() if 3 <= count <= 300)
-    for name in rng.sample(common_bases, PER_KIND):
+    for name in _pick(rng, common_bases):
         add("subclasses", name, f"How many classes in the loaded code list `{name}` among their direct base classes "
             f"(written `{name}` or `<module>.{name}`)? Answer with a number.", str(corpus.bases[name]), "number",
             corpus.files_naming(name))
     callees = sorted(name for name, paths in corpus.callers.items() if 2 <= len(paths) <= 40 and len(name) > 3)
-    for name in rng.sample(callees, PER_KIND):
+    for name in _pick(rng, callees):
         add("callers", name, f"Which files call a function or method named `{name}` (as `{name}(...)` or "
             f"`<object>.{name}(...)`)? Answer with the file paths relative to the loaded directory, one per line.",
             "\n".join(sorted(corpus.callers[name])), "f1_lines", corpus.files_naming(name))
     sized = [(p, n) for p, n, _ in unique if 3 <= corpus.class_defs[(p, n)] <= 60]
-    for path, name in rng.sample(sized, PER_KIND):
+    for path, name in _pick(rng, sized):
         add("defs", name, f"How many `def` statements does the body of class `{name}` hold directly (methods, "
             "including ones under if/try/with in the class body; not inherited, not inside nested defs or "
             "classes)? Answer with a number.", str(corpus.class_defs[(path, name)]), "number", [path])
     return tasks
 
 
-def describe(tasks: list[Task]) -> str:
-    return json.dumps([{"id": t.task_id, "gold": t.gold[:80]} for t in tasks], indent=1)
+def _pick[T](rng: random.Random, candidates: list[T]) -> list[T]:
+    """PER_KIND of them; fewer on a small corpus (a kind with no candidate asks nothing)."""
+    return rng.sample(candidates, min(PER_KIND, len(candidates)))

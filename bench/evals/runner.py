@@ -30,6 +30,7 @@ class Outcome:
     score: float
     seconds: float
     worker_calls: int = 0
+    cached_calls: int = 0  # of worker_calls, answered from the session's cache (repeated prompts)
     host_bytes: int = 0
     cost_usd: float | None = None
     error: str | None = None
@@ -40,6 +41,7 @@ class GroupLoad:
     source: tuple[str, ...]
     seconds: float
     files: int
+    tokens: int
     host_bytes: int
 
 
@@ -61,7 +63,7 @@ async def run_group(tasks: list[Task], env: dict[str, str], mode: Mode) -> tuple
         loaded = await client.call_tool("load_context", {"source": list(tasks[0].source)})
         summary = loaded.structured_content or {}
         load = GroupLoad(tasks[0].source, time.perf_counter() - started, int(summary.get("files") or 0),
-                         _text_bytes(loaded))
+                         int(summary.get("estimated_tokens") or 0), _text_bytes(loaded))
         outcomes = [await _run_task(client, task, mode) for task in tasks]
     return load, outcomes
 
@@ -87,8 +89,8 @@ async def _run_task(client: Client, task: Task, mode: Mode) -> Outcome:
     error = None
     if result.is_error or answer is None:
         error = (report.get("error") or report.get("reason") or report.get("stderr") or "no answer")[-300:]
-    return Outcome(task, answer, score(task, answer), seconds, int(usage.get("calls") or 0), _text_bytes(result),
-                   cost, error)
+    return Outcome(task, answer, score(task, answer), seconds, int(usage.get("calls") or 0),
+                   int(usage.get("cached_calls") or 0), _text_bytes(result), cost, error)
 
 
 async def run_all(tasks: list[Task], env: dict[str, str], mode: Mode,

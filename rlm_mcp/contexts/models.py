@@ -52,8 +52,9 @@ Kind = Literal["text", "files"]
 class LoadLimits:
     """What a single load may read. Defaults suit a 50k-file monorepo on a laptop.
 
-    max_file_bytes: files larger than this (bytes on disk, default 2 MiB) are skipped and listed in
-        the summary's `too_large_files` -- usually generated code, lock files, data dumps.
+    max_file_bytes: files a directory walk or glob finds that are larger than this (bytes on disk,
+        default 2 MiB) are skipped and listed in the summary's `too_large_files` -- usually generated
+        code, lock files, data dumps. A file named directly as a source is always loaded.
     max_total_bytes: total bytes of loaded files (default 512 MiB); exceeding it raises
         ContextTooLarge naming the biggest directories to narrow.
     max_files: files considered after ignore rules (default 100,000); exceeding it raises

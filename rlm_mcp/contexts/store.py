@@ -201,7 +201,7 @@ def _write_files(
             if on_progress is not None and i % _PROGRESS_EVERY == 0:
                 on_progress(i, total, f"reading {_rel(cand.logical, root_prefix)}")
             try:
-                data = _read_file(cand.real, cand.size, limits.max_file_bytes)
+                data = _read_file(cand.real, cand.size, max(limits.max_file_bytes, cand.size))  # named
             except OSError:
                 unreadable += 1
                 continue

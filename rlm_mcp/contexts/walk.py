@@ -131,7 +131,9 @@ class _Walker:
         return None
 
     # -- selection -----------------------------------------------------------------------------
-    def add_file(self, real: str, logical: str, st: os.stat_result) -> None:
+    def add_file(self, real: str, logical: str, st: os.stat_result, *, named: bool = False) -> None:
+        """`named`: the user gave this very file, so max_file_bytes (meant for what a walk stumbles on, such
+        as lock files and generated code) does not apply; max_total_bytes still does."""
         if logical in self.seen_files:
             return
         self.seen_files.add(logical)
@@ -140,7 +142,7 @@ class _Walker:
             res.binary += 1
             res.fingerprint_parts.append(f"b\0{logical}")
             return
-        if st.st_size > self.limits.max_file_bytes:
+        if st.st_size > self.limits.max_file_bytes and not named:
             res.too_large.append(FileSize(logical, st.st_size))
             res.fingerprint_parts.append(f"L\0{logical}\0{st.st_size}\0{st.st_mtime_ns}")
             return
@@ -272,7 +274,7 @@ def walk_sources(
             except OSError:
                 w.res.unreadable += 1
                 continue
-            w.add_file(real, real, st)
+            w.add_file(real, real, st, named=True)
     return w.res
 
 

@@ -166,6 +166,15 @@ def test_missing_sources(tree: Tree) -> None:
         load(tree, [])
 
 
+def test_a_file_named_directly_is_loaded_whatever_its_size(tree: Tree) -> None:
+    big = next(tree.root.rglob("big.txt"))
+    s = load(tree, [str(big)])
+    assert s.file_count == 1 and s.skipped.too_large == 0
+    assert content_of(s).endswith(big.read_text())
+    with pytest.raises(ContextTooLarge):  # the total still applies
+        load(tree, [str(big)], limits=LoadLimits(max_file_bytes=1000, max_total_bytes=60))
+
+
 def test_too_large(tree: Tree) -> None:
     with pytest.raises(ContextTooLarge, match="max_total_bytes") as info:
         load(tree, limits=LoadLimits(max_file_bytes=1000, max_total_bytes=60))
