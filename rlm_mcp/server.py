@@ -56,7 +56,7 @@ from .sandbox import SandboxError
 from .sessions import Session, SessionManager
 from .worker_calls import WorkerCalls
 from .workers import BudgetExceeded
-from .workers.backends import load_litellm
+from .workers.backends import load_litellm, uses_lean_path
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.25
@@ -127,7 +127,9 @@ def create_server(settings: Settings) -> MCPServer:
         async with anyio.create_task_group() as group:
             sessions = SessionManager(settings, group, WorkerCalls.for_session)
             group.start_soon(sessions.reap_idle)
-            if settings.worker_model or settings.root_model:  # warm the slow litellm import off the event loop
+            needs_litellm = settings.root_model or (
+                settings.worker_model and not uses_lean_path(settings.worker_model, settings.worker_api_base))
+            if needs_litellm:  # warm the slow import off the event loop, before the first call waits for it
                 group.start_soon(anyio.to_thread.run_sync, load_litellm)
             try:
                 yield AppState(settings=settings, sessions=sessions)

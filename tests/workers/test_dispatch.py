@@ -154,3 +154,14 @@ def test_depth_budget() -> None:
 async def test_no_model_configured_says_how(make_dispatcher, fake: FakeOpenAI) -> None:
     result = await make_dispatcher(fake, model=None).query("hi", budget())
     assert result.error and "RLM_WORKER_MODEL" in result.error
+
+
+def test_price_map_read_without_litellm_matches_litellms_own() -> None:
+    from rlm_mcp.workers.backends import load_litellm, price_of
+
+    table = load_litellm().model_cost
+    for model in ("gpt-4o-mini", "openai/gpt-4o-mini", "claude-3-5-haiku-20241022", "no-such/model"):
+        entry = table.get(model) or table.get(model.split("/", 1)[-1])
+        expected = (entry["input_cost_per_token"], entry["output_cost_per_token"]) if entry else None
+        assert price_of(model) == expected
+    assert price_of("gpt-4o-mini") is not None
