@@ -5,6 +5,8 @@
 #   ./dev.sh demo [PATH]   set up, then drive the real server over stdio on a real codebase
 #   ./dev.sh test [ARGS]   set up with test extras, then run the test suite (what CI runs)
 #   ./dev.sh bench         set up, then run every benchmark and print the tables
+#   ./dev.sh eval [ARGS]   set up, then run the evaluation suites (ARGS go to `python -m bench.evals`,
+#                          e.g. --root MODEL --worker MODEL) and the side-by-side comparison
 #   ./dev.sh setup         only set up
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -73,15 +75,23 @@ test_tools() {
         log "could not install the MCP Inspector; its tests fail on CI and are skipped elsewhere"
 }
 
+bench_tools() {
+    # What the benchmarks compare us with: universal-ctags (the code index).
+    command -v ctags >/dev/null 2>&1 || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        universal-ctags >/dev/null || log "universal-ctags missing: the index comparisons say how to install it"
+}
+
 command="${1:-demo}"; shift || true
 case "$command" in
     setup) setup test ;;
     demo) setup; exec "$VENV/bin/python" examples/demo.py "$@" ;;
     test) setup test; test_tools; exec "$VENV/bin/python" -m pytest "$@" ;;
     bench)
-        setup test
-        command -v ctags >/dev/null 2>&1 || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            universal-ctags >/dev/null || log "universal-ctags missing: the index bench prints how to install it"
+        setup test; bench_tools
         for b in bench/*_bench.py; do "$VENV/bin/python" "$b"; done ;;
-    *) log "unknown command '$command': use demo, test, bench or setup"; exit 2 ;;
+    eval)
+        setup test; bench_tools
+        "$VENV/bin/python" -m bench.evals "$@"
+        "$VENV/bin/python" bench/compare_bench.py ;;
+    *) log "unknown command '$command': use demo, test, bench, eval or setup"; exit 2 ;;
 esac
