@@ -15,9 +15,9 @@ from pathlib import Path
 import anyio
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import median_ms, print_table, time_async
+from common import median_ms, print_table, sandbox_starts_and_warm, time_async
 
-from rlm_mcp.sandbox import Sandbox, SandboxPolicy, create_launcher, new_data_dir
+from rlm_mcp.sandbox import new_data_dir
 
 STARTS = 15
 EXECS = 2000
@@ -26,22 +26,9 @@ LINE = "2026-11-23T10:00:00 INFO worker-17 request handled in 12 ms path=/api/v1
 
 
 async def measure(kind: str, data_dir: Path) -> dict[str, float]:
-    policy = SandboxPolicy.load()
-    launcher = create_launcher(kind, policy)  # type: ignore[arg-type]
     context = data_dir / "context.txt"
     async with anyio.create_task_group() as group:
-        starts = []
-        for _ in range(STARTS):
-            sandbox = Sandbox(launcher, policy, data_dir)
-            started = time.perf_counter()
-            await sandbox.start(group)
-            await sandbox.exec("pass")
-            starts.append(time.perf_counter() - started)
-            await sandbox.close()
-        sandbox = Sandbox(launcher, policy, data_dir)
-        await sandbox.start(group)
-        for _ in range(50):
-            await sandbox.exec("pass")
+        starts, sandbox = await sandbox_starts_and_warm(kind, data_dir, group, STARTS)
         round_trips = await time_async(lambda: sandbox.exec("x = 1"), EXECS)
         path = sandbox.guest_path(context)
         load = f"context = _rlm_read_text({path!r})\nn = len(context)"
