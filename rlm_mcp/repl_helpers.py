@@ -148,18 +148,23 @@ def grep(pattern, name="main", path=None, flags=0, max_hits=200):
     starts = [entry["start"] for entry in entries]
     path_re = re.compile(path) if path else None
     hits = []
+    counted_entry, counted_to, line_number = -1, 0, 1  # newlines are counted on from the previous hit
     for match in re.compile(pattern, flags | re.MULTILINE).finditer(text):
-        where = bisect.bisect_right(starts, match.start()) - 1
+        at = match.start()
+        where = bisect.bisect_right(starts, at) - 1
         if where < 0:
             continue
         entry = entries[where]
-        if match.start() >= entry["end"] or (path_re and not path_re.search(entry["path"])):
+        if at >= entry["end"] or (path_re and not path_re.search(entry["path"])):
             continue
-        line_start = text.rfind("\n", entry["start"], match.start()) + 1 or entry["start"]
-        line_end = text.find("\n", match.start(), entry["end"])
+        if where != counted_entry:
+            counted_entry, counted_to, line_number = where, entry["start"], 1
+        line_number += text.count("\n", counted_to, at)
+        counted_to = at
+        line_start = text.rfind("\n", entry["start"], at) + 1 or entry["start"]
+        line_end = text.find("\n", at, entry["end"])
         line_end = entry["end"] if line_end < 0 else line_end
-        number = text.count("\n", entry["start"], match.start()) + 1
-        hits.append((entry["path"], number, text[max(line_start, entry["start"]) : line_end][:500]))
+        hits.append((entry["path"], line_number, text[max(line_start, entry["start"]) : line_end][:500]))
         if len(hits) >= max_hits:
             break
     return hits

@@ -117,7 +117,7 @@ def server_env(workdir: Path, extra: dict[str, str]) -> dict[str, str]:
         "RLM_EXEC_TIMEOUT_S": str(EXEC_TIMEOUT_S), "RLM_MAX_WORKER_CALLS": "100000", "RLM_MAX_TOKENS": "1000000000",
         "RLM_WORKER_CONCURRENCY": "32",
     })
-    for key in ("RLM_GUEST_PYTHON", "RLM_SANDBOX_POLICY"):
+    for key in ("RLM_GUEST_PYTHON", "RLM_SANDBOX_POLICY", "RLM_MAX_COST_USD"):  # the user's, if set
         if key in os.environ:
             env[key] = os.environ[key]
     env.update(extra)
