@@ -302,7 +302,7 @@ def create_server(settings: Settings) -> MCPServer:
             await ctx.report_progress(float(iteration), float(total), f"iteration {iteration}: {message}")
 
         mark = current.extension.usage_mark() if current.extension else None
-        result = await RLMLoop(current, root, limits, record=current.record, on_iteration=progress).run(query)
+        result = await RLMLoop(current, root, limits, on_iteration=progress).run(query)
         usage = result.usage
         report = RLMReport(
             answer=result.answer, status=result.status, reason=result.reason, iterations=usage.iterations,

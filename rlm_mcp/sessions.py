@@ -75,6 +75,7 @@ class Session:
     task_group: TaskGroup
     extension_factory: ExtensionFactory | None = None
     trajectory: TrajectoryLog | None = None
+    observer: Callable[[dict[str, Any]], None] | None = None  # sees every recorded event (the ask CLI)
     created: float = field(default_factory=time.time)
     last_used: float = field(default_factory=time.monotonic)
     contexts: dict[str, ctx_store.StoredContext] = field(default_factory=dict)
@@ -181,16 +182,18 @@ class Session:
 
     # --- code ------------------------------------------------------------------------------
     async def exec(self, code: str, timeout_s: float | None = None,
-                   progress: Callable[[int, int, str], Awaitable[None]] | None = None) -> ExecOutcome:
-        """Run code; `progress` receives worker-batch progress while this exec runs."""
+                   progress: Callable[[int, int, str], Awaitable[None]] | None = None,
+                   tags: dict[str, Any] | None = None) -> ExecOutcome:
+        """Run code; `progress` receives worker-batch progress while this exec runs; `tags` (such as the
+        RLM loop's iteration) go into the trajectory's record of this exec, the one record of it."""
         async with self._lock:
             self.progress = progress
             try:
-                return await self._exec(code, timeout_s)
+                return await self._exec(code, timeout_s, tags or {})
             finally:
                 self.progress = None
 
-    async def _exec(self, code: str, timeout_s: float | None) -> ExecOutcome:
+    async def _exec(self, code: str, timeout_s: float | None, tags: dict[str, Any]) -> ExecOutcome:
         self.touch()
         sandbox = await self.ensure_started()
         self.final_answer = None
@@ -201,7 +204,7 @@ class Session:
             max_output_chars=self.settings.max_output_chars,
         )
         worker_usage = self.extension.usage_since(mark) if self.extension else {}
-        self.record({"type": "code", "code": code[:20_000], "status": result.status,
+        self.record({"type": "code", **tags, "code": code[:20_000], "status": result.status,
                      "stdout": result.stdout.text[:4000], "stderr": result.stderr.text[:2000],
                      "elapsed_s": round(result.elapsed_s, 4), "error": result.error})
         self.usage.execs += 1
@@ -217,6 +220,8 @@ class Session:
     def record(self, event: dict[str, Any]) -> None:
         if self.trajectory is not None:
             self.trajectory.record({"session": self.key, **event})
+        if self.observer is not None:
+            self.observer(event)
 
     async def reset(self, keep_contexts: bool = True) -> None:
         """A fresh REPL: variables are dropped; contexts are re-attached unless asked otherwise."""

@@ -111,7 +111,7 @@ class WorkerCalls:
             root = RootModel(root_model, api_base=self.session.settings.root_api_base)
             limits = RLMLimits(max_wall_s=self.session.settings.max_wall_s,
                                exec_timeout_s=self.session.settings.exec_timeout_s)
-            result = await RLMLoop(child, root, limits, record=child.record).run(prompt)
+            result = await RLMLoop(child, root, limits).run(prompt)
         finally:
             child.trajectory = None  # shared with the parent, which closes it
             await child.close()

@@ -52,12 +52,11 @@ class RLM:
         root = RootModel(self.settings.root_model or "", api_base=self.settings.root_api_base)
         async with anyio.create_task_group() as group:
             session = Session("rlm", self.settings, SandboxPolicy.load(self.settings.sandbox_policy), group,
-                              WorkerCalls.for_session, trajectory=new_trajectory(self.settings, "rlm"))
+                              WorkerCalls.for_session, trajectory=new_trajectory(self.settings, "rlm"), observer=record)
             self.last_trajectory = session.trajectory.path if session.trajectory else None
             try:
                 await load_into(session, context)
-                loop = RLMLoop(session, root, self.limits, record=_both(session.record, record),
-                               on_iteration=on_iteration)
+                loop = RLMLoop(session, root, self.limits, on_iteration=on_iteration)
                 result = await loop.run(query)
                 if isinstance(session.extension, WorkerCalls):
                     result.worker_usage = session.extension.dispatcher.usage.as_dict()
@@ -82,15 +81,3 @@ async def load_into(session: Session, context: ContextInput) -> None:
 
 def _looks_like_path(text: str) -> bool:
     return "\n" not in text and len(text) < 4096 and Path(text).expanduser().exists()
-
-
-def _both(first: Record, second: Record | None) -> Record:
-    """Record to the session's trajectory and to the caller's hook."""
-    if second is None:
-        return first
-
-    def record(event: dict[str, Any]) -> None:
-        first(event)
-        second(event)
-
-    return record

@@ -59,12 +59,12 @@ class RLMResult:
 
 
 class RLMLoop:
-    def __init__(self, session: Session, root: RootModel, limits: RLMLimits, *, record: Record | None = None,
+    def __init__(self, session: Session, root: RootModel, limits: RLMLimits, *,
                  on_iteration: OnIteration | None = None) -> None:
         self.session = session
         self.root = root
         self.limits = limits
-        self.record = record or (lambda event: None)
+        self.record = session.record  # the session's trajectory (and its observer)
         self.on_iteration = on_iteration
         self.usage = RLMUsage()
         self.started = time.monotonic()
@@ -124,7 +124,7 @@ class RLMLoop:
 
     async def run_code(self, code: str, iteration: int) -> str:
         await self.notify(iteration, "running code")
-        outcome = await self.session.exec(code, self.limits.exec_timeout_s)
+        outcome = await self.session.exec(code, self.limits.exec_timeout_s, tags={"iteration": iteration})
         report = ExecReport.build(outcome.result, restarted=outcome.restarted, final_answer=outcome.final_answer)
         text = report.text()
         if len(text) > OUTPUT_BUDGET_CHARS:
@@ -132,8 +132,6 @@ class RLMLoop:
             text = f"{text[:half]}\n... [{len(text) - OUTPUT_BUDGET_CHARS} characters cut] ...\n{text[-half:]}"
         self.usage.code_blocks += 1
         self.last_output = report.stdout.strip()[-4000:] or self.last_output
-        self.record({"type": "code", "iteration": iteration, "code": code, "status": report.status,
-                     "stdout": report.stdout[:4000], "stderr": report.stderr[:2000], "elapsed_s": report.elapsed_s})
         return text
 
     async def best_effort(self, messages: list[dict[str, Any]], reason: str) -> RLMResult:

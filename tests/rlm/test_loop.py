@@ -149,3 +149,20 @@ async def test_trajectory_is_written_and_renders(tmp_path: Path, monkeypatch) ->
     assert kinds[0] == "rlm_start" and kinds[-1] == "rlm_end"
     assert {"root_reply", "code", "worker_call"} <= set(kinds)
     assert "echo: hi" in render(events)
+
+
+async def test_each_code_block_is_recorded_once_with_its_iteration(tmp_path: Path, monkeypatch) -> None:
+    def root(messages):
+        done = sum(m.get("role") == "tool" for m in messages)
+        return tool_call("exec_code", code=f"print({done})" if done < 2 else "FINAL('two')")
+
+    seen: list[dict[str, Any]] = []
+    with upstream(root) as fake:
+        rlm = make_rlm(fake, tmp_path, monkeypatch)
+        result = await rlm.acomplete("q", "text", record=seen.append)
+    assert result.answer == "two" and result.usage.code_blocks == 3
+    from rlm_mcp.trace import read_events
+
+    for events in (read_events(rlm.last_trajectory), seen):  # the file and the caller's hook agree
+        codes = [(e["iteration"], e["code"]) for e in events if e["type"] == "code"]
+        assert codes == [(1, "print(0)"), (2, "print(1)"), (3, "FINAL('two')")]
