@@ -2,6 +2,7 @@
 
     RLMError                 base
     └── RootModelError       the root model call failed (network, provider, malformed reply)
+        └── RootContextFull  the conversation outgrew the root model's context window
 
 Limits hit during a run are not errors: the run returns its best answer marked `best_effort`.
 """
@@ -13,3 +14,8 @@ class RLMError(Exception):
 
 class RootModelError(RLMError):
     """The root model could not be called or answered with something unusable."""
+
+
+class RootContextFull(RootModelError):
+    """The provider refused the request as longer than the model's context window: the loop can drop
+    older turns (the REPL keeps every variable) and ask again."""

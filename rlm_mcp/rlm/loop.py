@@ -12,8 +12,15 @@ from typing import Any, Literal
 
 from ..models import ExecReport
 from ..sessions import Session
-from .errors import RootModelError
-from .prompts import ANSWER_NOW, FIRST_USER_MESSAGE, NO_TOOLS_SUFFIX, NUDGE_NO_ACTION, SYSTEM_PROMPT
+from .errors import RootContextFull, RootModelError
+from .prompts import (
+    ANSWER_NOW,
+    FIRST_USER_MESSAGE,
+    HISTORY_DROPPED,
+    NO_TOOLS_SUFFIX,
+    NUDGE_NO_ACTION,
+    SYSTEM_PROMPT,
+)
 from .root import RootModel, RootReply
 
 OUTPUT_BUDGET_CHARS = 8_000
@@ -69,6 +76,7 @@ class RLMLoop:
         self.usage = RLMUsage()
         self.started = time.monotonic()
         self.last_output = ""
+        self.turns_dropped = 0  # older turns dropped to fit the root's context window, so far
 
     async def run(self, query: str) -> RLMResult:
         system = SYSTEM_PROMPT + ("" if self.root.use_tools else NO_TOOLS_SUFFIX)
@@ -85,7 +93,7 @@ class RLMLoop:
             self.usage.iterations = iteration
             await self.notify(iteration, "asking the root model")
             try:
-                reply = await self.root.reply(messages)
+                reply = await self.ask_root(messages)
             except RootModelError as exc:
                 return self.finish(self.last_output, "failed" if iteration == 1 else "best_effort", str(exc))
             self.usage.add_reply(reply)
@@ -97,6 +105,32 @@ class RLMLoop:
             if answer is not None:
                 return self.finish(answer, "final")
         return await self.best_effort(messages, reason)
+
+    async def ask_root(self, messages: list[dict[str, Any]], *, allow_tools: bool = True) -> RootReply:
+        """One root call. When the conversation outgrows the model's window, the older half of the turns
+        goes (the REPL keeps every variable, and a note says so) and the call is tried again."""
+        while True:
+            try:
+                return await self.root.reply(messages, allow_tools=allow_tools)
+            except RootContextFull:
+                dropped = self.drop_older_turns(messages)
+                if not dropped:
+                    raise
+                self.record({"type": "history_dropped", "turns": dropped, "messages_left": len(messages)})
+
+    def drop_older_turns(self, messages: list[dict[str, Any]]) -> int:
+        """Replace the older half of the turns with one note, in place; returns how many went. A turn is an
+        assistant message and what answered it, so a tool call never loses its result; the system prompt,
+        the question and the newest turn always stay."""
+        head = 3 if self.turns_dropped else 2  # system, question, and the note once there is one
+        starts = [i for i in range(head, len(messages)) if messages[i].get("role") == "assistant"]
+        if len(starts) < 2:
+            return 0
+        dropped = len(starts) // 2
+        self.turns_dropped += dropped
+        note = {"role": "user", "content": HISTORY_DROPPED.format(turns=self.turns_dropped)}
+        messages[2:starts[dropped]] = [note]
+        return dropped
 
     async def act(self, reply: RootReply, messages: list[dict[str, Any]], iteration: int) -> str | None:
         """Carry out what the root asked for; return the answer once there is one."""
@@ -140,7 +174,7 @@ class RLMLoop:
         if "cost" not in reason:  # one short last call; never after the money ran out
             try:
                 ask = {"role": "user", "content": ANSWER_NOW.format(reason=reason)}
-                reply = await self.root.reply([*messages, ask], allow_tools=False)
+                reply = await self.ask_root([*messages, ask], allow_tools=False)
                 self.usage.add_reply(reply)
                 answer = reply.text.strip() or answer
             except RootModelError:
@@ -180,3 +214,4 @@ class RLMLoop:
         self.record({"type": "rlm_end", "status": status, "reason": reason, "answer": answer[:4000],
                      "iterations": self.usage.iterations, "root_cost_usd": self.usage.root_cost_usd})
         return RLMResult(answer=answer, status=status, usage=self.usage, reason=reason)
+

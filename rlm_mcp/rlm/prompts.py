@@ -51,3 +51,8 @@ ANSWER_NOW = (
     "A limit of this run was reached ({reason}). Reply now with your best answer to the question, "
     "as plain text, using only what you have already found."
 )
+
+HISTORY_DROPPED = (
+    "[{turns} earlier turns were dropped to fit your context window. The REPL still holds every variable "
+    "you created: inspect them (e.g. SHOW_VARS()) rather than recomputing.]"
+)

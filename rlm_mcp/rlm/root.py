@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..workers.backends import load_litellm
-from .errors import RootModelError
+from .errors import RootContextFull, RootModelError
 
 TOOLS = [
     {
@@ -79,9 +79,13 @@ class RootModel:
         offered = self.use_tools and allow_tools
         if offered:
             options["tools"] = TOOLS
+        litellm = load_litellm()
         try:
-            response = await load_litellm().acompletion(**options)
+            response = await litellm.acompletion(**options)
         except Exception as exc:  # litellm raises many types; they all mean "the root call failed"
+            if isinstance(exc, litellm.ContextWindowExceededError):  # a 400 too, but not a refusal of tools
+                raise RootContextFull(f"root model {self.model}: the conversation is longer than its context "
+                                      f"window ({exc})") from exc
             if offered and getattr(exc, "status_code", None) in (400, 422):
                 self.use_tools = False  # a server that rejects `tools`: continue with fenced code blocks
                 return await self.reply(messages, allow_tools=False)

@@ -3,7 +3,8 @@
 Real HTTP on 127.0.0.1 (stdlib ThreadingHTTPServer), so litellm and our dispatcher are exercised end to
 end. Replies come from a responder (request -> text, or a full message dict with tool_calls); faults
 are queued and consumed one per request: 429 with Retry-After, 500, a hang longer than the client's
-timeout, a malformed body, a dropped connection. Also runnable as a process for benchmarks:
+timeout, a malformed body, a dropped connection. With `context_window_chars`, a request whose messages
+are longer gets the 400 `context_length_exceeded` error OpenAI sends. Also runnable as a process for benchmarks:
 
     python tests/fakes/openai_server.py --port 8099 --latency 1.0
 """
@@ -65,8 +66,10 @@ class FakeOpenAI:
     """Context manager: `with FakeOpenAI() as fake: fake.api_base` -> http://127.0.0.1:PORT/v1."""
 
     def __init__(self, responder: Responder = echo_responder, *, latency_s: float = 0.0, port: int = 0,
-                 prompt_tokens: int | None = None, completion_tokens: int | None = None) -> None:
+                 prompt_tokens: int | None = None, completion_tokens: int | None = None,
+                 context_window_chars: int | None = None) -> None:
         self.responder = responder
+        self.context_window_chars = context_window_chars
         self.latency_s = latency_s
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = completion_tokens
@@ -115,6 +118,9 @@ class FakeOpenAI:
                     fault = fake.faults.popleft() if fake.faults else None
                     fake.active += 1
                     fake.peak_active = max(fake.peak_active, fake.active)
+                prompt_chars = sum(len(str(m.get("content") or "")) for m in body.get("messages", []))
+                if fault is None and fake.context_window_chars and prompt_chars > fake.context_window_chars:
+                    return self._send(400, _context_length_error(fake.context_window_chars, prompt_chars), {})
                 reply = None if fault else fake.responder(body)
                 if isinstance(reply, Fault):
                     fault, reply = reply, None
@@ -169,6 +175,14 @@ class FakeOpenAI:
                 self.wfile.write(data)
 
         return Handler
+
+
+def _context_length_error(window_chars: int, prompt_chars: int) -> bytes:
+    message = (f"This model's maximum context length is {window_chars // 4} tokens. However, your messages "
+               f"resulted in {prompt_chars // 4} tokens. Please reduce the length of the messages.")
+    error = {"message": message, "type": "invalid_request_error", "param": "messages",
+             "code": "context_length_exceeded"}
+    return json.dumps({"error": error}).encode()
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from rlm_mcp import RLM
 from rlm_mcp.rlm import RLMLimits
+from rlm_mcp.rlm.prompts import SYSTEM_PROMPT
 from tests.fakes import FakeOpenAI
 
 pytestmark = pytest.mark.anyio
@@ -166,3 +167,35 @@ async def test_each_code_block_is_recorded_once_with_its_iteration(tmp_path: Pat
     for events in (read_events(rlm.last_trajectory), seen):  # the file and the caller's hook agree
         codes = [(e["iteration"], e["code"]) for e in events if e["type"] == "code"]
         assert codes == [(1, "print(0)"), (2, "print(1)"), (3, "FINAL('two')")]
+
+
+async def test_a_full_context_window_drops_older_turns_and_keeps_the_repl(tmp_path: Path, monkeypatch) -> None:
+    def root(messages):
+        if any("earlier turns were dropped" in str(m.get("content")) for m in messages):
+            return tool_call("exec_code", code="FINAL(str(secret + 1))")  # state from the very first turn
+        if not any(m.get("role") == "tool" for m in messages):
+            return tool_call("exec_code", code="secret = 41\nprint('x' * 3000)")
+        return tool_call("exec_code", code="print('y' * 3000)")
+
+    with upstream(root) as fake:
+        fake.context_window_chars = len(SYSTEM_PROMPT) + 14_000  # a few turns of 3,000-character outputs
+        rlm = make_rlm(fake, tmp_path, monkeypatch, max_iterations=12)
+        result = await rlm.acomplete("q", "text")
+    assert (result.answer, result.status) == ("42", "final")
+    from rlm_mcp.trace import read_events
+
+    dropped = [e for e in read_events(rlm.last_trajectory) if e["type"] == "history_dropped"]
+    assert len(dropped) == 1 and dropped[0]["turns"] >= 1
+    after = fake.requests[-1]
+    assert after["tools"] and after["messages"][1]["content"].startswith("Question: q")  # tools kept, question too
+    roles = [m["role"] for m in after["messages"]]
+    assert all(roles[i - 1] == "assistant" for i, role in enumerate(roles) if role == "tool")  # pairs intact
+
+
+async def test_a_question_alone_too_long_for_the_root_fails_clearly(tmp_path: Path, monkeypatch) -> None:
+    with upstream(lambda messages: "unused") as fake:
+        fake.context_window_chars = 100
+        rlm = make_rlm(fake, tmp_path, monkeypatch)
+        result = await rlm.acomplete("q", "text")
+    assert result.status == "failed" and "longer than its context window" in (result.reason or "")
+    assert len(fake.requests) == 1  # no retry without tools: a full window is not a refusal of tools
