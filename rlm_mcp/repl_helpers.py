@@ -10,6 +10,7 @@ import bisect
 import json
 import math
 import re
+import sys
 
 context = ""
 contexts = {}
@@ -139,9 +140,11 @@ def count_tokens(text):
 
 
 def grep(pattern, name="main", path=None, flags=0, max_hits=200):
-    """Regex search over a context's files: [(path, line_number, line)], at most `max_hits`.
+    """Regex search over a context's files: [(path, line_number, line)], at most `max_hits` (None: all).
 
-    `path` is an optional regex the file path must match. Plain-text contexts report path "".
+    `path` is an optional regex the file path must match. Plain-text contexts report path "". When
+    `max_hits` cuts the list short, a line on stderr says so: a question about "every place" must
+    not get a silent 200.
     """
     text = contexts[name]
     entries = _manifests.get(name, {}).get("files") or [{"path": "", "start": 0, "end": len(text)}]
@@ -164,9 +167,11 @@ def grep(pattern, name="main", path=None, flags=0, max_hits=200):
         line_start = text.rfind("\n", entry["start"], at) + 1 or entry["start"]
         line_end = text.find("\n", at, entry["end"])
         line_end = entry["end"] if line_end < 0 else line_end
-        hits.append((entry["path"], line_number, text[max(line_start, entry["start"]) : line_end][:500]))
-        if len(hits) >= max_hits:
+        if max_hits is not None and len(hits) >= max_hits:
+            print(f"grep: stopped at max_hits={max_hits}; there are more hits (max_hits=None returns all)",
+                  file=sys.stderr)
             break
+        hits.append((entry["path"], line_number, text[max(line_start, entry["start"]) : line_end][:500]))
     return hits
 
 

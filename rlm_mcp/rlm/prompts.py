@@ -11,7 +11,8 @@ In the REPL:
 - `context`: the whole input as one str. For codebases it is every file joined, each after a line
   `===== path =====`; `files[path]` is one file's text, `list(files)` the paths,
   `files.info(path)` its size, lines and language.
-- `grep(pattern, path=None, max_hits=200)` -> [(path, line_number, line)] regex hits.
+- `grep(pattern, path=None, max_hits=200)` -> [(path, line_number, line)] regex hits; it warns on
+  stderr when max_hits cut them short (max_hits=None: all).
 - `find_symbol(name=None, pattern=None, kind=None)`, `outline(path)`, `references(name)`: the code
   index (definitions with qualified names and line ranges), when the input is a codebase.
 - `chunk(text, size=50_000, overlap=0)`, `count_tokens(text)`.

@@ -40,8 +40,12 @@ def test_every_hit_has_its_own_file_line_and_text() -> None:
         assert grep(pattern) == expected_hits(FILES, pattern), pattern
 
 
-def test_path_filter_and_max_hits() -> None:
+def test_path_filter_and_max_hits(capsys) -> None:
     grep = prelude_with(FILES)["grep"]
     assert grep(r"def", path=r"^b/") == [
         ("b/c.py", 3, "def f(self):"), ("b/c.py", 4, "    return 1  # def f(self) again")]
-    assert len(grep(r"def", max_hits=2)) == 2
+    assert capsys.readouterr().err == ""
+    assert grep(r"def", max_hits=2) == expected_hits(FILES, r"def")[:2]
+    assert "stopped at max_hits=2; there are more hits" in capsys.readouterr().err
+    assert len(grep(r"def", max_hits=4)) == 4 and capsys.readouterr().err == ""  # exactly all: no warning
+    assert grep(r"def", max_hits=None) == expected_hits(FILES, r"def")
