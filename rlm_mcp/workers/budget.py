@@ -31,7 +31,7 @@ class BudgetLimits:
     max_tokens: int = 5_000_000  # tokens in + out per call tree
     max_cost_usd: float = 5.0  # USD per call tree, from litellm's price map
     max_depth: int = 2  # levels of rlm_query below the root
-    max_wall_s: float = 3600.0  # seconds since the call tree started; no new calls after it
+    max_wall_s: float = 3600.0  # seconds since the call tree started; calls in flight are cut off then
     max_batch: int = 1000  # prompts in one llm_query_batched
     max_repeats: int = 20  # requests for one identical (model, prompt), cache hits included
 
@@ -96,11 +96,18 @@ class Budget:
         if ledger.cost_usd >= limits.max_cost_usd:
             raise BudgetExceeded("max_cost_usd", limit=limits.max_cost_usd, used=round(ledger.cost_usd, 6),
                                  hint="Use a cheaper worker model, or raise RLM_MAX_COST_USD.")
-        elapsed = time.monotonic() - ledger.started
-        if elapsed >= limits.max_wall_s:
-            raise BudgetExceeded("max_wall_s", limit=limits.max_wall_s, used=round(elapsed, 1),
-                                 hint="Reset the session to start a new call tree, or raise RLM_MAX_WALL_S.")
+        if self.seconds_left() <= 0:
+            raise self.out_of_time()
         ledger.calls += 1
+
+    def seconds_left(self) -> float:
+        """Of the call tree's wall clock: a call in flight, or waiting to retry, is cut off at zero."""
+        return self.limits.max_wall_s - (time.monotonic() - self.ledger.started)
+
+    def out_of_time(self) -> BudgetExceeded:
+        return BudgetExceeded("max_wall_s", limit=self.limits.max_wall_s,
+                              used=round(time.monotonic() - self.ledger.started, 1),
+                              hint="Reset the session to start a new call tree, or raise RLM_MAX_WALL_S.")
 
     def spend(self, tokens: int, cost_usd: float | None) -> None:
         self.ledger.tokens += tokens

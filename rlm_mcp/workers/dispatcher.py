@@ -226,10 +226,13 @@ class WorkerDispatcher:
                 async with self.limiter:
                     if attempt == 0:
                         budget.admit()  # in the slot: token and USD limits see every call finished before
-                    with anyio.fail_after(self.settings.timeout_s + 5):  # backstop if a backend ignores timeouts
+                    # The backend's own timeout, a backstop if it ignores it, and the call tree's wall clock.
+                    with anyio.fail_after(min(self.settings.timeout_s + 5, budget.seconds_left())):
                         response = await self.backend.complete(request)
                 break
             except TimeoutError as exc:
+                if budget.seconds_left() <= 0:
+                    raise budget.out_of_time() from exc
                 error: WorkerError = WorkerTimeout(self.settings.timeout_s)
                 error.__cause__ = exc
             except (WorkerCallFailed, WorkerTimeout) as exc:
@@ -240,7 +243,11 @@ class WorkerDispatcher:
                 raise error
             attempt += 1
             backoff = self.settings.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random())
-            await anyio.sleep(max(backoff, retry_after or 0.0))  # the limiter's slot is free while waiting
+            wait = max(backoff, retry_after or 0.0)
+            if wait >= budget.seconds_left():
+                await anyio.sleep(max(budget.seconds_left(), 0.0))
+                raise budget.out_of_time() from error
+            await anyio.sleep(wait)  # the limiter's slot is free while waiting
         budget.spend(response.tokens_in + response.tokens_out, response.cost_usd)
         result = WorkerResult(text=response.text, model=model, tokens_in=response.tokens_in,
                               tokens_out=response.tokens_out, cost_usd=response.cost_usd,

@@ -157,3 +157,21 @@ async def test_errors_read_well(make_dispatcher, fake: FakeOpenAI) -> None:
     dropped, failed = await dispatcher.query("one"), await dispatcher.query("two")
     assert dropped.error is not None and dropped.error.startswith("cannot reach the worker model")
     assert failed.error is not None and "HTTP 500" in failed.error and "OpenAIException" not in failed.error
+
+
+async def test_calls_in_flight_are_cut_off_when_the_wall_clock_runs_out(make_dispatcher) -> None:
+    with FakeOpenAI(latency_s=5) as slow:
+        dispatcher = make_dispatcher(slow, concurrency=4)
+        started = time.perf_counter()
+        results = await dispatcher.query_batched(["a", "b", "c"], budget(max_wall_s=0.8))
+        elapsed = time.perf_counter() - started
+    assert elapsed < 3, "cut off at the wall limit, not after the 5 s the upstream takes"
+    assert all(r.error and "max_wall_s" in r.error and "RLM_MAX_WALL_S" in r.error for r in results)
+
+
+async def test_a_retry_that_would_outlive_the_wall_clock_is_not_waited_for(make_dispatcher, fake: FakeOpenAI) -> None:
+    fake.inject(Fault("429", seconds=20))
+    started = time.perf_counter()
+    result = await make_dispatcher(fake).query("later", budget(max_wall_s=1.0))
+    assert result.error and "max_wall_s" in result.error and len(fake.requests) == 1
+    assert time.perf_counter() - started < 3
