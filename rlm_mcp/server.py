@@ -319,14 +319,14 @@ def create_server(settings: Settings) -> MCPServer:
         name: Annotated[str | None, Field(description="Exact name or qualified name (Class.method).")] = None,
         pattern: Annotated[str | None, Field(description="Regex searched in qualified names.")] = None,
         kind: Annotated[str | None, Field(description="function, method, class, interface, struct, enum, trait, "
-                                          "impl, module or constant.")] = None,
+                                          "impl, object, extension, module or constant.")] = None,
         path: Annotated[str | None, Field(description="Only this file; with nothing else: its outline.")] = None,
         callers_of: Annotated[str | None, Field(description="Instead: call sites of this name.")] = None,
         context: Annotated[str, Field(description="Which loaded context.")] = "main",
         limit: Annotated[int, Field(ge=1, le=1000)] = 100,
     ) -> Annotated[CallToolResult, SymbolReport]:
         """Where is X defined, what is in this file, who calls Y: answered from the tree-sitter index of a loaded
-        codebase (12 languages) without reading files. Returns definitions with kind, qualified name, file, line range
+        codebase (16 languages) without reading files. Returns definitions with kind, qualified name, file, line range
         and signature line, or call sites with file:line. For anything subtler, use exec_code (find_symbol(),
         outline(), references() and grep() are there too).
         """

@@ -116,6 +116,8 @@ def query_definitions(record: FileRecord, grammar: Compiled, root: Node, lines: 
         prefix = [n for n in (scope_name(s) for s in reversed(scope)) if n]
         if kind == "method" and spec.name == "go":
             prefix = [go_receiver(node)] if go_receiver(node) else []
+        if "owner" in captures:  # the name itself says where it belongs: Lua's `function Queue:push`
+            prefix = [*prefix, _text(captures["owner"][0])]
         record.symbols.append(_symbol(name, (*prefix, name), kind, node, lines))
 
 

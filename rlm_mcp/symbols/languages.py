@@ -1,7 +1,8 @@
 """Per-language knowledge as data: grammar wheel, definition/import/call queries, scope node types.
 
-Queries use capture names `def.<kind>` for a definition node, `name` for its name, `import` for an
-import statement and `call` for the identifier at a call site. Grammars come from the per-language
+Queries use capture names `def.<kind>` for a definition node, `name` for its name, `owner` for a
+container written into the name itself (Lua's `function Queue:push`), `import` for an import statement
+and `call` for the identifier at a call site. Grammars come from the per-language
 PyPI wheels, loaded on first use: nothing is downloaded at run time.
 
 A language may also describe its statement structure as a `TreeWalk`: definitions are then found by
@@ -196,10 +197,96 @@ PHP = LanguageSpec(
 BASH = LanguageSpec("bash", "tree_sitter_bash", "(function_definition name: (word) @name) @def.function",
                     frozenset(), frozenset(), calls="(command name: (command_name (word) @call))")
 
+# Kotlin's class_declaration covers class, interface and enum class: the keyword tells an interface, the
+# enum_class_body an enum, and a class is one whose last named child is anything but that body. Error
+# recovery can leave a function a MISSING (empty) name: that one is dropped.
+KOTLIN = LanguageSpec(
+    "kotlin", "tree_sitter_kotlin",
+    definitions="""
+        (class_declaration "interface" name: (identifier) @name) @def.interface
+        (class_declaration "class" name: (identifier) @name (enum_class_body) .) @def.enum
+        (class_declaration "class" name: (identifier) @name .) @def.class
+        (class_declaration "class" name: (identifier) @name
+          [(type_parameters) (primary_constructor) (delegation_specifiers) (type_constraints) (class_body)]
+          .) @def.class
+        (object_declaration name: (identifier) @name) @def.object
+        (companion_object name: (identifier) @name) @def.object
+        ((function_declaration name: (identifier) @name) @def.function (#not-eq? @name ""))
+        (secondary_constructor "constructor" @name) @def.method
+        (property_declaration (modifiers (property_modifier)) (variable_declaration (identifier) @name)) @def.constant
+    """,
+    scopes=frozenset({"class_declaration", "object_declaration", "companion_object", "function_declaration"}),
+    class_scopes=frozenset({"class_declaration", "object_declaration", "companion_object"}),
+    imports="(import) @import",
+    calls="""(call_expression . (identifier) @call)
+             (call_expression . (navigation_expression (identifier) @call .))""",
+)
+SCALA = LanguageSpec(
+    "scala", "tree_sitter_scala",
+    definitions="""
+        (class_definition name: (identifier) @name) @def.class
+        (trait_definition name: (identifier) @name) @def.trait
+        (object_definition name: (identifier) @name) @def.object
+        (enum_definition name: (identifier) @name) @def.enum
+        (function_definition name: (identifier) @name) @def.function
+        (function_declaration name: (identifier) @name) @def.function
+    """,
+    scopes=frozenset({"class_definition", "trait_definition", "object_definition", "enum_definition",
+                      "function_definition"}),
+    class_scopes=frozenset({"class_definition", "trait_definition", "object_definition", "enum_definition"}),
+    imports="(import_declaration) @import",
+    calls="""(call_expression function: (identifier) @call)
+             (call_expression function: (field_expression field: (identifier) @call))
+             (call_expression function: (generic_function function: (identifier) @call))
+             (call_expression function: (generic_function function: (field_expression field: (identifier) @call)))""",
+)
+# Swift's class_declaration covers class, struct, enum, actor and extension, told apart by `declaration_kind`.
+SWIFT = LanguageSpec(
+    "swift", "tree_sitter_swift",
+    definitions="""
+        (class_declaration declaration_kind: ["class" "actor"] name: (type_identifier) @name) @def.class
+        (class_declaration declaration_kind: "struct" name: (type_identifier) @name) @def.struct
+        (class_declaration declaration_kind: "enum" name: (type_identifier) @name) @def.enum
+        (class_declaration declaration_kind: "extension" name: (_) @name) @def.extension
+        (protocol_declaration name: (type_identifier) @name) @def.interface
+        (function_declaration name: (simple_identifier) @name) @def.function
+        (protocol_function_declaration name: (simple_identifier) @name) @def.method
+        (init_declaration name: "init" @name) @def.method
+        (deinit_declaration "deinit" @name) @def.method
+    """,
+    scopes=frozenset({"class_declaration", "protocol_declaration", "function_declaration", "init_declaration"}),
+    class_scopes=frozenset({"class_declaration", "protocol_declaration"}),
+    imports="(import_declaration) @import",
+    calls="""(call_expression . (simple_identifier) @call)
+             (call_expression
+               . (navigation_expression suffix: (navigation_suffix suffix: (simple_identifier) @call)))""",
+)
+# Lua has no classes: `function t.f()` is a function and `function t:m()` a method; the table they are
+# written into (`t`, or `a.b` for `function a.b.f()`) prefixes the qualified name, as a class would.
+LUA = LanguageSpec(
+    "lua", "tree_sitter_lua",
+    definitions="""
+        (function_declaration name: (identifier) @name) @def.function
+        (function_declaration name: (dot_index_expression table: (_) @owner field: (identifier) @name)) @def.function
+        (function_declaration
+          name: (method_index_expression table: (_) @owner method: (identifier) @name)) @def.method
+        (assignment_statement
+          (variable_list . name: [(identifier) @name (dot_index_expression field: (identifier) @name)])
+          (expression_list . value: (function_definition))) @def.function
+        (field name: (identifier) @name value: (function_definition)) @def.function
+    """,
+    scopes=frozenset(), class_scopes=frozenset(),
+    imports="""((function_call name: (identifier) @_require) @import (#eq? @_require "require"))""",
+    calls="""(function_call name: (identifier) @call)
+             (function_call name: (dot_index_expression field: (identifier) @call))
+             (function_call name: (method_index_expression method: (identifier) @call))""",
+)
+
 EXTENSIONS: dict[str, LanguageSpec] = {
     ".py": PY, ".pyi": PY, ".js": JS, ".mjs": JS, ".cjs": JS, ".jsx": JS, ".ts": TS, ".mts": TS, ".cts": TS,
     ".tsx": TSX, ".go": GO, ".rs": RUST, ".java": JAVA, ".c": C, ".h": C, ".cc": CPP, ".cpp": CPP, ".cxx": CPP,
     ".hpp": CPP, ".hh": CPP, ".hxx": CPP, ".cs": CSHARP, ".rb": RUBY, ".php": PHP, ".sh": BASH, ".bash": BASH,
+    ".kt": KOTLIN, ".kts": KOTLIN, ".scala": SCALA, ".sc": SCALA, ".swift": SWIFT, ".lua": LUA,
 }
 SPECS = {spec.name: spec for spec in EXTENSIONS.values()}
 

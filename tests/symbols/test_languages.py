@@ -67,6 +67,115 @@ class Shape {
 }
 int run() { return 1; }
 """,
+    "mobile/Repo.kt": """package com.example.repo
+
+import kotlin.math.max
+
+interface Source {
+    fun fetch(id: Int): String
+}
+
+class Repository(private val source: Source) : Source {
+    constructor() : this(NullSource)
+
+    override fun fetch(id: Int): String = normalize(source.fetch(id))
+
+    companion object {
+        const val RETRIES = 3
+    }
+}
+
+object NullSource : Source {
+    override fun fetch(id: Int): String = ""
+}
+
+enum class Status {
+    OK,
+    FAILED,
+}
+
+fun normalize(text: String): String {
+    return text.trim().padEnd(max(1, 2))
+}
+""",
+    "jvm/Shapes.scala": """package shapes
+
+import scala.math.{Pi, pow}
+
+trait Shape {
+  def area: Double
+}
+
+case class Circle(r: Double) extends Shape {
+  def area: Double = Pi * square(r)
+}
+
+object Circle {
+  def unit(): Circle = Circle(1.0)
+}
+
+enum Kind {
+  case Round, Flat
+}
+
+def square(x: Double): Double = pow(x, 2)
+""",
+    "ios/Player.swift": """import Foundation
+
+protocol Playable {
+    func play() -> Bool
+}
+
+class Player: Playable {
+    let name: String
+
+    init(name: String) {
+        self.name = name
+    }
+
+    func play() -> Bool {
+        return announce(name)
+    }
+}
+
+struct Track {
+    var title: String
+}
+
+enum Mode {
+    case shuffle, repeatAll
+}
+
+extension Track {
+    func describe() -> String { title }
+}
+
+func announce(_ text: String) -> Bool {
+    print(text)
+    return true
+}
+""",
+    "scripts/queue.lua": """local list = require("list")
+
+local Queue = {}
+Queue.__index = Queue
+
+local function clamp(value)
+  return math.min(value, 100)
+end
+
+function Queue.new()
+  return setmetatable({ items = list.empty() }, Queue)
+end
+
+function Queue:push(item)
+  self.items = list.append(self.items, clamp(item))
+end
+
+Queue.size = function(self) return #self.items end
+
+return Queue
+""",
 }
 EXPECTED = {
     "web/app.ts": {("Store", "interface"), ("Store.get", "method"), ("Color", "enum"), ("Cache", "class"),
@@ -81,7 +190,26 @@ EXPECTED = {
                       ("Service", "interface"), ("Service.call", "method")},
     "native/util.c": {("point", "struct"), ("add", "function"), ("main", "function")},
     "native/shape.cpp": {("geo", "module"), ("geo.Shape", "class"), ("geo.Shape.area", "method"), ("run", "function")},
+    "mobile/Repo.kt": {("Source", "interface"), ("Source.fetch", "method"), ("Repository", "class"),
+                       ("Repository.constructor", "method"), ("Repository.fetch", "method"),
+                       ("Repository.RETRIES", "constant"), ("NullSource", "object"), ("NullSource.fetch", "method"),
+                       ("Status", "enum"), ("normalize", "function")},
+    "jvm/Shapes.scala": {("Shape", "trait"), ("Shape.area", "method"), ("Circle", "class"), ("Circle.area", "method"),
+                         ("Circle", "object"), ("Circle.unit", "method"), ("Kind", "enum"), ("square", "function")},
+    "ios/Player.swift": {("Playable", "interface"), ("Playable.play", "method"), ("Player", "class"),
+                         ("Player.init", "method"), ("Player.play", "method"), ("Track", "struct"), ("Mode", "enum"),
+                         ("Track", "extension"), ("Track.describe", "method"), ("announce", "function")},
+    # The table a function is written into prefixes it; `Queue.size = function` is an assignment, not a scope
+    "scripts/queue.lua": {("clamp", "function"), ("Queue.new", "function"), ("Queue.push", "method"),
+                          ("size", "function")},
 }
+# Per language: (path, qualname, start line, callee, lines calling it in that file, imports)
+LINES_CALLS_IMPORTS = [
+    ("mobile/Repo.kt", "Repository.fetch", 12, "normalize", [12], ["import kotlin.math.max"]),
+    ("jvm/Shapes.scala", "Circle.unit", 14, "square", [10], ["import scala.math.{Pi, pow}"]),
+    ("ios/Player.swift", "Player.init", 10, "announce", [15], ["import Foundation"]),
+    ("scripts/queue.lua", "Queue.push", 14, "clamp", [15], ['require("list")']),
+]
 
 
 @pytest.fixture
@@ -112,6 +240,15 @@ def test_lookup_references_and_imports(repo: Path) -> None:
     assert index.imports("svc/main.go") == {"svc/main.go": ['"fmt"']}
 
 
+@pytest.mark.parametrize(("path", "qualname", "line", "callee", "call_lines", "imports"), LINES_CALLS_IMPORTS)
+def test_lines_calls_and_imports(repo: Path, path: str, qualname: str, line: int, callee: str,
+                                 call_lines: list[int], imports: list[str]) -> None:
+    index = CodeIndex.build(repo, sorted(FIXTURES))
+    assert [(s["path"], s["start_line"]) for s in index.find_definitions(qualname)] == [(path, line)]
+    assert [(r["path"], r["line"]) for r in index.references(callee)] == [(path, n) for n in call_lines]
+    assert index.imports(path) == {path: imports}
+
+
 def test_cache_reload_and_incremental_update(repo: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache" / "repo.idx"
     paths = sorted(FIXTURES)
@@ -140,6 +277,23 @@ def test_broken_input_is_noted_not_fatal(tmp_path: Path) -> None:
         "empty.go": b"",
         "blob.c": b"\x00\x01\x02binary",
         "notes.txt": b"no grammar for this",
+        # tree-sitter-kotlin wants a newline before `}` after a member; its recovery (1.1.0, on exactly this
+        # text) leaves `shout` a MISSING name, which is dropped rather than indexed as ""
+        "recovered.kt": b"""    inner class Entry { fun size() = 0 }
+data class Point(val x: Int)
+sealed interface Shape
+typealias Name = String
+
+fun makeCache(): Cache {
+    val c = Cache.create()
+    c.get("k")
+    return helper(c)
+}
+
+fun String.shout(): String = uppercase()
+val top = 1
+
+""",
     }
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
@@ -149,4 +303,6 @@ def test_broken_input_is_noted_not_fatal(tmp_path: Path) -> None:
     assert problems["minified.js"].startswith("skipped")
     assert problems["blob.c"].startswith("skipped: binary")
     assert index.find_definitions("ok")
+    assert problems["recovered.kt"].startswith("syntax errors")
+    assert index.find_definitions("makeCache") and all(s["name"] for s in index.outline("recovered.kt"))
     assert index.outline("empty.go") == [] and index.outline("notes.txt") == []
