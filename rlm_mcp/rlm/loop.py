@@ -214,4 +214,3 @@ class RLMLoop:
         self.record({"type": "rlm_end", "status": status, "reason": reason, "answer": answer[:4000],
                      "iterations": self.usage.iterations, "root_cost_usd": self.usage.root_cost_usd})
         return RLMResult(answer=answer, status=status, usage=self.usage, reason=reason)
-
