@@ -120,11 +120,17 @@ def _end(event: dict[str, Any]) -> str:
     return f"<p><b>{esc(event.get('status'))}</b>{reason}</p><pre>{esc(event.get('answer', ''))}</pre>"
 
 
+def _dropped(event: dict[str, Any]) -> str:
+    return (f"<p class=meta>{_int(event.get('turns')):,} older turns dropped to fit the root model's context "
+            f"window; {_int(event.get('messages_left')):,} messages left (REPL state kept)</p>")
+
+
 def _raw(event: dict[str, Any]) -> str:
     return f"<pre>{esc(json.dumps(event, indent=2, ensure_ascii=False)[:5000])}</pre>"
 
 
-RENDERERS = {"rlm_start": _start, "root_reply": _root, "code": _code, "worker_call": _worker, "rlm_end": _end}
+RENDERERS = {"rlm_start": _start, "root_reply": _root, "code": _code, "worker_call": _worker,
+             "history_dropped": _dropped, "rlm_end": _end}
 
 
 def cost_chart(events: list[dict[str, Any]], width: int = 1040, height: int = 160) -> str:

@@ -25,6 +25,7 @@ EVENTS = [
     {"type": "worker_call", "model": "ollama/llama3.2", "prompt_chars": 300, "response_chars": 0,
      "tokens_in": 0, "tokens_out": 0, "cost_usd": None, "latency_s": 30.0, "cached": False,
      "error": "timed out after 30 s"},
+    {"type": "history_dropped", "turns": 6, "messages_left": 9},
     {"type": "something_new", "detail": 1},
     {"type": "rlm_end", "status": "final", "answer": "app/config.py:12 and jobs/sync.py:40", "iterations": 1},
 ]
@@ -45,6 +46,7 @@ def test_page_is_self_contained_and_escaped(log: Path) -> None:
     assert "+ unknown" in page  # the unpriced call is not counted as free
     assert "something_new" in page and "unreadable" in page
     assert "timed out after 30 s" in page and "app/config.py:12" in page
+    assert "6 older turns dropped" in page
 
 
 def chromium() -> str | None:
