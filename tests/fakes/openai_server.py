@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
 Responder = Callable[[dict[str, Any]], "str | dict[str, Any] | Fault"]
-FaultKind = Literal["429", "500", "hang", "malformed", "drop"]
+FaultKind = Literal["429", "500", "hang", "malformed", "drop", "context"]
 
 
 @dataclass(frozen=True)
@@ -118,9 +118,8 @@ class FakeOpenAI:
                     fault = fake.faults.popleft() if fake.faults else None
                     fake.active += 1
                     fake.peak_active = max(fake.peak_active, fake.active)
-                prompt_chars = sum(len(str(m.get("content") or "")) for m in body.get("messages", []))
-                if fault is None and fake.context_window_chars and prompt_chars > fake.context_window_chars:
-                    return self._send(400, _context_length_error(fake.context_window_chars, prompt_chars), {})
+                if fault is None and fake.context_window_chars and _prompt_chars(body) > fake.context_window_chars:
+                    fault = Fault("context")
                 reply = None if fault else fake.responder(body)
                 if isinstance(reply, Fault):
                     fault, reply = reply, None
@@ -145,12 +144,15 @@ class FakeOpenAI:
                     error = {"error": {"message": f"injected {status}", "type": "injected", "code": status}}
                     headers = {"retry-after": str(fault.seconds)} if status == 429 else {}
                     return self._send(status, json.dumps(error).encode(), headers)
+                if fault and fault.kind == "context":
+                    return self._send(400, _context_length_error(fake.context_window_chars or 0, _prompt_chars(body)),
+                                      {})
                 if fault and fault.kind == "malformed":
                     return self._send(200, b'{"id": "x", "choices": [{"message": ', {})
                 message = reply if isinstance(reply, dict) else {"role": "assistant", "content": reply}
                 message.setdefault("role", "assistant")
                 text = message.get("content") or ""
-                prompt_chars = sum(len(str(m.get("content") or "")) for m in body.get("messages", []))
+                prompt_chars = _prompt_chars(body)
                 usage = {
                     "prompt_tokens": max(1, prompt_chars // 4) if fake.prompt_tokens is None else fake.prompt_tokens,
                     "completion_tokens": fake.completion_tokens if fake.completion_tokens is not None
@@ -175,6 +177,10 @@ class FakeOpenAI:
                 self.wfile.write(data)
 
         return Handler
+
+
+def _prompt_chars(body: dict[str, Any]) -> int:
+    return sum(len(str(m.get("content") or "")) for m in body.get("messages", []))
 
 
 def _context_length_error(window_chars: int, prompt_chars: int) -> bytes:
