@@ -80,6 +80,12 @@ class SessionIndex:
         finally:
             entry.ready.set()
 
+    def drop(self, name: str) -> None:
+        """Forget the index of a dropped context: its entry and its on-disk cache."""
+        entry = self.indexes.pop(name, None)
+        if entry is not None and entry.index is not None and entry.index.cache_path is not None:
+            entry.index.cache_path.unlink(missing_ok=True)
+
     async def get(self, name: str) -> CodeIndex:
         entry = self.indexes.get(name)
         if entry is None:
