@@ -1,47 +1,72 @@
 """The code index of a session's contexts: built in the background after a load, queried by the REPL
-(`find_symbol`, `outline`, `references`) and by the host's `code_symbols` tool.
+(`find_symbol`, `outline`, `references`) and by the host's `find_symbol` tool.
 
-Text search works the moment a context is loaded; the index follows a moment later and never blocks a
-load. Queries that arrive while it builds wait a little, then say so instead of hanging.
+No query waits for the build or is refused because of it. A query by name, and an outline, first
+parse the few files that can hold the answer -- found by a byte scan of the stored text for the name
+(rlm_mcp/contexts/scan.py) -- so its answer is complete and the same as the finished index would
+give. Only queries no name can narrow (`pattern` or `kind` alone) answer from what is indexed so far,
+with a note saying so and how far the build has come.
+
+All changes to an index happen on the event loop's thread: the build parses in worker processes and
+hands each chunk back to the loop, so queries never see a half-updated index.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.from_thread
+import anyio.to_thread
 
-from .contexts import StoredContext, files_of
+from .contexts import StoredContext
+from .contexts.scan import files_containing
+from .errors import RlmError
 from .symbols import CodeIndex
+from .symbols.index import lookup_key, parse, parse_in_parallel
+from .symbols.languages import spec_for
 
 log = logging.getLogger(__name__)
-WAIT_FOR_BUILD_S = 20.0
 MAX_RESULTS = 1000
 
 
-class IndexNotReady(RuntimeError):
-    pass
+class IndexNotReady(RlmError):
+    """No index can answer: the context is plain text, was never loaded, or its index failed."""
 
 
 @dataclass(eq=False)
 class ContextIndex:
     name: str
-    fingerprint: str = ""
+    stored: StoredContext
     status: str = "building"
     index: CodeIndex | None = None
     error: str | None = None
-    ready: anyio.Event = field(default_factory=anyio.Event)
+    opened: anyio.Event = field(default_factory=anyio.Event)  # the cache is read: queries may start
+    cancel: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    _entries: list[dict[str, Any]] | None = None
 
     def summary(self) -> str:
-        if self.index is not None:
-            stats = self.index.stats()
-            problems = f", {stats['problem_count']} files with problems" if stats["problem_count"] else ""
-            return f"ready: {stats['symbols']:,} symbols in {stats['files_indexed']:,} files{problems}"
-        return self.status if self.error is None else f"failed: {self.error}"
+        if self.error is not None:
+            return f"failed: {self.error}"
+        if self.index is None:
+            return self.status
+        if not self.index.complete:
+            return f"building: {self.index.progress()} (symbol queries answer meanwhile)"
+        stats = self.index.stats()
+        problems = f", {stats['problem_count']} files with problems" if stats["problem_count"] else ""
+        return f"ready: {stats['symbols']:,} symbols in {stats['files_indexed']:,} files{problems}"
+
+    def entries(self) -> list[dict[str, Any]]:
+        """The manifest's file entries (with byte offsets), read once."""
+        if self._entries is None:
+            with open(self.stored.manifest_path, encoding="utf-8") as handle:
+                self._entries = json.load(handle)["files"]
+        return self._entries
 
 
 class SessionIndex:
@@ -55,64 +80,111 @@ class SessionIndex:
     def start(self, stored: StoredContext, task_group: Any) -> ContextIndex:
         """Begin indexing `stored` in the background; returns at once. An unchanged reload keeps its index."""
         current = self.indexes.get(stored.name)
-        if current is not None and current.fingerprint == stored.fingerprint and current.error is None:
+        if current is not None and current.stored.fingerprint == stored.fingerprint and current.error is None:
             return current
-        entry = ContextIndex(stored.name, stored.fingerprint)
+        if current is not None:
+            current.cancel.cancel()
+        entry = ContextIndex(stored.name, stored)
         self.indexes[stored.name] = entry
         if stored.kind != "files":
             entry.status = "none (plain text)"
-            entry.ready.set()
+            entry.opened.set()
             return entry
-        task_group.start_soon(self._build, entry, stored)
+        task_group.start_soon(self._build, entry)
         return entry
 
-    async def _build(self, entry: ContextIndex, stored: StoredContext) -> None:
-        rel_paths = [rel for _, rel in files_of(stored)]  # relative to the context's root, like the manifest
+    async def _build(self, entry: ContextIndex) -> None:
+        stored = entry.stored
         root = Path(stored.root or "/")
         cache = self.cache_dir / f"{hashlib.sha256(str(root).encode()).hexdigest()[:16]}.idx"
-        try:
-            async with self._one_build_at_a_time:
-                entry.index = await anyio.to_thread.run_sync(lambda: CodeIndex.build(root, rel_paths, cache))
-            entry.status = "ready"
-        except Exception as exc:  # a broken index must not break the session: text search still works
-            log.warning("indexing %s failed: %s", stored.name, exc)
-            entry.error = f"{type(exc).__name__}: {exc}"
-        finally:
-            entry.ready.set()
+        with entry.cancel:
+            try:
+                rel_paths = [e["path"] for e in await anyio.to_thread.run_sync(entry.entries)]
+                entry.index = await anyio.to_thread.run_sync(lambda: CodeIndex.open(root, rel_paths, cache))
+                entry.opened.set()
+                async with self._one_build_at_a_time:
+                    index = entry.index
+                    await anyio.to_thread.run_sync(lambda: self._fill(index, entry.cancel), abandon_on_cancel=True)
+                    await anyio.to_thread.run_sync(entry.index.finish)
+                entry.status = "ready"
+            except Exception as exc:  # a broken index must not break the session: text search still works
+                log.warning("indexing %s failed: %s", stored.name, exc)
+                entry.error = f"{type(exc).__name__}: {exc}"
+            finally:
+                entry.opened.set()
+
+    @staticmethod
+    def _fill(index: CodeIndex, cancel: anyio.CancelScope) -> None:
+        """In a worker thread: parse what is pending, handing each chunk to the event loop's thread;
+        stops early when the context is dropped or reloaded."""
+        for chunk in parse_in_parallel(str(index.root), index.pending()):
+            if cancel.cancel_called:
+                return
+            anyio.from_thread.run_sync(index.add, chunk)
+
+    def summary(self, name: str) -> str:
+        entry = self.indexes.get(name)
+        return entry.summary() if entry is not None else "none"
 
     def drop(self, name: str) -> None:
-        """Forget the index of a dropped context: its entry and its on-disk cache."""
+        """Forget the index of a dropped context: stop its build, drop its entry and its on-disk cache."""
         entry = self.indexes.pop(name, None)
-        if entry is not None and entry.index is not None and entry.index.cache_path is not None:
+        if entry is None:
+            return
+        entry.cancel.cancel()
+        if entry.index is not None and entry.index.cache_path is not None:
             entry.index.cache_path.unlink(missing_ok=True)
 
-    async def get(self, name: str) -> CodeIndex:
+    async def _get(self, name: str) -> tuple[ContextIndex, CodeIndex]:
         entry = self.indexes.get(name)
         if entry is None:
             raise IndexNotReady(f"no code index for context {name!r}: load a directory or files with load_context")
-        with anyio.move_on_after(WAIT_FOR_BUILD_S):
-            await entry.ready.wait()
+        await entry.opened.wait()
         if entry.index is None:
-            raise IndexNotReady(f"the code index of {name!r} is {entry.summary()}; use grep() meanwhile")
-        return entry.index
+            raise IndexNotReady(f"the code index of {name!r} is {entry.summary()}; use grep() instead")
+        return entry, entry.index
 
-    async def query(self, payload: Any) -> Any:
-        """The REPL's `index` callback: validated, capped, plain data back."""
+    async def _ensure(self, index: CodeIndex, paths: list[str]) -> None:
+        """Parse those of `paths` the index has not got yet (in a thread) and add them."""
+        missing = [path for path in paths if path not in index.records and spec_for(path) is not None]
+        if missing:
+            index.add(await anyio.to_thread.run_sync(parse, str(index.root), missing))
+
+    async def _files_naming(self, entry: ContextIndex, name: str) -> list[str]:
+        needle = lookup_key(name).encode("utf-8")
+        return await anyio.to_thread.run_sync(files_containing, entry.stored.content_path, entry.entries(), needle)
+
+    async def query(self, payload: Any) -> dict[str, Any]:
+        """The REPL's `index` callback: validated, capped, plain data back: {results, note}."""
         if not isinstance(payload, dict):
-            raise ValueError("index query must be an object")
-        index = await self.get(str(payload.get("context") or "main"))
+            raise IndexNotReady("index query must be an object")
+        entry, index = await self._get(str(payload.get("context") or "main"))
         op = payload.get("op")
         limit = min(int(payload.get("limit") or 200), MAX_RESULTS)
+        name, path = _opt(payload, "name"), _opt(payload, "path")
+        note = None
+        within: list[str] | None = None
         if op == "find":
-            return index.find_definitions(
-                _opt(payload, "name"), pattern=_opt(payload, "pattern"), kind=_opt(payload, "kind"),
-                path=_opt(payload, "path"), limit=limit,
-            )
-        if op == "outline":
-            return index.outline(str(payload.get("path") or ""))
-        if op == "references":
-            return index.references(str(payload.get("name") or ""), limit=limit)
-        raise ValueError(f"unknown index operation {op!r}: use find, outline or references")
+            if not index.complete and name is not None:
+                within = await self._files_naming(entry, name)
+                await self._ensure(index, within)
+            elif not index.complete and path is not None:
+                await self._ensure(index, [path])
+            elif not index.complete:
+                note = f"partial: the index is building ({index.progress()}); these are the results so far"
+            results = index.find_definitions(name, pattern=_opt(payload, "pattern"), kind=_opt(payload, "kind"),
+                                             path=path, limit=limit, within=within)
+        elif op == "outline":
+            await self._ensure(index, [path or ""])
+            results = index.outline(path or "")
+        elif op == "references":
+            callee = name or ""
+            if not index.remembers_references(callee):
+                within = await self._files_naming(entry, callee)
+            results = await anyio.to_thread.run_sync(lambda: index.references(callee, limit=limit, within=within))
+        else:
+            raise IndexNotReady(f"unknown index operation {op!r}: use find, outline or references")
+        return {"results": results, "note": note}
 
 
 def _opt(payload: dict[str, Any], key: str) -> str | None:

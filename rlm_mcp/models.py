@@ -148,6 +148,7 @@ class ContextBrief(BaseModel):
     chars: int
     files: int
     estimated_tokens: int
+    index: str = Field(description="The code index: building (with progress), ready, failed or none.")
 
 
 class SessionReport(BaseModel):
@@ -227,11 +228,14 @@ class SymbolReport(BaseModel):
 
     op: Literal["find", "outline", "references"]
     results: list[dict[str, Any]]
+    note: str | None = Field(None, description="Set when the results are partial (a pattern/kind query while the "
+                             "index builds) and how far the build has come.")
 
     def text(self) -> str:
+        note = f"({self.note})\n" if self.note else ""
         if not self.results:
-            return "No matches."
+            return note + "No matches."
         if self.op == "references":
-            return "\n".join(f"{r['path']}:{r['line']}: {r.get('text', '')}" for r in self.results)
-        return "\n".join(f"{s['path']}:{s['start_line']}-{s['end_line']} {s['kind']} {s['qualname']}  "
-                         f"{s['signature']}" for s in self.results)
+            return note + "\n".join(f"{r['path']}:{r['line']}: {r.get('text', '')}" for r in self.results)
+        return note + "\n".join(f"{s['path']}:{s['start_line']}-{s['end_line']} {s['kind']} {s['qualname']}  "
+                                f"{s['signature']}" for s in self.results)

@@ -177,20 +177,26 @@ def grep(pattern, name="main", path=None, flags=0, max_hits=200):
 
 def find_symbol(name=None, pattern=None, kind=None, path=None, limit=50):
     """Definitions from the code index: [{'name','qualname','kind','path','start_line','end_line',
-    'signature'}]. `name` is exact, `pattern` a regex over the qualified name."""
-    return _rlm_callback(  # noqa: F821
-        "index", {"op": "find", "name": name, "pattern": pattern, "kind": kind, "path": path, "limit": limit}
-    )
+    'signature'}]. `name` is exact, `pattern` a regex over the qualified name. Answers at once, also
+    while the index builds (a line on stderr says when a `pattern`/`kind` query saw only part of it)."""
+    return _index_query({"op": "find", "name": name, "pattern": pattern, "kind": kind, "path": path, "limit": limit})
 
 
 def outline(path):
     """Definitions of one file, in order, from the code index."""
-    return _rlm_callback("index", {"op": "outline", "path": path})  # noqa: F821
+    return _index_query({"op": "outline", "path": path})
 
 
 def references(name, limit=200):
     """Call sites of `name` (as `name(...)` or `obj.name(...)`) from the code index: [{'path','line','text'}]."""
-    return _rlm_callback("index", {"op": "references", "name": name, "limit": limit})  # noqa: F821
+    return _index_query({"op": "references", "name": name, "limit": limit})
+
+
+def _index_query(payload):
+    reply = _rlm_callback("index", payload)  # noqa: F821
+    if reply.get("note"):
+        print(f"{payload['op']}: {reply['note']}", file=sys.stderr)
+    return reply["results"]
 
 
 def SHOW_VARS():

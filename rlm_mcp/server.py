@@ -344,7 +344,7 @@ def create_server(settings: Settings) -> MCPServer:
             found = await current.code_index().query(payload)
         except (IndexNotReady, ValueError, re.error) as exc:
             raise invalid(str(exc)) from exc
-        return tool_result(SymbolReport(op=payload["op"], results=found[:limit]))
+        return tool_result(SymbolReport(op=payload["op"], results=found["results"][:limit], note=found["note"]))
 
     @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True))
     async def session(
@@ -394,7 +394,8 @@ def _session_report(current: Session, action: str) -> SessionReport:
     return SessionReport(
         session=current.key, isolated=settings.sandbox == "nsjail", repl_running=bool(sandbox and sandbox.alive),
         contexts=[ContextBrief(name=s.name, kind=s.kind, chars=s.chars, files=s.file_count,
-                               estimated_tokens=s.estimated_tokens) for s in current.contexts.values()],
+                               estimated_tokens=s.estimated_tokens, index=current.code_index().summary(s.name))
+                  for s in current.contexts.values()],
         execs=current.usage.execs, exec_seconds=round(current.usage.exec_seconds, 3),
         restarts=current.usage.restarts, timeouts=current.usage.timeouts,
         limits={"exec_timeout_s": settings.exec_timeout_s, "max_output_chars": settings.max_output_chars,

@@ -6,8 +6,12 @@ Layout: `store_dir/<name>` is a symlink to a generation directory `store_dir/.<n
                   Line endings are kept as on disk, so readers must open it with `newline=""` (or
                   mmap and decode) for the manifest's character offsets to hold.
 - `manifest.json` kind, root, header format and one entry per file:
-                  {path, start, end, bytes, lines, language}; `start`/`end` are CHARACTER offsets of
-                  the body in the decoded content, so `context[start:end]` is the file's text.
+                  {path, start, end, byte_start, byte_end, first_line, bytes, lines, language};
+                  `start`/`end` are CHARACTER offsets of the body in the decoded content, so
+                  `context[start:end]` is the file's text; `byte_start`/`byte_end` are the body's BYTE
+                  offsets in content.txt and `first_line` the line of content.txt it starts on, so
+                  byte-level searches of the file (ripgrep, the index's name prefilter) map back to
+                  (path, line) without decoding anything.
 - `summary.json`  the StoredContext, read back for cheap reuse.
 
 A new generation is written completely, then the symlink is swapped with one atomic rename, so a
@@ -193,6 +197,7 @@ def _write_files(
     nbytes = 0  # bytes written so far
     loaded_bytes = 0  # bytes of source files loaded (what max_total_bytes limits)
     binary = unreadable = replaced = 0
+    newline_count = 0  # newlines in content.txt so far: where each body starts as a line of the whole file
     root_prefix = root if root.endswith("/") else root + "/"
     pending: list[bytes] = []  # header/body buffers flushed with one writev per _IOV_BATCH
     fd = os.open(content_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -231,13 +236,21 @@ def _write_files(
                 pending = []
             start = pos + len(header)
             pos = start + chars
-            nbytes += len(hbytes) + len(body)
-            lines = data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+            byte_start = nbytes + len(hbytes)
+            nbytes = byte_start + len(body)
+            newline_count += hbytes.count(b"\n")
+            first_line = newline_count + 1
+            body_newlines = data.count(b"\n")
+            newline_count += body_newlines
+            lines = body_newlines + (0 if not data or data.endswith(b"\n") else 1)
             entries.append(
                 {
                     "path": rel,
                     "start": start,
                     "end": pos,
+                    "byte_start": byte_start,
+                    "byte_end": nbytes,
+                    "first_line": first_line,
                     "bytes": len(data),
                     "lines": lines,
                     "language": language_of(rel),

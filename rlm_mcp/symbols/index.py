@@ -1,169 +1,291 @@
-"""The code index facade: build in parallel, cache on disk, update incrementally, answer queries.
+"""The code index: built in parallel, usable while it builds, cached on disk, updated incrementally.
 
-The cache is one marshal file per index holding each file's record keyed by (size, mtime_ns), so reloading
-an unchanged repository reads one file and re-parses nothing. Lookups go through dicts built once.
+Memory is the constraint at monorepo scale (hundreds of thousands of definitions): each file's
+symbols are kept packed in one string (`pack`) and turned into dicts only for the results a query
+returns; the name lookup maps a name to the files that define it, not to per-symbol objects.
+
+An index is `open`ed from its cache first (fresh records kept, the rest pending), then filled with
+`add` as parsed chunks arrive and sealed with `finish`. Until then it answers from what it has:
+callers that need complete answers parse the files that can hold them first (`parse` + `add`; see
+rlm_mcp/indexing.py), and `find_definitions(within=...)` then looks only at those files.
+
+The cache is one marshal file per index holding each file's row keyed by (size, mtime_ns), so reloading
+an unchanged repository reads one file and re-parses nothing.
 """
 
 from __future__ import annotations
 
-import collections
 import marshal
 import os
 import re
+import sys
 import time
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from .extract import FileRecord, call_sites, extract_file
+from .extract import FileRecord, Symbol, call_sites, extract_file
+from .languages import spec_for
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 PARALLEL_MIN_FILES = 64
 CHUNK = 48
+_FIELD, _ROW = "\x1f", "\x1e"  # separators of a packed symbol list (never in names; scrubbed from signatures)
 
 
-def _extract_chunk(root: str, paths: list[str]) -> list[FileRecord]:
-    return [extract_file(root, path) for path in paths]
+class Indexed(NamedTuple):
+    """One file's entry: what the cache stores and the queries read."""
+
+    size: int
+    mtime_ns: int
+    language: str | None
+    symbols: str  # packed: see `pack`
+    imports: tuple[str, ...]
+    problem: str | None
+
+
+def pack(symbols: Sequence[Symbol]) -> str:
+    """Symbols as one string, a row each: name, qualname ('' when it is the name), kind, start, end, signature."""
+    rows = []
+    for name, qualname, kind, start, end, signature in symbols:
+        signature = signature.replace(_FIELD, " ").replace(_ROW, " ")
+        rows.append(_FIELD.join((name, "" if qualname == name else qualname, kind, str(start), str(end), signature)))
+    return _ROW.join(rows)
+
+
+def unpack(path: str, entry: Indexed) -> list[dict[str, Any]]:
+    """A file's symbols as result dicts, in line order."""
+    found = []
+    for row in entry.symbols.split(_ROW) if entry.symbols else ():
+        name, qualname, kind, start, end, signature = row.split(_FIELD)
+        found.append({"name": name, "qualname": qualname or name, "kind": kind, "path": path,
+                      "start_line": int(start), "end_line": int(end), "signature": signature,
+                      "language": entry.language})
+    found.sort(key=lambda s: (s["start_line"], s["qualname"]))
+    return found
+
+
+def lookup_key(name: str) -> str:
+    """Names and qualified names are looked up by their last dotted part, which both always share."""
+    return name.rpartition(".")[2]
+
+
+def _indexed(record: FileRecord) -> tuple[str, Indexed]:
+    return record.path, Indexed(record.size, record.mtime_ns, record.language, pack(record.symbols),
+                                tuple(record.imports), record.problem)
+
+
+def parse(root: str, paths: Sequence[str]) -> list[tuple[str, Indexed]]:
+    """Parse `paths` in this process: a query's handful of files, or one chunk of a build."""
+    return [_indexed(extract_file(root, path)) for path in paths]
 
 
 class CodeIndex:
-    def __init__(self, root: Path, records: dict[str, FileRecord], cache_path: Path | None) -> None:
+    def __init__(self, root: Path, paths: Sequence[str], records: dict[str, Indexed],
+                 cache_path: Path | None) -> None:
         self.root = root
+        self.paths = list(dict.fromkeys(paths))  # every file of the context, indexed or not
         self.records = records
         self.cache_path = cache_path
         self.cache_hits = 0
         self.elapsed_s = 0.0
-        self._lookups_ready = False
+        self.complete = False
+        self._changed = False  # records differ from the cache on disk
+        self._by_key: dict[str, str | list[str]] | None = None  # lookup_key -> path(s) defining it
         self._references: dict[str, list[dict[str, Any]]] = {}  # name -> call sites, until the next update
 
     # --- building --------------------------------------------------------------------------------
     @classmethod
+    def open(cls, root: Path, rel_paths: Sequence[str], cache_path: Path | None = None) -> CodeIndex:
+        """The index as far as the cache goes: fresh records kept, every other file pending."""
+        index = cls(root, rel_paths, {}, cache_path)
+        cached = _load_cache(cache_path, root)
+        index.records = {path: cached[path] for path in index.paths if path in cached and index._fresh(cached[path],
+                                                                                                       path)}
+        index.cache_hits = len(index.records)
+        index._changed = len(index.records) != len(cached)
+        return index
+
+    @classmethod
     def build(cls, root: Path, rel_paths: Sequence[str], cache_path: Path | None = None,
               workers: int | None = None) -> CodeIndex:
-        index = cls(root, _load_cache(cache_path, root), cache_path)
-        index.update(root, rel_paths, workers=workers)
+        """Open, parse everything pending, finish: the whole build in the calling thread."""
+        started = time.perf_counter()
+        index = cls.open(root, rel_paths, cache_path)
+        for chunk in parse_in_parallel(str(root), index.pending(), workers):
+            index.add(chunk)
+        index.finish()
+        index.elapsed_s = time.perf_counter() - started
         return index
+
+    def pending(self) -> list[str]:
+        return [path for path in self.paths if path not in self.records]
+
+    def add(self, parsed: Iterable[tuple[str, Indexed]]) -> None:
+        for path, entry in parsed:
+            self.records[path] = entry._replace(language=sys.intern(entry.language) if entry.language else None)
+            self._changed = True
+        self._by_key = None
+
+    def finish(self) -> None:
+        """All files are in: build the name lookup, then say so, and write the cache."""
+        self._lookups()
+        self.complete = True
+        if self._changed:
+            _save_cache(self.cache_path, self.root, self.records)
+            self._changed = False
 
     def update(self, root: Path, rel_paths: Sequence[str], workers: int | None = None) -> int:
         """Re-index new and changed files, drop removed ones; returns how many files were parsed."""
         started = time.perf_counter()
-        wanted = list(dict.fromkeys(rel_paths))
-        stale = [path for path in wanted if not self._fresh(root, path)]
-        self.cache_hits = len(wanted) - len(stale)
-        for record in _extract_all(str(root), stale, workers):
-            self.records[record.path] = record
-        removed = set(self.records) - set(wanted)
+        self.paths = list(dict.fromkeys(rel_paths))
+        self.root = root
+        stale = [path for path in self.paths if path not in self.records or not self._fresh(self.records[path], path)]
+        removed = set(self.records) - set(self.paths)
         for path in removed:
             del self.records[path]
-        self.root = root
+        for chunk in parse_in_parallel(str(root), stale, workers):
+            self.add(chunk)
+        self.cache_hits = len(self.paths) - len(stale)
         if stale or removed:
-            self._lookups_ready = False
+            self._changed = True
             self._references.clear()
-            _save_cache(self.cache_path, root, self.records)
+        self.finish()
         self.elapsed_s = time.perf_counter() - started
         return len(stale)
 
-    def _fresh(self, root: Path, path: str) -> bool:
-        record = self.records.get(path)
-        if record is None:
-            return False
+    def _fresh(self, entry: Indexed, path: str) -> bool:
         try:
-            stat = os.stat(root / path)
+            stat = os.stat(self.root / path)
         except OSError:
             return False
-        return (stat.st_size, stat.st_mtime_ns) == (record.size, record.mtime_ns)
+        return (stat.st_size, stat.st_mtime_ns) == (entry.size, entry.mtime_ns)
 
-    def _lookups(self) -> None:
-        """Build the query dicts on first use: a warm reload that is never queried should not pay."""
-        if self._lookups_ready:
-            return
-        self._lookups_ready = True
-        self._by_name: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
-        self._by_path: dict[str, list[dict[str, Any]]] = {}
-        for path, record in self.records.items():
-            symbols = [_symbol(path, record.language, s) for s in record.symbols]
-            symbols.sort(key=lambda s: (s["start_line"], s["qualname"]))
-            self._by_path[path] = symbols
-            for symbol in symbols:
-                self._by_name[symbol["name"]].append(symbol)
-                if symbol["qualname"] != symbol["name"]:
-                    self._by_name[symbol["qualname"]].append(symbol)
+    def _lookups(self) -> dict[str, str | list[str]]:
+        """lookup_key -> the path (or sorted paths) defining it; built once the index is complete."""
+        if self._by_key is None:
+            by_key: dict[str, str | list[str]] = {}
+            for path in sorted(self.records):
+                packed = self.records[path].symbols
+                for key in {lookup_key(row.split(_FIELD, 1)[0]) for row in packed.split(_ROW)} if packed else ():
+                    key = sys.intern(key)
+                    held = by_key.get(key)
+                    if held is None:
+                        by_key[key] = path
+                    elif isinstance(held, str):
+                        by_key[key] = [held, path]
+                    else:
+                        held.append(path)
+            self._by_key = by_key
+        return self._by_key
 
     # --- queries ---------------------------------------------------------------------------------
     def find_definitions(self, name: str | None = None, *, pattern: str | None = None, kind: str | None = None,
-                         path: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-        """`name` matches a name or qualified name exactly; `pattern` is a regex searched in qualified names."""
-        self._lookups()
-        if name is not None:
-            candidates = self._by_name.get(name, [])
-        elif path is not None:
-            candidates = self._by_path.get(path, [])
-        else:
-            candidates = (s for symbols in self._by_path.values() for s in symbols)
+                         path: str | None = None, limit: int = 200,
+                         within: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """`name` matches a name or qualified name exactly; `pattern` is a regex searched in qualified names.
+
+        Results come in (path, line) order. `within` restricts the search to those files (the ones a
+        caller made sure are parsed); otherwise a name query uses the lookup of a complete index, and
+        anything else reads every record there is."""
         regex = re.compile(pattern) if pattern else None
-        found = []
-        for symbol in candidates:
-            if (kind and symbol["kind"] != kind) or (path and symbol["path"] != path):
+        found: list[dict[str, Any]] = []
+        for candidate in self._candidates(name, path, within):
+            entry = self.records.get(candidate)
+            if entry is None or not entry.symbols:
                 continue
-            if regex and not regex.search(symbol["qualname"]):
-                continue
-            found.append(symbol)
-            if len(found) >= limit:
-                break
+            for symbol in unpack(candidate, entry):
+                if name is not None and name not in (symbol["name"], symbol["qualname"]):
+                    continue
+                if (kind and symbol["kind"] != kind) or (regex and not regex.search(symbol["qualname"])):
+                    continue
+                found.append(symbol)
+                if len(found) >= limit:
+                    return found
         return found
 
-    def outline(self, path: str) -> list[dict[str, Any]]:
-        self._lookups()
-        return list(self._by_path.get(path, []))
+    def _candidates(self, name: str | None, path: str | None, within: Iterable[str] | None) -> list[str]:
+        if path is not None:
+            return [path] if within is None or path in set(within) else []
+        if within is not None:
+            return sorted(within)
+        if name is not None and self.complete:
+            held = self._lookups().get(lookup_key(name), [])
+            return [held] if isinstance(held, str) else held
+        return sorted(self.records)
 
-    def references(self, name: str, limit: int = 500) -> list[dict[str, Any]]:
+    def outline(self, path: str) -> list[dict[str, Any]]:
+        entry = self.records.get(path)
+        return unpack(path, entry) if entry is not None else []
+
+    def references(self, name: str, limit: int = 500, within: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Call sites of `name` (the called identifier, also as a method or attribute), in path order.
 
-        Found on first request by parsing only the files whose text contains `name`, then remembered."""
+        Found on first request by parsing only the files whose text contains `name` (`within`, when the
+        caller already knows which those are), then remembered."""
         if name not in self._references:
             root = str(self.root)
+            candidates = self.paths if within is None else within
             self._references[name] = [
                 {"path": path, "line": line, "text": text}
-                for path in sorted(p for p, r in self.records.items() if r.language)
+                for path in sorted(p for p in candidates if spec_for(p) is not None)
                 for line, text in call_sites(root, path, name)
             ]
         return self._references[name][:limit]
 
+    def remembers_references(self, name: str) -> bool:
+        return name in self._references
+
     def imports(self, path: str | None = None) -> dict[str, list[str]]:
         if path is not None:
-            record = self.records.get(path)
-            return {path: list(record.imports)} if record else {}
-        return {p: list(r.imports) for p, r in self.records.items() if r.imports}
+            entry = self.records.get(path)
+            return {path: list(entry.imports)} if entry else {}
+        return {p: list(e.imports) for p, e in self.records.items() if e.imports}
+
+    def progress(self) -> str:
+        return f"{len(self.records):,} of {len(self.paths):,} files indexed"
 
     def stats(self) -> dict[str, Any]:
-        languages = collections.Counter(r.language for r in self.records.values() if r.language)
-        problems = [{"path": p, "problem": r.problem} for p, r in self.records.items() if r.problem]
+        languages = Counter(e.language for e in self.records.values() if e.language)
+        problems = [{"path": p, "problem": e.problem} for p, e in self.records.items() if e.problem]
         return {
-            "files": len(self.records), "files_indexed": sum(1 for r in self.records.values() if r.language),
-            "symbols": sum(len(r.symbols) for r in self.records.values()), "languages": dict(languages),
-            "problems": problems[:200], "problem_count": len(problems), "elapsed_s": round(self.elapsed_s, 4),
-            "cache_hits": self.cache_hits,
+            "files": len(self.records), "files_indexed": sum(1 for e in self.records.values() if e.language),
+            "symbols": sum(e.symbols.count(_ROW) + 1 for e in self.records.values() if e.symbols),
+            "languages": dict(languages), "problems": problems[:200], "problem_count": len(problems),
+            "elapsed_s": round(self.elapsed_s, 4), "cache_hits": self.cache_hits,
         }
 
 
-def _symbol(path: str, language: str | None, symbol: tuple[str, str, str, int, int, str]) -> dict[str, Any]:
-    name, qualname, kind, start, end, signature = symbol
-    return {"name": name, "qualname": qualname, "kind": kind, "path": path, "start_line": start,
-            "end_line": end, "signature": signature, "language": language}
+def parse_in_parallel(root: str, paths: list[str], workers: int | None = None
+                      ) -> Iterator[list[tuple[str, Indexed]]]:
+    """Parsed chunks as they complete: in-process for a handful of files, one process per core otherwise.
 
-
-def _extract_all(root: str, paths: list[str], workers: int | None) -> list[FileRecord]:
-    """In-process for a handful of files; across processes (one per core) for a repository."""
+    Chunks are submitted a few at a time, so a consumer that stops early (a dropped context) leaves
+    little work queued."""
     if len(paths) < PARALLEL_MIN_FILES:
-        return [extract_file(root, path) for path in paths]
+        if paths:
+            yield parse(root, paths)
+        return
     chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
+    processes = workers or os.cpu_count() or 2
     # Niced workers: indexing a big tree in the background must not slow the REPL the user is driving.
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 2, initializer=os.nice, initargs=(10,)) as pool:
-        return [record for chunk in pool.map(_extract_chunk, [root] * len(chunks), chunks) for record in chunk]
+    with ProcessPoolExecutor(max_workers=processes, initializer=os.nice, initargs=(10,)) as pool:
+        queued = iter(chunks)
+        running = {pool.submit(parse, root, chunk) for chunk in _take(queued, 2 * processes)}
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            running |= {pool.submit(parse, root, chunk) for chunk in _take(queued, len(done))}
+            for future in done:
+                yield future.result()
 
 
-def _load_cache(cache_path: Path | None, root: Path) -> dict[str, FileRecord]:
+def _take(items: Iterator[list[str]], count: int) -> list[list[str]]:
+    return [chunk for _, chunk in zip(range(count), items, strict=False)]
+
+
+def _load_cache(cache_path: Path | None, root: Path) -> dict[str, Indexed]:
     """marshal of plain tuples: several times faster to load than pickle of objects, and it only
     ever holds data (a cache from another Python version simply fails to load and is rebuilt)."""
     if cache_path is None or not cache_path.exists():
@@ -172,16 +294,15 @@ def _load_cache(cache_path: Path | None, root: Path) -> dict[str, FileRecord]:
         version, cached_root, rows = marshal.loads(cache_path.read_bytes())
         if version != CACHE_VERSION or cached_root != str(root):
             return {}
-        return {row[0]: FileRecord(*row) for row in rows}
+        return {row[0]: Indexed(*row[1:]) for row in rows}
     except Exception:  # a corrupt or foreign cache is rebuilt, never trusted
         return {}
 
 
-def _save_cache(cache_path: Path | None, root: Path, records: dict[str, FileRecord]) -> None:
+def _save_cache(cache_path: Path | None, root: Path, records: dict[str, Indexed]) -> None:
     if cache_path is None:
         return
-    rows = [(r.path, r.size, r.mtime_ns, r.language, r.symbols, r.imports, r.problem)
-            for r in records.values()]
+    rows = [(path, *entry) for path, entry in records.items()]
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     temporary = cache_path.with_suffix(".tmp")
     temporary.write_bytes(marshal.dumps((CACHE_VERSION, str(root), rows)))

@@ -1,0 +1,291 @@
+"""Monorepo-scale benchmark: a large tree through the real server (stdio, nsjail), against rg and ctags.
+
+Run: `.venv/bin/python bench/scale_bench.py [--target-mb 287] [--tree DIR]`. The tree is built from
+installed packages (this interpreter's site-packages and standard library, hard-linked copies, so nothing
+is downloaded), until it holds about `--target-mb` of text. One run prints: load, the first
+`find_symbol(name=...)` answer right after the load, index ready, `grep()` vs `rg` per pattern (with
+their hit counts), peak memory of the server's whole process tree against the loaded text, a warm
+reload, and universal-ctags on the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import Client, StdioServerParameters
+from mcp.shared.exceptions import MCPError
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import print_table
+
+PATTERNS = [
+    r"OrderedDict",
+    r"(?i)todo|fixme",
+    r"\bimport (os|sys)\b",
+    r"(?m)^[ \t]*def \w+\(self",
+    r"raise \w+Error\(",
+]
+SYMBOL = "validate_call"  # a name in pydantic, present in this project's environment
+SNIFF = 8192
+MAX_FILE = 2 * 1024 * 1024  # the server's default RLM_MAX_FILE_BYTES: bigger files are skipped by a load
+
+
+def text_bytes(path: Path) -> int:
+    """Bytes a load would take from `path`: 0 for binaries and oversized files."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE:
+            return 0
+        with path.open("rb") as handle:
+            return 0 if b"\0" in handle.read(SNIFF) else size
+    except OSError:
+        return 0
+
+
+def build_tree(tree: Path, target_bytes: int) -> tuple[int, int]:
+    """Hard-link copies of installed packages into `tree` until it holds `target_bytes` of text."""
+    sources = [Path(sysconfig.get_paths()["purelib"]), Path(sysconfig.get_paths()["stdlib"])]
+    packages = [p for source in sources for p in sorted(source.iterdir()) if p.is_dir() and p.name != "site-packages"
+                and not p.name.startswith((".", "__pycache__"))]
+    total = files = copy = 0
+    while total < target_bytes:
+        copy += 1
+        for package in packages:
+            if total >= target_bytes:
+                break
+            for path in package.rglob("*"):
+                if not path.is_file() or path.is_symlink() or "__pycache__" in path.parts:
+                    continue
+                size = text_bytes(path)
+                if not size:
+                    continue
+                target = tree / f"copy{copy}" / package.parent.name / path.relative_to(package.parent)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(path, target)
+                except OSError:
+                    shutil.copy2(path, target)
+                total += size
+                files += 1
+    return files, total
+
+
+class TreeMemory:
+    """Samples the summed RSS of a process and all its descendants, every 50 ms, in a thread."""
+
+    def __init__(self) -> None:
+        self.root: int | None = None
+        self.peak = 0
+        self.current = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def reset_peak(self) -> None:
+        self.peak = self.current
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            if self.root is None:
+                self.root = _server_pid()
+                continue
+            self.current = sum(_rss(pid) for pid in _descendants(self.root))
+            self.peak = max(self.peak, self.current)
+
+
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry.name}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def _descendants(root: int) -> list[int]:
+    children, found, stack = _children_map(), [], [root]
+    while stack:
+        pid = stack.pop()
+        found.append(pid)
+        stack.extend(children.get(pid, []))
+    return found
+
+
+def _server_pid() -> int | None:
+    for pid in _children_map().get(os.getpid(), []):
+        try:
+            if b"rlm-mcp" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+        except OSError:
+            continue
+    return None
+
+
+def _rss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def structured(result: Any) -> dict[str, Any]:
+    if result.is_error:
+        raise RuntimeError(result.content[0].text if result.content else "tool error")
+    return result.structured_content or {}
+
+
+async def answer_or_none(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
+    """A tool's structured answer, or None when the server refused (as older versions did while indexing)."""
+    try:
+        result = await client.call_tool(tool, arguments)
+    except MCPError:
+        return None
+    return None if result.is_error else result.structured_content or {}
+
+
+async def index_status(client: Client) -> str:
+    report = structured(await client.call_tool("session", {"action": "status"}))
+    return next((c.get("index", "") for c in report.get("contexts", []) if c["name"] == "main"), "")
+
+
+async def wait_for_index(client: Client) -> float:
+    started = time.perf_counter()
+    while not (await index_status(client)).startswith(("ready", "failed")):
+        await anyio.sleep(0.1)
+    return time.perf_counter() - started
+
+
+async def run_grep(client: Client, pattern: str) -> tuple[float, int]:
+    code = f"_t = __import__('time').perf_counter(); _h = grep({pattern!r}, max_hits=None); " \
+           f"print(len(_h), __import__('time').perf_counter() - _t)"
+    report = structured(await client.call_tool("exec_code", {"code": code, "timeout_s": 600}))
+    count, seconds = report["stdout"].split()
+    return float(seconds), int(count)
+
+
+def run_rg(rg: str, pattern: str, tree: Path) -> tuple[float, int]:
+    """rg listing path:line:text through a pipe, as our hits come back; medians of 3."""
+    samples, count = [], 0
+    for _ in range(3):
+        started = time.perf_counter()
+        done = subprocess.run([rg, "--no-config", "-n", "--no-ignore", "-e", pattern, str(tree)],
+                              capture_output=True, text=True, errors="replace")
+        samples.append(time.perf_counter() - started)
+        count = len(done.stdout.splitlines())
+    return sorted(samples)[1], count
+
+
+def run_ctags(ctags: str, tree: Path, languages: str, out: Path) -> float:
+    """ctags cannot write to /dev/null (it truncates its tag file): a scratch file it is."""
+    started = time.perf_counter()
+    subprocess.run([ctags, "-R", f"--languages={languages}", "-f", str(out), str(tree)], check=True,
+                   capture_output=True)
+    return time.perf_counter() - started
+
+
+async def measure(tree: Path, home: Path, rows: list[tuple[str, str]], rg: str | None) -> None:
+    env = {**os.environ, "RLM_ALLOWED_ROOTS": str(tree), "RLM_HOME": str(home)}
+    params = StdioServerParameters(command=str(Path(sys.executable).with_name("rlm-mcp")), args=[], env=env)
+    memory = TreeMemory()
+    memory.start()
+    async with Client(params) as client:
+        started = time.perf_counter()
+        summary = structured(await client.call_tool("load_context", {"source": [str(tree)]}))
+        load_s = time.perf_counter() - started
+        started = time.perf_counter()
+        refused = 0
+        while (found := await answer_or_none(client, "find_symbol", {"name": SYMBOL})) is None:
+            refused += 1  # what this server did before it answered while building
+            await anyio.sleep(0.1)
+        first_s = time.perf_counter() - started
+        ready_s = load_s + first_s + await wait_for_index(client)
+        text = summary["bytes"]
+        peak_build = memory.peak
+        await anyio.sleep(1)
+        memory.reset_peak()
+        status = await index_status(client)
+        rows += [
+            ("tree", f"{summary['files']:,} files, {text / 1e6:,.0f} MB of text, ~{summary['estimated_tokens']/1e6:.0f}M "
+                     "tokens"),
+            ("load_context", f"{load_s:.2f} s"),
+            (f"first find_symbol(name={SYMBOL!r}) after the load", f"{first_s:.2f} s, {len(found['results'])} results"
+                                                                + (f" (refused {refused}x first)" if refused else "")),
+            ("index ready after the load started", f"{ready_s:.1f} s ({status})"),
+            ("peak RSS, server process tree, load + build", f"{peak_build / 1e6:,.0f} MB = {peak_build / text:.2f}x text"),
+        ]
+        for pattern in PATTERNS:
+            ours_s, ours_n = await run_grep(client, pattern)
+            if rg:
+                rg_s, rg_n = run_rg(rg, pattern, tree)
+                rows.append((f"grep {pattern!r}", f"{ours_s:.2f} s, {ours_n:,} hits; rg {rg_s:.2f} s, {rg_n:,} lines "
+                                                  f"({ours_s / rg_s:.1f}x)"))
+            else:
+                rows.append((f"grep {pattern!r}", f"{ours_s:.2f} s, {ours_n:,} hits; rg not found"))
+        started = time.perf_counter()
+        refs = structured(await client.call_tool("find_symbol", {"callers_of": SYMBOL}))
+        rows.append((f"references({SYMBOL!r})", f"{time.perf_counter() - started:.2f} s, {len(refs['results'])} sites"))
+        rows.append(("peak RSS once built (queries included)",
+                     f"{memory.peak / 1e6:,.0f} MB = {memory.peak / text:.2f}x text"))
+    async with Client(params) as client:
+        started = time.perf_counter()
+        await client.call_tool("load_context", {"source": [str(tree)]})
+        await wait_for_index(client)
+        rows.append(("reload of the unchanged tree in a new server, index included",
+                     f"{time.perf_counter() - started:.2f} s"))
+    memory.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target-mb", type=float, default=287.0, help="text to load (default: 287 MB)")
+    parser.add_argument("--tree", type=Path, help="where to build the tree (default: a temporary directory)")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="rlm-scale-"))
+    tree = args.tree or workdir / "tree"
+    started = time.perf_counter()
+    files, total = build_tree(tree, int(args.target_mb * 1e6)) if not tree.exists() else (0, 0)
+    print(f"tree {tree}: {files:,} files, {total / 1e6:,.0f} MB, built in {time.perf_counter() - started:.1f} s",
+          file=sys.stderr)
+    rows: list[tuple[str, str]] = []
+    rg = str(Path(sys.executable).with_name("rg")) if Path(sys.executable).with_name("rg").exists() \
+        else shutil.which("rg")
+    try:
+        anyio.run(measure, tree, workdir / "home", rows, rg)
+        ctags = shutil.which("ctags")
+        if ctags:
+            rows.append(("universal-ctags -R on the tree, Python only, 1 process",
+                         f"{run_ctags(ctags, tree, 'Python', workdir / 'tags'):.1f} s"))
+            rows.append(("universal-ctags -R on the tree, all languages, 1 process",
+                         f"{run_ctags(ctags, tree, 'all', workdir / 'tags'):.1f} s"))
+        print_table(f"rlm-mcp at scale ({os.cpu_count()} cores)", ("measure", "result"), rows)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Symbol queries while the index builds: complete answers by name, identical to the finished index's.
+
+The tree is the standard library of the interpreter running the tests (~1,700 Python files): its build
+takes seconds, so queries sent right after the load meet an index that is still building.
+"""
+
+from __future__ import annotations
+
+import json
+import sysconfig
+from pathlib import Path
+
+import anyio
+import pytest
+
+from rlm_mcp.contexts import LoadLimits, store_paths
+from rlm_mcp.contexts.scan import files_containing
+from rlm_mcp.indexing import SessionIndex
+
+pytestmark = pytest.mark.anyio
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+NAMES = ["OrderedDict", "urlopen", "Thread.run", "__init__", "dumps", "TestCase.setUp", "no_such_name_anywhere"]
+CALLEES = ["urlopen", "fsdecode"]
+
+
+async def _queries(index: SessionIndex) -> dict[str, object]:
+    answers: dict[str, object] = {}
+    for name in NAMES:
+        answers[f"find {name}"] = (await index.query({"op": "find", "name": name, "limit": 1000}))["results"]
+    answers["find kind+name"] = (await index.query({"op": "find", "name": "run", "kind": "method"}))["results"]
+    answers["outline"] = (await index.query({"op": "outline", "path": "json/decoder.py"}))["results"]
+    for callee in CALLEES:
+        answers[f"refs {callee}"] = (await index.query({"op": "references", "name": callee, "limit": 1000}))["results"]
+    return answers
+
+
+async def test_answers_while_building_equal_the_finished_index(tmp_path: Path) -> None:
+    stored = store_paths("main", [str(STDLIB / "**" / "*.py")], allowed_roots=[STDLIB], store_dir=tmp_path / "store",
+                         limits=LoadLimits(max_files=100_000))
+    early = SessionIndex(tmp_path / "cache-early")
+    async with anyio.create_task_group() as group:
+        entry = early.start(stored, group)
+        partial = await early.query({"op": "find", "pattern": r"^Ordered", "limit": 1000})
+        assert partial["note"].startswith("partial: the index is building")
+        first = await early.query({"op": "find", "name": "OrderedDict"})
+        assert entry.index is not None and not entry.index.complete, "the build finished before the first query"
+        assert "collections/__init__.py" in [s["path"] for s in first["results"]], first
+        while_building = await _queries(early)
+        group.cancel_scope.cancel()
+    assert len(while_building["find OrderedDict"]) >= 1 and while_building["find no_such_name_anywhere"] == []
+
+    finished = SessionIndex(tmp_path / "cache-finished")
+    async with anyio.create_task_group() as group:
+        finished.start(stored, group)
+    assert finished.indexes["main"].index.complete
+    after = await _queries(finished)
+    for query, answer in while_building.items():
+        assert answer == after[query], query
+    assert (await finished.query({"op": "find", "pattern": r"^Ordered"}))["note"] is None
+
+
+def test_files_containing_finds_every_file_naming_a_literal(tmp_path: Path) -> None:
+    """Byte scan of content.txt vs reading each file: the same set, across block boundaries and non-ASCII."""
+    root = tmp_path / "src"
+    root.mkdir()
+    for i in range(40):
+        body = ("é" * (i * 997)) + ("needle" if i % 3 == 0 else "needl") + "x" * 5000
+        (root / f"f{i:02}.py").write_text(body, encoding="utf-8")
+    (root / "needle_in_the_name.py").write_text("nothing here\n")
+    stored = store_paths("main", [str(root)], allowed_roots=[tmp_path], store_dir=tmp_path / "store",
+                         limits=LoadLimits())
+    entries = json.loads(Path(stored.manifest_path).read_text())["files"]
+    found = files_containing(stored.content_path, entries, b"needle", block=4096)  # hits straddle blocks
+    assert found == sorted(f"f{i:02}.py" for i in range(0, 40, 3))
+    content = Path(stored.content_path).read_bytes()
+    for entry in entries:
+        body = content[entry["byte_start"] : entry["byte_end"]].decode("utf-8")
+        assert body == (root / entry["path"]).read_text(encoding="utf-8")
+        assert content.count(b"\n", 0, entry["byte_start"]) + 1 == entry["first_line"]
