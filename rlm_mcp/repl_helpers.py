@@ -12,9 +12,68 @@ import math
 import re
 import sys
 
-context = ""
-contexts = {}
 _manifests = {}
+
+
+class ContextMap:
+    """`contexts[name]` -> that context's whole text as one str, decoded on first use and kept.
+
+    Until then a context is only a read-only file mapped into the jail: helpers that search or slice it
+    (`files`, `grep`, the code index) read the file, so a session that never needs the whole str never
+    pays for it (up to four bytes per character)."""
+
+    def __init__(self):
+        self._paths = {}
+        self._texts = {}
+
+    def __getitem__(self, name):
+        if name not in self._texts:
+            if name not in self._paths:
+                raise KeyError(f"no context named {name!r}; loaded: {sorted(self._paths)} (see load_context)")
+            self._texts[name] = _rlm_read_text(self._paths[name])  # noqa: F821 (provided by the sandbox)
+        return self._texts[name]
+
+    def __contains__(self, name):
+        return name in self._paths
+
+    def __iter__(self):
+        return iter(list(self._paths))
+
+    def __len__(self):
+        return len(self._paths)
+
+    def keys(self):
+        return list(self._paths)
+
+    def items(self):
+        return ((name, self[name]) for name in self._paths)
+
+    def values(self):
+        return (self[name] for name in self._paths)
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default  # noqa: SIM401 (this is get itself)
+
+    def loaded(self, name):
+        """The text if it is already decoded, else None (never decodes)."""
+        return self._texts.get(name)
+
+    def _attach(self, name, content_path):
+        self._paths[name] = content_path
+        self._texts.pop(name, None)
+
+    def _detach(self, name):
+        self._paths.pop(name, None)
+        self._texts.pop(name, None)
+
+    def _path(self, name):
+        return self._paths[name]
+
+    def __repr__(self):
+        return f"<contexts: {', '.join(self._paths) or 'none loaded'}>"
+
+
+contexts = ContextMap()
 
 
 class LLMQueryError(RuntimeError):
@@ -22,7 +81,8 @@ class LLMQueryError(RuntimeError):
 
 
 class FileView:
-    """`files[path]` -> that file's text, sliced lazily from its context (no copies until asked)."""
+    """`files[path]` -> that file's text, read from its context's mapped file (or sliced from the
+    decoded text when that exists): one file costs one file, never the whole context."""
 
     def __init__(self, name):
         self._name = name
@@ -37,7 +97,12 @@ class FileView:
         entry = self._index().get(path)
         if entry is None:
             raise KeyError(f"{path!r} is not in context {self._name!r}; see list(files) or grep()")
-        return contexts[self._name][entry["start"] : entry["end"]]
+        text = contexts.loaded(self._name)
+        if text is not None:
+            return text[entry["start"] : entry["end"]]
+        with open(contexts._path(self._name), "rb") as handle:
+            handle.seek(entry["byte_start"])
+            return handle.read(entry["byte_end"] - entry["byte_start"]).decode("utf-8", "replace")
 
     def __contains__(self, path):
         return path in self._index()
@@ -69,21 +134,21 @@ files = FileView("main")
 
 
 def _rlm_attach(name, content_path, manifest_path):
-    """Called by the host after load_context: map the stored text and its manifest."""
-    global context, files
-    contexts[name] = _rlm_read_text(content_path)  # noqa: F821 (provided by the sandbox)
+    """Called by the host after load_context: note where the stored text and its manifest are; the
+    text is decoded only when code first uses it (see ContextMap)."""
+    global files
+    contexts._attach(name, content_path)
     with open(manifest_path, encoding="utf-8") as handle:
         _manifests[name] = json.load(handle)
     if name == "main":
-        context = contexts[name]
         files = FileView(name)
-        _rlm_reserve("context", context)  # noqa: F821
+        _rlm_reserve_lazy("context", lambda: contexts["main"])  # noqa: F821 (provided by the sandbox)
         _rlm_reserve("files", files)  # noqa: F821
-    return {"name": name, "chars": len(contexts[name])}
+    return {"name": name, "chars": _manifests[name].get("chars")}
 
 
 def _rlm_detach(name):
-    contexts.pop(name, None)
+    contexts._detach(name)
     _manifests.pop(name, None)
     return True
 
@@ -213,3 +278,4 @@ def SHOW_VARS():
 
 
 _RESERVED = [name for name in dir() if not name.startswith("_")] + ["context", "contexts", "files"]
+_rlm_reserve_lazy("context", lambda: contexts["main"])  # noqa: F821 (until a load: a clear KeyError on use)

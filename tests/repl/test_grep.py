@@ -6,7 +6,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import rlm_mcp.repl_helpers
+import rlm_mcp
+
+PRELUDE = Path(rlm_mcp.__file__).with_name("repl_helpers.py")  # guest code: read, never imported
 
 FILES = {
     "a.py": "import os\nclass A:\n    def f(self):\n        os.path.join('x')\n    def g(self): pass\n",
@@ -17,14 +19,15 @@ FILES = {
 
 def prelude_with(files: dict[str, str]) -> dict[str, Any]:
     """The prelude's namespace with `files` attached the way the sandbox lays contexts out."""
-    namespace: dict[str, Any] = {}
-    exec(compile(Path(rlm_mcp.repl_helpers.__file__).read_text(), "repl_helpers", "exec"), namespace)
+    namespace: dict[str, Any] = {"_rlm_reserve_lazy": lambda name, factory: None}  # the sandbox's, stubbed
+    exec(compile(PRELUDE.read_text(), "repl_helpers", "exec"), namespace)
     text, entries = "", []
     for path, body in files.items():
         text += f"\n===== {path} =====\n"
         entries.append({"path": path, "start": len(text), "end": len(text) + len(body)})
         text += body
-    namespace["contexts"]["main"] = text
+    namespace["contexts"]._attach("main", "")
+    namespace["contexts"]._texts["main"] = text  # as if decoded from the stored file
     namespace["_manifests"]["main"] = {"files": entries}
     return namespace
 

@@ -13,6 +13,7 @@ import json
 import mmap
 import os
 import queue
+import re
 import reprlib
 import signal
 import sys
@@ -126,12 +127,27 @@ class Guest:
         self.namespace: dict = {"__name__": "__main__", "__builtins__": __builtins__}
         self.reserved: dict = {}
         self.reserve("_rlm_callback", self.callback)
+        self.lazy: dict = {}  # reserved name -> factory, run when code first names it
         self.reserve("_rlm_read_text", read_text)
         self.reserve("_rlm_reserve", self.reserve)
+        self.reserve("_rlm_reserve_lazy", self.reserve_lazy)
 
     def reserve(self, name: str, value) -> None:
         self.reserved[name] = value
         self.namespace[name] = value
+
+    def reserve_lazy(self, name: str, factory) -> None:
+        """Reserve `name` without paying for its value until code mentions it: a context of hundreds of
+        megabytes becomes a str of up to four bytes per character, and many sessions only ever search
+        it through helpers that read the mapped file instead."""
+        self.reserved.pop(name, None)
+        self.namespace.pop(name, None)
+        self.lazy[name] = factory
+
+    def materialize(self, code: str) -> None:
+        """Give every lazy name the code mentions (even inside a string, as in globals()['context']) its value."""
+        for name in [name for name in self.lazy if re.search(rf"\b{re.escape(name)}\b", code)]:
+            self.reserve(name, self.lazy.pop(name)())
 
     # --- callbacks: guest code asks the host and waits -------------------------------------------
     def callback(self, name: str, payload=None):
@@ -200,6 +216,8 @@ class Guest:
 
     def do_get(self, request: dict) -> dict:
         name = request.get("name")
+        if name in self.lazy:
+            self.materialize(name)
         if name not in self.namespace:
             return {"status": "error", "error": f"no variable named {name!r}"}
         value = self.namespace[name]
@@ -221,6 +239,7 @@ class Guest:
         signal.signal(signal.SIGALRM, raise_timeout)
         signal.setitimer(signal.ITIMER_REAL, timeout, 1.0)
         try:
+            self.materialize(request["code"])
             run_cell(request["code"], self.namespace)
         except ExecTimeout:
             status, error = "timeout", f"execution exceeded {timeout:g} s and was interrupted"

@@ -1,0 +1,42 @@
+"""The context's str is decoded in the jail only when code names it: files[], grep and the index read the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import stdio_client
+
+pytestmark = pytest.mark.anyio
+
+
+async def run(client, code: str) -> str:
+    report = (await client.call_tool("exec_code", {"code": code})).structured_content
+    assert report["status"] == "ok", report
+    return report["stdout"]
+
+
+async def test_files_and_names_without_decoding_then_context_on_first_mention(server_env, tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "plain.py").write_text("def plain():\n    return 1\n")
+    (source / "wide.py").write_text("# naïve café 🚀\nrocket = '🚀'\n", encoding="utf-8")
+    async with stdio_client(server_env) as client:
+        await client.call_tool("load_context", {"source": [str(source)]})
+        assert await run(client, "print(contexts.loaded('main') is None, list(files))") == \
+            "True ['plain.py', 'wide.py']\n"
+        assert await run(client, "print(files['wide.py'].splitlines()[1], contexts.loaded('main') is None)") == \
+            "rocket = '🚀' True\n"
+        # Naming it (here only inside a string) decodes it once; files[] then slices the str.
+        assert await run(client, "print(len(globals()['context']) > 40, contexts.loaded('main') is context)") == \
+            "True True\n"
+        assert await run(client, "print(files['wide.py'] == context[files.info('wide.py')['start']:]"
+                                 "[:len(files['wide.py'])])") == "True\n"
+
+
+async def test_context_before_any_load_is_a_clear_error(server_env) -> None:
+    async with stdio_client(server_env) as client:
+        report = (await client.call_tool("exec_code", {"code": "len(context)"})).structured_content
+        assert report["status"] == "error" and "no context named 'main'" in report["error"], report
+        assert "load_context" in report["error"]
