@@ -449,7 +449,7 @@ def section_index(paths: list[str]) -> None:
         built[:] = [CodeIndex.build(CORPUS, paths, cache)]
 
     ours_wall, ours_cpu = timed(cold, INDEX_RUNS)
-    kinds = collections.Counter(symbol[2] for record in built[0].records.values() for symbol in record.symbols)
+    kinds = collections.Counter(symbol["kind"] for path in built[0].records for symbol in built[0].outline(path))
     total = sum(kinds.values())
     rest = total - kinds["class"] - kinds["function"] - kinds["method"]
     ours_count = (f"{total:,} definitions (class {kinds['class']:,}, function {kinds['function']:,}, "

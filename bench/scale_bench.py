@@ -230,13 +230,14 @@ async def measure(tree: Path, home: Path, rows: list[tuple[str, str]], rg: str |
         memory.reset_peak()
         status = await index_status(client)
         rows += [
-            ("tree", f"{summary['files']:,} files, {text / 1e6:,.0f} MB of text, ~{summary['estimated_tokens']/1e6:.0f}M "
-                     "tokens"),
+            ("tree", f"{summary['files']:,} files, {text / 1e6:,.0f} MB of text, "
+                     f"~{summary['estimated_tokens'] / 1e6:.0f}M tokens"),
             ("load_context", f"{load_s:.2f} s"),
             (f"first find_symbol(name={SYMBOL!r}) after the load", f"{first_s:.2f} s, {len(found['results'])} results"
                                                                 + (f" (refused {refused}x first)" if refused else "")),
             ("index ready after the load started", f"{ready_s:.1f} s ({status})"),
-            ("peak RSS, server process tree, load + build", f"{peak_build / 1e6:,.0f} MB = {peak_build / text:.2f}x text"),
+            ("peak RSS, server process tree, load + build",
+             f"{peak_build / 1e6:,.0f} MB = {peak_build / text:.2f}x text"),
         ]
         for pattern in PATTERNS:
             ours_s, ours_n = await run_grep(client, pattern)
@@ -251,6 +252,17 @@ async def measure(tree: Path, home: Path, rows: list[tuple[str, str]], rg: str |
         rows.append((f"references({SYMBOL!r})", f"{time.perf_counter() - started:.2f} s, {len(refs['results'])} sites"))
         rows.append(("peak RSS once built (queries included)",
                      f"{memory.peak / 1e6:,.0f} MB = {memory.peak / text:.2f}x text"))
+        started = time.perf_counter()
+        await client.call_tool("load_context", {"source": [str(tree)]})
+        rows.append(("reload of the unchanged tree in the same session, index included",
+                     f"{time.perf_counter() - started:.2f} s ({await index_status(client)})"))
+        started = time.perf_counter()
+        await client.call_tool("exec_code", {"code": "len(context)"})
+        elapsed = time.perf_counter() - started
+        await anyio.sleep(0.3)  # a sample or more after it
+        rows.append(("code that names `context`: the whole str decoded in the jail",
+                     f"{elapsed:.2f} s, RSS then {memory.current / 1e6:,.0f} MB = "
+                     f"{memory.current / text:.2f}x text"))
     async with Client(params) as client:
         started = time.perf_counter()
         await client.call_tool("load_context", {"source": [str(tree)]})
