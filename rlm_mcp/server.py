@@ -33,6 +33,7 @@ from mcp_types import (
 from pydantic import Field
 
 from . import __version__
+from .completions import install as install_completions
 from .config import Settings
 from .contexts import ContextError
 from .errors import NoSourceGiven, RlmError
@@ -60,6 +61,8 @@ from .workers.backends import load_litellm, uses_lean_path
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.25
+CONTEXT_URI = "rlm://contexts/{name}"
+MANIFEST_URI = CONTEXT_URI + "/manifest"
 
 
 @dataclass(slots=True)
@@ -365,7 +368,7 @@ def create_server(settings: Settings) -> MCPServer:
         """How to use rlm-mcp's tools as a Recursive Language Model: probe, filter with code, map with workers."""
         return PLAYBOOK + (f"\n\nThe task:\n{task}" if task else "")
 
-    @mcp.resource("rlm://contexts/{name}", mime_type="application/json")
+    @mcp.resource(CONTEXT_URI, mime_type="application/json")
     async def context_summary(name: str, ctx: Context) -> dict[str, Any]:
         """The summary of one loaded context (sizes, files, languages, skipped); the session tool lists names."""
         current = await current_session(ctx)
@@ -374,7 +377,7 @@ def create_server(settings: Settings) -> MCPServer:
         except RlmError as exc:
             raise invalid(str(exc)) from exc
 
-    @mcp.resource("rlm://contexts/{name}/manifest", mime_type="application/json")
+    @mcp.resource(MANIFEST_URI, mime_type="application/json")
     async def context_manifest(name: str, ctx: Context) -> dict[str, Any]:
         """The file manifest of one loaded context: path, offsets, bytes, lines, language per file."""
         from .contexts import read_manifest
@@ -385,7 +388,15 @@ def create_server(settings: Settings) -> MCPServer:
         except RlmError as exc:
             raise invalid(str(exc)) from exc
 
+    install_completions(mcp, (CONTEXT_URI, MANIFEST_URI), loaded_context_names)
     return mcp
+
+
+def loaded_context_names(ctx: Context) -> list[str]:
+    """The caller's loaded contexts, for completions; asking does not open a session."""
+    state: AppState = ctx.request_context.lifespan_context
+    existing = state.sessions.sessions.get(session_key(ctx))
+    return list(existing.contexts) if existing else []
 
 
 def _session_report(current: Session, action: str) -> SessionReport:
