@@ -53,6 +53,8 @@ class Settings(BaseModel):
     root_api_base: str | None = Field(None, description="API base for the root model")
     sub_rlm_model: str | None = Field(None, description="model for recursive rlm_query (default: root model)")
     worker_concurrency: int = Field(16, ge=1, le=1024, description="parallel worker calls per session")
+    cli_concurrency: int = Field(4, ge=1, le=64, description="parallel worker calls per session when the worker "
+                                 "model is an assistant CLI (claude-code/, codex/, gemini-cli/): one process each")
     worker_timeout_s: float = Field(120.0, gt=0, description="per worker call timeout")
     worker_retries: int = Field(3, ge=0, le=10, description="retries on 429, 5xx, timeouts")
     max_worker_calls: int = Field(500, ge=0, description="worker calls per session")
