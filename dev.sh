@@ -11,6 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${RLM_VENV:-.venv}"
+# Before any set-up: examples/demo.py reports the time from here to its first answer.
+export RLM_DEV_STARTED="${RLM_DEV_STARTED:-$(date +%s)}"
 
 log() { printf '\033[1m[dev]\033[0m %s\n' "$*" >&2; }
 
