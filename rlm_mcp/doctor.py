@@ -152,6 +152,7 @@ def check_worker(settings: Settings, call: bool = False) -> Check:
 def _call_worker(settings: Settings, where: str) -> Check:
     """One tiny real call, only when asked: it may cost a fraction of a cent."""
     from .workers import WorkerRequest, backend_for
+    from .workers.cli_backend import setup_fix
 
     async def ask() -> str:
         backend = backend_for(settings.worker_model, settings.worker_api_base)
@@ -168,8 +169,8 @@ def _call_worker(settings: Settings, where: str) -> Check:
     try:
         text = anyio.run(ask)
     except Exception as exc:  # any failure here is the finding itself
-        return Check("worker model", "fail", f"{where}: {str(exc)[:300]}",
-                     "check the model name, RLM_WORKER_API_BASE and the provider's API key variable")
+        return Check("worker model", "fail", f"{where}: {str(exc)[:300]}", setup_fix(settings.worker_model)
+                     or "check the model name, RLM_WORKER_API_BASE and the provider's API key variable")
     return Check("worker model", "ok", f"{where} answered {text.strip()[:40]!r}")
 
 

@@ -263,6 +263,14 @@ def is_cli_model(model: str | None) -> bool:
     return cli_flavor(model) is not None
 
 
+def setup_fix(model: str | None) -> str | None:
+    """How to make a CLI model's calls work -- log in, or install the CLI -- for `doctor`; None for others."""
+    flavor = cli_flavor(model)
+    if flavor is None:
+        return None
+    return f"{flavor.login}; if `{flavor.executable}` is not installed: npm install -g {flavor.package}"
+
+
 class CliBackend:
     """`WorkerBackend` for `claude-code/`, `codex/` and `gemini-cli/` models: one sealed-off process per call.
 
@@ -450,4 +458,4 @@ def _tail(raw: bytes, lines: int = 3) -> str:
 
 
 __all__ = ["FLAVORS", "WORKER_SYSTEM_PROMPT", "CliBackend", "as_one_prompt", "cli_flavor", "is_cli_model",
-           "says_context_full"]
+           "says_context_full", "setup_fix"]
