@@ -105,9 +105,7 @@ def ask(question: str, paths: tuple[str, ...], root_model: str | None, worker_mo
 
     settings = _settings(config, root_model=root_model, worker_model=worker_model)
     try:
-        rlm = RLM(settings=settings, limits=RLMLimits(max_iterations=max_iterations, max_wall_s=settings.max_wall_s,
-                                                      max_root_cost_usd=settings.max_cost_usd,
-                                                      exec_timeout_s=settings.exec_timeout_s))
+        rlm = RLM(settings=settings, limits=RLMLimits.from_settings(settings, max_iterations=max_iterations))
     except RLMError as exc:
         raise click.ClickException(str(exc)) from exc
     context: str | list[str] | None = sys.stdin.read() if paths == ("-",) else list(paths) or None
@@ -125,9 +123,9 @@ def ask(question: str, paths: tuple[str, ...], root_model: str | None, worker_mo
 
     result = rlm.complete(question, context, record=narrate)
     if as_json:
-        usage = {name: getattr(result.usage, name) for name in result.usage.__slots__}
         click.echo(json.dumps({"answer": result.answer, "status": result.status, "reason": result.reason,
-                               "usage": usage, "worker_usage": result.worker_usage,
+                               "usage": result.usage.as_dict(), "worker_usage": result.worker_usage,
+                               "spent": result.spent,
                                "trajectory": str(rlm.last_trajectory)}, indent=2))
     else:
         click.echo(result.answer)

@@ -36,7 +36,7 @@ from . import __version__
 from .completions import install as install_completions
 from .config import Settings
 from .contexts import ContextError
-from .errors import NoSourceGiven, RlmError
+from .errors import RlmMcpError
 from .http import token_fingerprint
 from .indexing import IndexNotReady
 from .models import (
@@ -48,14 +48,12 @@ from .models import (
     SessionReport,
     SubQueryReport,
     SymbolReport,
-    WorkerUsageModel,
 )
 from .playbook import PLAYBOOK, SERVER_INSTRUCTIONS
-from .rlm.loop import RLMLimits, RLMLoop
-from .rlm.root import RootModel
+from .rlm.calls import WorkerCalls, new_loop, session_calls
+from .rlm.loop import RLMLimits
 from .sandbox import SandboxError
 from .sessions import Session, SessionManager
-from .worker_calls import WorkerCalls
 from .workers import BudgetExceeded
 from .workers.backends import load_litellm, uses_lean_path
 
@@ -97,7 +95,7 @@ async def current_session(ctx: Context) -> Session:
     key = session_key(ctx)
     try:
         session = await state.sessions.get(key)
-    except RlmError as exc:
+    except RlmMcpError as exc:
         raise invalid(str(exc)) from exc
     _close_with_connection(ctx, state.sessions, key)
     return session
@@ -187,7 +185,7 @@ def create_server(settings: Settings) -> MCPServer:
                 sources = source or _paths_from_roots(roots) or [str(Path.cwd())]
                 allowed = list(state.settings.roots()) + [Path(p) for p in _paths_from_roots(roots)]
                 stored = await session.load_paths(name, sources, allowed, on_progress=_progress_reporter(ctx))
-        except (ContextError, NoSourceGiven) as exc:
+        except ContextError as exc:
             raise invalid(str(exc)) from exc
         except SandboxError as exc:
             raise MCPError(code=-32603, message=f"the sandbox failed: {exc}") from exc
@@ -263,19 +261,17 @@ def create_server(settings: Settings) -> MCPServer:
             return tool_result(SubQueryReport(answers=[answer], backend="sampling"))
         try:
             questions = build_prompts(current, prompt, prompts, context, path, start, end, chunk_chars)
-        except (RlmError, ValueError) as exc:
+        except (RlmMcpError, ValueError) as exc:
             raise invalid(str(exc)) from exc
-        calls = current.extension if isinstance(current.extension, WorkerCalls) else None
-        if calls is None:
-            current.extension = calls = WorkerCalls.for_session(current)
-        mark = calls.usage_mark()
+        calls = session_calls(current)
+        mark = calls.usage.snapshot()
         try:
             progress = _progress_reporter_async(ctx)
             results = await calls.dispatcher.query_batched(questions, calls.budget, model, progress)
         except BudgetExceeded as exc:
             raise invalid(str(exc)) from exc
         answers = [AnswerModel(text=r.text, error=r.error, model=r.model, cached=r.cached) for r in results]
-        report = SubQueryReport(answers=answers, backend="litellm", usage=WorkerUsageModel(**calls.usage_since(mark)))
+        report = SubQueryReport(answers=answers, backend="litellm", usage=calls.usage.since(mark))
         return tool_result(report, is_error=all(a.error for a in answers))
 
     @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True))
@@ -297,21 +293,18 @@ def create_server(settings: Settings) -> MCPServer:
         current = await current_session(ctx)
         if not current.contexts:
             raise invalid("nothing is loaded in this session: call load_context first")
-        root = RootModel(settings.root_model, api_base=settings.root_api_base)
-        limits = RLMLimits(max_iterations=max_iterations, max_wall_s=settings.max_wall_s,
-                           max_root_cost_usd=settings.max_cost_usd, exec_timeout_s=settings.exec_timeout_s)
-
         async def progress(iteration: int, total: int, message: str) -> None:
             await ctx.report_progress(float(iteration), float(total), f"iteration {iteration}: {message}")
 
-        mark = current.extension.usage_mark() if current.extension else None
-        result = await RLMLoop(current, root, limits, on_iteration=progress).run(query)
+        calls = session_calls(current)
+        mark = calls.usage.snapshot()
+        limits = RLMLimits.from_settings(settings, max_iterations=max_iterations)
+        result = await new_loop(current, limits=limits, on_iteration=progress).run(query)
         usage = result.usage
         report = RLMReport(
             answer=result.answer, status=result.status, reason=result.reason, iterations=usage.iterations,
-            code_blocks=usage.code_blocks, root_calls=usage.root_calls,
-            root_tokens=usage.root_tokens_in + usage.root_tokens_out, root_cost_usd=usage.root_cost_usd,
-            worker_usage=WorkerUsageModel(**(current.extension.usage_since(mark) if current.extension else {})),
+            code_blocks=usage.code_blocks, root_calls=usage.root.calls, root_tokens=usage.root.tokens,
+            root_cost_usd=usage.root.cost_usd, worker_usage=calls.usage.since(mark), spent=result.spent,
             elapsed_s=usage.elapsed_s, trajectory=str(current.trajectory.path) if current.trajectory else None,
         )
         return tool_result(report, is_error=result.status == "failed")
@@ -374,7 +367,7 @@ def create_server(settings: Settings) -> MCPServer:
         current = await current_session(ctx)
         try:
             return current.context(name).to_dict()
-        except RlmError as exc:
+        except RlmMcpError as exc:
             raise invalid(str(exc)) from exc
 
     @mcp.resource(MANIFEST_URI, mime_type="application/json")
@@ -385,7 +378,7 @@ def create_server(settings: Settings) -> MCPServer:
         current = await current_session(ctx)
         try:
             return read_manifest(current.context(name))
-        except RlmError as exc:
+        except RlmMcpError as exc:
             raise invalid(str(exc)) from exc
 
     install_completions(mcp, (CONTEXT_URI, MANIFEST_URI), loaded_context_names)
@@ -410,15 +403,16 @@ def _session_report(current: Session, action: str) -> SessionReport:
         restarts=current.usage.restarts, timeouts=current.usage.timeouts,
         limits={"exec_timeout_s": settings.exec_timeout_s, "max_output_chars": settings.max_output_chars,
                 "max_worker_calls": settings.max_worker_calls, "max_cost_usd": settings.max_cost_usd,
-                "max_tokens": settings.max_tokens, "max_depth": settings.max_depth},
-        worker_model=settings.worker_model, action=action,
-        worker_usage=WorkerUsageModel(**_worker_usage(current)),
+                "max_tokens": settings.max_tokens, "max_depth": settings.max_depth, "max_wall_s": settings.max_wall_s},
+        worker_model=settings.worker_model, action=action, **_spending(current),
     )
 
 
-def _worker_usage(current: Session) -> dict[str, Any]:
-    extension = current.extension
-    return extension.dispatcher.usage.as_dict() if isinstance(extension, WorkerCalls) else {}
+def _spending(current: Session) -> dict[str, Any]:
+    calls = current.extension
+    if not isinstance(calls, WorkerCalls):
+        return {}
+    return {"worker_usage": calls.usage, "spent": calls.budget.ledger.used()}
 
 
 def build_prompts(current: Session, prompt: str | None, prompts: list[str] | None, context: str | None,

@@ -1,4 +1,4 @@
-"""Errors of the sandbox component.
+"""Errors of the sandbox component (a subtree of rlm_mcp.errors).
 
     SandboxError                 base: something about the sandbox itself, never the user's code
     ├── SandboxUnavailable       the isolation backend cannot run here (why, and what to do)
@@ -12,7 +12,10 @@ with a status, because the REPL survives them.
 """
 
 
-class SandboxError(Exception):
+from ..errors import RlmMcpError
+
+
+class SandboxError(RlmMcpError):
     """Base class for failures of the sandbox itself."""
 
 

@@ -1,4 +1,4 @@
-"""Worker backends: one Protocol, a litellm implementation, and MCP sampling (provided by the server).
+"""Worker backends: one Protocol, litellm for any provider, and a lean OpenAI-compatible client.
 
 `LiteLLMBackend` is the only place that knows litellm's exception types; everything leaves here as
 an error from errors.py with a `retryable` verdict (and the provider's Retry-After when it sent one).
