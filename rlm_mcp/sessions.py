@@ -27,6 +27,7 @@ from .config import Settings
 from .errors import SessionLimitReached, UnknownContext
 from .indexing import SessionIndex
 from .sandbox import ExecResult, Sandbox, SandboxPolicy, create_launcher, new_data_dir
+from .search import ContextSearch
 from .workers import TrajectoryLog, Usage
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ class Session:
             callbacks = self.extension.callbacks() if self.extension else {}
             callbacks["final"] = self._record_final
             callbacks["index"] = self.code_index().query
+            callbacks["grep"] = ContextSearch(self.contexts).query
             self._sandbox = Sandbox(launcher, self.policy, self.data_dir, prelude=PRELUDE, callbacks=callbacks)
             await self._sandbox.start(self.task_group)
         elif not self._sandbox.alive:
@@ -223,11 +225,13 @@ class Session:
             self.observer(event)
 
     async def reset(self, keep_contexts: bool = True) -> None:
-        """A fresh REPL: variables are dropped; contexts are re-attached unless asked otherwise."""
+        """A fresh REPL: variables are dropped; contexts are re-attached, or dropped with their stored
+        files and their code index, so nothing answers from them afterwards."""
         async with self._lock:
             if not keep_contexts:
                 for name in list(self.contexts):
-                    shutil.rmtree(self.data_dir / name, ignore_errors=True)
+                    await anyio.to_thread.run_sync(ctx_store.delete_stored, name, self.data_dir)
+                    self.code_index().drop(name)
                 self.contexts.clear()
             if self._sandbox is not None:
                 await self._restart()
