@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from rlm_mcp.workers import Budget, BudgetLimits, TrajectoryLog, WorkerDispatche
 from rlm_mcp.workers.backends import WorkerRequest, backend_for
 from rlm_mcp.workers.cli_backend import CliBackend
 from rlm_mcp.workers.errors import WorkerCallFailed, WorkerTimeout
-from tests.helpers import stdio_client
+from tests.helpers import server_command, stdio_client
 
 pytestmark = pytest.mark.anyio
 STANDIN = Path(__file__).with_name("cli_standin.py")
@@ -321,3 +322,12 @@ async def test_rlm_complete_with_a_cli_as_root_model(server_env, standins: Stand
     assert "Question: How long is it?" in root_turn["prompt"]
     system = root_turn["argv"][root_turn["argv"].index("--system-prompt") + 1]
     assert "```python" in system  # the fenced-code protocol, not tool calls
+
+
+def test_rlm_mcp_ask_with_a_cli_as_root_model(server_env, standins: StandIns) -> None:
+    env = cli_env(server_env, standins)
+    done = subprocess.run([server_command(), "ask", "How long is it?", "-", "--root-model", "claude-code/sonnet",
+                           "--worker-model", "gemini-cli/gemini-2.5-flash"], input="some text to read",
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "root read 17 chars; worker said echo: inner"
