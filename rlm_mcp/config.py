@@ -49,9 +49,12 @@ class Settings(BaseModel):
     session_idle_s: float = Field(3600.0, gt=0, description="idle sessions are closed after this")
 
     # --- workers ---
-    worker_model: str | None = Field(None, description="litellm model string for llm_query, e.g. openai/gpt-4o-mini")
+    worker_model: str | None = Field(None, description="model for llm_query: a litellm model string (e.g. "
+                                     "openai/gpt-4o-mini) or your assistant CLI (claude-code/haiku, codex/<model>, "
+                                     "gemini-cli/<model>; no API key needed)")
     worker_api_base: str | None = Field(None, description="API base for the worker model (Ollama, vLLM, ...)")
-    root_model: str | None = Field(None, description="litellm model string for rlm_complete's root model")
+    root_model: str | None = Field(None, description="rlm_complete's root model: a litellm model string, or an "
+                                   "assistant CLI (claude-code/sonnet, ...) driven through fenced code blocks")
     root_api_base: str | None = Field(None, description="API base for the root model")
     sub_rlm_model: str | None = Field(None, description="model for recursive rlm_query (default: root model)")
     worker_concurrency: int = Field(16, ge=1, le=1024, description="parallel worker calls per session")
