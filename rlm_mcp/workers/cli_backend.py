@@ -35,6 +35,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,7 +63,7 @@ _COMMON_ENV = frozenset({
 })
 _TRANSIENT = re.compile(r"overloaded|rate.?limit|too many requests|temporarily unavailable|\b(429|5\d\d)\b|"
                         r"ECONNRESET|ETIMEDOUT|socket hang up", re.IGNORECASE)
-_AUTH = re.compile(r"log ?in|auth|credential|api.?key|unauthori[sz]ed|\b401\b|\b403\b", re.IGNORECASE)
+_AUTH = re.compile(r"log(ged)? ?in|auth|credential|api.?key|unauthori[sz]ed|\b401\b|\b403\b", re.IGNORECASE)
 _CONTEXT_FULL = re.compile(r"prompt is too long|context (length|window)|too many tokens", re.IGNORECASE)
 
 
@@ -332,9 +333,9 @@ async def _run(argv: list[str], stdin: bytes, env: dict[str, str], cwd: Path, ti
     """Run to completion in a new process group; the group is killed on a timeout, on cancellation, and
     after a normal exit too (a CLI's stray children, such as a server it started, die with it)."""
     try:
-        process = await anyio.open_process(argv, stdin=-1, stdout=-1, stderr=-1, cwd=cwd, env=env,
-                                           start_new_session=True)
-    except FileNotFoundError as exc:
+        process = await anyio.open_process(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                           stderr=subprocess.PIPE, cwd=cwd, env=env, start_new_session=True)
+    except OSError as exc:  # removed or made non-executable since it was found on PATH
         raise WorkerCallFailed(f"`{what}` could not be started: {exc}") from exc
     output: dict[str, bytes] = {}
     try:
