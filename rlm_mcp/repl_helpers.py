@@ -241,7 +241,9 @@ def _grep_rg(rust, name, path_re, max_hits):
         reply = _rlm_callback("grep", payload)  # noqa: F821 (provided by the sandbox)
         if "fallback" in reply:
             return None
-        hits.extend((entries[index]["path"] if index >= 0 else "", line, text) for index, line, text in reply["hits"])
+        texts = reply["text"].split("\n") if reply["lines"] else []
+        paths = [entries[index]["path"] for index in reply["files"]] if entries else [""] * len(texts)
+        hits.extend(zip(paths, reply["lines"], texts, strict=True))
         if reply["cursor"] is None:
             return hits, reply["more"]
         payload["cursor"] = reply["cursor"]

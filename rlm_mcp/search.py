@@ -25,6 +25,7 @@ import json
 import mmap
 import os
 import shutil
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -72,15 +73,6 @@ class LineTable:
 
     first: list[int]
     lines: list[int]
-
-    def locate(self, line: int) -> tuple[int, int] | None:
-        """(file index, line in file) of a global line; (-1, line) for text contexts; None on a header."""
-        if not self.first:
-            return -1, line
-        where = bisect.bisect_right(self.first, line) - 1
-        if where < 0 or line - self.first[where] >= self.lines[where]:
-            return None
-        return where, line - self.first[where] + 1
 
 
 def line_table(content: Path, manifest: Mapping[str, Any]) -> LineTable:
@@ -155,11 +147,12 @@ class ContextSearch:
 
     def __init__(self, contexts: Mapping[str, StoredContext]) -> None:
         self._contexts = contexts
-        self._tables: dict[str, tuple[tuple[str, int, int], LineTable]] = {}
+        self._tables: dict[str, tuple[tuple[str, int, int], LineTable, str]] = {}
         self._slots = anyio.Semaphore(CONCURRENT_RG)
 
     async def query(self, payload: Any) -> dict[str, Any]:
-        """One page of hits: {"hits": [[file index, line, text], ...], "more": bool, "cursor": [byte, line] | None}.
+        """One page of hits: {"files": [file index, ...], "lines": [line in file, ...], "text": the lines'
+        texts joined by "\\n", "more": max_hits cut the hits short, "cursor": [byte, line] to go on, or None}.
 
         {"fallback": why} asks the guest to search with Python's `re` itself: no rg, rg rejected the
         pattern, or the context changed under the guest's feet.
@@ -181,13 +174,14 @@ class ContextSearch:
             return await _search(rg, content, table, request)
 
     def _table(self, name: str, content: Path) -> tuple[LineTable, str]:
+        """The context's line table and manifest fingerprint, built once per stored generation."""
         stat = content.stat()
         key = (str(content), stat.st_ino, stat.st_mtime_ns)
-        manifest = _read_json(content.with_name("manifest.json"))
         cached = self._tables.get(name)
         if cached is None or cached[0] != key:
-            self._tables[name] = cached = (key, line_table(content, manifest))
-        return cached[1], str(manifest.get("fingerprint"))
+            manifest = _read_json(content.with_name("manifest.json"))
+            cached = self._tables[name] = (key, line_table(content, manifest), str(manifest.get("fingerprint")))
+        return cached[1], cached[2]
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -239,38 +233,24 @@ def _is_int(value: Any) -> bool:
 
 async def _search(rg: str, content: Path, table: LineTable, request: _Request) -> dict[str, Any]:
     """Run rg from the cursor and collect one page of hits."""
-    offset, line_base = request.cursor
-    allowed = _allowed(request.files)
     args = [rg, "--no-config", "--no-filename", "--line-number", "--byte-offset", "--text", "--encoding=none",
             "--color=never", f"--max-columns={MAX_LINE_BYTES}", "--max-columns-preview",
             f"--regexp={request.pattern}", "-"]
-    hits: list[list[Any]] = []
-    more, cursor, budget = False, None, PAGE_BYTES
+    page = _Page(table, request)
     fd = os.open(content, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        os.lseek(fd, min(offset, os.fstat(fd).st_size), os.SEEK_SET)
+        os.lseek(fd, min(request.cursor[0], os.fstat(fd).st_size), os.SEEK_SET)
         process = await anyio.open_process(args, stdin=fd, stdout=-1, stderr=-1)
     finally:
         os.close(fd)
     try:
         assert process.stdout is not None and process.stderr is not None
         with anyio.fail_after(RG_TIMEOUT_S):
-            async for raw in _lines(process.stdout):
-                number, _, rest = raw.partition(b":")
-                start, _, text = rest.partition(b":")
-                line = int(number) + line_base - 1
-                where = table.locate(line)
-                if where is None or (allowed is not None and not allowed(where[0])):
-                    continue
-                if request.limit is not None and len(hits) >= request.limit:
-                    more = True
+            pending = b""
+            async for chunk in process.stdout:
+                *complete, pending = (pending + chunk).split(b"\n")
+                if page.add(complete):
                     break
-                if budget <= 0:
-                    cursor = [offset + int(start), line]
-                    break
-                kept = text[:MAX_LINE_BYTES].decode("utf-8", errors="replace")[:MAX_TEXT_CHARS]
-                hits.append([where[0], where[1], kept])
-                budget -= len(kept) + 16
             else:
                 if await process.wait() == 2:  # 1 is "no match"; 2 an error, such as a rejected pattern
                     return {"fallback": await _error_of(process.stderr)}
@@ -281,7 +261,62 @@ async def _search(rg: str, content: Path, table: LineTable, request: _Request) -
             if process.returncode is None:
                 process.kill()
             await process.aclose()
-    return {"hits": hits, "more": more, "cursor": cursor}
+    return page.reply()
+
+
+class _Page:
+    """One reply's worth of hits, taken from rg's `line:byte:text` output lines.
+
+    The reply is columnar to keep the per-hit cost low at 50k hits: file indices, line numbers,
+    and the texts joined by "\n" (a line never holds one), decoded once.
+    """
+
+    def __init__(self, table: LineTable, request: _Request) -> None:
+        self.table, self.limit = table, request.limit
+        self.offset, self.line_base = request.cursor
+        self.allowed = _allowed(request.files)
+        self.files: list[int] = []
+        self.lines: list[int] = []
+        self.texts: list[bytes] = []
+        self.budget = PAGE_BYTES
+        self.more = False
+        self.cursor: list[int] | None = None
+
+    def add(self, outputs: list[bytes]) -> bool:
+        """Take rg output lines; True once the page is full (or max_hits is reached)."""
+        first, allowed, base = self.table.first, self.allowed, self.line_base - 1
+        index, low, high = -1, 0, 0  # the file hits were last in, and its global lines [low, high)
+        for output in outputs:
+            number, start, text = output.split(b":", 2)
+            line = int(number) + base
+            if not low <= line < high:  # hits come in order: a new file, found again only when they move on
+                if not first:
+                    index, low, high = -1, 1, sys.maxsize  # a text context: its lines are the file's
+                else:
+                    index = bisect.bisect_right(first, line) - 1
+                    low = first[index] if index >= 0 else 0
+                    high = low + self.table.lines[index] if index >= 0 else 0
+                    if not low <= line < high:
+                        continue  # a header line
+            if allowed is not None and not allowed(index):
+                continue
+            if self.limit is not None and len(self.lines) >= self.limit:
+                self.more = True
+                return True
+            if self.budget <= 0:
+                self.cursor = [self.offset + int(start), line]
+                return True
+            if len(text) > MAX_TEXT_CHARS:  # may be longer than 500 characters: cut (a preview's note too)
+                text = text[:MAX_LINE_BYTES].decode("utf-8", "replace")[:MAX_TEXT_CHARS].encode()
+            self.files.append(index)
+            self.lines.append(line - low + 1)
+            self.texts.append(text)
+            self.budget -= len(text) + 16
+        return False
+
+    def reply(self) -> dict[str, Any]:
+        text = b"\n".join(self.texts).decode("utf-8", "replace")
+        return {"files": self.files, "lines": self.lines, "text": text, "more": self.more, "cursor": self.cursor}
 
 
 async def _error_of(stderr: ByteReceiveStream) -> str:
@@ -304,16 +339,3 @@ def _allowed(ranges: list[tuple[int, int]] | None) -> Any:
         return at >= 0 and index < ranges[at][1]
 
     return allowed
-
-
-async def _lines(stream: ByteReceiveStream) -> Any:
-    """Lines of rg's output without their newline (rg caps each at MAX_LINE_BYTES plus a short note)."""
-    pending = b""
-    async for chunk in stream:
-        pending += chunk
-        lines = pending.split(b"\n")
-        pending = lines.pop()
-        for line in lines:
-            yield line
-    if pending:
-        yield pending
