@@ -1,14 +1,14 @@
 """The MCP surface of rlm-mcp: thin handlers over sessions, contexts and the sandbox.
 
-Two error channels (STYLE.md): invalid arguments and unknown names are protocol errors (MCPError,
-INVALID_PARAMS) with a message that says what to do; failures of the user's code come back as a
-normal result with is_error set and a status.
+Two error channels: a request that cannot be served (bad arguments, unknown names, a spent budget, a
+failed sandbox) is a protocol error whose message says what to do -- every handler is wrapped by
+`mcp_errors.translated`, the one boundary where errors become MCP errors; failures of the user's code
+come back as a normal result with is_error set and a status.
 """
 
 
 import inspect
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -18,11 +18,9 @@ from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlparse
 
 import anyio
-from mcp import MCPError
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.resolve import ListRoots, Resolve, Sample
 from mcp_types import (
-    INVALID_PARAMS,
     CallToolResult,
     CreateMessageResult,
     ListRootsResult,
@@ -35,10 +33,9 @@ from pydantic import Field
 from . import __version__
 from .completions import install as install_completions
 from .config import Settings
-from .contexts import ContextError
-from .errors import RlmMcpError
+from .errors import BadRequest
 from .http import token_fingerprint
-from .indexing import IndexNotReady
+from .mcp_errors import translated
 from .models import (
     AnswerModel,
     ContextBrief,
@@ -52,9 +49,7 @@ from .models import (
 from .playbook import PLAYBOOK, SERVER_INSTRUCTIONS
 from .rlm.calls import WorkerCalls, new_loop, session_calls
 from .rlm.loop import RLMLimits
-from .sandbox import SandboxError
 from .sessions import Session, SessionManager
-from .workers import BudgetExceeded
 from .workers.backends import load_litellm, uses_lean_path
 
 log = logging.getLogger(__name__)
@@ -67,10 +62,6 @@ MANIFEST_URI = CONTEXT_URI + "/manifest"
 class AppState:
     settings: Settings
     sessions: SessionManager
-
-
-def invalid(message: str) -> MCPError:
-    return MCPError(code=INVALID_PARAMS, message=message)
 
 
 def session_key(ctx: Context) -> str:
@@ -93,10 +84,7 @@ def session_key(ctx: Context) -> str:
 async def current_session(ctx: Context) -> Session:
     state: AppState = ctx.request_context.lifespan_context
     key = session_key(ctx)
-    try:
-        session = await state.sessions.get(key)
-    except RlmMcpError as exc:
-        raise invalid(str(exc)) from exc
+    session = await state.sessions.get(key)
     _close_with_connection(ctx, state.sessions, key)
     return session
 
@@ -141,10 +129,10 @@ def create_server(settings: Settings) -> MCPServer:
     mcp = MCPServer("rlm-mcp", instructions=SERVER_INSTRUCTIONS, version=__version__, lifespan=lifespan)
 
     def tool(**options: Any) -> Callable[[Callable[..., Any]], Any]:
-        """`mcp.tool` with the docstring dedented into the description a model reads."""
+        """`mcp.tool` with the docstring dedented into the description a model reads, behind the error boundary."""
 
         def register(fn: Callable[..., Any]) -> Any:
-            return mcp.tool(description=inspect.cleandoc(fn.__doc__ or ""), **options)(fn)
+            return mcp.tool(description=inspect.cleandoc(fn.__doc__ or ""), **options)(translated(fn.__name__)(fn))
 
         return register
 
@@ -176,19 +164,14 @@ def create_server(settings: Settings) -> MCPServer:
         """
         session = await current_session(ctx)
         state: AppState = ctx.request_context.lifespan_context
-        try:
-            if text is not None:
-                if source:
-                    raise invalid("give either `text` or `source`, not both")
-                stored = await session.load_text(name, text)
-            else:
-                sources = source or _paths_from_roots(roots) or [str(Path.cwd())]
-                allowed = list(state.settings.roots()) + [Path(p) for p in _paths_from_roots(roots)]
-                stored = await session.load_paths(name, sources, allowed, on_progress=_progress_reporter(ctx))
-        except ContextError as exc:
-            raise invalid(str(exc)) from exc
-        except SandboxError as exc:
-            raise MCPError(code=-32603, message=f"the sandbox failed: {exc}") from exc
+        if text is not None:
+            if source:
+                raise BadRequest("give either `text` or `source`, not both")
+            stored = await session.load_text(name, text)
+        else:
+            sources = source or _paths_from_roots(roots) or [str(Path.cwd())]
+            allowed = list(state.settings.roots()) + [Path(p) for p in _paths_from_roots(roots)]
+            stored = await session.load_paths(name, sources, allowed, on_progress=_progress_reporter(ctx))
         entry = session.code_index().indexes.get(stored.name)
         return tool_result(ContextSummary.from_stored(stored, entry.summary() if entry else "none"))
 
@@ -212,14 +195,12 @@ def create_server(settings: Settings) -> MCPServer:
         async def progress(done: int, total: int, message: str) -> None:
             await ctx.report_progress(float(done), float(total), message)
 
-        try:
-            outcome = await session.exec(code, timeout_s, progress)
-        except (SandboxError, ValueError) as exc:
-            raise MCPError(code=-32603, message=f"the sandbox failed and could not be restarted: {exc}") from exc
+        outcome = await session.exec(code, timeout_s, progress)
         report = ExecReport.build(outcome.result, restarted=outcome.restarted, final_answer=outcome.final_answer,
                                   worker_usage=outcome.worker_usage)
         return tool_result(report, is_error=report.status != "ok")
 
+    @translated("sub_query")
     async def sample_if_needed(ctx: Context, prompt: str | None, prompts: list[str] | None, context: str | None,
                                path: str | None, start: int | None, end: int | None,
                                chunk_chars: int | None) -> Sample | None:
@@ -259,17 +240,10 @@ def create_server(settings: Settings) -> MCPServer:
             text = sampled.content.text if isinstance(sampled.content, TextContent) else str(sampled.content)
             answer = AnswerModel(text=text, model=sampled.model or "client")
             return tool_result(SubQueryReport(answers=[answer], backend="sampling"))
-        try:
-            questions = build_prompts(current, prompt, prompts, context, path, start, end, chunk_chars)
-        except (RlmMcpError, ValueError) as exc:
-            raise invalid(str(exc)) from exc
+        questions = build_prompts(current, prompt, prompts, context, path, start, end, chunk_chars)
         calls = session_calls(current)
         mark = calls.usage.snapshot()
-        try:
-            progress = _progress_reporter_async(ctx)
-            results = await calls.dispatcher.query_batched(questions, calls.budget, model, progress)
-        except BudgetExceeded as exc:
-            raise invalid(str(exc)) from exc
+        results = await calls.dispatcher.query_batched(questions, calls.budget, model, _progress_reporter_async(ctx))
         answers = [AnswerModel(text=r.text, error=r.error, model=r.model, cached=r.cached) for r in results]
         report = SubQueryReport(answers=answers, backend="litellm", usage=calls.usage.since(mark))
         return tool_result(report, is_error=all(a.error for a in answers))
@@ -288,11 +262,11 @@ def create_server(settings: Settings) -> MCPServer:
         (when a limit stopped the run), and its cost. Reports progress per iteration.
         """
         if not settings.root_model:
-            raise invalid("rlm_complete needs a root model: set RLM_ROOT_MODEL (e.g. openai/gpt-4o, or "
+            raise BadRequest("rlm_complete needs a root model: set RLM_ROOT_MODEL (e.g. openai/gpt-4o, or "
                           "ollama/qwen2.5-coder with RLM_ROOT_API_BASE) and restart; or drive exec_code yourself")
         current = await current_session(ctx)
         if not current.contexts:
-            raise invalid("nothing is loaded in this session: call load_context first")
+            raise BadRequest("nothing is loaded in this session: call load_context first")
         async def progress(iteration: int, total: int, message: str) -> None:
             await ctx.report_progress(float(iteration), float(total), f"iteration {iteration}: {message}")
 
@@ -334,12 +308,9 @@ def create_server(settings: Settings) -> MCPServer:
             payload |= {"op": "outline", "path": path}
         else:
             if not (name or pattern or kind or path):
-                raise invalid("give name, pattern, kind, path or callers_of")
+                raise BadRequest("give name, pattern, kind, path or callers_of")
             payload |= {"op": "find", "name": name, "pattern": pattern, "kind": kind, "path": path}
-        try:
-            found = await current.code_index().query(payload)
-        except (IndexNotReady, ValueError, re.error) as exc:
-            raise invalid(str(exc)) from exc
+        found = await current.code_index().query(payload)
         return tool_result(SymbolReport(op=payload["op"], results=found[:limit]))
 
     @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True))
@@ -362,24 +333,20 @@ def create_server(settings: Settings) -> MCPServer:
         return PLAYBOOK + (f"\n\nThe task:\n{task}" if task else "")
 
     @mcp.resource(CONTEXT_URI, mime_type="application/json")
+    @translated("resource " + CONTEXT_URI)
     async def context_summary(name: str, ctx: Context) -> dict[str, Any]:
         """The summary of one loaded context (sizes, files, languages, skipped); the session tool lists names."""
         current = await current_session(ctx)
-        try:
-            return current.context(name).to_dict()
-        except RlmMcpError as exc:
-            raise invalid(str(exc)) from exc
+        return current.context(name).to_dict()
 
     @mcp.resource(MANIFEST_URI, mime_type="application/json")
+    @translated("resource " + MANIFEST_URI)
     async def context_manifest(name: str, ctx: Context) -> dict[str, Any]:
         """The file manifest of one loaded context: path, offsets, bytes, lines, language per file."""
         from .contexts import read_manifest
 
         current = await current_session(ctx)
-        try:
-            return read_manifest(current.context(name))
-        except RlmMcpError as exc:
-            raise invalid(str(exc)) from exc
+        return read_manifest(current.context(name))
 
     install_completions(mcp, (CONTEXT_URI, MANIFEST_URI), loaded_context_names)
     return mcp
@@ -419,16 +386,16 @@ def build_prompts(current: Session, prompt: str | None, prompts: list[str] | Non
                   path: str | None, start: int | None, end: int | None, chunk_chars: int | None) -> list[str]:
     """The worker prompts of a sub_query call, with the named slice of a context appended."""
     if bool(prompt) == bool(prompts):
-        raise ValueError("give exactly one of `prompt` or `prompts`")
+        raise BadRequest("give exactly one of `prompt` or `prompts`")
     questions = [prompt] if prompt else list(prompts or [])
     if context is None:
         if path is not None or start is not None or end is not None or chunk_chars:
-            raise ValueError("`path`, `start`, `end` and `chunk_chars` need `context` (a loaded context's name)")
+            raise BadRequest("`path`, `start`, `end` and `chunk_chars` need `context` (a loaded context's name)")
         return questions
     text = context_slice(current, context, path, start, end)
     if chunk_chars:
         if not prompt:
-            raise ValueError("`chunk_chars` maps one `prompt` over the chunks; do not combine it with `prompts`")
+            raise BadRequest("`chunk_chars` maps one `prompt` over the chunks; do not combine it with `prompts`")
         pieces = [text[i : i + chunk_chars] for i in range(0, len(text), chunk_chars)] or [""]
         return [f"{prompt}\n\n---\n{piece}" for piece in pieces]
     return [f"{question}\n\n---\n{text}" for question in questions]
@@ -443,7 +410,7 @@ def context_slice(current: Session, name: str, path: str | None, start: int | No
 
         entry = next((e for e in read_manifest(stored)["files"] if e["path"] == path), None)
         if entry is None:
-            raise ValueError(f"{path!r} is not a file of context {name!r}; list them with exec_code: list(files)")
+            raise BadRequest(f"{path!r} is not a file of context {name!r}; list them with exec_code: list(files)")
         text = text[entry["start"] : entry["end"]]
     return text[start or 0 : end]
 
