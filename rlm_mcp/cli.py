@@ -1,6 +1,7 @@
-"""The `rlm-mcp` command: serve (default, stdio or --http), and configuration flags.
+"""The `rlm-mcp` command: serve (default, stdio or --http), ask, doctor, trace, and configuration flags.
 
-Logs go to stderr: when serving stdio, stdout belongs to the MCP transport.
+Logs go to stderr: when serving stdio, stdout belongs to the MCP transport. Errors of ours
+(rlm_mcp.errors) end a command with their one-line message and exit code 1, never a traceback.
 """
 
 from __future__ import annotations
@@ -13,13 +14,24 @@ from typing import Any
 import click
 
 from . import __version__
-from .config import ConfigError, Settings, load_settings
+from .config import Settings, load_settings
+from .errors import RlmMcpError
 
 
 def _settings(config: Path | None, **flags: Any) -> Settings:
     try:
         return load_settings(config, flags)
-    except ConfigError as exc:
+    except RlmMcpError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _check_policy(settings: Settings) -> None:
+    """A broken RLM_SANDBOX_POLICY stops the command before it starts, not at the first session."""
+    from .sandbox import SandboxPolicy
+
+    try:
+        SandboxPolicy.load(settings.sandbox_policy)
+    except RlmMcpError as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -67,6 +79,7 @@ def serve(use_http: bool = False, host: str | None = None, port: int | None = No
     settings = _settings(config, host=host, port=port, sandbox=sandbox, allowed_roots=allowed_roots,
                          auth_token=auth_token,
                          worker_model=worker_model, root_model=root_model)
+    _check_policy(settings)
     _logging(verbose)
     server = create_server(settings)
     if use_http:
@@ -105,9 +118,7 @@ def ask(question: str, paths: tuple[str, ...], root_model: str | None, worker_mo
 
     settings = _settings(config, root_model=root_model, worker_model=worker_model)
     try:
-        rlm = RLM(settings=settings, limits=RLMLimits(max_iterations=max_iterations, max_wall_s=settings.max_wall_s,
-                                                      max_root_cost_usd=settings.max_cost_usd,
-                                                      exec_timeout_s=settings.exec_timeout_s))
+        rlm = RLM(settings=settings, limits=RLMLimits.from_settings(settings, max_iterations=max_iterations))
     except RLMError as exc:
         raise click.ClickException(str(exc)) from exc
     context: str | list[str] | None = sys.stdin.read() if paths == ("-",) else list(paths) or None
@@ -123,11 +134,14 @@ def ask(question: str, paths: tuple[str, ...], root_model: str | None, worker_mo
         elif event.get("type") == "root_reply":
             click.echo(f"{stamp} iteration {event.get('iteration')}: root replied", err=True)
 
-    result = rlm.complete(question, context, record=narrate)
+    try:
+        result = rlm.complete(question, context, record=narrate)
+    except RlmMcpError as exc:  # a path that cannot be loaded, a sandbox that cannot start, a broken policy
+        raise click.ClickException(str(exc)) from exc
     if as_json:
-        usage = {name: getattr(result.usage, name) for name in result.usage.__slots__}
         click.echo(json.dumps({"answer": result.answer, "status": result.status, "reason": result.reason,
-                               "usage": usage, "worker_usage": result.worker_usage,
+                               "usage": result.usage.as_dict(), "worker_usage": result.worker_usage,
+                               "spent": result.spent,
                                "trajectory": str(rlm.last_trajectory)}, indent=2))
     else:
         click.echo(result.answer)
@@ -143,14 +157,17 @@ def ask(question: str, paths: tuple[str, ...], root_model: str | None, worker_mo
               help="TOML config file.")
 @click.option("--check-worker", is_flag=True, help="Also make one tiny call to the worker model.")
 def doctor(config: Path | None = None, check_worker: bool = False) -> None:
-    """Check this machine (Python, nsjail, namespaces, guest interpreter, a real jail) and print fixes.
+    """Check this machine (Python, nsjail, namespaces, guest interpreter, policy, a real jail) and print fixes.
 
-    Exit code 0 when rlm-mcp can run isolated code here, 1 otherwise.
+    Exit code 0 when rlm-mcp can run isolated code here (and, with --check-worker, the worker answered),
+    1 otherwise.
     """
-    from .doctor import render, run_checks
+    from .doctor import can_run_isolated, render, run_checks
 
     results = run_checks(_settings(config), check_worker)
     click.echo(render(results))
+    verdict = "can" if can_run_isolated(results) else "CANNOT"
+    click.echo(f"=> rlm-mcp {verdict} run isolated code on this machine")
     failed = [check.name for check in results if check.status == "fail"]
     if failed:
         raise click.ClickException(f"{len(failed)} problem(s): {', '.join(failed)}")

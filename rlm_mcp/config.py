@@ -14,10 +14,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .errors import RlmMcpError
+
 ENV_PREFIX = "RLM_"
 
 
-class ConfigError(ValueError):
+class ConfigError(RlmMcpError, ValueError):
     """A setting is invalid; the message names it and where it came from."""
 
 
@@ -47,19 +49,27 @@ class Settings(BaseModel):
     session_idle_s: float = Field(3600.0, gt=0, description="idle sessions are closed after this")
 
     # --- workers ---
-    worker_model: str | None = Field(None, description="litellm model string for llm_query, e.g. openai/gpt-4o-mini")
+    worker_model: str | None = Field(None, description="model for llm_query: a litellm model string (e.g. "
+                                     "openai/gpt-4o-mini) or your assistant CLI (claude-code/haiku, codex/<model>, "
+                                     "gemini-cli/<model>; no API key needed)")
     worker_api_base: str | None = Field(None, description="API base for the worker model (Ollama, vLLM, ...)")
-    root_model: str | None = Field(None, description="litellm model string for rlm_complete's root model")
+    root_model: str | None = Field(None, description="rlm_complete's root model: a litellm model string, or an "
+                                   "assistant CLI (claude-code/sonnet, ...) driven through fenced code blocks")
     root_api_base: str | None = Field(None, description="API base for the root model")
     sub_rlm_model: str | None = Field(None, description="model for recursive rlm_query (default: root model)")
     worker_concurrency: int = Field(16, ge=1, le=1024, description="parallel worker calls per session")
+    cli_concurrency: int = Field(4, ge=1, le=64, description="parallel worker calls per session when the worker "
+                                 "model is an assistant CLI (claude-code/, codex/, gemini-cli/): one process each")
     worker_timeout_s: float = Field(120.0, gt=0, description="per worker call timeout")
     worker_retries: int = Field(3, ge=0, le=10, description="retries on 429, 5xx, timeouts")
-    max_worker_calls: int = Field(500, ge=0, description="worker calls per session")
-    max_tokens: int = Field(5_000_000, ge=0, description="worker tokens (in + out) per session")
-    max_cost_usd: float = Field(5.0, ge=0, description="worker spend per session in USD")
+    max_worker_calls: int = Field(500, ge=0, description="model calls per session: workers, sub_query, and the "
+                                  "root calls of rlm_complete and of every child RLM")
+    max_tokens: int = Field(5_000_000, ge=0, description="tokens (in + out) of all model calls per session")
+    max_cost_usd: float = Field(5.0, ge=0, description="all model spend per session in USD (workers, sub_query, "
+                                "RLM roots at every depth), by litellm's price map")
     max_depth: int = Field(2, ge=0, le=10, description="recursion depth of rlm_query")
-    max_wall_s: float = Field(3600.0, gt=0, description="wall time of one call tree")
+    max_wall_s: float = Field(3600.0, gt=0, description="wall time of one call tree (a session's model calls, "
+                              "and of each RLM run)")
     max_batch: int = Field(1000, ge=1, description="prompts in one llm_query_batched call")
     max_repeats: int = Field(20, ge=1, description="identical prompt sent at most this often")
 

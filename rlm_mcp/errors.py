@@ -1,28 +1,34 @@
-"""Errors of the rlm_mcp service layer (sessions and server).
+"""The errors of rlm-mcp: one tree under `RlmMcpError`, every message naming the problem and its fix.
 
-    RlmError                      base for failures a caller can act on
-    ├── UnknownContext            a context name that was never loaded
-    ├── SessionLimitReached       too many concurrent sessions
-    └── NoSourceGiven             load_context without text, paths or client roots
+    RlmMcpError                         base of every error rlm-mcp raises on purpose
+    ├── BadRequest (ValueError)         a request cannot be served as asked; nothing was done
+    │   └── UnknownContext (KeyError)   a context name that was never loaded
+    ├── SessionLimitReached             too many concurrent sessions
+    ├── ConfigError (ValueError)        config.py: a setting is invalid (names it and where it came from)
+    ├── SandboxError                    sandbox/errors.py: the sandbox itself, never the user's code
+    ├── ContextError                    contexts/errors.py: text or files could not become a context
+    ├── WorkerError                     workers/errors.py: a model call gave no answer; BudgetExceeded
+    └── RLMError                        rlm/errors.py: the autonomous loop could not run
 
-Components keep their own trees: rlm_mcp.sandbox.errors, rlm_mcp.contexts.errors,
-rlm_mcp.workers (worker and budget errors), rlm_mcp.index. The server turns all of them into
-messages that name the problem and the fix.
+Each component draws its own subtree in its errors module and imports only this base, so the base
+module imports nothing. Failures of the user's code are not errors at all: they are results with a
+status. The server turns the whole tree into MCP errors at one boundary (`server.mcp_error`); the CLI
+prints the message and exits 1.
 """
 
 
-class RlmError(Exception):
+class RlmMcpError(Exception):
     """Base class: the message is written for the model or person who must fix the call."""
 
 
-class UnknownContext(RlmError, KeyError):
+class BadRequest(RlmMcpError, ValueError):
+    """The request is wrong (a missing, conflicting or out-of-range argument); the message says how to fix it."""
+
+
+class UnknownContext(BadRequest, KeyError):
     def __str__(self) -> str:  # KeyError would add quotes around the message
         return str(self.args[0])
 
 
-class SessionLimitReached(RlmError):
-    pass
-
-
-class NoSourceGiven(RlmError):
+class SessionLimitReached(RlmMcpError):
     pass

@@ -26,7 +26,7 @@ import anyio.to_thread
 
 from .contexts import StoredContext
 from .contexts.scan import files_containing
-from .errors import RlmError
+from .errors import BadRequest
 from .symbols import CodeIndex
 from .symbols.index import lookup_key, parse, parse_in_parallel
 from .symbols.languages import spec_for
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 MAX_RESULTS = 1000
 
 
-class IndexNotReady(RlmError):
+class IndexNotReady(BadRequest):
     """No index can answer: the context is plain text, was never loaded, or its index failed."""
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from .contexts import StoredContext
 from .sandbox import ExecResult
+from .workers import Usage
 
 
 class FileSizeModel(BaseModel):
@@ -75,15 +76,6 @@ class VariableModel(BaseModel):
     preview: str
 
 
-class WorkerUsageModel(BaseModel):
-    calls: int = 0
-    cached_calls: int = 0
-    failed_calls: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost_usd: float | None = Field(0.0, description="null when a model's price is unknown")
-
-
 FINAL_ANSWER_TEXT_CHARS = 20_000  # the whole answer is always in the structured result
 
 
@@ -100,11 +92,11 @@ class ExecReport(BaseModel):
     elapsed_s: float
     restarted: bool = Field(False, description="the REPL was restarted: variables lost, contexts re-attached")
     final_answer: str | None = Field(None, description="set when the code called FINAL(...) or FINAL_VAR(...)")
-    worker_usage: WorkerUsageModel = Field(default_factory=WorkerUsageModel)
+    worker_usage: Usage = Field(default_factory=Usage)
 
     @classmethod
     def build(cls, result: ExecResult, *, restarted: bool, final_answer: str | None,
-              worker_usage: dict[str, Any] | None = None) -> ExecReport:
+              worker_usage: Usage | None = None) -> ExecReport:
         return cls(
             status=result.status, stdout=result.stdout.text, stderr=result.stderr.text,
             stdout_cut_chars=result.stdout.cut_chars, stderr_cut_chars=result.stderr.cut_chars,
@@ -112,7 +104,7 @@ class ExecReport(BaseModel):
             variables=[
                 VariableModel(name=v.name, type=v.type, size=v.size, preview=v.preview) for v in result.variables
             ],
-            final_answer=final_answer, worker_usage=WorkerUsageModel(**(worker_usage or {})),
+            final_answer=final_answer, worker_usage=worker_usage or Usage(),
         )
 
     def text(self) -> str:
@@ -163,7 +155,9 @@ class SessionReport(BaseModel):
     restarts: int
     timeouts: int
     limits: dict[str, Any]
-    worker_usage: WorkerUsageModel = Field(default_factory=WorkerUsageModel)
+    worker_usage: Usage = Field(default_factory=Usage)
+    spent: dict[str, Any] = Field(default_factory=dict, description="the session's ledger: every model call "
+                                  "(workers, sub_query, rlm_complete's root, child RLMs), tokens, USD, seconds")
     worker_model: str | None = None
     action: str = "status"
 
@@ -175,7 +169,8 @@ class SessionReport(BaseModel):
             f"Session {self.session} ({'nsjail' if self.isolated else 'NOT ISOLATED'}; action: {self.action}). "
             f"Contexts: {names}. Execs: {self.execs} ({self.exec_seconds:.2f} s, {self.timeouts} timeouts, "
             f"{self.restarts} restarts). Workers: {usage.calls} calls, {usage.tokens_in + usage.tokens_out:,} tokens, "
-            f"cost {cost} (model: {self.worker_model or 'not configured'}). Limits: {self.limits}."
+            f"cost {cost} (model: {self.worker_model or 'not configured'}). All model calls: {self.spent or 'none'}. "
+            f"Limits: {self.limits}."
         )
 
 
@@ -191,7 +186,7 @@ class SubQueryReport(BaseModel):
 
     answers: list[AnswerModel]
     backend: Literal["litellm", "sampling"]
-    usage: WorkerUsageModel = Field(default_factory=WorkerUsageModel)
+    usage: Usage = Field(default_factory=Usage)
 
     def text(self) -> str:
         if len(self.answers) == 1:
@@ -212,7 +207,9 @@ class RLMReport(BaseModel):
     root_calls: int
     root_tokens: int
     root_cost_usd: float | None
-    worker_usage: WorkerUsageModel = Field(default_factory=WorkerUsageModel)
+    worker_usage: Usage = Field(default_factory=Usage)
+    spent: dict[str, Any] = Field(default_factory=dict, description="the session's ledger after the run: every "
+                                  "model call so far, root and child roots included")
     elapsed_s: float
     trajectory: str | None = None
 

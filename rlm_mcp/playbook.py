@@ -3,6 +3,8 @@
 Kept in one place so tool descriptions, instructions and the playbook do not drift apart.
 """
 
+import json
+
 SERVER_INSTRUCTIONS = """\
 rlm-mcp turns you into a Recursive Language Model for inputs far larger than your context window.
 Load a whole codebase, directory or huge text ONCE with load_context; it lives in a sandboxed,
@@ -41,3 +43,24 @@ never read it whole: you write code that reads it for you.
 Budgets (worker calls, tokens, USD, depth) are enforced by the server; `session()` shows what
 is used and left. If a call says a budget is exhausted, work with what you have or ask the user.
 """
+
+SKILL_PATH = "plugin/skills/rlm-playbook/SKILL.md"  # the Claude Code plugin this repository serves
+SKILL_DESCRIPTION = (
+    "Use when a question needs a global view of a codebase, log dump or document set too large to read file "
+    "by file (every caller of X, every place config key Y is read, patterns across thousands of files): load it "
+    "once into the rlm-mcp server's sandboxed REPL and answer with code and worker models."
+)
+
+
+def skill_markdown() -> str:
+    """The Claude Code skill that carries the playbook, generated from it so the two cannot drift apart;
+    tests/server/test_plugin.py checks that the checked-in SKILL_PATH is this text."""
+    return (
+        f"---\nname: rlm-playbook\ndescription: {json.dumps(SKILL_DESCRIPTION)}\n---\n\n"
+        f"<!-- Generated from rlm_mcp/playbook.py: python -m rlm_mcp.playbook > {SKILL_PATH} -->\n\n"
+        f"The tools named below are the rlm-mcp plugin's MCP server (`rlm`).\n\n{PLAYBOOK}"
+    )
+
+
+if __name__ == "__main__":
+    print(skill_markdown(), end="")

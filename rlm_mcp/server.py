@@ -1,14 +1,14 @@
 """The MCP surface of rlm-mcp: thin handlers over sessions, contexts and the sandbox.
 
-Two error channels (STYLE.md): invalid arguments and unknown names are protocol errors (MCPError,
-INVALID_PARAMS) with a message that says what to do; failures of the user's code come back as a
-normal result with is_error set and a status.
+Two error channels: a request that cannot be served (bad arguments, unknown names, a spent budget, a
+failed sandbox) is a protocol error whose message says what to do -- every handler is wrapped by
+`mcp_errors.translated`, the one boundary where errors become MCP errors; failures of the user's code
+come back as a normal result with is_error set and a status.
 """
 
 
 import inspect
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -18,11 +18,9 @@ from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlparse
 
 import anyio
-from mcp import MCPError
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.resolve import ListRoots, Resolve, Sample
 from mcp_types import (
-    INVALID_PARAMS,
     CallToolResult,
     CreateMessageResult,
     ListRootsResult,
@@ -33,11 +31,11 @@ from mcp_types import (
 from pydantic import Field
 
 from . import __version__
+from .completions import install as install_completions
 from .config import Settings
-from .contexts import ContextError
-from .errors import NoSourceGiven, RlmError
+from .errors import BadRequest
 from .http import token_fingerprint
-from .indexing import IndexNotReady
+from .mcp_errors import translated
 from .models import (
     AnswerModel,
     ContextBrief,
@@ -47,29 +45,23 @@ from .models import (
     SessionReport,
     SubQueryReport,
     SymbolReport,
-    WorkerUsageModel,
 )
 from .playbook import PLAYBOOK, SERVER_INSTRUCTIONS
-from .rlm.loop import RLMLimits, RLMLoop
-from .rlm.root import RootModel
-from .sandbox import SandboxError
+from .rlm.calls import WorkerCalls, new_loop, session_calls
+from .rlm.loop import RLMLimits
 from .sessions import Session, SessionManager
-from .worker_calls import WorkerCalls
-from .workers import BudgetExceeded
 from .workers.backends import load_litellm, uses_lean_path
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.25
+CONTEXT_URI = "rlm://contexts/{name}"
+MANIFEST_URI = CONTEXT_URI + "/manifest"
 
 
 @dataclass(slots=True)
 class AppState:
     settings: Settings
     sessions: SessionManager
-
-
-def invalid(message: str) -> MCPError:
-    return MCPError(code=INVALID_PARAMS, message=message)
 
 
 def session_key(ctx: Context) -> str:
@@ -92,10 +84,7 @@ def session_key(ctx: Context) -> str:
 async def current_session(ctx: Context) -> Session:
     state: AppState = ctx.request_context.lifespan_context
     key = session_key(ctx)
-    try:
-        session = await state.sessions.get(key)
-    except RlmError as exc:
-        raise invalid(str(exc)) from exc
+    session = await state.sessions.get(key)
     _close_with_connection(ctx, state.sessions, key)
     return session
 
@@ -140,10 +129,10 @@ def create_server(settings: Settings) -> MCPServer:
     mcp = MCPServer("rlm-mcp", instructions=SERVER_INSTRUCTIONS, version=__version__, lifespan=lifespan)
 
     def tool(**options: Any) -> Callable[[Callable[..., Any]], Any]:
-        """`mcp.tool` with the docstring dedented into the description a model reads."""
+        """`mcp.tool` with the docstring dedented into the description a model reads, behind the error boundary."""
 
         def register(fn: Callable[..., Any]) -> Any:
-            return mcp.tool(description=inspect.cleandoc(fn.__doc__ or ""), **options)(fn)
+            return mcp.tool(description=inspect.cleandoc(fn.__doc__ or ""), **options)(translated(fn.__name__)(fn))
 
         return register
 
@@ -175,19 +164,14 @@ def create_server(settings: Settings) -> MCPServer:
         """
         session = await current_session(ctx)
         state: AppState = ctx.request_context.lifespan_context
-        try:
-            if text is not None:
-                if source:
-                    raise invalid("give either `text` or `source`, not both")
-                stored = await session.load_text(name, text)
-            else:
-                sources = source or _paths_from_roots(roots) or [str(Path.cwd())]
-                allowed = list(state.settings.roots()) + [Path(p) for p in _paths_from_roots(roots)]
-                stored = await session.load_paths(name, sources, allowed, on_progress=_progress_reporter(ctx))
-        except (ContextError, NoSourceGiven) as exc:
-            raise invalid(str(exc)) from exc
-        except SandboxError as exc:
-            raise MCPError(code=-32603, message=f"the sandbox failed: {exc}") from exc
+        if text is not None:
+            if source:
+                raise BadRequest("give either `text` or `source`, not both")
+            stored = await session.load_text(name, text)
+        else:
+            sources = source or _paths_from_roots(roots) or [str(Path.cwd())]
+            allowed = list(state.settings.roots()) + [Path(p) for p in _paths_from_roots(roots)]
+            stored = await session.load_paths(name, sources, allowed, on_progress=_progress_reporter(ctx))
         entry = session.code_index().indexes.get(stored.name)
         return tool_result(ContextSummary.from_stored(stored, entry.summary() if entry else "none"))
 
@@ -211,14 +195,12 @@ def create_server(settings: Settings) -> MCPServer:
         async def progress(done: int, total: int, message: str) -> None:
             await ctx.report_progress(float(done), float(total), message)
 
-        try:
-            outcome = await session.exec(code, timeout_s, progress)
-        except (SandboxError, ValueError) as exc:
-            raise MCPError(code=-32603, message=f"the sandbox failed and could not be restarted: {exc}") from exc
+        outcome = await session.exec(code, timeout_s, progress)
         report = ExecReport.build(outcome.result, restarted=outcome.restarted, final_answer=outcome.final_answer,
                                   worker_usage=outcome.worker_usage)
         return tool_result(report, is_error=report.status != "ok")
 
+    @translated("sub_query")
     async def sample_if_needed(ctx: Context, prompt: str | None, prompts: list[str] | None, context: str | None,
                                path: str | None, start: int | None, end: int | None,
                                chunk_chars: int | None) -> Sample | None:
@@ -258,21 +240,12 @@ def create_server(settings: Settings) -> MCPServer:
             text = sampled.content.text if isinstance(sampled.content, TextContent) else str(sampled.content)
             answer = AnswerModel(text=text, model=sampled.model or "client")
             return tool_result(SubQueryReport(answers=[answer], backend="sampling"))
-        try:
-            questions = build_prompts(current, prompt, prompts, context, path, start, end, chunk_chars)
-        except (RlmError, ValueError) as exc:
-            raise invalid(str(exc)) from exc
-        calls = current.extension if isinstance(current.extension, WorkerCalls) else None
-        if calls is None:
-            current.extension = calls = WorkerCalls.for_session(current)
-        mark = calls.usage_mark()
-        try:
-            progress = _progress_reporter_async(ctx)
-            results = await calls.dispatcher.query_batched(questions, calls.budget, model, progress)
-        except BudgetExceeded as exc:
-            raise invalid(str(exc)) from exc
+        questions = build_prompts(current, prompt, prompts, context, path, start, end, chunk_chars)
+        calls = session_calls(current)
+        mark = calls.usage.snapshot()
+        results = await calls.dispatcher.query_batched(questions, calls.budget, model, _progress_reporter_async(ctx))
         answers = [AnswerModel(text=r.text, error=r.error, model=r.model, cached=r.cached) for r in results]
-        report = SubQueryReport(answers=answers, backend="litellm", usage=WorkerUsageModel(**calls.usage_since(mark)))
+        report = SubQueryReport(answers=answers, backend="litellm", usage=calls.usage.since(mark))
         return tool_result(report, is_error=all(a.error for a in answers))
 
     @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True))
@@ -289,26 +262,23 @@ def create_server(settings: Settings) -> MCPServer:
         (when a limit stopped the run), and its cost. Reports progress per iteration.
         """
         if not settings.root_model:
-            raise invalid("rlm_complete needs a root model: set RLM_ROOT_MODEL (e.g. openai/gpt-4o, or "
+            raise BadRequest("rlm_complete needs a root model: set RLM_ROOT_MODEL (e.g. openai/gpt-4o, or "
                           "ollama/qwen2.5-coder with RLM_ROOT_API_BASE) and restart; or drive exec_code yourself")
         current = await current_session(ctx)
         if not current.contexts:
-            raise invalid("nothing is loaded in this session: call load_context first")
-        root = RootModel(settings.root_model, api_base=settings.root_api_base)
-        limits = RLMLimits(max_iterations=max_iterations, max_wall_s=settings.max_wall_s,
-                           max_root_cost_usd=settings.max_cost_usd, exec_timeout_s=settings.exec_timeout_s)
-
+            raise BadRequest("nothing is loaded in this session: call load_context first")
         async def progress(iteration: int, total: int, message: str) -> None:
             await ctx.report_progress(float(iteration), float(total), f"iteration {iteration}: {message}")
 
-        mark = current.extension.usage_mark() if current.extension else None
-        result = await RLMLoop(current, root, limits, on_iteration=progress).run(query)
+        calls = session_calls(current)
+        mark = calls.usage.snapshot()
+        limits = RLMLimits.from_settings(settings, max_iterations=max_iterations)
+        result = await new_loop(current, limits=limits, on_iteration=progress).run(query)
         usage = result.usage
         report = RLMReport(
             answer=result.answer, status=result.status, reason=result.reason, iterations=usage.iterations,
-            code_blocks=usage.code_blocks, root_calls=usage.root_calls,
-            root_tokens=usage.root_tokens_in + usage.root_tokens_out, root_cost_usd=usage.root_cost_usd,
-            worker_usage=WorkerUsageModel(**(current.extension.usage_since(mark) if current.extension else {})),
+            code_blocks=usage.code_blocks, root_calls=usage.root.calls, root_tokens=usage.root.tokens,
+            root_cost_usd=usage.root.cost_usd, worker_usage=calls.usage.since(mark), spent=result.spent,
             elapsed_s=usage.elapsed_s, trajectory=str(current.trajectory.path) if current.trajectory else None,
         )
         return tool_result(report, is_error=result.status == "failed")
@@ -338,12 +308,9 @@ def create_server(settings: Settings) -> MCPServer:
             payload |= {"op": "outline", "path": path}
         else:
             if not (name or pattern or kind or path):
-                raise invalid("give name, pattern, kind, path or callers_of")
+                raise BadRequest("give name, pattern, kind, path or callers_of")
             payload |= {"op": "find", "name": name, "pattern": pattern, "kind": kind, "path": path}
-        try:
-            found = await current.code_index().query(payload)
-        except (IndexNotReady, ValueError, re.error) as exc:
-            raise invalid(str(exc)) from exc
+        found = await current.code_index().query(payload)
         return tool_result(SymbolReport(op=payload["op"], results=found["results"][:limit], note=found["note"]))
 
     @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True))
@@ -365,27 +332,31 @@ def create_server(settings: Settings) -> MCPServer:
         """How to use rlm-mcp's tools as a Recursive Language Model: probe, filter with code, map with workers."""
         return PLAYBOOK + (f"\n\nThe task:\n{task}" if task else "")
 
-    @mcp.resource("rlm://contexts/{name}", mime_type="application/json")
+    @mcp.resource(CONTEXT_URI, mime_type="application/json")
+    @translated("resource " + CONTEXT_URI)
     async def context_summary(name: str, ctx: Context) -> dict[str, Any]:
         """The summary of one loaded context (sizes, files, languages, skipped); the session tool lists names."""
         current = await current_session(ctx)
-        try:
-            return current.context(name).to_dict()
-        except RlmError as exc:
-            raise invalid(str(exc)) from exc
+        return current.context(name).to_dict()
 
-    @mcp.resource("rlm://contexts/{name}/manifest", mime_type="application/json")
+    @mcp.resource(MANIFEST_URI, mime_type="application/json")
+    @translated("resource " + MANIFEST_URI)
     async def context_manifest(name: str, ctx: Context) -> dict[str, Any]:
         """The file manifest of one loaded context: path, offsets, bytes, lines, language per file."""
         from .contexts import read_manifest
 
         current = await current_session(ctx)
-        try:
-            return read_manifest(current.context(name))
-        except RlmError as exc:
-            raise invalid(str(exc)) from exc
+        return read_manifest(current.context(name))
 
+    install_completions(mcp, (CONTEXT_URI, MANIFEST_URI), loaded_context_names)
     return mcp
+
+
+def loaded_context_names(ctx: Context) -> list[str]:
+    """The caller's loaded contexts, for completions; asking does not open a session."""
+    state: AppState = ctx.request_context.lifespan_context
+    existing = state.sessions.sessions.get(session_key(ctx))
+    return list(existing.contexts) if existing else []
 
 
 def _session_report(current: Session, action: str) -> SessionReport:
@@ -400,31 +371,32 @@ def _session_report(current: Session, action: str) -> SessionReport:
         restarts=current.usage.restarts, timeouts=current.usage.timeouts,
         limits={"exec_timeout_s": settings.exec_timeout_s, "max_output_chars": settings.max_output_chars,
                 "max_worker_calls": settings.max_worker_calls, "max_cost_usd": settings.max_cost_usd,
-                "max_tokens": settings.max_tokens, "max_depth": settings.max_depth},
-        worker_model=settings.worker_model, action=action,
-        worker_usage=WorkerUsageModel(**_worker_usage(current)),
+                "max_tokens": settings.max_tokens, "max_depth": settings.max_depth, "max_wall_s": settings.max_wall_s},
+        worker_model=settings.worker_model, action=action, **_spending(current),
     )
 
 
-def _worker_usage(current: Session) -> dict[str, Any]:
-    extension = current.extension
-    return extension.dispatcher.usage.as_dict() if isinstance(extension, WorkerCalls) else {}
+def _spending(current: Session) -> dict[str, Any]:
+    calls = current.extension
+    if not isinstance(calls, WorkerCalls):
+        return {}
+    return {"worker_usage": calls.usage, "spent": calls.budget.ledger.used()}
 
 
 def build_prompts(current: Session, prompt: str | None, prompts: list[str] | None, context: str | None,
                   path: str | None, start: int | None, end: int | None, chunk_chars: int | None) -> list[str]:
     """The worker prompts of a sub_query call, with the named slice of a context appended."""
     if bool(prompt) == bool(prompts):
-        raise ValueError("give exactly one of `prompt` or `prompts`")
+        raise BadRequest("give exactly one of `prompt` or `prompts`")
     questions = [prompt] if prompt else list(prompts or [])
     if context is None:
         if path is not None or start is not None or end is not None or chunk_chars:
-            raise ValueError("`path`, `start`, `end` and `chunk_chars` need `context` (a loaded context's name)")
+            raise BadRequest("`path`, `start`, `end` and `chunk_chars` need `context` (a loaded context's name)")
         return questions
     text = context_slice(current, context, path, start, end)
     if chunk_chars:
         if not prompt:
-            raise ValueError("`chunk_chars` maps one `prompt` over the chunks; do not combine it with `prompts`")
+            raise BadRequest("`chunk_chars` maps one `prompt` over the chunks; do not combine it with `prompts`")
         pieces = [text[i : i + chunk_chars] for i in range(0, len(text), chunk_chars)] or [""]
         return [f"{prompt}\n\n---\n{piece}" for piece in pieces]
     return [f"{question}\n\n---\n{text}" for question in questions]
@@ -439,7 +411,7 @@ def context_slice(current: Session, name: str, path: str | None, start: int | No
 
         entry = next((e for e in read_manifest(stored)["files"] if e["path"] == path), None)
         if entry is None:
-            raise ValueError(f"{path!r} is not a file of context {name!r}; list them with exec_code: list(files)")
+            raise BadRequest(f"{path!r} is not a file of context {name!r}; list them with exec_code: list(files)")
         text = text[entry["start"] : entry["end"]]
     return text[start or 0 : end]
 

@@ -27,7 +27,8 @@ from .config import Settings
 from .errors import SessionLimitReached, UnknownContext
 from .indexing import SessionIndex
 from .sandbox import ExecResult, Sandbox, SandboxPolicy, create_launcher, new_data_dir
-from .workers.trajectory import TrajectoryLog
+from .search import ContextSearch
+from .workers import TrajectoryLog, Usage
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,8 @@ class SessionExtension(Protocol):
 
     def callbacks(self) -> dict[str, Callback]: ...
 
-    def usage_mark(self) -> Any: ...
-
-    def usage_since(self, mark: Any) -> dict[str, Any]: ...
+    @property
+    def usage(self) -> Usage: ...  # running totals of its model calls; each exec reports the difference
 
     async def aclose(self) -> None: ...
 
@@ -56,7 +56,7 @@ class ExecOutcome:
     result: ExecResult
     restarted: bool = False
     final_answer: str | None = None
-    worker_usage: dict[str, Any] = field(default_factory=dict)
+    worker_usage: Usage = field(default_factory=Usage)
 
 
 @dataclass(slots=True)
@@ -110,6 +110,7 @@ class Session:
             callbacks = self.extension.callbacks() if self.extension else {}
             callbacks["final"] = self._record_final
             callbacks["index"] = self.code_index().query
+            callbacks["grep"] = ContextSearch(self.contexts).query
             self._sandbox = Sandbox(launcher, self.policy, self.data_dir, prelude=PRELUDE, callbacks=callbacks)
             await self._sandbox.start(self.task_group)
         elif not self._sandbox.alive:
@@ -197,13 +198,13 @@ class Session:
         self.touch()
         sandbox = await self.ensure_started()
         self.final_answer = None
-        mark = self.extension.usage_mark() if self.extension else None
+        mark = self.extension.usage.snapshot() if self.extension else Usage()
         result = await sandbox.exec(
             code,
             timeout_s=timeout_s or self.settings.exec_timeout_s,
             max_output_chars=self.settings.max_output_chars,
         )
-        worker_usage = self.extension.usage_since(mark) if self.extension else {}
+        worker_usage = self.extension.usage.since(mark) if self.extension else Usage()
         self.record({"type": "code", **tags, "code": code[:20_000], "status": result.status,
                      "stdout": result.stdout.text[:4000], "stderr": result.stderr.text[:2000],
                      "elapsed_s": round(result.elapsed_s, 4), "error": result.error})
@@ -224,11 +225,13 @@ class Session:
             self.observer(event)
 
     async def reset(self, keep_contexts: bool = True) -> None:
-        """A fresh REPL: variables are dropped; contexts are re-attached unless asked otherwise."""
+        """A fresh REPL: variables are dropped; contexts are re-attached, or dropped with their stored
+        files and their code index, so nothing answers from them afterwards."""
         async with self._lock:
             if not keep_contexts:
                 for name in list(self.contexts):
-                    shutil.rmtree(self.data_dir / name, ignore_errors=True)
+                    await anyio.to_thread.run_sync(ctx_store.delete_stored, name, self.data_dir)
+                    self.code_index().drop(name)
                 self.contexts.clear()
             if self._sandbox is not None:
                 await self._restart()

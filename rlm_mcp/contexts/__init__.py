@@ -21,7 +21,7 @@ from .models import (
     SkipCounts,
     StoredContext,
 )
-from .store import files_of, load_stored, read_manifest, store_paths, store_text, validate_name
+from .store import delete_stored, files_of, load_stored, read_manifest, store_paths, store_text, validate_name
 
 __all__ = [
     "CONTEXT_NAME_RE",
@@ -37,6 +37,7 @@ __all__ = [
     "SkipCounts",
     "SourceNotFound",
     "StoredContext",
+    "delete_stored",
     "files_of",
     "language_of",
     "load_stored",

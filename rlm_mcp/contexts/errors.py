@@ -3,7 +3,7 @@
 Every message names the problem *and* the fix, because the caller usually forwards it verbatim to a
 model or a user who has to decide what to do next.
 
-Error tree::
+Error tree (a subtree of rlm_mcp.errors)::
 
     ContextError                  base class: catch this to handle every loading failure
     ├── InvalidContextName        the name cannot be used as a directory / REPL key
@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..errors import RlmMcpError
+
 __all__ = [
     "ContextError",
     "ContextTooLarge",
@@ -26,7 +28,7 @@ __all__ = [
 ]
 
 
-class ContextError(Exception):
+class ContextError(RlmMcpError):
     """Base class of every error of the contexts component."""
 
 

@@ -333,6 +333,20 @@ def _swap_link(store_dir: Path, name: str, gen_name: str) -> str | None:
     return old
 
 
+def delete_stored(name: str, store_dir: Path) -> None:
+    """Remove a stored context from disk: its link and every generation directory of it."""
+    link = store_dir / validate_name(name)
+    if link.is_symlink() or link.is_file():
+        link.unlink()
+    elif link.is_dir():
+        shutil.rmtree(link)
+    for path in store_dir.glob(f".{name}.*"):  # names have no dots: only this context's generations match
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
 def _try_reuse(store_dir: Path, name: str, fingerprint: str, t0: float) -> StoredContext | None:
     """The stored summary when it exists, is complete and carries the same fingerprint."""
     prev = load_stored(name, store_dir)

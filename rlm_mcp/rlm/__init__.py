@@ -3,6 +3,9 @@
     from rlm_mcp import RLM
     result = RLM("openai/gpt-4o", worker_model="openai/gpt-4o-mini").complete("Where is X configured?", "src/")
     print(result.answer, result.status, result.usage)
+
+One run is one session: its root calls, its code's worker calls and every child RLM's root calls are
+checked against one ledger (RLM_MAX_COST_USD and the other session limits cover all of them).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import anyio
 from ..config import Settings, load_settings
 from ..sandbox import SandboxPolicy
 from ..sessions import Session, new_trajectory
-from ..worker_calls import WorkerCalls
+from .calls import new_loop, session_calls
 from .errors import RLMError, RootModelError
 from .loop import OnIteration, Record, RLMLimits, RLMLoop, RLMResult, RLMUsage
 from .root import RootModel
@@ -38,8 +41,7 @@ class RLM:
         if not self.settings.root_model:
             raise RLMError("no root model: pass RLM('provider/model') or set RLM_ROOT_MODEL "
                            "(e.g. openai/gpt-4o, anthropic/claude-sonnet-4-5, ollama/qwen2.5-coder)")
-        self.limits = limits or RLMLimits(max_root_cost_usd=self.settings.max_cost_usd,
-                                          exec_timeout_s=self.settings.exec_timeout_s)
+        self.limits = limits or RLMLimits.from_settings(self.settings)
         self.last_trajectory: Path | None = None
 
     def complete(self, query: str, context: ContextInput = None, *, record: Record | None = None) -> RLMResult:
@@ -49,17 +51,15 @@ class RLM:
     async def acomplete(self, query: str, context: ContextInput = None, *, record: Record | None = None,
                         on_iteration: OnIteration | None = None) -> RLMResult:
         """Load `context` (text, or paths of files and directories) into a fresh jailed REPL and run the loop."""
-        root = RootModel(self.settings.root_model or "", api_base=self.settings.root_api_base)
         async with anyio.create_task_group() as group:
             session = Session("rlm", self.settings, SandboxPolicy.load(self.settings.sandbox_policy), group,
-                              WorkerCalls.for_session, trajectory=new_trajectory(self.settings, "rlm"), observer=record)
+                              trajectory=new_trajectory(self.settings, "rlm"), observer=record)
             self.last_trajectory = session.trajectory.path if session.trajectory else None
             try:
+                calls = session_calls(session)
                 await load_into(session, context)
-                loop = RLMLoop(session, root, self.limits, on_iteration=on_iteration)
-                result = await loop.run(query)
-                if isinstance(session.extension, WorkerCalls):
-                    result.worker_usage = session.extension.dispatcher.usage.as_dict()
+                result = await new_loop(session, limits=self.limits, on_iteration=on_iteration).run(query)
+                result.worker_usage = calls.usage.as_dict()
                 return result
             finally:
                 await session.close()

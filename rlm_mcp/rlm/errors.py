@@ -1,14 +1,16 @@
-"""Errors of the autonomous loop.
+"""Errors of the autonomous loop (a subtree of rlm_mcp.errors).
 
-    RLMError                 base
+    RLMError                 base: the loop cannot run (no root model configured, ...)
     └── RootModelError       the root model call failed (network, provider, malformed reply)
         └── RootContextFull  the conversation outgrew the root model's context window
 
 Limits hit during a run are not errors: the run returns its best answer marked `best_effort`.
 """
 
+from ..errors import RlmMcpError
 
-class RLMError(Exception):
+
+class RLMError(RlmMcpError):
     """Base class for failures of the autonomous loop."""
 
 

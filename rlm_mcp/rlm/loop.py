@@ -1,6 +1,8 @@
 """The autonomous RLM loop: a root model writes code against the REPL until it gives an answer.
 
-One readable `for` over iterations; limit checks are named methods; every step is recorded.
+One readable `for` over iterations; limit checks are named methods; every step is recorded. Money,
+tokens and model calls are not the loop's to count: every root call goes through the session's ledger
+(the `Budget` it is given), the same one its code's worker calls and child RLMs spend from.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..config import Settings
 from ..models import ExecReport
 from ..sessions import Session
+from ..workers import Budget, BudgetExceeded, Usage
 from .errors import RootContextFull, RootModelError
 from .prompts import (
     ANSWER_NOW,
@@ -24,36 +28,57 @@ from .prompts import (
 from .root import RootModel, RootReply
 
 OUTPUT_BUDGET_CHARS = 8_000
+DEFAULT_ITERATIONS = 20
 Record = Callable[[dict[str, Any]], None]
 OnIteration = Callable[[int, int, str], Awaitable[None] | None]
 
 
 @dataclass(frozen=True, slots=True)
 class RLMLimits:
-    max_iterations: int = 20
-    max_wall_s: float = 900.0
-    max_root_cost_usd: float | None = None
-    exec_timeout_s: float = 120.0
+    """What bounds one run besides the session's ledger (calls, tokens, USD and wall time of the call tree)."""
+
+    max_iterations: int = DEFAULT_ITERATIONS
+    max_wall_s: float = 3600.0  # of this run (RLM_MAX_WALL_S)
+    exec_timeout_s: float = 60.0  # per code block (RLM_EXEC_TIMEOUT_S)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, max_iterations: int | None = None) -> RLMLimits:
+        """The one way settings become limits: rlm_complete, `rlm-mcp ask`, RLM() and every child RLM."""
+        return cls(max_iterations=max_iterations or DEFAULT_ITERATIONS, max_wall_s=settings.max_wall_s,
+                   exec_timeout_s=settings.exec_timeout_s)
 
 
 @dataclass(slots=True)
 class RLMUsage:
     iterations: int = 0
-    root_calls: int = 0
-    root_tokens_in: int = 0
-    root_tokens_out: int = 0
-    root_cost_usd: float | None = 0.0
+    root: Usage = field(default_factory=Usage)  # this run's root calls
     code_blocks: int = 0
     elapsed_s: float = 0.0
 
     def add_reply(self, reply: RootReply) -> None:
-        self.root_calls += 1
-        self.root_tokens_in += reply.tokens_in
-        self.root_tokens_out += reply.tokens_out
-        if reply.cost_usd is None or self.root_cost_usd is None:
-            self.root_cost_usd = None
-        else:
-            self.root_cost_usd += reply.cost_usd
+        self.root.add(reply.tokens_in, reply.tokens_out, reply.cost_usd)
+
+    # The public names of the Python API (README), read from `root`.
+    @property
+    def root_calls(self) -> int:
+        return self.root.calls
+
+    @property
+    def root_tokens_in(self) -> int:
+        return self.root.tokens_in
+
+    @property
+    def root_tokens_out(self) -> int:
+        return self.root.tokens_out
+
+    @property
+    def root_cost_usd(self) -> float | None:
+        return self.root.cost_usd
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"iterations": self.iterations, "root_calls": self.root_calls, "root_tokens_in": self.root_tokens_in,
+                "root_tokens_out": self.root_tokens_out, "root_cost_usd": self.root.as_dict()["cost_usd"],
+                "code_blocks": self.code_blocks, "elapsed_s": self.elapsed_s}
 
 
 @dataclass(slots=True)
@@ -63,14 +88,16 @@ class RLMResult:
     usage: RLMUsage
     reason: str | None = None
     worker_usage: dict[str, Any] = field(default_factory=dict)
+    spent: dict[str, Any] = field(default_factory=dict)  # the session's ledger when the run ended: all model calls
 
 
 class RLMLoop:
-    def __init__(self, session: Session, root: RootModel, limits: RLMLimits, *,
+    def __init__(self, session: Session, root: RootModel, limits: RLMLimits, budget: Budget, *,
                  on_iteration: OnIteration | None = None) -> None:
         self.session = session
         self.root = root
         self.limits = limits
+        self.budget = budget
         self.record = session.record  # the session's trajectory (and its observer)
         self.on_iteration = on_iteration
         self.usage = RLMUsage()
@@ -94,6 +121,11 @@ class RLMLoop:
             await self.notify(iteration, "asking the root model")
             try:
                 reply = await self.ask_root(messages)
+            except BudgetExceeded as exc:
+                if iteration == 1:
+                    return self.finish(self.last_output, "failed", str(exc))
+                reason = f"the session budget: {exc}"
+                break
             except RootModelError as exc:
                 return self.finish(self.last_output, "failed" if iteration == 1 else "best_effort", str(exc))
             self.usage.add_reply(reply)
@@ -111,7 +143,7 @@ class RLMLoop:
         goes (the REPL keeps every variable, and a note says so) and the call is tried again."""
         while True:
             try:
-                return await self.root.reply(messages, allow_tools=allow_tools)
+                return await self.root.reply(messages, self.budget, allow_tools=allow_tools)
             except RootContextFull:
                 dropped = self.drop_older_turns(messages)
                 if not dropped:
@@ -171,22 +203,18 @@ class RLMLoop:
     async def best_effort(self, messages: list[dict[str, Any]], reason: str) -> RLMResult:
         """A limit was hit: ask once more for an answer from what is known, never return nothing."""
         answer = self.last_output
-        if "cost" not in reason:  # one short last call; never after the money ran out
-            try:
-                ask = {"role": "user", "content": ANSWER_NOW.format(reason=reason)}
-                reply = await self.ask_root([*messages, ask], allow_tools=False)
-                self.usage.add_reply(reply)
-                answer = reply.text.strip() or answer
-            except RootModelError:
-                pass
+        try:  # one short last call, if the ledger still admits one
+            ask = {"role": "user", "content": ANSWER_NOW.format(reason=reason)}
+            reply = await self.ask_root([*messages, ask], allow_tools=False)
+            self.usage.add_reply(reply)
+            answer = reply.text.strip() or answer
+        except (RootModelError, BudgetExceeded):
+            pass
         return self.finish(answer, "best_effort", f"stopped at {reason}")
 
     def limit_reached(self) -> str | None:
         if time.monotonic() - self.started > self.limits.max_wall_s:
             return f"the time limit ({self.limits.max_wall_s:g} s)"
-        cap, spent = self.limits.max_root_cost_usd, self.usage.root_cost_usd
-        if cap is not None and spent is not None and spent >= cap:
-            return f"the root cost limit (${cap:g})"
         return None
 
     def metadata(self) -> str:
@@ -212,5 +240,5 @@ class RLMLoop:
                reason: str | None = None) -> RLMResult:
         self.usage.elapsed_s = round(time.monotonic() - self.started, 3)
         self.record({"type": "rlm_end", "status": status, "reason": reason, "answer": answer[:4000],
-                     "iterations": self.usage.iterations, "root_cost_usd": self.usage.root_cost_usd})
-        return RLMResult(answer=answer, status=status, usage=self.usage, reason=reason)
+                     "iterations": self.usage.iterations, "root_cost_usd": self.usage.root.cost_usd})
+        return RLMResult(answer=answer, status=status, usage=self.usage, reason=reason, spent=self.budget.ledger.used())

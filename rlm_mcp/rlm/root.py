@@ -1,5 +1,9 @@
 """The root model behind the autonomous loop: one litellm call per iteration, tools when supported.
 
+Every call it sends is first admitted by the session's ledger (`Budget.admit`) and its tokens and
+cost are counted there after it returns, exactly like a worker call, so RLM_MAX_COST_USD and the other
+session limits cover root calls at every depth; a call in flight is cut off at the ledger's wall clock.
+
 Answers reach the loop as structured tool calls where the model supports them. For models without
 tool calling, the fallback reads fenced code blocks and the loop learns of the answer from FINAL()
 running in the REPL, so no regular expression ever has to find an answer inside prose.
@@ -12,7 +16,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..workers.backends import load_litellm
+import anyio
+
+from ..workers import Budget, WorkerError
+from ..workers.backends import aload_litellm, load_litellm
+from ..workers.cli_backend import CliBackend, as_one_prompt, is_cli_model, says_context_full
 from .errors import RootContextFull, RootModelError
 
 TOOLS = [
@@ -70,27 +78,58 @@ class RootModel:
         self.model = model
         self.api_base = api_base
         self.timeout_s = timeout_s
+        if is_cli_model(model):  # an assistant CLI takes text only: fenced code blocks, never tool calls
+            use_tools = False
         self.use_tools = _supports_tools(model) if use_tools is None else use_tools
 
-    async def reply(self, messages: list[dict[str, Any]], *, allow_tools: bool = True) -> RootReply:
+    async def reply(self, messages: list[dict[str, Any]], budget: Budget, *, allow_tools: bool = True) -> RootReply:
+        """One root call, admitted by `budget` (raises BudgetExceeded, nothing sent) and counted in it."""
+        if is_cli_model(self.model):
+            return await self._reply_through_cli(messages, budget)
         options: dict[str, Any] = {"model": self.model, "messages": messages, "timeout": self.timeout_s}
         if self.api_base:
             options["api_base"] = self.api_base
         offered = self.use_tools and allow_tools
         if offered:
             options["tools"] = TOOLS
-        litellm = load_litellm()
+        litellm = await aload_litellm()
+        budget.admit()
         try:
-            response = await litellm.acompletion(**options)
+            with anyio.fail_after(budget.seconds_left()):
+                response = await litellm.acompletion(**options)
+        except TimeoutError as exc:
+            if budget.seconds_left() <= 0:  # the ledger's wall clock ran out with the call in flight
+                raise budget.out_of_time() from exc
+            raise RootModelError(f"root model {self.model} timed out: {exc}") from exc
         except Exception as exc:  # litellm raises many types; they all mean "the root call failed"
             if isinstance(exc, litellm.ContextWindowExceededError):  # a 400 too, but not a refusal of tools
                 raise RootContextFull(f"root model {self.model}: the conversation is longer than its context "
                                       f"window ({exc})") from exc
             if offered and getattr(exc, "status_code", None) in (400, 422):
                 self.use_tools = False  # a server that rejects `tools`: continue with fenced code blocks
-                return await self.reply(messages, allow_tools=False)
+                return await self.reply(messages, budget, allow_tools=False)
             raise RootModelError(f"root model {self.model} failed: {type(exc).__name__}: {exc}") from exc
-        return _parse(response, offered)
+        reply = _parse(response, offered)
+        budget.spend(reply.tokens_in + reply.tokens_out, reply.cost_usd)
+        return reply
+
+    async def _reply_through_cli(self, messages: list[dict[str, Any]], budget: Budget) -> RootReply:
+        """The user's assistant CLI as root model (workers/cli_backend.py): the conversation goes as one
+        prompt per call, a fresh process each time, and the code comes back in fenced blocks."""
+        system, prompt = as_one_prompt(messages)
+        budget.admit()
+        try:
+            with anyio.fail_after(budget.seconds_left()):
+                response = await CliBackend().ask(self.model, prompt, system=system, timeout_s=self.timeout_s)
+        except TimeoutError as exc:
+            raise budget.out_of_time() from exc
+        except WorkerError as exc:
+            error = RootContextFull if says_context_full(exc) else RootModelError
+            raise error(f"root model {self.model} failed: {exc}") from exc
+        budget.spend(response.tokens_in + response.tokens_out, response.cost_usd)
+        return RootReply(text=response.text, code_blocks=[b.strip() for b in FENCE.findall(response.text)],
+                         tokens_in=response.tokens_in, tokens_out=response.tokens_out, cost_usd=response.cost_usd,
+                         message={"role": "assistant", "content": response.text})
 
 
 def _supports_tools(model: str) -> bool:

@@ -12,6 +12,8 @@ from typing import Literal
 
 from .datadir import new_data_dir
 from .errors import (
+    GuestCallFailed,
+    PolicyError,
     ProtocolViolation,
     SandboxClosed,
     SandboxCrashed,
@@ -29,9 +31,11 @@ __all__ = [
     "CapturedText",
     "ExecResult",
     "ExecStatus",
+    "GuestCallFailed",
     "GuestInterpreter",
     "Launcher",
     "NsjailLauncher",
+    "PolicyError",
     "ProtocolViolation",
     "Sandbox",
     "SandboxClosed",

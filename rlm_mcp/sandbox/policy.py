@@ -1,8 +1,8 @@
 """The jail policy as data: `default_policy.toml` parsed into typed, frozen objects.
 
 The defaults are the checked-in file; a user tightens or loosens single keys with a TOML file of the
-same layout (RLM_SANDBOX_POLICY) or a mapping from rlm-mcp's own config. Unknown keys are an error:
-a typo in a security setting must not be silently ignored.
+same layout (RLM_SANDBOX_POLICY) or a mapping. Unknown keys and values of the wrong type are an error
+(PolicyError, naming the key): a typo in a security setting must not be silently ignored.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Self
+
+from .errors import PolicyError
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.toml")
 
@@ -64,7 +66,6 @@ class Mounts:
 class Seccomp:
     deny_eperm: tuple[str, ...]
     allowed_socket_families: tuple[int, ...]
-    guest_denies_exec: bool
 
     def kafel(self) -> str:
         """The Kafel policy nsjail compiles: default allow, listed calls fail."""
@@ -95,7 +96,7 @@ class SandboxPolicy:
             if override is None:
                 continue
             if isinstance(override, Path):
-                override = tomllib.loads(override.read_text())
+                override = _read_toml(override)
             _merge(data, override, where="policy")
         return cls.from_mapping(data)
 
@@ -123,14 +124,44 @@ _SECTION_TYPES: dict[str, type] = {
 }
 
 
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise PolicyError(f"cannot read the sandbox policy file {path}: {exc.strerror or exc}; fix the path "
+                          "in RLM_SANDBOX_POLICY or unset it to use the default policy") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"the sandbox policy file {path} is not valid TOML ({exc}); fix it, or unset "
+                          "RLM_SANDBOX_POLICY to use the default policy") from exc
+
+
 def _merge(base: dict[str, Any], override: dict[str, Any], *, where: str) -> None:
     for key, value in override.items():
         if key not in base:
             known = ", ".join(sorted(base))
-            raise ValueError(f"unknown sandbox policy key {where}.{key}; known keys: {known}")
+            raise PolicyError(f"unknown sandbox policy key {where}.{key}; known keys: {known}")
         if isinstance(base[key], dict):
             if not isinstance(value, dict):
-                raise ValueError(f"sandbox policy key {where}.{key} must be a table")
+                raise PolicyError(f"sandbox policy key {where}.{key} must be a table")
             _merge(base[key], value, where=f"{where}.{key}")
         else:
+            _check_type(f"{where}.{key}", base[key], value)
             base[key] = value
+
+
+def _check_type(key: str, default: Any, value: Any) -> None:
+    """An override has the type of the default it replaces (an int may stand for a float)."""
+    expected: type | tuple[type, ...] = type(default)
+    if isinstance(default, float):
+        expected = (int, float)
+    wrong = not isinstance(value, expected) or (isinstance(value, bool) and not isinstance(default, bool))
+    if not wrong and isinstance(default, list) and default:
+        wrong = not all(isinstance(item, type(default[0])) for item in value)
+    if wrong:
+        raise PolicyError(f"sandbox policy key {key} must be {_kind(default)} like the default "
+                          f"({default!r:.60}), not {value!r:.60}")
+
+
+def _kind(value: Any) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list"}
+    return names.get(type(value), type(value).__name__)

@@ -25,8 +25,9 @@ import anyio
 from anyio.abc import Process, TaskGroup
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from ..errors import BadRequest
 from .datadir import unreachable_reason
-from .errors import ProtocolViolation, SandboxClosed, SandboxCrashed, SandboxStartError
+from .errors import GuestCallFailed, ProtocolViolation, SandboxClosed, SandboxCrashed, SandboxStartError
 from .launch import Launcher
 from .policy import SandboxPolicy
 from .results import CapturedText, ExecResult, VariableInfo, VariableValue
@@ -170,7 +171,8 @@ class Sandbox:
     async def exec(self, code: str, *, timeout_s: float | None = None, max_output_chars: int = 20_000) -> ExecResult:
         """Run code in the persistent namespace. User-code failures come back as a status."""
         if len(code) > MAX_CODE_CHARS:
-            raise ValueError(f"code is {len(code)} characters; the limit is {MAX_CODE_CHARS}")
+            raise BadRequest(f"code is {len(code):,} characters; the limit is {MAX_CODE_CHARS:,}: run it in parts, "
+                             "or load large data with load_context instead of pasting it into code")
         timeout = timeout_s if timeout_s is not None else self.policy.limits.exec_timeout_s
         started = time.perf_counter()
         request = {"op": "exec", "code": code, "timeout_s": timeout, "max_output": max_output_chars}
@@ -205,7 +207,7 @@ class Sandbox:
         """Call a function the prelude defined, with JSON arguments; returns its JSON result."""
         reply = await self._request({"op": "call", "fn": function, "args": list(args)}, deadline_s=timeout_s)
         if reply.get("status") != "ok":
-            raise RuntimeError(f"{function} failed in the sandbox: {reply.get('error')}")
+            raise GuestCallFailed(f"{function} failed in the sandbox: {reply.get('error')}")
         return reply.get("value")
 
     def guest_path(self, host_path: Path) -> str:

@@ -1,7 +1,9 @@
-"""Worker model calls for the REPL and the host: dispatch, budgets, accounting and the trajectory log.
+"""Model calls: worker dispatch, the one ledger every model call of a session is checked against, usage,
+and the trajectory log.
 
-Knows nothing of the sandbox's internals or the MCP transport; the server plugs in an MCP-sampling
-backend through the same `WorkerBackend` Protocol as litellm.
+Knows nothing of the sandbox, sessions or the MCP transport (MCP sampling, the client's own model, is
+asked by the server itself and never reaches this package). Imports only the standard library,
+pydantic, anyio, aiohttp and litellm.
 """
 
 from .backends import (
@@ -13,9 +15,10 @@ from .backends import (
     backend_for,
 )
 from .budget import Budget, BudgetLimits, Ledger
-from .dispatcher import Usage, WorkerDispatcher, WorkerResult, WorkerSettings
+from .dispatcher import WorkerDispatcher, WorkerResult, WorkerSettings
 from .errors import BudgetExceeded, WorkerCallFailed, WorkerError, WorkerNotConfigured, WorkerTimeout
 from .trajectory import TrajectoryLog
+from .usage import Usage
 
 __all__ = [
     "Budget",

@@ -1,4 +1,4 @@
-"""Worker backends: one Protocol, a litellm implementation, and MCP sampling (provided by the server).
+"""Worker backends: one Protocol, litellm for any provider, and a lean OpenAI-compatible client.
 
 `LiteLLMBackend` is the only place that knows litellm's exception types; everything leaves here as
 an error from errors.py with a `retryable` verdict (and the provider's Retry-After when it sent one).
@@ -290,7 +290,12 @@ def uses_lean_path(model: str | None, api_base: str | None) -> bool:
 
 
 def backend_for(model: str | None, api_base: str | None, api_key: str | None = None) -> WorkerBackend:
-    """The lean OpenAI-compatible path for `openai/...` at an explicit api_base; litellm for everything else."""
+    """The user's assistant CLI for `claude-code/`, `codex/` and `gemini-cli/` models (cli_backend.py); the
+    lean OpenAI-compatible path for `openai/...` at an explicit api_base; litellm for everything else."""
+    from .cli_backend import CliBackend, is_cli_model  # it imports this module
+
+    if is_cli_model(model):
+        return CliBackend()
     if uses_lean_path(model, api_base):
         return OpenAICompatibleBackend(api_base=api_base, api_key=api_key)
     return LiteLLMBackend(api_base=api_base, api_key=api_key)

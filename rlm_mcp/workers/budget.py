@@ -1,9 +1,11 @@
-"""Budgets per session and per call tree (DESIGN.md section 6).
+"""The one ledger of a session: every model call it makes is checked here before it is sent.
 
-One `Ledger` holds the counters of a whole call tree (a session and every sub-RLM it spawns), so a
-child inherits exactly what is left. A `Budget` is a view on a ledger at one recursion depth.
-Checks happen before a call is sent (once it has a concurrency slot); spending is recorded after it
-returns, so at most `concurrency` calls in flight can overshoot the token and USD limits.
+One `Ledger` holds the counters of a whole call tree -- worker calls (`llm_query`, batches,
+`sub_query`), the root calls of `rlm_complete` and of every child RLM (`rlm_query`) at any depth --
+so a child inherits exactly what is left. A `Budget` is a view on a ledger at one recursion depth.
+`admit()` checks every limit and reserves a call before it is sent; `spend()` records what the provider
+reported after it returns, so a token or USD cap is passed by at most the calls already in flight when
+it was reached.
 
 Decisions:
 - Repeats: every request for the same (model, prompt) counts, cache hits included. A cache hit costs
@@ -27,9 +29,9 @@ from .errors import BudgetExceeded
 
 @dataclass(frozen=True, slots=True)
 class BudgetLimits:
-    max_worker_calls: int = 500  # worker calls per call tree (cache hits excluded)
+    max_worker_calls: int = 500  # model calls per call tree, roots included (cache hits excluded)
     max_tokens: int = 5_000_000  # tokens in + out per call tree
-    max_cost_usd: float = 5.0  # USD per call tree, from litellm's price map
+    max_cost_usd: float = 5.0  # USD per call tree, all model calls, from litellm's price map
     max_depth: int = 2  # levels of rlm_query below the root
     max_wall_s: float = 3600.0  # seconds since the call tree started; calls in flight are cut off then
     max_batch: int = 1000  # prompts in one llm_query_batched
@@ -45,6 +47,12 @@ class Ledger:
     unknown_cost_calls: int = 0
     started: float = field(default_factory=time.monotonic)
     repeats: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
+
+    def used(self) -> dict[str, float | int]:
+        """What the call tree has used so far, for reports."""
+        return {"model_calls": self.calls, "tokens": self.tokens, "cost_usd": round(self.cost_usd, 6),
+                "unknown_cost_calls": self.unknown_cost_calls,
+                "elapsed_s": round(time.monotonic() - self.started, 1)}
 
 
 @dataclass(frozen=True, slots=True)

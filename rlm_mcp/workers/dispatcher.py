@@ -23,8 +23,9 @@ import anyio
 
 from .backends import MAX_RETRY_AFTER_S, WorkerBackend, WorkerRequest
 from .budget import Budget, BudgetLimits
-from .errors import BudgetExceeded, WorkerCallFailed, WorkerError, WorkerNotConfigured, WorkerTimeout
+from .errors import WorkerCallFailed, WorkerError, WorkerNotConfigured, WorkerTimeout
 from .trajectory import TrajectoryLog
+from .usage import Usage
 
 Progress = Callable[[int, int], Awaitable[None] | None]
 
@@ -66,45 +67,6 @@ class WorkerResult:
         return {"text": self.text, "error": self.error}
 
 
-@dataclass(slots=True)
-class Usage:
-    calls: int = 0
-    cached_calls: int = 0
-    failed_calls: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost_usd: float | None = 0.0
-
-    def add(self, result: WorkerResult) -> None:
-        self.calls += 1
-        self.cached_calls += result.cached
-        self.failed_calls += result.error is not None
-        self.tokens_in += result.tokens_in
-        self.tokens_out += result.tokens_out
-        if result.cached or result.error is not None:
-            return
-        unknown = self.cost_usd is None or result.cost_usd is None
-        self.cost_usd = None if unknown else self.cost_usd + result.cost_usd  # type: ignore[operator]
-
-    def copy(self) -> Usage:
-        return Usage(self.calls, self.cached_calls, self.failed_calls, self.tokens_in, self.tokens_out, self.cost_usd)
-
-    def diff(self, before: Usage) -> Usage:
-        """What was spent since `before` (a `usage_snapshot()`): the per-exec delta."""
-        return self.since(before)
-
-    def since(self, before: Usage) -> Usage:
-        cost = None if self.cost_usd is None or before.cost_usd is None else round(self.cost_usd - before.cost_usd, 8)
-        return Usage(self.calls - before.calls, self.cached_calls - before.cached_calls,
-                     self.failed_calls - before.failed_calls, self.tokens_in - before.tokens_in,
-                     self.tokens_out - before.tokens_out, cost)
-
-    def as_dict(self) -> dict[str, object]:
-        return {"calls": self.calls, "cached_calls": self.cached_calls, "failed_calls": self.failed_calls,
-                "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
-                "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6)}
-
-
 @dataclass(eq=False)
 class WorkerDispatcher:
     """`WorkerDispatcher(settings, backend, trajectory, budget=...)`; `usage` totals the session."""
@@ -121,10 +83,6 @@ class WorkerDispatcher:
     def __post_init__(self) -> None:
         if self.budget is None:
             self.budget = Budget.new(BudgetLimits())
-
-    def usage_snapshot(self) -> Usage:
-        """A copy of the totals so far; `dispatcher.usage.diff(snapshot)` is what was spent since."""
-        return self.usage.copy()
 
     def _budget(self, budget: Budget | None) -> Budget:
         if budget is None:
@@ -168,7 +126,8 @@ class WorkerDispatcher:
         except WorkerError as exc:
             result = WorkerResult(text=f"[llm_query error: {exc}]", model=chosen, error=str(exc),
                                   latency_s=time.perf_counter() - started)
-        self.usage.add(result)
+        self.usage.add(result.tokens_in, result.tokens_out, result.cost_usd, cached=result.cached,
+                       failed=result.error is not None)
         self._record(result, prompt, budget)
         return result
 
@@ -273,4 +232,4 @@ class WorkerDispatcher:
         })
 
 
-__all__ = ["BudgetExceeded", "Usage", "WorkerDispatcher", "WorkerResult", "WorkerSettings"]
+__all__ = ["WorkerDispatcher", "WorkerResult", "WorkerSettings"]

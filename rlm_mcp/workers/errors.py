@@ -1,4 +1,4 @@
-"""Errors of worker dispatch.
+"""Errors of model calls (a subtree of rlm_mcp.errors).
 
     WorkerError                     base: a worker call did not produce an answer
     ├── WorkerNotConfigured         no worker model and no sampling client: says how to configure one
@@ -12,8 +12,10 @@ litellm's many exception types are translated into these at one boundary (backen
 
 from __future__ import annotations
 
+from ..errors import RlmMcpError
 
-class WorkerError(Exception):
+
+class WorkerError(RlmMcpError):
     """Base class; the message is meant for the model or person reading the REPL output."""
 
 
@@ -47,7 +49,7 @@ class BudgetExceeded(WorkerError):
     """A budget was crossed; what was computed before stays valid."""
 
     def __init__(self, budget: str, *, limit: float, used: float, hint: str) -> None:
-        super().__init__(f"budget {budget} reached ({used:g} of {limit:g}): no further worker calls. {hint}")
+        super().__init__(f"budget {budget} reached ({used:g} of {limit:g}): no further model calls. {hint}")
         self.budget = budget
         self.limit = limit
         self.used = used

@@ -115,18 +115,19 @@ async def test_limits_return_the_best_answer_so_far(tmp_path: Path, monkeypatch,
     assert result.answer == "Best guess: 17 (not verified)"
 
 
-async def test_root_cost_limit(tmp_path: Path, monkeypatch) -> None:
+async def test_root_calls_spend_from_the_session_budget(tmp_path: Path, monkeypatch) -> None:
     def root(messages):
         return tool_call("exec_code", code="print('spending')")
 
     with upstream(root) as fake:
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
         rlm = RLM("openai/gpt-4o", worker_model="openai/gpt-4o-mini", root_api_base=fake.api_base,
-                  worker_api_base=fake.api_base, home=tmp_path / "home",
-                  limits=RLMLimits(max_iterations=10, max_root_cost_usd=0.000001))
+                  worker_api_base=fake.api_base, home=tmp_path / "home", max_cost_usd=0.000001,
+                  limits=RLMLimits(max_iterations=10))
         result = await rlm.acomplete("q", "text")
-    assert result.status == "best_effort" and "root cost limit" in result.reason
-    assert result.usage.root_calls <= 2 and result.answer == "spending"
+    assert result.status == "best_effort" and "max_cost_usd" in (result.reason or "")
+    assert result.usage.root.calls == 1 == len(fake.requests) and result.answer == "spending"
+    assert result.spent["model_calls"] == 1 and result.spent["cost_usd"] > 0.000001
 
 
 async def test_root_that_never_answers(tmp_path: Path, monkeypatch) -> None:

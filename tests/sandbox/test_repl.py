@@ -10,6 +10,8 @@ from pathlib import Path
 import anyio
 import pytest
 
+from rlm_mcp.sandbox import GuestCallFailed
+
 pytestmark = pytest.mark.anyio
 
 
@@ -170,7 +172,7 @@ async def test_prelude_names_are_reserved_and_restored(make_sandbox) -> None:
         await sandbox.exec("helper = lambda: 'hijacked'\n_rlm_callback = None")
         assert (await sandbox.exec("helper()")).stdout.text == "'original'\n"
         assert await sandbox.call("helper") == "original"
-        with pytest.raises(RuntimeError, match="no reserved function"):
+        with pytest.raises(GuestCallFailed, match="no reserved function"):
             await sandbox.call("print")
 
 

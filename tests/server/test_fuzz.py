@@ -1,5 +1,8 @@
 """Random and hostile arguments to every tool: each call ends in a result or a clean error, never a dead server.
 
+"Clean" is checked, not assumed: a protocol error carries our message and never the boundary's
+"internal error" (an exception nobody translated), and an is_error result is either a tool's own
+structured report (user code failed, a worker call failed) or the SDK's argument validation.
 A blocking portal keeps one in-process server and client alive across Hypothesis examples.
 """
 
@@ -33,6 +36,9 @@ TOOL_KEYS = {
     "load_context": ["source", "text", "name"],
     "exec_code": ["code", "timeout_s"],
     "session": ["action", "keep_contexts"],
+    "sub_query": ["prompt", "prompts", "context", "path", "start", "end", "chunk_chars", "model"],
+    "rlm_complete": ["query", "max_iterations"],
+    "find_symbol": ["name", "pattern", "kind", "path", "callers_of", "context", "limit"],
 }
 calls = st.sampled_from(sorted(TOOL_KEYS)).flatmap(
     lambda tool: st.tuples(
@@ -66,15 +72,23 @@ def test_every_call_ends_cleanly(live: tuple[BlockingPortal, Client], call: tupl
     try:
         result = portal.call(client.call_tool, tool, arguments)
     except MCPError as error:
-        assert error.error.message  # a protocol error with something to read
+        message = error.error.message
+        assert message and not message.startswith("internal error"), message  # translated, not a crash
     else:
         assert result.content, result
+        if result.is_error and result.structured_content is None:
+            assert "validation error" in result.content[0].text, result.content[0].text  # the SDK's argument check
     # The server still answers, and the canary context survives whatever happened: contexts are
     # re-attached after crashes and resets; only an explicit reset without keep_contexts drops them.
     if tool == "session" and arguments.get("action") == "reset" and arguments.get("keep_contexts") is False:
         portal.call(client.call_tool, "load_context", {"text": "the canary line", "name": "canary"})
     probe = portal.call(client.call_tool, "exec_code", {"code": "'the canary line' in contexts['canary']"})
     assert probe.structured_content["stdout"] == "True\n", probe.content[0].text
+
+
+def test_every_tool_is_fuzzed(live: tuple[BlockingPortal, Client]) -> None:
+    portal, client = live
+    assert {tool.name for tool in portal.call(client.list_tools).tools} == set(TOOL_KEYS)
 
 
 def test_the_sandbox_still_refuses_escape_after_fuzzing(live: tuple[BlockingPortal, Client]) -> None:

@@ -63,3 +63,61 @@ async def test_unknown_context_names_the_loaded_ones(tmp_path: Path) -> None:
         with pytest.raises(UnknownContext, match=r"no context named 'main' \(loaded: notes\)"):
             session.context("main")
         await manager.close_all()
+
+
+@pytest.fixture
+def small_repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "app.py").write_text("def top():\n    return 1\n")
+    return root
+
+
+async def test_reset_without_contexts_drops_files_and_index(tmp_path: Path, small_repo: Path, runtime_dir) -> None:
+    from rlm_mcp.indexing import IndexNotReady
+
+    async with anyio.create_task_group() as group:
+        manager = SessionManager(settings(tmp_path, runtime_dir=runtime_dir), group)
+        session = await manager.get("s")
+        await session.load_paths("main", [str(small_repo)], [tmp_path])
+        await session.load_text("notes", "kept nowhere")
+        found = await session.code_index().query({"op": "find", "name": "top"})
+        assert [symbol["qualname"] for symbol in found] == ["top"]
+        assert (session.data_dir / "main").is_symlink() and (session.data_dir / "notes").is_symlink()
+
+        await session.reset(keep_contexts=False)
+        assert session.contexts == {} and list(session.data_dir.iterdir()) == []
+        with pytest.raises(IndexNotReady, match="no code index for context 'main'"):
+            await session.code_index().query({"op": "find", "name": "top"})
+        outcome = await session.exec("print(len(context), sorted(contexts))")
+        assert outcome.result.stdout.text.strip() == "0 []"
+        await manager.close_all()
+
+
+async def test_reset_keeping_contexts_keeps_them(tmp_path: Path, small_repo: Path, runtime_dir) -> None:
+    async with anyio.create_task_group() as group:
+        manager = SessionManager(settings(tmp_path, runtime_dir=runtime_dir), group)
+        session = await manager.get("s")
+        await session.load_paths("main", [str(small_repo)], [tmp_path])
+        await session.exec("x = 1")
+        await session.reset()
+        outcome = await session.exec("print('x' in dir(), 'def top' in context)")
+        assert outcome.result.stdout.text.strip() == "False True"
+        assert await session.code_index().query({"op": "find", "name": "top"})
+        await manager.close_all()
+
+
+async def test_reset_through_the_server_forgets_the_codebase(server_env, small_repo: Path) -> None:
+    """The reported case: after reset(keep_contexts=false), find_symbol no longer answers from the codebase."""
+    from mcp import MCPError
+
+    from tests.helpers import stdio_client
+
+    async with stdio_client(server_env) as client:
+        await client.call_tool("load_context", {"source": [str(small_repo)]})
+        found = await client.call_tool("find_symbol", {"name": "top"})
+        assert found.structured_content["results"][0]["qualname"] == "top"
+        reset = await client.call_tool("session", {"action": "reset", "keep_contexts": False})
+        assert reset.structured_content["contexts"] == []
+        with pytest.raises(MCPError, match=r"no code index for context 'main'.*load_context"):
+            await client.call_tool("find_symbol", {"name": "top"})

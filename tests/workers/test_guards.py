@@ -93,10 +93,10 @@ async def test_the_dispatchers_own_budget_and_usage_deltas(fake: FakeOpenAI, tmp
     shared = Budget.new(BudgetLimits(max_worker_calls=2))
     dispatcher = WorkerDispatcher(WorkerSettings(PRICED, timeout_s=5), backend, budget=shared)
     first = await dispatcher.query("one")
-    mark = dispatcher.usage_snapshot()
+    mark = dispatcher.usage.snapshot()
     second = await dispatcher.query("two", model=PRICED)
     third = await dispatcher.query("three")
-    delta = dispatcher.usage.diff(mark)
+    delta = dispatcher.usage.since(mark)
     assert first.error is None and second.error is None and third.error and "max_worker_calls" in third.error
     assert (delta.calls, delta.failed_calls, delta.tokens_in) == (2, 1, second.tokens_in)
     assert delta.cost_usd == pytest.approx(second.cost_usd)

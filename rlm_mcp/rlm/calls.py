@@ -1,8 +1,10 @@
 """Worker calls of a session: what `llm_query`, `llm_query_batched` and `rlm_query` in the REPL reach.
 
-One `WorkerCalls` per session tree: the root session creates the dispatcher and budget, child RLMs
-(from `rlm_query`) reuse the dispatcher and take a deeper view of the same budget, so a call tree
-never spends more than the session was given. Guest payloads are untrusted: validated and capped.
+One `WorkerCalls` per session tree: the root session creates the dispatcher and the ledger (a
+`Budget`); child RLMs (from `rlm_query`) reuse the dispatcher and take a deeper view of the same
+ledger, and their root calls are checked and counted there too, so a call tree never spends more than
+the session was given. Recursion lives here, next to the loop it starts. Guest payloads are
+untrusted: validated and capped.
 """
 
 from __future__ import annotations
@@ -10,17 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .config import Settings
-from .sessions import Callback, Session
-from .workers import (
-    Budget,
-    BudgetExceeded,
-    BudgetLimits,
-    Usage,
-    WorkerDispatcher,
-    WorkerSettings,
-    backend_for,
-)
+from ..config import Settings
+from ..errors import BadRequest
+from ..sessions import Callback, Session
+from ..workers import Budget, BudgetLimits, Usage, WorkerDispatcher, WorkerSettings, backend_for
+from ..workers.cli_backend import is_cli_model
+from .loop import OnIteration, RLMLimits, RLMLoop
+from .root import RootModel
 
 MAX_PROMPT_CHARS = 2_000_000
 MAX_MODEL_NAME = 200
@@ -35,8 +33,9 @@ def budget_limits(settings: Settings) -> BudgetLimits:
 
 
 def new_dispatcher(settings: Settings, session: Session) -> WorkerDispatcher:
+    cli = is_cli_model(settings.worker_model)  # a process per call: fewer at once (RLM_CLI_CONCURRENCY)
     worker_settings = WorkerSettings(
-        model=settings.worker_model, concurrency=settings.worker_concurrency,
+        model=settings.worker_model, concurrency=settings.cli_concurrency if cli else settings.worker_concurrency,
         timeout_s=settings.worker_timeout_s, retries=settings.worker_retries,
     )
     backend = backend_for(settings.worker_model, settings.worker_api_base)
@@ -45,7 +44,7 @@ def new_dispatcher(settings: Settings, session: Session) -> WorkerDispatcher:
 
 @dataclass(eq=False)
 class WorkerCalls:
-    """The session extension that answers the REPL's worker callbacks."""
+    """The session extension that answers the REPL's worker callbacks and holds the session's ledger."""
 
     session: Session
     dispatcher: WorkerDispatcher
@@ -56,6 +55,11 @@ class WorkerCalls:
     def for_session(cls, session: Session) -> WorkerCalls:
         return cls(session, new_dispatcher(session.settings, session), Budget.new(budget_limits(session.settings)))
 
+    @property
+    def usage(self) -> Usage:
+        """The worker calls' running totals (root calls are in the ledger and in each run's own usage)."""
+        return self.dispatcher.usage
+
     def callbacks(self) -> dict[str, Callback]:
         return {"llm_query": self.llm_query, "llm_query_batched": self.llm_query_batched, "rlm_query": self.rlm_query}
 
@@ -63,26 +67,15 @@ class WorkerCalls:
         if self.owns_dispatcher:
             await self.dispatcher.aclose()
 
-    def usage_mark(self) -> Usage:
-        usage = self.dispatcher.usage
-        return Usage(usage.calls, usage.cached_calls, usage.failed_calls, usage.tokens_in, usage.tokens_out,
-                     usage.cost_usd)
-
-    def usage_since(self, mark: Usage) -> dict[str, Any]:
-        return self.dispatcher.usage.since(mark).as_dict()
-
     async def llm_query(self, payload: Any) -> dict[str, Any]:
         prompt, model = _prompt(payload), _model(payload)
         return (await self.dispatcher.query(prompt, self.budget, model)).as_reply()
 
     async def llm_query_batched(self, payload: Any) -> list[dict[str, Any]]:
         if not isinstance(payload, dict) or not isinstance(payload.get("prompts"), list):
-            raise ValueError("llm_query_batched needs a list of prompts")
+            raise BadRequest("llm_query_batched needs a list of prompts: llm_query_batched(['q1', 'q2'])")
         prompts = [_text(p, "prompt") for p in payload["prompts"]]
-        try:
-            results = await self.dispatcher.query_batched(prompts, self.budget, _model(payload), self._progress)
-        except BudgetExceeded as exc:
-            raise ValueError(str(exc)) from exc
+        results = await self.dispatcher.query_batched(prompts, self.budget, _model(payload), self._progress)
         return [result.as_reply() for result in results]
 
     async def _progress(self, done: int, total: int) -> None:
@@ -99,37 +92,50 @@ class WorkerCalls:
         if not self.budget.can_recurse() or not root_model:
             question = f"{prompt}\n\n{context}" if context else prompt
             return (await self.dispatcher.query(question, self.budget, None)).as_reply()
-        from .rlm.loop import RLMLimits, RLMLoop  # the loop builds on sessions; imported when recursion happens
-        from .rlm.root import RootModel
-
         child = Session(f"{self.session.key}/d{self.budget.depth + 1}", self.session.settings, self.session.policy,
                         self.session.task_group, trajectory=self.session.trajectory)
         child.extension = WorkerCalls(child, self.dispatcher, self.budget.child(), owns_dispatcher=False)
         try:
             if context:
                 await child.load_text("main", context)
-            root = RootModel(root_model, api_base=self.session.settings.root_api_base)
-            limits = RLMLimits(max_wall_s=self.session.settings.max_wall_s,
-                               exec_timeout_s=self.session.settings.exec_timeout_s)
-            result = await RLMLoop(child, root, limits).run(prompt)
+            result = await new_loop(child, model=root_model).run(prompt)
         finally:
             child.trajectory = None  # shared with the parent, which closes it
             await child.close()
-        error = None if result.status != "failed" else result.reason
+        empty = result.status != "final" and not result.answer.strip()  # stopped with nothing to show
+        error = result.reason or "the child RLM gave no answer" if result.status == "failed" or empty else None
         return {"text": result.answer, "error": error, "status": result.status}
+
+
+def session_calls(session: Session) -> WorkerCalls:
+    """The session's worker calls and ledger, created on first need (a session may spend before its REPL starts)."""
+    if session.extension is None:
+        session.extension = WorkerCalls.for_session(session)
+    if not isinstance(session.extension, WorkerCalls):
+        raise TypeError(f"session {session.key} has a {type(session.extension).__name__}, not WorkerCalls")
+    return session.extension
+
+
+def new_loop(session: Session, *, model: str | None = None, limits: RLMLimits | None = None,
+             on_iteration: OnIteration | None = None) -> RLMLoop:
+    """The autonomous loop over `session`, its root calls checked against the session's ledger."""
+    settings = session.settings
+    root = RootModel(model or settings.root_model or "", api_base=settings.root_api_base)
+    return RLMLoop(session, root, limits or RLMLimits.from_settings(settings), session_calls(session).budget,
+                   on_iteration=on_iteration)
 
 
 def _text(value: Any, what: str) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"{what} must be a string, not {type(value).__name__}")
+        raise BadRequest(f"{what} must be a string, not {type(value).__name__}: pass str({what})")
     if len(value) > MAX_PROMPT_CHARS:
-        raise ValueError(f"{what} is {len(value):,} characters; the limit is {MAX_PROMPT_CHARS:,}: chunk it first")
+        raise BadRequest(f"{what} is {len(value):,} characters; the limit is {MAX_PROMPT_CHARS:,}: chunk it first")
     return value
 
 
 def _prompt(payload: Any) -> str:
     if not isinstance(payload, dict):
-        raise ValueError("expected an object with a prompt")
+        raise BadRequest("expected an object with a prompt")
     return _text(payload.get("prompt"), "prompt")
 
 
@@ -138,5 +144,5 @@ def _model(payload: Any) -> str | None:
     if model is None:
         return None
     if not isinstance(model, str) or len(model) > MAX_MODEL_NAME:
-        raise ValueError("model must be a litellm model string")
+        raise BadRequest("model must be a litellm model string such as 'openai/gpt-4o-mini'")
     return model

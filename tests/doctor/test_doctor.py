@@ -1,0 +1,124 @@
+"""`rlm-mcp doctor` on broken machines: every check reports its own failure with a fix, never a traceback,
+and the exit code says whether isolated code can run here. Each case runs the real command, which
+starts (or fails to start) a real nsjail."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rlm_mcp.doctor import Check, guarded
+from rlm_mcp.sandbox import PolicyError, SandboxPolicy
+from tests.helpers import server_command
+
+
+def doctor(**env: str) -> subprocess.CompletedProcess[str]:
+    completed = subprocess.run([server_command(), "doctor"], capture_output=True, text=True, timeout=120,
+                               env={**os.environ, **env})
+    assert "Traceback" not in completed.stdout + completed.stderr, completed.stdout + completed.stderr
+    return completed
+
+
+def line(output: str, name: str) -> tuple[str, str]:
+    """The report line of check `name` and the fix printed under it ('' when none)."""
+    lines = output.splitlines()
+    index = next(i for i, text in enumerate(lines) if text[7:].startswith(f"{name}:"))
+    fix = ""
+    for text in lines[index + 1:]:  # a detail may span lines (a jail log); the fix closes the check
+        if text.startswith(("[ok  ]", "[WARN]", "[FAIL]", "=>")):
+            break
+        if text.strip().startswith("fix:"):
+            fix = text.strip()
+    return lines[index], fix
+
+
+def assert_cannot_isolate(completed: subprocess.CompletedProcess[str]) -> None:
+    assert completed.returncode == 1
+    assert "=> rlm-mcp CANNOT run isolated code on this machine" in completed.stdout
+    assert line(completed.stdout, "jail")[0].startswith("[FAIL]")
+
+
+def test_a_healthy_machine_exits_zero() -> None:
+    completed = doctor()
+    assert completed.returncode == 0, completed.stdout
+    assert "=> rlm-mcp can run isolated code on this machine" in completed.stdout
+
+
+def test_a_jail_that_cannot_start(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[mounts]\nreadonly = []\n")  # no system libraries inside: the guest cannot be loaded
+    completed = doctor(RLM_SANDBOX_POLICY=str(policy))
+    assert_cannot_isolate(completed)
+    report, fix = line(completed.stdout, "jail")
+    assert "did not start" in report and "jail log" in completed.stdout
+    assert "[mounts] readonly" in fix and "RLM_SANDBOX_POLICY" in fix
+
+
+def test_a_bad_policy_file(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[limits\ncpu_s = 5\n")
+    completed = doctor(RLM_SANDBOX_POLICY=str(policy))
+    assert_cannot_isolate(completed)
+    report, fix = line(completed.stdout, "jail policy")
+    assert report.startswith("[FAIL]") and "not valid TOML" in report
+    assert str(policy) in fix and "unset RLM_SANDBOX_POLICY" in fix
+
+
+def test_an_unusable_runtime_dir(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    completed = doctor(RLM_RUNTIME_DIR=str(blocker / "runtime"))
+    assert_cannot_isolate(completed)
+    report, fix = line(completed.stdout, "runtime dir")
+    assert report.startswith("[FAIL]") and "Not a directory" in report and "RLM_RUNTIME_DIR" in fix
+    assert "RLM_RUNTIME_DIR" in line(completed.stdout, "jail")[1]
+
+
+def test_a_missing_guest_interpreter(tmp_path: Path) -> None:
+    completed = doctor(RLM_GUEST_PYTHON=str(tmp_path / "no-such-python3"))
+    assert_cannot_isolate(completed)
+    report, fix = line(completed.stdout, "guest python")
+    assert report.startswith("[FAIL]") and "does not exist" in report and "RLM_GUEST_PYTHON" in fix
+
+
+def test_no_isolation_by_choice_still_checks_the_jail() -> None:
+    completed = doctor(RLM_SANDBOX="none")
+    assert completed.returncode == 0, completed.stdout  # isolated code can run here; the setting is a warning
+    assert line(completed.stdout, "jail")[0].startswith("[ok  ]")
+    report, fix = line(completed.stdout, "isolation")
+    assert report.startswith("[WARN]") and "WITHOUT isolation" in report and "unset RLM_SANDBOX" in fix
+
+
+def test_a_check_that_breaks_becomes_a_failed_line() -> None:
+    def broken() -> Check:
+        raise PermissionError(13, "Permission denied", "/sys/fs/cgroup")
+
+    check = guarded("cgroups", broken)
+    assert (check.name, check.status) == ("cgroups", "fail")
+    assert "PermissionError" in check.detail and "/sys/fs/cgroup" in check.detail and check.fix
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[limits]\ncpu_s = 'lots'\n", r"policy\.limits\.cpu_s must be an integer"),
+    ("[limits]\ncpu_s = true\n", r"policy\.limits\.cpu_s must be an integer"),
+    ("[namespaces]\nnet = 1\n", r"policy\.namespaces\.net must be true or false"),
+    ("[mounts]\nreadonly = [1]\n", r"policy\.mounts\.readonly must be a list"),
+    ("[seccomp]\nguest_denies_exec = true\n", r"unknown sandbox policy key policy\.seccomp\.guest_denies_exec"),
+    ("[limits]\nexec_timeout_s = 5\n", None),  # an integer where the default is a float is fine
+])
+def test_policy_values_are_checked(tmp_path: Path, text: str, message: str | None) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(text)
+    if message is None:
+        assert SandboxPolicy.load(policy).limits.exec_timeout_s == 5
+        return
+    with pytest.raises(PolicyError, match=message):
+        SandboxPolicy.load(policy)
+
+
+def test_an_unreadable_policy_names_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match=r"cannot read the sandbox policy file .*RLM_SANDBOX_POLICY"):
+        SandboxPolicy.load(tmp_path / "missing.toml")
