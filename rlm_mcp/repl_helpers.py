@@ -235,13 +235,17 @@ def grep(pattern, name="main", path=None, flags=0, max_hits=200):
     character classes (`\w`, `\d`, `\s`, case-insensitive letters) computed by Python's `re` itself,
     so ripgrep's differing Unicode tables, POSIX classes and class set operations never apply.
     """
-    text = contexts[name]
+    if name not in contexts:
+        contexts[name]  # raises KeyError naming the loaded contexts
     compiled = re.compile(pattern, flags | re.MULTILINE)
     path_re = re.compile(path) if path else None
-    entries = _manifests.get(name, {}).get("files") or [{"path": "", "start": 0, "end": len(text)}]
     rust, _why, crosses = _grep_plan(pattern, flags)
     found = _grep_rg(rust, name, path_re, max_hits) if rust is not None else None
-    hits, more = found if found is not None else _grep_re(compiled, text, entries, path_re, max_hits, crosses)
+    if found is None:  # only the Python path needs the decoded text (see ContextMap)
+        text = contexts[name]
+        entries = _manifests.get(name, {}).get("files") or [{"path": "", "start": 0, "end": len(text)}]
+        found = _grep_re(compiled, text, entries, path_re, max_hits, crosses)
+    hits, more = found
     if more:
         print(f"grep: stopped at max_hits={max_hits}; there are more hits (max_hits=None returns all)",
               file=sys.stderr)
