@@ -29,7 +29,8 @@ async def test_files_and_names_without_decoding_then_context_on_first_mention(se
         assert await run(client, "print(files['wide.py'].splitlines()[1], contexts.loaded('main') is None)") == \
             "rocket = '🚀' True\n"
         assert await run(client, "print(grep('def p'), find_symbol('plain')[0]['path'], "
-                                 "contexts.loaded('main') is None)") == "[('plain.py', 1, 'def plain():')] plain.py True\n"
+                                 "contexts.loaded('main') is None)") == \
+            "[('plain.py', 1, 'def plain():')] plain.py True\n"
         # Naming it (here only inside a string) decodes it once; files[] then slices the str.
         assert await run(client, "print(len(globals()['context']) > 40, contexts.loaded('main') is context)") == \
             "True True\n"
