@@ -88,6 +88,7 @@ class TreeMemory:
         self.root: int | None = None
         self.peak = 0
         self.current = 0
+        self.at_peak: dict[str, int] = {}  # where the memory was at the peak: see `_breakdown`
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -106,8 +107,10 @@ class TreeMemory:
             if self.root is None:
                 self.root = _server_pid()
                 continue
-            self.current = sum(_rss(pid) for pid in _descendants(self.root))
-            self.peak = max(self.peak, self.current)
+            parts = _breakdown(self.root)
+            self.current = sum(parts.values())
+            if self.current > self.peak:
+                self.peak, self.at_peak = self.current, parts
 
 
 def _children_map() -> dict[int, list[int]]:
@@ -131,6 +134,24 @@ def _descendants(root: int) -> list[int]:
         found.append(pid)
         stack.extend(children.get(pid, []))
     return found
+
+
+def _breakdown(root: int) -> dict[str, int]:
+    """RSS of the server's tree by part: the server, its index workers, the jail (nsjail + guest)."""
+    parts = {"server": _rss(root), "index workers": 0, "jail": 0}
+    children = _children_map()
+    for child in children.get(root, []):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        part = "jail" if b"nsjail" in command else "index workers"  # forked: they share the server's cmdline
+        parts[part] += sum(_rss(pid) for pid in _descendants(child))
+    return parts
+
+
+def describe(parts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {rss / 1e6:,.0f} MB" for name, rss in parts.items())
 
 
 def _server_pid() -> int | None:
@@ -225,7 +246,7 @@ async def measure(tree: Path, home: Path, rows: list[tuple[str, str]], rg: str |
         first_s = time.perf_counter() - started
         ready_s = load_s + first_s + await wait_for_index(client)
         text = summary["bytes"]
-        peak_build = memory.peak
+        peak_build, build_parts = memory.peak, memory.at_peak
         await anyio.sleep(1)
         memory.reset_peak()
         status = await index_status(client)
@@ -237,7 +258,7 @@ async def measure(tree: Path, home: Path, rows: list[tuple[str, str]], rg: str |
                                                                 + (f" (refused {refused}x first)" if refused else "")),
             ("index ready after the load started", f"{ready_s:.1f} s ({status})"),
             ("peak RSS, server process tree, load + build",
-             f"{peak_build / 1e6:,.0f} MB = {peak_build / text:.2f}x text"),
+             f"{peak_build / 1e6:,.0f} MB = {peak_build / text:.2f}x text ({describe(build_parts)})"),
         ]
         for pattern in PATTERNS:
             ours_s, ours_n = await run_grep(client, pattern)
@@ -251,7 +272,7 @@ async def measure(tree: Path, home: Path, rows: list[tuple[str, str]], rg: str |
         refs = structured(await client.call_tool("find_symbol", {"callers_of": SYMBOL}))
         rows.append((f"references({SYMBOL!r})", f"{time.perf_counter() - started:.2f} s, {len(refs['results'])} sites"))
         rows.append(("peak RSS once built (queries included)",
-                     f"{memory.peak / 1e6:,.0f} MB = {memory.peak / text:.2f}x text"))
+                     f"{memory.peak / 1e6:,.0f} MB = {memory.peak / text:.2f}x text ({describe(memory.at_peak)})"))
         started = time.perf_counter()
         await client.call_tool("load_context", {"source": [str(tree)]})
         rows.append(("reload of the unchanged tree in the same session, index included",
