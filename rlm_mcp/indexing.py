@@ -27,6 +27,7 @@ import anyio.to_thread
 from .contexts import StoredContext
 from .contexts.scan import files_containing
 from .errors import BadRequest
+from .memory import release_memory
 from .symbols import CodeIndex
 from .symbols.index import lookup_key, parse, parse_in_parallel
 from .symbols.languages import spec_for
@@ -107,6 +108,7 @@ class SessionIndex:
                     await anyio.to_thread.run_sync(lambda: self._fill(index, entry.cancel), abandon_on_cancel=True)
                     await anyio.to_thread.run_sync(entry.index.finish)
                 entry.status = "ready"
+                release_memory()  # the parsed chunks' transient objects
             except Exception as exc:  # a broken index must not break the session: text search still works
                 log.warning("indexing %s failed: %s", stored.name, exc)
                 entry.error = f"{type(exc).__name__}: {exc}"

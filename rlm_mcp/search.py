@@ -22,7 +22,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import json
-import mmap
 import os
 import shutil
 import sys
@@ -36,7 +35,7 @@ from typing import Any
 import anyio
 from anyio.abc import ByteReceiveStream
 
-from .contexts import FILE_HEADER, StoredContext
+from .contexts import StoredContext
 
 __all__ = ["ContextSearch", "LineTable", "find_rg", "line_table"]
 
@@ -75,61 +74,14 @@ class LineTable:
     lines: list[int]
 
 
-def line_table(content: Path, manifest: Mapping[str, Any]) -> LineTable:
-    """Walk the headers of content.txt once, using the manifest's paths, character counts and lines.
-
-    The manifest's offsets count characters, rg counts bytes and lines, so each body's byte length
-    is measured: a header must sit exactly where the previous body ends, which also proves that the
-    manifest and the content belong together. Raises ValueError when they do not.
-    """
-    entries = manifest.get("files") or []
+def line_table(manifest: Mapping[str, Any]) -> LineTable:
+    """From the manifest's `first_line` and `lines` per file (rlm_mcp/contexts/store.py writes them):
+    nothing of content.txt is read or mapped, so a search never adds the context's size to the
+    server's memory."""
     if manifest.get("kind") != "files":
         return LineTable([], [])
-    first: list[int] = []
-    lines: list[int] = []
-    size = content.stat().st_size
-    with open(content, "rb") as handle, _mapped(handle, size) as data:
-        at, newlines = 0, 0
-        for entry in entries:
-            header = FILE_HEADER.format(path=entry["path"]).encode("utf-8", errors="replace")
-            if data[at : at + len(header)] != header:
-                raise ValueError(f"content.txt does not hold the header of {entry['path']!r} at byte {at}")
-            body = at + len(header)
-            newlines += header.count(b"\n")
-            end = body + _body_bytes(data, body, entry["end"] - entry["start"], entry["bytes"])
-            count = int(entry["lines"])
-            first.append(newlines + 1)
-            lines.append(count)
-            unterminated = end > body and data[end - 1] != 0x0A
-            newlines += count - unterminated
-            at = end
-        if at != size:
-            raise ValueError(f"content.txt has {size - at} bytes after its last file")
-    return LineTable(first, lines)
-
-
-def _body_bytes(data: bytes | mmap.mmap, start: int, chars: int, raw_bytes: int) -> int:
-    """Bytes of a body of `chars` characters: its file's size when that is exact, else counted by decoding.
-
-    A body is the file's bytes when they were valid UTF-8, else their decoding with U+FFFD
-    re-encoded (rlm_mcp/contexts/store.py); either way it is valid UTF-8 of exactly `chars` characters.
-    """
-    guess = data[start : start + raw_bytes]
-    if len(guess) == chars and guess.isascii():
-        return raw_bytes
-    with contextlib.suppress(UnicodeDecodeError):
-        if len(guess.decode("utf-8")) == chars:
-            return raw_bytes
-    return len(data[start : start + 4 * chars].decode("utf-8", errors="replace")[:chars].encode("utf-8"))
-
-
-@contextlib.contextmanager
-def _mapped(handle: Any, size: int) -> Any:
-    if size == 0:
-        yield b""
-        return
-    with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        yield data
+    entries = manifest.get("files") or []
+    return LineTable([int(entry["first_line"]) for entry in entries], [int(entry["lines"]) for entry in entries])
 
 
 @dataclass(frozen=True)
@@ -180,7 +132,7 @@ class ContextSearch:
         cached = self._tables.get(name)
         if cached is None or cached[0] != key:
             manifest = _read_json(content.with_name("manifest.json"))
-            cached = self._tables[name] = (key, line_table(content, manifest), str(manifest.get("fingerprint")))
+            cached = self._tables[name] = (key, line_table(manifest), str(manifest.get("fingerprint")))
         return cached[1], cached[2]
 
 

@@ -7,9 +7,6 @@ the client goes away, or when the server stops. It knows nothing of the MCP tran
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import gc
 import logging
 import re
 import shutil
@@ -26,6 +23,7 @@ from . import contexts as ctx_store
 from .config import Settings
 from .errors import SessionLimitReached, UnknownContext
 from .indexing import SessionIndex
+from .memory import release_memory
 from .sandbox import ExecResult, Sandbox, SandboxPolicy, create_launcher, new_data_dir
 from .search import ContextSearch
 from .workers import TrajectoryLog, Usage
@@ -252,14 +250,6 @@ def new_trajectory(settings: Settings, key: str) -> TrajectoryLog:
     """RLM_HOME/trajectories/<time>-<session>.jsonl, rendered by `rlm-mcp trace`."""
     safe = re.sub(r"[^A-Za-z0-9_-]+", "-", key)[:40]
     return TrajectoryLog(settings.home / "trajectories" / f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}.jsonl")
-
-
-def release_memory() -> None:
-    """Hand freed heap back to the OS after a session ends, so a long-running server returns to its
-    baseline once clients leave (glibc keeps freed arenas otherwise)."""
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class SessionManager:
