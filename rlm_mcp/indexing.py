@@ -106,7 +106,7 @@ class SessionIndex:
                 async with self._one_build_at_a_time:
                     index = entry.index
                     await anyio.to_thread.run_sync(lambda: self._fill(index, entry.cancel), abandon_on_cancel=True)
-                    await anyio.to_thread.run_sync(entry.index.finish)
+                    await anyio.to_thread.run_sync(lambda: index.finish(prepare_lookups=True))
                 entry.status = "ready"
                 release_memory()  # the parsed chunks' transient objects
             except Exception as exc:  # a broken index must not break the session: text search still works

@@ -20,7 +20,7 @@ import os
 import re
 import sys
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -32,6 +32,7 @@ from .languages import spec_for
 CACHE_VERSION = 4
 PARALLEL_MIN_FILES = 64
 CHUNK = 48
+UNPACKED_FILES = 256
 _FIELD, _ROW = "\x1f", "\x1e"  # separators of a packed symbol list (never in names; scrubbed from signatures)
 
 
@@ -95,6 +96,7 @@ class CodeIndex:
         self._changed = False  # records differ from the cache on disk
         self._by_key: dict[str, str | list[str]] | None = None  # lookup_key -> path(s) defining it
         self._references: dict[str, list[dict[str, Any]]] = {}  # name -> call sites, until the next update
+        self._unpacked: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()  # recently read files, LRU
 
     # --- building --------------------------------------------------------------------------------
     @classmethod
@@ -126,12 +128,30 @@ class CodeIndex:
     def add(self, parsed: Iterable[tuple[str, Indexed]]) -> None:
         for path, entry in parsed:
             self.records[path] = entry._replace(language=sys.intern(entry.language) if entry.language else None)
+            self._unpacked.pop(path, None)
             self._changed = True
         self._by_key = None
 
-    def finish(self) -> None:
-        """All files are in: build the name lookup, then say so, and write the cache."""
-        self._lookups()
+    def symbols_of(self, path: str) -> list[dict[str, Any]]:
+        """A file's symbols as dicts (shared: callers copy before changing them), kept for the files
+        queried most recently, so repeated lookups do not unpack again."""
+        cached = self._unpacked.get(path)
+        if cached is not None:
+            self._unpacked.move_to_end(path)
+            return cached
+        entry = self.records.get(path)
+        symbols = unpack(path, entry) if entry is not None else []
+        self._unpacked[path] = symbols
+        if len(self._unpacked) > UNPACKED_FILES:
+            self._unpacked.popitem(last=False)
+        return symbols
+
+    def finish(self, prepare_lookups: bool = False) -> None:
+        """All files are in: say so and write the cache. The name lookup is built on the first query by
+        name (an index reloaded but never queried should not pay), or here when asked: the session's
+        build does it in its worker thread, so no query on the event loop waits for it."""
+        if prepare_lookups:
+            self._lookups()
         self.complete = True
         if self._changed:
             _save_cache(self.cache_path, self.root, self.records)
@@ -146,6 +166,7 @@ class CodeIndex:
         removed = set(self.records) - set(self.paths)
         for path in removed:
             del self.records[path]
+            self._unpacked.pop(path, None)
         for chunk in parse_in_parallel(str(root), stale, workers):
             self.add(chunk)
         self.cache_hits = len(self.paths) - len(stale)
@@ -193,10 +214,7 @@ class CodeIndex:
         regex = re.compile(pattern) if pattern else None
         found: list[dict[str, Any]] = []
         for candidate in self._candidates(name, path, within):
-            entry = self.records.get(candidate)
-            if entry is None or not entry.symbols:
-                continue
-            for symbol in unpack(candidate, entry):
+            for symbol in self.symbols_of(candidate):
                 if name is not None and name not in (symbol["name"], symbol["qualname"]):
                     continue
                 if (kind and symbol["kind"] != kind) or (regex and not regex.search(symbol["qualname"])):
@@ -217,8 +235,7 @@ class CodeIndex:
         return sorted(self.records)
 
     def outline(self, path: str) -> list[dict[str, Any]]:
-        entry = self.records.get(path)
-        return unpack(path, entry) if entry is not None else []
+        return list(self.symbols_of(path))
 
     def references(self, name: str, limit: int = 500, within: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Call sites of `name` (the called identifier, also as a method or attribute), in path order.
