@@ -598,7 +598,8 @@ async def section_grep(paths: list[str], problems: dict[str, str]) -> None:
                     guest.append(seconds)
                 first, ours_guest, ours_trip = guest[0], statistics.median(guest[1:]), statistics.median(trips[1:])
                 engine = (await run(GUEST_ENGINE.format(pattern=pattern))).strip()
-                python_count, python_s, same = (await run(GUEST_PYTHON.format(pattern=pattern))).split()
+                python_count, python_text, same = (await run(GUEST_PYTHON.format(pattern=pattern))).split()
+                python_s = float(python_text)
                 if same != "True":
                     notes.append(f"{pattern!r}: the rg path and the Python re path DIFFER ({count:,} vs "
                                  f"{int(python_count):,} hits)")

@@ -170,6 +170,8 @@ def grep(pattern, name="main", path=None, flags=0, max_hits=200):
     character classes (`\w`, `\d`, `\s`, case-insensitive letters) computed by Python's `re` itself,
     so ripgrep's differing Unicode tables, POSIX classes and class set operations never apply.
     """
+    if max_hits is not None and (not isinstance(max_hits, int) or isinstance(max_hits, bool) or max_hits < 0):
+        raise ValueError(f"max_hits must be None (all hits) or an integer >= 0, not {max_hits!r}")
     text = contexts[name]
     compiled = re.compile(pattern, flags | re.MULTILINE)
     path_re = re.compile(path) if path else None

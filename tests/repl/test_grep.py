@@ -155,6 +155,9 @@ def test_path_filter_and_max_hits(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert grep(r"def", max_hits=0) == [] and "max_hits=0" in capsys.readouterr().err
     assert grep(r"def", max_hits=None) == every
     assert prelude.python("def", max_hits=2) == (every[:2], True)
+    for wrong in (-1, 2.0, True, "3"):
+        with pytest.raises(ValueError, match="max_hits must be None"):
+            grep("def", max_hits=wrong)
 
 
 def test_text_context_reports_empty_path(tmp_path: Path) -> None:
