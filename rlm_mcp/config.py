@@ -1,6 +1,6 @@
 """Configuration: defaults, then RLM_* environment variables, then a TOML file, then CLI flags.
 
-That order (lowest to highest precedence) is the public contract of DESIGN.md section 7. Every
+That order (lowest to highest precedence) is a public contract (README, Configuration). Every
 setting has one name: the field name here, `RLM_<FIELD>` in the environment, the same key in the
 TOML file, `--<field-with-dashes>` on the command line. Validation failures name the setting.
 """

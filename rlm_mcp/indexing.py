@@ -1,5 +1,5 @@
 """The code index of a session's contexts: built in the background after a load, queried by the REPL
-(`find_symbol`, `outline`, `references`) and by the host's `code_symbols` tool.
+(`find_symbol`, `outline`, `references`) and by the host's `find_symbol` tool.
 
 Text search works the moment a context is loaded; the index follows a moment later and never blocks a
 load. Queries that arrive while it builds wait a little, then say so instead of hanging.

@@ -1,4 +1,4 @@
-"""Helpers every REPL session gets: the RLM toolbox (DESIGN.md section 4).
+"""Helpers every REPL session gets: the RLM toolbox.
 
 This file is not imported by the server: its source is sent into the jail as the sandbox's prelude
 and runs on the guest interpreter (standard library only, Python >= 3.10). Every public name here
