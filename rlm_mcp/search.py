@@ -112,15 +112,29 @@ def _body_bytes(data: bytes | mmap.mmap, start: int, chars: int, raw_bytes: int)
     """Bytes of a body of `chars` characters: its file's size when that is exact, else counted by decoding.
 
     A body is the file's bytes when they were valid UTF-8, else their decoding with U+FFFD
-    re-encoded (rlm_mcp/contexts/store.py); either way it is valid UTF-8 of exactly `chars` characters.
+    re-encoded (rlm_mcp/contexts/store.py); either way it is valid UTF-8 of exactly `chars` characters,
+    so it ends at `raw_bytes` when those bytes hold `chars` character starts and the next byte starts
+    a character (or the file ends). Counted in slices: a 500 MB file is never copied whole.
     """
-    guess = data[start : start + raw_bytes]
-    if len(guess) == chars and guess.isascii():
+    end = start + raw_bytes
+    if end <= len(data) and _char_starts(data, start, end) == chars and (end == len(data) or data[end] & 0xC0 != 0x80):
         return raw_bytes
-    with contextlib.suppress(UnicodeDecodeError):
-        if len(guess.decode("utf-8")) == chars:
-            return raw_bytes
     return len(data[start : start + 4 * chars].decode("utf-8", errors="replace")[:chars].encode("utf-8"))
+
+
+_CONTINUATION_BYTES = bytes(range(0x80, 0xC0))
+
+
+def _char_starts(data: bytes | mmap.mmap, start: int, end: int) -> int:
+    """How many bytes of data[start:end] start a UTF-8 character (all but continuation bytes)."""
+    count = 0
+    for at in range(start, end, _SLICE):
+        piece = data[at : min(end, at + _SLICE)]
+        count += len(piece) if piece.isascii() else len(piece.translate(None, _CONTINUATION_BYTES))
+    return count
+
+
+_SLICE = 16 << 20
 
 
 @contextlib.contextmanager

@@ -33,7 +33,7 @@ class Prelude:
 
     Payloads and replies go through JSON as they do over the sandbox's channel."""
 
-    def __init__(self, tmp_path: Path, files: dict[str, str] | None = None, text: str | None = None) -> None:
+    def __init__(self, tmp_path: Path, files: dict[str, str | bytes] | None = None, text: str | None = None) -> None:
         store = tmp_path / "store"
         if text is not None:
             stored = store_text("main", text, store)
@@ -41,7 +41,7 @@ class Prelude:
             src = tmp_path / "src"
             for path, body in (files or {}).items():
                 (src / path).parent.mkdir(parents=True, exist_ok=True)
-                (src / path).write_bytes(body.encode())
+                (src / path).write_bytes(body.encode() if isinstance(body, str) else body)
             stored = store_paths("main", [str(src)], allowed_roots=[tmp_path], store_dir=store, limits=LoadLimits())
         self.search = ContextSearch({"main": stored})
         self.calls: list[dict[str, Any]] = []
@@ -182,6 +182,17 @@ def test_text_context_reports_empty_path(tmp_path: Path) -> None:
     assert prelude.grep("alpha") == [("", 1, "alpha"), ("", 4, "gamma alpha")]
     assert prelude.grep("^$") == [("", 3, "")] == prelude.python("^$")[0]
     assert prelude.grep("alpha", path="x") == []
+
+
+def test_files_with_invalid_utf8_keep_later_files_on_their_lines(tmp_path: Path) -> None:
+    files: dict[str, str | bytes] = {"a.txt": b"caf\xe9 def\n\xff\xfe x def\n", "b.txt": b"\xff\xff\n",
+                                     "c.txt": "é def\nx\ndef"}
+    prelude = Prelude(tmp_path, files)
+    hits = [("a.txt", 1, "caf\ufffd def"), ("a.txt", 2, "\ufffd\ufffd x def"), ("c.txt", 1, "é def"),
+            ("c.txt", 3, "def")]
+    assert prelude.grep("def") == hits == prelude.python("def")[0]
+    assert prelude.grep("\ufffd") == [("a.txt", 1, "caf\ufffd def"), ("a.txt", 2, "\ufffd\ufffd x def"),
+                                       ("b.txt", 1, "\ufffd\ufffd")]
 
 
 def test_long_lines_are_cut_to_500_characters(tmp_path: Path) -> None:
