@@ -76,7 +76,7 @@ class Settings(BaseModel):
     # --- HTTP ---
     host: str = Field("127.0.0.1", description="HTTP bind address")
     port: int = Field(8765, ge=0, le=65535, description="HTTP port")
-    auth_token: str | None = Field(None, description="bearer token HTTP clients must send")
+    auth_token: str | None = Field(None, description="bearer token(s) HTTP clients must send, comma-separated")
     allowed_hosts: tuple[str, ...] = Field((), description="extra Host values accepted over HTTP, comma-separated")
     allowed_origins: tuple[str, ...] = Field((), description="extra Origin values accepted over HTTP, comma-separated")
     max_request_mb: int = Field(16, ge=1, le=1024, description="largest HTTP request body")
