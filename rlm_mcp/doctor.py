@@ -24,6 +24,7 @@ from typing import Literal
 import anyio
 
 from .config import Settings
+from .errors import ours_from
 from .sandbox import PolicyError, Sandbox, SandboxError, SandboxPolicy, create_launcher, new_data_dir
 from .sandbox.datadir import default_runtime_root
 from .sandbox.interpreter import find_guest_interpreter
@@ -181,8 +182,7 @@ async def _run_in_jail(sandbox: Sandbox) -> str:
             group.cancel_scope.cancel()
         return result.stdout.text.strip() or (result.error or "no output")
     except ExceptionGroup as group_error:  # the task group wraps a start failure: report the failure itself
-        failure = group_error.subgroup(SandboxError)
-        raise (failure.exceptions[0] if failure else group_error) from group_error
+        raise ours_from(group_error) from group_error
     finally:
         await sandbox.close()
 
