@@ -182,7 +182,9 @@ async def _run_in_jail(sandbox: Sandbox) -> str:
             group.cancel_scope.cancel()
         return result.stdout.text.strip() or (result.error or "no output")
     except ExceptionGroup as group_error:  # the task group wraps a start failure: report the failure itself
-        raise ours_from(group_error) from group_error
+        if (ours := ours_from(group_error)) is None:
+            raise
+        raise ours from group_error
     finally:
         await sandbox.close()
 

@@ -58,7 +58,9 @@ class RLM:
         try:
             return await self._run(query, context, record, on_iteration)
         except BaseExceptionGroup as group_error:
-            raise ours_from(group_error) from group_error
+            if (ours := ours_from(group_error)) is None:
+                raise
+            raise ours from group_error
 
     async def _run(self, query: str, context: ContextInput, record: Record | None,
                    on_iteration: OnIteration | None) -> RLMResult:
