@@ -45,6 +45,8 @@ class SessionExtension(Protocol):
     @property
     def usage(self) -> Usage: ...  # running totals of its model calls; each exec reports the difference
 
+    def on_reset(self) -> None: ...  # the session was reset (a new call tree begins)
+
     async def aclose(self) -> None: ...
 
 
@@ -252,6 +254,8 @@ class Session:
                 self.contexts.clear()
             if self._sandbox is not None:
                 await self._restart()
+            if self.extension is not None:
+                self.extension.on_reset()
             self.final_answer = None
 
     async def close(self) -> None:

@@ -48,6 +48,10 @@ class Ledger:
     started: float = field(default_factory=time.monotonic)
     repeats: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
 
+    def restart_clock(self) -> None:
+        """A new call tree's wall clock (a session reset); what was spent stays spent."""
+        self.started = time.monotonic()
+
     def used(self) -> dict[str, float | int]:
         """What the call tree has used so far, for reports."""
         return {"model_calls": self.calls, "tokens": self.tokens, "cost_usd": round(self.cost_usd, 6),

@@ -144,6 +144,9 @@ class FailingClose:
     def callbacks(self) -> dict:
         return {}
 
+    def on_reset(self) -> None:
+        pass
+
     async def aclose(self) -> None:
         raise OSError("the provider connection pool would not close")
 
@@ -187,3 +190,26 @@ async def test_callback_failures_are_logged_with_the_session_key(tmp_path: Path,
     assert "session client-7" in refusal.getMessage() and refusal.exc_info is None
     failure = next(r for message, r in lines.items() if "callback index failed" in message)
     assert "session client-7" in failure.getMessage() and failure.exc_info is not None
+
+
+async def test_reset_starts_a_new_wall_clock_but_keeps_the_spend(tmp_path: Path, runtime_dir, monkeypatch) -> None:
+    from rlm_mcp.rlm.calls import WorkerCalls
+    from tests.fakes import FakeOpenAI
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with FakeOpenAI() as fake:
+        async with anyio.create_task_group() as group:
+            options = {"runtime_dir": runtime_dir, "max_wall_s": 1.0, "worker_model": "openai/gpt-4o-mini",
+                       "worker_api_base": fake.api_base}
+            manager = SessionManager(settings(tmp_path, **options), group, WorkerCalls.for_session)
+            session = await manager.get("s")
+            first = await session.exec("print(llm_query('one'))")
+            await anyio.sleep(1.1)
+            late = await session.exec("llm_query('two')")
+            await session.reset()
+            again = await session.exec("print(llm_query('three'))")
+            spent = session.extension.budget.ledger.used()
+            await manager.close_all()
+    assert first.result.stdout.text == "echo: one\n"
+    assert "max_wall_s" in late.result.stderr.text and "RLM_MAX_WALL_S" in late.result.stderr.text
+    assert again.result.stdout.text == "echo: three\n" and spent["model_calls"] == 2
