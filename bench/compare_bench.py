@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from mcp import Client, StdioServerParameters
+from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from rlm_mcp import search
@@ -566,6 +566,14 @@ def explain_line_gap(pattern: str, tool_lines: int, lines: dict[str, int]) -> st
     return f"{pattern!r}: rlm-tools found {tool_lines:,} lines, rg --count {total:,} (not explained by venv/)"
 
 
+async def index_ready(client: Client) -> bool:
+    """Whether find_symbol answers (a building index is refused: an error result or a protocol error)."""
+    try:
+        return not (await client.call_tool("find_symbol", {"name": "OrderedDict"})).is_error
+    except MCPError:
+        return False
+
+
 async def section_grep(paths: list[str], problems: dict[str, str]) -> None:
     rg = find_rg()
     theirs = await rlm_tools_grep(problems)
@@ -580,7 +588,7 @@ async def section_grep(paths: list[str], problems: dict[str, str]) -> None:
                 raise RuntimeError(f"load_context failed: {text_of(result)[:300]}")
             loaded = int((await run("print(len(files))")).split()[0])
             load_s = time.perf_counter() - began
-            while (await client.call_tool("find_symbol", {"name": "OrderedDict"})).is_error:
+            while not await index_ready(client):
                 await anyio.sleep(0.05)  # the background index build would steal a core from the timings
             guest_python = (await run("import sys; print(sys.version.split()[0])")).strip()
             rg_files = f"{len(subprocess.run([rg, '--no-config', '--files', '.'], capture_output=True, text=True,
@@ -598,7 +606,8 @@ async def section_grep(paths: list[str], problems: dict[str, str]) -> None:
                     guest.append(seconds)
                 first, ours_guest, ours_trip = guest[0], statistics.median(guest[1:]), statistics.median(trips[1:])
                 engine = (await run(GUEST_ENGINE.format(pattern=pattern))).strip()
-                python_count, python_s, same = (await run(GUEST_PYTHON.format(pattern=pattern))).split()
+                python_count, python_text, same = (await run(GUEST_PYTHON.format(pattern=pattern))).split()
+                python_s = float(python_text)
                 if same != "True":
                     notes.append(f"{pattern!r}: the rg path and the Python re path DIFFER ({count:,} vs "
                                  f"{int(python_count):,} hits)")

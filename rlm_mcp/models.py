@@ -38,9 +38,11 @@ class ContextSummary(BaseModel):
     elapsed_s: float
     index_status: str = "none"
     repl_names: str = Field(description="how to reach this context from exec_code")
+    session: str = Field("", description="the session handle: pass it as `session` to later calls to keep "
+                         "working in this session")
 
     @classmethod
-    def from_stored(cls, stored: StoredContext, index_status: str = "none") -> ContextSummary:
+    def from_stored(cls, stored: StoredContext, index_status: str = "none", session: str = "") -> ContextSummary:
         data = stored.to_dict()
         access = "context (str), files[path]" if stored.name == "main" else f"contexts[{stored.name!r}]"
         return cls(
@@ -49,7 +51,7 @@ class ContextSummary(BaseModel):
             largest_files=data["largest_files"], skipped=data["skipped"],
             too_large_files=data.get("too_large_files", []), roots=data.get("roots", []),
             reused=data.get("reused", False), elapsed_s=data["elapsed_s"], index_status=index_status,
-            repl_names=access,
+            repl_names=access, session=session,
         )
 
     def text(self) -> str:
@@ -61,6 +63,9 @@ class ContextSummary(BaseModel):
             f"{self.files:,} files{' (unchanged, reused)' if self.reused else ''} in {self.elapsed_s:.2f} s.",
             f"In exec_code: {self.repl_names}. Code index: {self.index_status}.",
         ]
+        if self.session:
+            lines.append(f"Session handle: {self.session!r}: pass session={self.session!r} to exec_code, sub_query, "
+                         "find_symbol, rlm_complete and session to keep working in this session.")
         if langs:
             lines.append(f"Languages: {langs}.")
         lines.append(f"Skipped: {skipped}.")
@@ -147,6 +152,8 @@ class SessionReport(BaseModel):
     """What the session tool returns."""
 
     session: str
+    handle: str = Field("", description="pass it as `session` to work in this session; it expires when idle "
+                        "for limits.session_idle_s")
     isolated: bool
     repl_running: bool
     contexts: list[ContextBrief]
@@ -170,7 +177,7 @@ class SessionReport(BaseModel):
             f"Contexts: {names}. Execs: {self.execs} ({self.exec_seconds:.2f} s, {self.timeouts} timeouts, "
             f"{self.restarts} restarts). Workers: {usage.calls} calls, {usage.tokens_in + usage.tokens_out:,} tokens, "
             f"cost {cost} (model: {self.worker_model or 'not configured'}). All model calls: {self.spent or 'none'}. "
-            f"Limits: {self.limits}."
+            f"Limits: {self.limits}." + (f" Handle: {self.handle!r} (pass it as `session`)." if self.handle else "")
         )
 
 

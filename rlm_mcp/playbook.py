@@ -12,7 +12,9 @@ persistent Python REPL as `context` / `files[path]`. Then answer questions by ru
 exec_code (grep, parse, count, chunk) and by handing small pieces to worker models with
 llm_query_batched. Prefer this over reading files one at a time whenever the question needs a
 global view (all callers of X, every place config key Y is read, patterns across many files or a
-large log). Keep printed output small; store intermediate results in variables."""
+large log). Keep printed output small; store intermediate results in variables. load_context
+returns a session handle: pass it as `session` on every later call so your work stays in that
+session (new_session=true starts a separate one for a second analysis)."""
 
 PLAYBOOK = """\
 # RLM playbook
@@ -22,6 +24,10 @@ never read it whole: you write code that reads it for you.
 
 1. Load once. `load_context(source=["path/to/repo"])` (or `text=...` for a document or log).
    The summary tells you size, file count and languages. Nothing is in your context yet.
+   It also returns a session handle: pass it as `session` to every later call (exec_code,
+   sub_query, find_symbol, rlm_complete, session) so you keep working in the same REPL. For a
+   second, separate analysis, `load_context(..., new_session=true)` gives a second handle. A
+   handle expires when idle; if a call says it expired, load again and use the new handle.
 2. Probe before you plan. In `exec_code`: `len(context)`, `list(files)[:50]`, `files.info(path)`,
    `print(context[:2000])`, `SHOW_VARS()`. Learn the shape (headers, formats, where things live).
 3. Filter with code, not with your eyes. `grep(r"pattern")` returns (path, line, text) hits;

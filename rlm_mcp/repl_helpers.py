@@ -1,4 +1,4 @@
-"""Helpers every REPL session gets: the RLM toolbox (DESIGN.md section 4).
+"""Helpers every REPL session gets: the RLM toolbox.
 
 This file is not imported by the server: its source is sent into the jail as the sandbox's prelude
 and runs on the guest interpreter (standard library only, Python >= 3.10). Every public name here
@@ -235,6 +235,8 @@ def grep(pattern, name="main", path=None, flags=0, max_hits=200):
     character classes (`\w`, `\d`, `\s`, case-insensitive letters) computed by Python's `re` itself,
     so ripgrep's differing Unicode tables, POSIX classes and class set operations never apply.
     """
+    if max_hits is not None and (not isinstance(max_hits, int) or isinstance(max_hits, bool) or max_hits < 0):
+        raise ValueError(f"max_hits must be None (all hits) or an integer >= 0, not {max_hits!r}")
     if name not in contexts:
         contexts[name]  # raises KeyError naming the loaded contexts
     compiled = re.compile(pattern, flags | re.MULTILINE)

@@ -39,7 +39,7 @@ from .contexts import StoredContext
 
 __all__ = ["ContextSearch", "LineTable", "find_rg", "line_table"]
 
-PAGE_BYTES = 4 << 20  # line text per reply; 50k typical hits fit in one or two pages
+PAGE_BYTES = 16 << 20  # line text per reply: ~300k typical hits; the guest reads replies of any size
 MAX_LINE_BYTES = 4096  # rg prints a preview of longer lines; a hit keeps 500 characters (<= 2000 bytes)
 MAX_TEXT_CHARS = 500  # what the guest's Python path keeps of a line, too
 MAX_PATTERN_CHARS = 120_000  # one argv string may not exceed 128 KiB (MAX_ARG_STRLEN)

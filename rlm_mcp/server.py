@@ -34,6 +34,7 @@ from . import __version__
 from .completions import install as install_completions
 from .config import Settings
 from .errors import BadRequest
+from .handles import HandleRegistry
 from .http import token_fingerprint
 from .mcp_errors import translated
 from .models import (
@@ -58,10 +59,16 @@ CONTEXT_URI = "rlm://contexts/{name}"
 MANIFEST_URI = CONTEXT_URI + "/manifest"
 
 
+SessionArg = Annotated[str | None, Field(
+    description="The session handle that load_context returned: pass it on every call to keep working in that "
+    "session (its REPL variables and contexts). Omit for this connection's default session.", max_length=64)]
+
+
 @dataclass(slots=True)
 class AppState:
     settings: Settings
     sessions: SessionManager
+    handles: HandleRegistry
 
 
 def session_key(ctx: Context) -> str:
@@ -81,8 +88,20 @@ def session_key(ctx: Context) -> str:
     return f"http-token:{token_fingerprint(token)}" if token else "http"
 
 
-async def current_session(ctx: Context) -> Session:
+def caller(ctx: Context) -> str:
+    """Whom a session handle belongs to: the bearer token (its fingerprint) over HTTP, the process over stdio."""
+    headers = ctx.headers
+    if headers is None:
+        return "stdio"
+    token = headers.get("authorization", "")
+    return f"token:{token_fingerprint(token)}" if token else "http"
+
+
+async def current_session(ctx: Context, handle: str | None = None) -> Session:
+    """The session a handle names for this caller, else the connection's default session."""
     state: AppState = ctx.request_context.lifespan_context
+    if handle:
+        return await state.handles.resolve(handle, caller(ctx))
     key = session_key(ctx)
     session = await state.sessions.get(key)
     _close_with_connection(ctx, state.sessions, key)
@@ -121,7 +140,7 @@ def create_server(settings: Settings) -> MCPServer:
             if needs_litellm:  # warm the slow import off the event loop, before the first call waits for it
                 group.start_soon(anyio.to_thread.run_sync, load_litellm)
             try:
-                yield AppState(settings=settings, sessions=sessions)
+                yield AppState(settings=settings, sessions=sessions, handles=HandleRegistry(sessions))
             finally:
                 await sessions.close_all()
                 group.cancel_scope.cancel()
@@ -152,6 +171,9 @@ def create_server(settings: Settings) -> MCPServer:
         text: Annotated[str | None, Field(description="Inline text to load instead of paths (a log, a doc).")] = None,
         name: Annotated[str, Field(description="Context name; 'main' becomes `context` and `files` in the REPL.",
                                    pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")] = "main",
+        session: SessionArg = None,
+        new_session: Annotated[bool, Field(description="Start a separate session (its own REPL and contexts) for "
+                                           "this load and return its handle, e.g. for a second analysis.")] = False,
         roots: Annotated[ListRootsResult | None, Resolve(client_roots)] = None,
     ) -> Annotated[CallToolResult, ContextSummary]:
         """Load a whole codebase, directory, file set or large text ONCE into this session's sandboxed Python REPL,
@@ -160,20 +182,28 @@ def create_server(settings: Settings) -> MCPServer:
         Use this before answering questions that need a global view: every caller of a function, every place a
         config key is read, which modules swallow exceptions, patterns across thousands of files or a huge log.
         .gitignore is honoured; binaries, vendored dirs and oversized files are skipped. Returns a summary (size,
-        files, languages, skipped) - never the content. Reloading an unchanged tree is cheap.
+        files, languages, skipped) - never the content - and a session handle: pass it as `session` to every later
+        call (exec_code, sub_query, find_symbol, rlm_complete, session) to work in this session. Reloading an
+        unchanged tree is cheap.
         """
-        session = await current_session(ctx)
         state: AppState = ctx.request_context.lifespan_context
+        if text is not None and source:
+            raise BadRequest("give either `text` or `source`, not both")
+        if new_session and session:
+            raise BadRequest("give `session` (to load into that session) or new_session=true (to start one), not both")
+        if new_session:
+            handle, current = await state.handles.open(caller(ctx))
+        else:
+            current = await current_session(ctx, session)
+            handle = session or state.handles.handle_of(current, caller(ctx))
         if text is not None:
-            if source:
-                raise BadRequest("give either `text` or `source`, not both")
-            stored = await session.load_text(name, text)
+            stored = await current.load_text(name, text)
         else:
             sources = source or _paths_from_roots(roots) or [str(Path.cwd())]
             allowed = list(state.settings.roots()) + [Path(p) for p in _paths_from_roots(roots)]
-            stored = await session.load_paths(name, sources, allowed, on_progress=_progress_reporter(ctx))
-        entry = session.code_index().indexes.get(stored.name)
-        return tool_result(ContextSummary.from_stored(stored, entry.summary() if entry else "none"))
+            stored = await current.load_paths(name, sources, allowed, on_progress=_progress_reporter(ctx))
+        entry = current.code_index().indexes.get(stored.name)
+        return tool_result(ContextSummary.from_stored(stored, entry.summary() if entry else "none", session=handle))
 
     @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False))
     async def exec_code(
@@ -181,6 +211,7 @@ def create_server(settings: Settings) -> MCPServer:
         code: Annotated[str, Field(description="Python code to run in the persistent REPL.", max_length=1_000_000)],
         timeout_s: Annotated[float | None, Field(description="Seconds before the code is interrupted "
                                                  "(default: the server's RLM_EXEC_TIMEOUT_S).", gt=0, le=3600)] = None,
+        session: SessionArg = None,
     ) -> Annotated[CallToolResult, ExecReport]:
         """Run Python in this session's persistent, sandboxed REPL (no network, no host files) where loaded contexts
         live as variables: `context` (all text), `files[path]`, `contexts[name]`, plus helpers grep(pattern),
@@ -190,12 +221,12 @@ def create_server(settings: Settings) -> MCPServer:
         Variables persist between calls. Print only what you need: output is cut in the middle beyond the budget.
         Returns stdout, stderr, changed variables with types and sizes, and elapsed time.
         """
-        session = await current_session(ctx)
+        current = await current_session(ctx, session)
 
         async def progress(done: int, total: int, message: str) -> None:
             await ctx.report_progress(float(done), float(total), message)
 
-        outcome = await session.exec(code, timeout_s, progress)
+        outcome = await current.exec(code, timeout_s, progress)
         report = ExecReport.build(outcome.result, restarted=outcome.restarted, final_answer=outcome.final_answer,
                                   worker_usage=outcome.worker_usage)
         return tool_result(report, is_error=report.status != "ok")
@@ -203,14 +234,14 @@ def create_server(settings: Settings) -> MCPServer:
     @translated("sub_query")
     async def sample_if_needed(ctx: Context, prompt: str | None, prompts: list[str] | None, context: str | None,
                                path: str | None, start: int | None, end: int | None,
-                               chunk_chars: int | None) -> Sample | None:
+                               chunk_chars: int | None, session: str | None) -> Sample | None:
         """With no worker model, ask the client's own model (MCP sampling) for a single prompt."""
         capabilities = ctx.session.client_capabilities
         if settings.worker_model or capabilities is None or capabilities.sampling is None:
             return None
         if prompts or not prompt or chunk_chars:
             return None  # batches need a configured worker; the tool body says so
-        current = await current_session(ctx)
+        current = await current_session(ctx, session)
         full = build_prompts(current, prompt, None, context, path, start, end, None)[0]
         return Sample([SamplingMessage(role="user", content=TextContent(type="text", text=full))], max_tokens=4096)
 
@@ -228,6 +259,7 @@ def create_server(settings: Settings) -> MCPServer:
         chunk_chars: Annotated[int | None, Field(description="Split the slice into chunks of this many characters "
                                                  "and ask `prompt` about each one (a map step).", ge=200)] = None,
         model: Annotated[str | None, Field(description="litellm model string overriding RLM_WORKER_MODEL.")] = None,
+        session: SessionArg = None,
         sampled: Annotated[CreateMessageResult | None, Resolve(sample_if_needed)] = None,
     ) -> Annotated[CallToolResult, SubQueryReport]:
         """Ask cheap worker models directly from the host: one prompt, a batch, or one prompt mapped over chunks of a
@@ -235,7 +267,7 @@ def create_server(settings: Settings) -> MCPServer:
         reading of text you have not loaded into your own context. Answers come back in order; a failed prompt
         carries its error without failing the others. Budgets (calls, tokens, USD) apply.
         """
-        current = await current_session(ctx)
+        current = await current_session(ctx, session)
         if sampled is not None:
             text = sampled.content.text if isinstance(sampled.content, TextContent) else str(sampled.content)
             answer = AnswerModel(text=text, model=sampled.model or "client")
@@ -255,6 +287,7 @@ def create_server(settings: Settings) -> MCPServer:
                                     min_length=1, max_length=100_000)],
         max_iterations: Annotated[int, Field(description="Root-model turns before the best answer so far is "
                                              "returned.", ge=1, le=200)] = 20,
+        session: SessionArg = None,
     ) -> Annotated[CallToolResult, RLMReport]:
         """Answer a question about the loaded context(s) autonomously: a server-side root model (RLM_ROOT_MODEL) writes
         code against this session's REPL and calls worker models until it has an answer. Use it to delegate a whole
@@ -264,7 +297,7 @@ def create_server(settings: Settings) -> MCPServer:
         if not settings.root_model:
             raise BadRequest("rlm_complete needs a root model: set RLM_ROOT_MODEL (e.g. openai/gpt-4o, or "
                           "ollama/qwen2.5-coder with RLM_ROOT_API_BASE) and restart; or drive exec_code yourself")
-        current = await current_session(ctx)
+        current = await current_session(ctx, session)
         if not current.contexts:
             raise BadRequest("nothing is loaded in this session: call load_context first")
         async def progress(iteration: int, total: int, message: str) -> None:
@@ -294,13 +327,14 @@ def create_server(settings: Settings) -> MCPServer:
         callers_of: Annotated[str | None, Field(description="Instead: call sites of this name.")] = None,
         context: Annotated[str, Field(description="Which loaded context.")] = "main",
         limit: Annotated[int, Field(ge=1, le=1000)] = 100,
+        session: SessionArg = None,
     ) -> Annotated[CallToolResult, SymbolReport]:
         """Where is X defined, what is in this file, who calls Y: answered from the tree-sitter index of a loaded
         codebase (16 languages) without reading files. Returns definitions with kind, qualified name, file, line range
         and signature line, or call sites with file:line. For anything subtler, use exec_code (find_symbol(),
         outline(), references() and grep() are there too).
         """
-        current = await current_session(ctx)
+        current = await current_session(ctx, session)
         payload: dict[str, Any] = {"context": context, "limit": limit}
         if callers_of:
             payload |= {"op": "references", "name": callers_of}
@@ -320,12 +354,15 @@ def create_server(settings: Settings) -> MCPServer:
             description="'status' shows contexts, usage and limits; 'reset' starts a fresh REPL (variables dropped).")]
             = "status",
         keep_contexts: Annotated[bool, Field(description="On reset, keep loaded contexts attached.")] = True,
+        session: SessionArg = None,
     ) -> Annotated[CallToolResult, SessionReport]:
-        """Show this session's loaded contexts, REPL state, usage and limits, or reset the REPL."""
-        current = await current_session(ctx)
+        """Show this session's handle, loaded contexts, REPL state, usage and limits, or reset the REPL."""
+        current = await current_session(ctx, session)
         if action == "reset":
             await current.reset(keep_contexts=keep_contexts)
-        return tool_result(_session_report(current, action))
+        state: AppState = ctx.request_context.lifespan_context
+        handle = session or state.handles.handle_of(current, caller(ctx))
+        return tool_result(_session_report(current, action, handle))
 
     @mcp.prompt(name="rlm_playbook", title="RLM playbook: analyse inputs far larger than your context")
     def rlm_playbook(task: str = "") -> str:
@@ -359,11 +396,12 @@ def loaded_context_names(ctx: Context) -> list[str]:
     return list(existing.contexts) if existing else []
 
 
-def _session_report(current: Session, action: str) -> SessionReport:
+def _session_report(current: Session, action: str, handle: str) -> SessionReport:
     settings = current.settings
     sandbox = current.sandbox
     return SessionReport(
-        session=current.key, isolated=settings.sandbox == "nsjail", repl_running=bool(sandbox and sandbox.alive),
+        session=current.key, handle=handle, isolated=settings.sandbox == "nsjail",
+        repl_running=bool(sandbox and sandbox.alive),
         contexts=[ContextBrief(name=s.name, kind=s.kind, chars=s.chars, files=s.file_count,
                                estimated_tokens=s.estimated_tokens, index=current.code_index().summary(s.name))
                   for s in current.contexts.values()],
@@ -371,7 +409,8 @@ def _session_report(current: Session, action: str) -> SessionReport:
         restarts=current.usage.restarts, timeouts=current.usage.timeouts,
         limits={"exec_timeout_s": settings.exec_timeout_s, "max_output_chars": settings.max_output_chars,
                 "max_worker_calls": settings.max_worker_calls, "max_cost_usd": settings.max_cost_usd,
-                "max_tokens": settings.max_tokens, "max_depth": settings.max_depth, "max_wall_s": settings.max_wall_s},
+                "max_tokens": settings.max_tokens, "max_depth": settings.max_depth, "max_wall_s": settings.max_wall_s,
+                "session_idle_s": settings.session_idle_s},
         worker_model=settings.worker_model, action=action, **_spending(current),
     )
 

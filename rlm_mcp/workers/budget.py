@@ -48,6 +48,10 @@ class Ledger:
     started: float = field(default_factory=time.monotonic)
     repeats: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
 
+    def restart_clock(self) -> None:
+        """A new call tree's wall clock (a session reset); what was spent stays spent."""
+        self.started = time.monotonic()
+
     def used(self) -> dict[str, float | int]:
         """What the call tree has used so far, for reports."""
         return {"model_calls": self.calls, "tokens": self.tokens, "cost_usd": round(self.cost_usd, 6),
@@ -103,7 +107,8 @@ class Budget:
                                  hint="Filter with code before asking workers, or raise RLM_MAX_TOKENS.")
         if ledger.cost_usd >= limits.max_cost_usd:
             raise BudgetExceeded("max_cost_usd", limit=limits.max_cost_usd, used=round(ledger.cost_usd, 6),
-                                 hint="Use a cheaper worker model, or raise RLM_MAX_COST_USD.")
+                                 hint="Use cheaper models, or raise RLM_MAX_COST_USD (it covers every model call "
+                                      "of the session: workers, sub_query and RLM roots).")
         if self.seconds_left() <= 0:
             raise self.out_of_time()
         ledger.calls += 1

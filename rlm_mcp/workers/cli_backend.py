@@ -62,7 +62,7 @@ _COMMON_ENV = frozenset({
     "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS",
 })
 _TRANSIENT = re.compile(r"overloaded|rate.?limit|too many requests|temporarily unavailable|\b(429|5\d\d)\b|"
-                        r"ECONNRESET|ETIMEDOUT|socket hang up", re.IGNORECASE)
+                        r"ECONNRESET|ETIMEDOUT|socket hang up|stream disconnected|connection failed", re.IGNORECASE)
 _AUTH = re.compile(r"log(ged)? ?in|auth|credential|api.?key|unauthori[sz]ed|\b401\b|\b403\b", re.IGNORECASE)
 _CONTEXT_FULL = re.compile(r"prompt is too long|context (length|window)|too many tokens", re.IGNORECASE)
 
@@ -240,7 +240,8 @@ class GeminiCli(CliFlavor):
             return None
         if data.get("error"):
             code = data["error"].get("code") if isinstance(data["error"], dict) else None
-            return CliAnswer(error=_message(data["error"]) or "error", status=code if isinstance(code, int) else None)
+            http = code if isinstance(code, int) and 400 <= code < 600 else None  # else it is the exit code
+            return CliAnswer(error=_message(data["error"]) or "error", status=http)
         tokens_in = tokens_out = 0
         models = (data.get("stats") or {}).get("models") if isinstance(data.get("stats"), dict) else None
         for stats in (models or {}).values():

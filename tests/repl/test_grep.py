@@ -18,12 +18,14 @@ from rlm_mcp.search import ContextSearch
 
 PRELUDE = Path(rlm_mcp.__file__).with_name("repl_helpers.py")  # guest code: read, never imported
 
-FILES = {
+FILES = {  # in the order the contexts component stores them (sorted paths)
     "a.py": "import os\nclass A:\n    def f(self):\n        os.path.join('x')\n    def g(self): pass\n",
     "b/c.py": "\n\ndef f(self):\n    return 1  # def f(self) again\n",
-    "empty.txt": "",
+    "ctl.txt": "tab\there\x1cfs\x1fus\x0bvt\x0cff\u2028ls\u00a0nbsp\u3000ideo\n",
     "d.txt": "no newline at the end: def",
     "e.txt": "crlf line\r\nnext\r\n\n\nafter blanks",
+    "empty.txt": "",
+    "odd\nname.txt": "a file whose name holds a newline: def\n",
     "u.txt": "naïve café ① ² x\u0301y ſ K İ ı Straße\nend\n",
 }
 
@@ -33,7 +35,7 @@ class Prelude:
 
     Payloads and replies go through JSON as they do over the sandbox's channel."""
 
-    def __init__(self, tmp_path: Path, files: dict[str, str] | None = None, text: str | None = None) -> None:
+    def __init__(self, tmp_path: Path, files: dict[str, str | bytes] | None = None, text: str | None = None) -> None:
         store = tmp_path / "store"
         if text is not None:
             stored = store_text("main", text, store)
@@ -41,7 +43,7 @@ class Prelude:
             src = tmp_path / "src"
             for path, body in (files or {}).items():
                 (src / path).parent.mkdir(parents=True, exist_ok=True)
-                (src / path).write_bytes(body.encode())
+                (src / path).write_bytes(body.encode() if isinstance(body, str) else body)
             stored = store_paths("main", [str(src)], allowed_roots=[tmp_path], store_dir=store, limits=LoadLimits())
         self.search = ContextSearch({"main": stored})
         self.calls: list[dict[str, Any]] = []
@@ -51,6 +53,8 @@ class Prelude:
         exec(compile(PRELUDE.read_text(), "repl_helpers", "exec"), self.ns)
         self.ns["contexts"]._attach("main", stored.content_path)
         self.ns["_manifests"]["main"] = read_manifest(stored)
+        if files is not None:  # expected_hits() lists files in this order
+            assert [entry["path"] for entry in self.ns["_manifests"]["main"]["files"]] == list(files)
 
     def callback(self, name: str, payload: Any) -> Any:
         assert name == "grep"
@@ -75,13 +79,18 @@ class Prelude:
 
 
 def expected_hits(files: dict[str, str], pattern: str, flags: int = 0) -> list[tuple[str, int, str]]:
-    """One hit per line (split on "\\n" only) where the pattern matches within the line."""
+    """One hit per line (split on "\\n" only) where the pattern matches within the line's span of its file."""
+    search = re.compile(pattern, flags | re.M).search
     hits = []
     for path, body in files.items():
         lines = body.split("\n")
         if body.endswith("\n"):
             lines.pop()
-        hits += [(path, n, line) for n, line in enumerate(lines, 1) if body and re.search(pattern, line, flags | re.M)]
+        start = 0
+        for number, line in enumerate(lines, 1):
+            if body and search(body, start, start + len(line)):
+                hits.append((path, number, line))
+            start += len(line) + 1
     return hits
 
 
@@ -89,6 +98,7 @@ PORTABLE = [
     r"def \w+\(self", r"os", r"^", r"$", r"f\(self\)", r"^\s*$", r"\bdef\b", r"\bf\(", r"\)\B", r"(?i)DEF|import",
     r"(?i)k", r"(?i)s", r"(?i)i", r"\d", r"\W\w", r"[^\w\s]", r"[^)]*\)", r"x{2,}?",
     r"\r$", r"(?a)\w+", r"(?i:NAÏVE)", r"é", r".", r"\S+$", r"(?x) d e f  # verbose", "", r"\u00e9|\U0001F600",
+    r"=====", r"(?i)straße|STRASSE", r"\s\S", r"\x1c|\x0b", r"(?P<w>\w)(?:x|y)", r"\N{EM SPACE}|\u3000",
     # POSIX classes and set operations are plain characters to Python (which warns): so they are to rg here
     pytest.param(r"[[:alpha:]]", marks=pytest.mark.filterwarnings("ignore:Possible nested set:FutureWarning")),
     pytest.param(r"[a-z&&b]+", marks=pytest.mark.filterwarnings("ignore:Possible set intersection:FutureWarning")),
@@ -102,6 +112,13 @@ def test_rg_path_gives_one_hit_per_matching_line(tmp_path: Path, pattern: str) -
     assert prelude.grep(pattern, max_hits=None) == expected_hits(FILES, pattern), pattern
     assert prelude.calls, "grep() did not ask the host"
     assert prelude.python(pattern) == (expected_hits(FILES, pattern), False), pattern
+
+
+def test_flags_argument_counts_like_inline_flags(tmp_path: Path) -> None:
+    prelude = Prelude(tmp_path, FILES)
+    for flags in (re.IGNORECASE, re.IGNORECASE | re.ASCII, re.VERBOSE):
+        assert prelude.engine("DEF | K", flags) is not None
+        assert prelude.grep("DEF | K", flags=flags, max_hits=None) == expected_hits(FILES, "DEF | K", flags)
 
 
 PYTHON_ONLY = {
@@ -128,7 +145,7 @@ def test_patterns_without_an_exact_twin_stay_on_python(tmp_path: Path, pattern: 
 
 
 def test_patterns_that_name_a_newline_match_across_lines(tmp_path: Path) -> None:
-    prelude = Prelude(tmp_path, FILES)
+    prelude = Prelude(tmp_path, {path: FILES[path] for path in ("a.py", "b/c.py", "e.txt")})
     # a file's last "\n" and the next header's first one make "\n\n" too: the text is searched whole, as before
     assert prelude.grep(r"\n\n", max_hits=None) == [
         ("a.py", 5, "    def g(self): pass"), ("b/c.py", 1, ""), ("b/c.py", 4, "    return 1  # def f(self) again"),
@@ -159,6 +176,9 @@ def test_path_filter_and_max_hits(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert grep(r"def", max_hits=0) == [] and "max_hits=0" in capsys.readouterr().err
     assert grep(r"def", max_hits=None) == every
     assert prelude.python("def", max_hits=2) == (every[:2], True)
+    for wrong in (-1, 2.0, True, "3"):
+        with pytest.raises(ValueError, match="max_hits must be None"):
+            grep("def", max_hits=wrong)
 
 
 def test_text_context_reports_empty_path(tmp_path: Path) -> None:
@@ -166,6 +186,17 @@ def test_text_context_reports_empty_path(tmp_path: Path) -> None:
     assert prelude.grep("alpha") == [("", 1, "alpha"), ("", 4, "gamma alpha")]
     assert prelude.grep("^$") == [("", 3, "")] == prelude.python("^$")[0]
     assert prelude.grep("alpha", path="x") == []
+
+
+def test_files_with_invalid_utf8_keep_later_files_on_their_lines(tmp_path: Path) -> None:
+    files: dict[str, str | bytes] = {"a.txt": b"caf\xe9 def\n\xff\xfe x def\n", "b.txt": b"\xff\xff\n",
+                                     "c.txt": "é def\nx\ndef"}
+    prelude = Prelude(tmp_path, files)
+    hits = [("a.txt", 1, "caf\ufffd def"), ("a.txt", 2, "\ufffd\ufffd x def"), ("c.txt", 1, "é def"),
+            ("c.txt", 3, "def")]
+    assert prelude.grep("def") == hits == prelude.python("def")[0]
+    assert prelude.grep("\ufffd") == [("a.txt", 1, "caf\ufffd def"), ("a.txt", 2, "\ufffd\ufffd x def"),
+                                       ("b.txt", 1, "\ufffd\ufffd")]
 
 
 def test_long_lines_are_cut_to_500_characters(tmp_path: Path) -> None:

@@ -99,3 +99,11 @@ def test_python_api_example_runs(server_env, project: Path) -> None:
                                     str(project)], capture_output=True, text=True, timeout=120, env=env)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith("8443\n") and "[final]" in completed.stderr
+
+
+def test_ask_with_a_path_that_does_not_exist_is_one_line(server_env, tmp_path: Path) -> None:
+    completed = subprocess.run([server_command(), "ask", "?", str(tmp_path / "missing"), "--root-model", "openai/x"],
+                               capture_output=True, text=True, timeout=60, env=server_env)
+    assert completed.returncode == 1 and "Traceback" not in completed.stderr
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: '{tmp_path / 'missing'}' does not exist. Pass an existing")

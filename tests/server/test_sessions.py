@@ -11,6 +11,7 @@ import pytest
 from rlm_mcp.config import load_settings
 from rlm_mcp.errors import SessionLimitReached, UnknownContext
 from rlm_mcp.sessions import SessionManager
+from rlm_mcp.workers import Usage
 
 pytestmark = pytest.mark.anyio
 
@@ -121,3 +122,94 @@ async def test_reset_through_the_server_forgets_the_codebase(server_env, small_r
         assert reset.structured_content["contexts"] == []
         with pytest.raises(MCPError, match=r"no code index for context 'main'.*load_context"):
             await client.call_tool("find_symbol", {"name": "top"})
+
+
+async def test_rebinding_a_reserved_name_is_undone_with_a_note(tmp_path: Path, runtime_dir) -> None:
+    async with anyio.create_task_group() as group:
+        manager = SessionManager(settings(tmp_path, runtime_dir=runtime_dir), group)
+        session = await manager.get("s")
+        rebound = await session.exec("json = 5\ndel chunk\nmine = 1")
+        assert "note: chunk, json are reserved names of this REPL" in rebound.result.stderr.text
+        after = await session.exec("print(json.dumps([mine]), callable(chunk))")
+        assert after.result.stdout.text == "[1] True\n" and after.result.stderr.text == ""  # no note when untouched
+        await manager.close_all()
+
+
+class FailingClose:
+    """A session extension (the plug-in point WorkerCalls uses) whose close fails."""
+
+    def __init__(self, session) -> None:
+        self.usage = Usage()
+
+    def callbacks(self) -> dict:
+        return {}
+
+    def on_reset(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        raise OSError("the provider connection pool would not close")
+
+
+async def test_the_reaper_survives_a_failing_close(tmp_path: Path, runtime_dir, caplog) -> None:
+    async with anyio.create_task_group() as group:
+        manager = SessionManager(settings(tmp_path, runtime_dir=runtime_dir, session_idle_s=0.2), group, FailingClose)
+        sessions = [await manager.get(key) for key in ("first", "second")]
+        for session in sessions:
+            await session.load_text("main", "some text")
+        pids = [session.sandbox._process.pid for session in sessions]
+        data_dirs = [session.data_dir for session in sessions]
+        group.start_soon(manager.reap_idle, 0.1)
+        await anyio.sleep(0.8)
+        assert manager.sessions == {}  # both closed: the first failure did not end the reaper
+        assert not any(jail_alive(pid) for pid in pids) and not any(path.exists() for path in data_dirs)
+        failures = [r for r in caplog.records if "closing session" in r.getMessage()]
+        assert {r.getMessage().split()[2] for r in failures} == {"first", "second"}
+        assert all("would not close" in str(r.exc_info[1]) for r in failures)
+        assert (await manager.get("third")).key == "third"  # the manager still serves
+        await manager.close_all()
+        group.cancel_scope.cancel()
+
+
+async def test_callback_failures_are_logged_with_the_session_key(tmp_path: Path, small_repo: Path, runtime_dir,
+                                                                 caplog) -> None:
+    from rlm_mcp.rlm.calls import WorkerCalls
+
+    async with anyio.create_task_group() as group:
+        manager = SessionManager(settings(tmp_path, runtime_dir=runtime_dir), group, WorkerCalls.for_session)
+        session = await manager.get("client-7")
+        await session.load_paths("main", [str(small_repo)], [tmp_path])
+        await session.code_index().get("main")
+        refused = await session.exec("_rlm_callback('llm_query', 5)")
+        crashed = await session.exec("_rlm_callback('index', {'op': 'find', 'name': 'top', 'limit': 'many'})")
+        await manager.close_all()
+    assert "expected an object with a prompt" in refused.result.stderr.text  # the guest still sees its error
+    assert "invalid literal for int()" in crashed.result.stderr.text
+    lines = {r.getMessage(): r for r in caplog.records if r.name == "rlm_mcp.sessions"}
+    refusal = next(r for message, r in lines.items() if "callback llm_query refused" in message)
+    assert "session client-7" in refusal.getMessage() and refusal.exc_info is None
+    failure = next(r for message, r in lines.items() if "callback index failed" in message)
+    assert "session client-7" in failure.getMessage() and failure.exc_info is not None
+
+
+async def test_reset_starts_a_new_wall_clock_but_keeps_the_spend(tmp_path: Path, runtime_dir, monkeypatch) -> None:
+    from rlm_mcp.rlm.calls import WorkerCalls
+    from tests.fakes import FakeOpenAI
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with FakeOpenAI() as fake:
+        async with anyio.create_task_group() as group:
+            options = {"runtime_dir": runtime_dir, "max_wall_s": 1.0, "worker_model": "openai/gpt-4o-mini",
+                       "worker_api_base": fake.api_base}
+            manager = SessionManager(settings(tmp_path, **options), group, WorkerCalls.for_session)
+            session = await manager.get("s")
+            first = await session.exec("print(llm_query('one'))")
+            await anyio.sleep(1.1)
+            late = await session.exec("llm_query('two')")
+            await session.reset()
+            again = await session.exec("print(llm_query('three'))")
+            spent = session.extension.budget.ledger.used()
+            await manager.close_all()
+    assert first.result.stdout.text == "echo: one\n"
+    assert "max_wall_s" in late.result.stderr.text and "RLM_MAX_WALL_S" in late.result.stderr.text
+    assert again.result.stdout.text == "echo: three\n" and spent["model_calls"] == 2

@@ -85,7 +85,11 @@ def answer(text: str) -> int:
                           "usage": {"input_tokens": 11, "cache_creation_input_tokens": 2,
                                     "cache_read_input_tokens": 1, "output_tokens": 7}}))
     elif FLAVOR == "codex":
-        for event in ({"type": "thread.started", "thread_id": "t-1"}, {"type": "turn.started"},
+        # As codex 0.171 does: a non-fatal error item and a reconnect notice before the answer.
+        notice = {"type": "error", "message": "Reconnecting... 1/5 (stream disconnected before completion)"}
+        metadata = {"id": "i9", "type": "error", "message": "Model metadata for `x` not found. Defaulting to fallback"}
+        for event in ({"type": "thread.started", "thread_id": "t-1"},
+                      {"type": "item.completed", "item": metadata}, {"type": "turn.started"}, notice,
                       {"type": "item.completed", "item": {"id": "i0", "type": "reasoning", "text": "thinking"}},
                       {"type": "item.completed", "item": {"id": "i1", "type": "agent_message", "text": text}},
                       {"type": "turn.completed",
@@ -109,9 +113,10 @@ def error(message: str, status: int | None) -> int:
         print(json.dumps({"type": "turn.started"}))
         print(json.dumps({"type": "error", "message": message}))
         print(json.dumps({"type": "turn.failed", "error": {"message": message}}))
-    else:
-        error_body = {"type": "Error", "message": message, **({"code": status} if status else {})}
+    else:  # as gemini 0.61 does: the error object on stderr, its "code" the exit code unless HTTP's
+        error_body = {"type": "Error", "message": message, "code": status or 41}
         print(json.dumps({"session_id": "s-1", "error": error_body}, indent=2), file=sys.stderr)
+        return 41
     return 1
 
 

@@ -14,6 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import anyio
 import pytest
 
 from tests.helpers import REPO, server_command, stdio_client
@@ -64,7 +65,7 @@ async def test_llm_query_fails_fast_with_the_clis_reason(server_env, home: Path)
     error = result.structured_content["error"]
     assert result.is_error and "Not logged in" in error and "/login" in error, error
     assert elapsed < 30
-    time.sleep(1)  # a server or hook, had one been started, would have left its marker by now
+    await anyio.sleep(1)  # a server or hook, had one been started, would have left its marker by now
     assert markers(home) == []
     assert not list(home.glob(".claude/projects/**/*.jsonl"))  # no session saved
 

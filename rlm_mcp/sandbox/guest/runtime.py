@@ -30,6 +30,7 @@ PREVIEW.maxstring = 80
 PREVIEW.maxother = 80
 PREVIEW.maxlist = PREVIEW.maxtuple = PREVIEW.maxdict = PREVIEW.maxset = 6
 MAX_REPORTED_VARS = 60
+_MISSING = object()  # stands for a reserved name the code deleted
 
 
 class ExecTimeout(BaseException):
@@ -214,6 +215,17 @@ class Guest:
         except Exception as exc:
             return {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
 
+    def restore_reserved(self) -> str:
+        """Put back every reserved name the code rebound or deleted; a note for stderr naming them, so the
+        user learns why `json = ...` did not stick (nothing when all were left alone)."""
+        changed = sorted(name for name, value in self.reserved.items()
+                         if not name.startswith("_") and self.namespace.get(name, _MISSING) is not value)
+        self.namespace.update(self.reserved)
+        if not changed:
+            return ""
+        return (f"note: {', '.join(changed)} {'is a reserved name' if len(changed) == 1 else 'are reserved names'} "
+                "of this REPL and restored after each run; keep your value under another name\n")
+
     def do_get(self, request: dict) -> dict:
         name = request.get("name")
         if name in self.lazy:
@@ -253,7 +265,7 @@ class Guest:
             signal.setitimer(signal.ITIMER_REAL, 0)
             sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         elapsed = time.perf_counter() - started
-        self.namespace.update(self.reserved)
+        err.write(self.restore_reserved())
         changed = changed_vars(before, snapshot(self.namespace, self.reserved), self.namespace)
         return {
             "status": status, "error": error, "elapsed_s": elapsed,

@@ -1,0 +1,121 @@
+"""Session handles: minted by load_context, passed back as `session`, bound to their caller, expiring with
+their session. The registry against a real SessionManager, then the installed server through the real
+client over stdio and over HTTP with two bearer tokens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp import MCPError
+
+from rlm_mcp.config import load_settings
+from rlm_mcp.handles import HandleRegistry, SessionExpired, UnknownSession
+from rlm_mcp.sessions import SessionManager
+from tests.helpers import stdio_client
+from tests.server.test_http import client_with_headers, start, stop
+
+pytestmark = pytest.mark.anyio
+
+
+def settings(tmp_path: Path, **flags):
+    return load_settings(flags={"home": tmp_path / "home", "allowed_roots": str(tmp_path), **flags}, environ={})
+
+
+async def test_handles_name_their_own_sessions_for_their_owner_only(tmp_path: Path) -> None:
+    async with anyio.create_task_group() as group:
+        manager = SessionManager(settings(tmp_path), group)
+        registry = HandleRegistry(manager)
+        first, one = await registry.open("alice")
+        second, two = await registry.open("alice")
+        assert first != second and one is not two and len(first) >= 24
+        assert await registry.resolve(first, "alice") is one
+        assert await registry.resolve(second, "alice") is two
+        with pytest.raises(UnknownSession, match="load_context") as refused:
+            await registry.resolve(first, "mallory")
+        with pytest.raises(UnknownSession) as made_up:
+            await registry.resolve("x" * len(first), "mallory")
+        assert type(refused.value) is type(made_up.value) is UnknownSession  # no hint that `first` exists
+        default = await manager.get("stdio")
+        assert registry.handle_of(default, "alice") == registry.handle_of(default, "alice")
+        assert await registry.resolve(registry.handle_of(default, "alice"), "alice") is default
+        await manager.close_all()
+
+
+async def test_an_idle_or_closed_session_makes_its_handle_expire(tmp_path: Path) -> None:
+    async with anyio.create_task_group() as group:
+        manager = SessionManager(settings(tmp_path, session_idle_s=0.3), group)
+        registry = HandleRegistry(manager)
+        idle, session = await registry.open("alice")
+        await anyio.sleep(0.5)
+        with pytest.raises(SessionExpired, match=r"idle longer than 0.3 s.*load_context"):
+            await registry.resolve(idle, "alice")
+        assert session.key not in manager.sessions  # closed on the spot, not left for the reaper
+        closed, session = await registry.open("alice")
+        await manager.close(session.key)
+        await manager.get(session.key)  # a new session under the same key is not the handle's
+        with pytest.raises(SessionExpired):
+            await registry.resolve(closed, "alice")
+        await manager.close_all()
+
+
+async def stdout_of(client, code: str, handle: str | None = None) -> str:
+    result = await client.call_tool("exec_code", {"code": code, **({"session": handle} if handle else {})})
+    assert not result.is_error, result
+    return result.structured_content["stdout"]
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_two_handles_in_one_stdio_server_keep_separate_repls_and_contexts(server_env, mode) -> None:
+    async with stdio_client(server_env, mode) as client:
+        first = await client.call_tool("load_context", {"text": "alpha text", "new_session": True})
+        second = await client.call_tool("load_context", {"text": "beta text", "new_session": True})
+        one, two = first.structured_content["session"], second.structured_content["session"]
+        assert one != two and f"session={one!r}" in first.content[0].text
+        await stdout_of(client, "x = 'set in one'", one)
+        await stdout_of(client, "x = 'set in two'", two)
+        assert await stdout_of(client, "print(x, '|', context)", one) == "set in one | alpha text\n"
+        assert await stdout_of(client, "print(x, '|', context)", two) == "set in two | beta text\n"
+        assert "NameError" in (await client.call_tool("exec_code", {"code": "x"})).structured_content["stderr"]
+        status = (await client.call_tool("session", {"session": two})).structured_content
+        assert status["handle"] == two and [c["name"] for c in status["contexts"]] == ["main"]
+        assert status["limits"]["session_idle_s"] == 3600
+        # Loading into a handle keeps it; without one, the default session hands out its own handle.
+        again = await client.call_tool("load_context", {"text": "gamma", "name": "extra", "session": one})
+        assert again.structured_content["session"] == one
+        default = await client.call_tool("load_context", {"text": "default text"})
+        handle = default.structured_content["session"]
+        assert handle not in (one, two)
+        assert await stdout_of(client, "print(context)", handle) == await stdout_of(client, "print(context)")
+
+
+async def test_a_handle_minted_with_one_token_is_refused_for_another(server_env) -> None:
+    process, url = start({**server_env, "RLM_AUTH_TOKEN": "token-alice-5d1f, token-bob-93ce"})
+    try:
+        async with (
+            client_with_headers(url, authorization="Bearer token-alice-5d1f") as alice,
+            client_with_headers(url, authorization="Bearer token-bob-93ce") as bob,
+        ):
+            minted = await alice.call_tool("load_context", {"text": "alice's secret notes", "new_session": True})
+            handle = minted.structured_content["session"]
+            assert await stdout_of(alice, "print(context)", handle) == "alice's secret notes\n"
+            with pytest.raises(MCPError, match="no session has the handle") as refused:
+                await bob.call_tool("exec_code", {"code": "print(context)", "session": handle})
+            with pytest.raises(MCPError, match="no session has the handle") as made_up:
+                await bob.call_tool("exec_code", {"code": "print(context)", "session": "A" * len(handle)})
+            assert refused.value.error.message == made_up.value.error.message.replace("A" * 6, handle[:6])
+            assert await stdout_of(alice, "print(context)", handle) == "alice's secret notes\n"
+    finally:
+        stop(process)
+
+
+async def test_an_expired_handle_says_how_to_start_again(server_env) -> None:
+    async with stdio_client({**server_env, "RLM_SESSION_IDLE_S": "1"}) as client:
+        minted = await client.call_tool("load_context", {"text": "short-lived", "new_session": True})
+        handle = minted.structured_content["session"]
+        await anyio.sleep(1.5)
+        with pytest.raises(MCPError, match="has expired") as expired:
+            await client.call_tool("exec_code", {"code": "print(context)", "session": handle})
+        message = expired.value.error.message
+        assert "idle longer than 1 s" in message and "load_context" in message and "`session`" in message
