@@ -83,6 +83,11 @@ def parse(root: str, paths: Sequence[str]) -> list[tuple[str, Indexed]]:
     return [_indexed(extract_file(root, path)) for path in paths]
 
 
+class Unpacked(NamedTuple):
+    in_order: list[dict[str, Any]]
+    by_name: dict[str, list[dict[str, Any]]]  # name and qualified name -> symbols, in line order
+
+
 class CodeIndex:
     def __init__(self, root: Path, paths: Sequence[str], records: dict[str, Indexed],
                  cache_path: Path | None) -> None:
@@ -96,7 +101,7 @@ class CodeIndex:
         self._changed = False  # records differ from the cache on disk
         self._by_key: dict[str, str | list[str]] | None = None  # lookup_key -> path(s) defining it
         self._references: dict[str, list[dict[str, Any]]] = {}  # name -> call sites, until the next update
-        self._unpacked: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()  # recently read files, LRU
+        self._unpacked: OrderedDict[str, Unpacked] = OrderedDict()  # recently read files, LRU
 
     # --- building --------------------------------------------------------------------------------
     @classmethod
@@ -132,19 +137,24 @@ class CodeIndex:
             self._changed = True
         self._by_key = None
 
-    def symbols_of(self, path: str) -> list[dict[str, Any]]:
-        """A file's symbols as dicts (shared: callers copy before changing them), kept for the files
-        queried most recently, so repeated lookups do not unpack again."""
+    def symbols_of(self, path: str) -> Unpacked:
+        """A file's symbols as dicts, in order and by name (shared: callers copy before changing them),
+        kept for the files queried most recently, so repeated lookups do not unpack again."""
         cached = self._unpacked.get(path)
         if cached is not None:
             self._unpacked.move_to_end(path)
             return cached
         entry = self.records.get(path)
         symbols = unpack(path, entry) if entry is not None else []
-        self._unpacked[path] = symbols
+        by_name: dict[str, list[dict[str, Any]]] = {}
+        for symbol in symbols:
+            by_name.setdefault(symbol["name"], []).append(symbol)
+            if symbol["qualname"] != symbol["name"]:
+                by_name.setdefault(symbol["qualname"], []).append(symbol)
+        self._unpacked[path] = cached = Unpacked(symbols, by_name)
         if len(self._unpacked) > UNPACKED_FILES:
             self._unpacked.popitem(last=False)
-        return symbols
+        return cached
 
     def finish(self, prepare_lookups: bool = False) -> None:
         """All files are in: say so and write the cache. The name lookup is built on the first query by
@@ -214,9 +224,8 @@ class CodeIndex:
         regex = re.compile(pattern) if pattern else None
         found: list[dict[str, Any]] = []
         for candidate in self._candidates(name, path, within):
-            for symbol in self.symbols_of(candidate):
-                if name is not None and name not in (symbol["name"], symbol["qualname"]):
-                    continue
+            unpacked = self.symbols_of(candidate)
+            for symbol in unpacked.in_order if name is None else unpacked.by_name.get(name, ()):
                 if (kind and symbol["kind"] != kind) or (regex and not regex.search(symbol["qualname"])):
                     continue
                 found.append(symbol)
@@ -235,7 +244,7 @@ class CodeIndex:
         return sorted(self.records)
 
     def outline(self, path: str) -> list[dict[str, Any]]:
-        return list(self.symbols_of(path))
+        return list(self.symbols_of(path).in_order)
 
     def references(self, name: str, limit: int = 500, within: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Call sites of `name` (the called identifier, also as a method or attribute), in path order.
