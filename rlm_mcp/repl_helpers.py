@@ -308,13 +308,13 @@ def _grep_rg(rust, name, path_re, max_hits):
     payload = {"context": name, "fingerprint": fingerprint, "pattern": rust or "(?:)", "files": files,
                "limit": max_hits, "cursor": [0, 1]}
     hits = []
+    path_of = [entry["path"] for entry in entries].__getitem__ if entries else {-1: ""}.__getitem__
     while True:
         reply = _rlm_callback("grep", payload)  # noqa: F821 (provided by the sandbox)
         if "fallback" in reply:
             return None
         texts = reply["text"].split("\n") if reply["lines"] else []
-        paths = [entries[index]["path"] for index in reply["files"]] if entries else [""] * len(texts)
-        hits.extend(zip(paths, reply["lines"], texts, strict=True))
+        hits.extend(zip(map(path_of, reply["files"]), reply["lines"], texts, strict=True))
         if reply["cursor"] is None:
             return hits, reply["more"]
         payload["cursor"] = reply["cursor"]

@@ -32,13 +32,13 @@ values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=8,
 )
-TOOL_KEYS = {
-    "load_context": ["source", "text", "name"],
-    "exec_code": ["code", "timeout_s"],
-    "session": ["action", "keep_contexts"],
-    "sub_query": ["prompt", "prompts", "context", "path", "start", "end", "chunk_chars", "model"],
-    "rlm_complete": ["query", "max_iterations"],
-    "find_symbol": ["name", "pattern", "kind", "path", "callers_of", "context", "limit"],
+TOOL_KEYS = {  # every argument of every tool; "session" is the optional session handle of each
+    "load_context": ["source", "text", "name", "session", "new_session"],
+    "exec_code": ["code", "timeout_s", "session"],
+    "session": ["action", "keep_contexts", "session"],
+    "sub_query": ["prompt", "prompts", "context", "path", "start", "end", "chunk_chars", "model", "session"],
+    "rlm_complete": ["query", "max_iterations", "session"],
+    "find_symbol": ["name", "pattern", "kind", "path", "callers_of", "context", "limit", "session"],
 }
 calls = st.sampled_from(sorted(TOOL_KEYS)).flatmap(
     lambda tool: st.tuples(
@@ -88,7 +88,9 @@ def test_every_call_ends_cleanly(live: tuple[BlockingPortal, Client], call: tupl
 
 def test_every_tool_is_fuzzed(live: tuple[BlockingPortal, Client]) -> None:
     portal, client = live
-    assert {tool.name for tool in portal.call(client.list_tools).tools} == set(TOOL_KEYS)
+    tools = portal.call(client.list_tools).tools
+    assert {tool.name: set(tool.input_schema["properties"]) for tool in tools} == \
+        {name: set(keys) for name, keys in TOOL_KEYS.items()}  # every tool, every argument
 
 
 def test_the_sandbox_still_refuses_escape_after_fuzzing(live: tuple[BlockingPortal, Client]) -> None:
