@@ -52,6 +52,7 @@ from .rlm.calls import WorkerCalls, new_loop, session_calls
 from .rlm.loop import RLMLimits
 from .sessions import Session, SessionManager
 from .workers.backends import load_litellm, uses_lean_path
+from .workers.cli_backend import is_cli_model
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.25
@@ -129,15 +130,21 @@ def tool_result(model: Any, *, is_error: bool = False) -> CallToolResult:
     )
 
 
+def _needs_litellm(settings: Settings) -> bool:
+    """Whether a configured model goes through litellm (assistant CLIs and the lean client do not)."""
+    root = settings.root_model and not is_cli_model(settings.root_model)
+    worker = settings.worker_model and not is_cli_model(settings.worker_model) and not uses_lean_path(
+        settings.worker_model, settings.worker_api_base)
+    return bool(root or worker)
+
+
 def create_server(settings: Settings) -> MCPServer:
     @asynccontextmanager
     async def lifespan(server: MCPServer) -> AsyncIterator[AppState]:
         async with anyio.create_task_group() as group:
             sessions = SessionManager(settings, group, WorkerCalls.for_session)
             group.start_soon(sessions.reap_idle)
-            needs_litellm = settings.root_model or (
-                settings.worker_model and not uses_lean_path(settings.worker_model, settings.worker_api_base))
-            if needs_litellm:  # warm the slow import off the event loop, before the first call waits for it
+            if _needs_litellm(settings):  # warm the slow import off the event loop, before the first call waits for it
                 group.start_soon(anyio.to_thread.run_sync, load_litellm)
             try:
                 yield AppState(settings=settings, sessions=sessions, handles=HandleRegistry(sessions))
