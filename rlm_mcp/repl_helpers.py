@@ -672,4 +672,4 @@ def SHOW_VARS():
 
 
 _RESERVED = [name for name in dir() if not name.startswith("_")] + ["context", "contexts", "files"]
-_rlm_reserve_lazy("context", lambda: contexts["main"])  # noqa: F821 (until a load: a clear KeyError on use)
+_rlm_reserve_lazy("context", lambda: contexts.get("main", ""))  # noqa: F821 (until a load: "")

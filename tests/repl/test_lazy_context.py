@@ -38,8 +38,14 @@ async def test_files_and_names_without_decoding_then_context_on_first_mention(se
                                  "[:len(files['wide.py'])])") == "True\n"
 
 
-async def test_context_before_any_load_is_a_clear_error(server_env) -> None:
+async def test_before_any_load_context_is_empty_and_keywords_named_context_decode_nothing(server_env,
+                                                                                          tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("A = 1\n")
     async with stdio_client(server_env) as client:
-        report = (await client.call_tool("exec_code", {"code": "len(context)"})).structured_content
-        assert report["status"] == "error" and "no context named 'main'" in report["error"], report
-        assert "load_context" in report["error"]
+        assert await run(client, "print(repr(context), sorted(contexts))") == "'' []\n"
+        await client.call_tool("load_context", {"source": [str(tmp_path / "a.py")]})
+        # `context=` as a keyword (as in rlm_query(q, context=...)) is not a use of the variable.
+        assert await run(client, "print(dict(context='x'), contexts.loaded('main') is None)") == \
+            "{'context': 'x'} True\n"
+        used_in_a_function = "def f():\n    global context\n    return len(context)\nprint(f())"
+        assert await run(client, used_in_a_function) == "24\n"  # the file's header and body

@@ -82,7 +82,7 @@ async def test_reset_without_contexts_drops_files_and_index(tmp_path: Path, smal
         session = await manager.get("s")
         await session.load_paths("main", [str(small_repo)], [tmp_path])
         await session.load_text("notes", "kept nowhere")
-        found = await session.code_index().query({"op": "find", "name": "top"})
+        found = (await session.code_index().query({"op": "find", "name": "top"}))["results"]
         assert [symbol["qualname"] for symbol in found] == ["top"]
         assert (session.data_dir / "main").is_symlink() and (session.data_dir / "notes").is_symlink()
 
@@ -104,7 +104,7 @@ async def test_reset_keeping_contexts_keeps_them(tmp_path: Path, small_repo: Pat
         await session.reset()
         outcome = await session.exec("print('x' in dir(), 'def top' in context)")
         assert outcome.result.stdout.text.strip() == "False True"
-        assert await session.code_index().query({"op": "find", "name": "top"})
+        assert (await session.code_index().query({"op": "find", "name": "top"}))["results"]
         await manager.close_all()
 
 
@@ -179,7 +179,7 @@ async def test_callback_failures_are_logged_with_the_session_key(tmp_path: Path,
         manager = SessionManager(settings(tmp_path, runtime_dir=runtime_dir), group, WorkerCalls.for_session)
         session = await manager.get("client-7")
         await session.load_paths("main", [str(small_repo)], [tmp_path])
-        await session.code_index().get("main")
+        await session.code_index().query({"op": "find", "name": "top"})  # the index answers
         refused = await session.exec("_rlm_callback('llm_query', 5)")
         crashed = await session.exec("_rlm_callback('index', {'op': 'find', 'name': 'top', 'limit': 'many'})")
         await manager.close_all()

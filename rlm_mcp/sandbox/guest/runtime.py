@@ -146,9 +146,11 @@ class Guest:
         self.lazy[name] = factory
 
     def materialize(self, code: str) -> None:
-        """Give every lazy name the code mentions (even inside a string, as in globals()['context']) its value."""
-        for name in [name for name in self.lazy if re.search(rf"\b{re.escape(name)}\b", code)]:
-            self.reserve(name, self.lazy.pop(name)())
+        """Give every lazy name the code uses its value: as a variable, or inside a string (as in
+        globals()['context']); a keyword argument of that name (`rlm_query(q, context=...)`) is not a use."""
+        if self.lazy:
+            for name in mentioned(code, set(self.lazy)):
+                self.reserve(name, self.lazy.pop(name)())
 
     # --- callbacks: guest code asks the host and waits -------------------------------------------
     def callback(self, name: str, payload=None):
@@ -271,6 +273,24 @@ class Guest:
             "status": status, "error": error, "elapsed_s": elapsed,
             "stdout": out.result(), "stderr": err.result(), "vars": changed,
         }
+
+
+def mentioned(code: str, names: set) -> set:
+    """Which of `names` the code uses as a name, declares global, or writes inside a string."""
+    words = {name: re.compile(rf"\b{re.escape(name)}\b") for name in names}
+    try:
+        tree = ast.parse(code, "<exec>", "exec")
+    except SyntaxError:
+        return {name for name, word in words.items() if word.search(code)}
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in names:
+            found.add(node.id)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            found.update(names.intersection(node.names))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.update(name for name, word in words.items() if word.search(node.value))
+    return found
 
 
 def raise_timeout(signum, frame):
