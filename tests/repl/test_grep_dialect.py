@@ -40,7 +40,8 @@ def patterns() -> st.SearchStrategy[str]:
     sequence = st.lists(quantified, min_size=1, max_size=4).map("".join)
     body = st.recursive(sequence, lambda inner: st.one_of(
         st.tuples(inner, inner).map("|".join),
-        st.tuples(inner, st.sampled_from(["", "?", "+"])).map(lambda t: f"(?:{t[0]}){t[1]}"),
+        # no (?:x+)+: Python's backtracking takes exponential time on those, whoever runs them
+        st.tuples(inner, st.sampled_from(["", "?"])).map(lambda t: f"(?:{t[0]}){t[1]}"),
         inner.map(lambda p: f"(?i:{p})"),
         st.tuples(inner, inner).map("".join),
     ), max_leaves=6)
