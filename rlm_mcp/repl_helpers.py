@@ -227,13 +227,14 @@ def grep(pattern, name="main", path=None, flags=0, max_hits=200):
     starts. `\s`, `\W`, `[^...]` stop at the end of the line, as in grep and ripgrep.
 
     Speed: the pattern is Python `re` syntax and keeps its meaning. When it has an exact twin in
-    ripgrep's (Rust) regex syntax, the server runs ripgrep over the stored text (50x faster on big
-    trees); otherwise Python's `re` searches here, with the same results. Python-only: lookarounds,
-    back-references, conditionals, atomic groups and possessive repeats, `\A` and `\Z`, `\b`/`\B`
-    other than at the very start or end of the pattern (or of a top-level alternative), patterns
-    that can match a newline, re.LOCALE. Everything else is translated from Python's own parse, with
-    character classes (`\w`, `\d`, `\s`, case-insensitive letters) computed by Python's `re` itself,
-    so ripgrep's differing Unicode tables, POSIX classes and class set operations never apply.
+    ripgrep's (Rust) regex syntax, the server runs ripgrep over the stored text (on a 320 MB tree
+    4-40x faster than Python's re here); otherwise Python's `re` searches here, with the same
+    results. Python-only: lookarounds, back-references, conditionals, atomic groups and possessive
+    repeats, `\A` and `\Z`, `\b`/`\B` other than at the very start or end of the pattern (or of a
+    top-level alternative), patterns that can match a newline, re.LOCALE. Everything else is
+    translated from Python's own parse, with character classes (`\w`, `\d`, `\s`, case-insensitive
+    letters) computed by Python's `re` itself, so ripgrep's differing Unicode tables, POSIX classes
+    and class set operations never apply.
     """
     if max_hits is not None and (not isinstance(max_hits, int) or isinstance(max_hits, bool) or max_hits < 0):
         raise ValueError(f"max_hits must be None (all hits) or an integer >= 0, not {max_hits!r}")
