@@ -137,15 +137,15 @@ def _descendants(root: int) -> list[int]:
 
 
 def _breakdown(root: int) -> dict[str, int]:
-    """RSS of the server's tree by part: the server, its index workers, the jail (nsjail + guest)."""
-    parts = {"server": _rss(root), "index workers": 0, "jail": 0}
+    """RSS of the server's tree by part: the server, its other children (index workers, rg), the jail."""
+    parts = {"server": _rss(root), "index workers and rg": 0, "jail": 0}
     children = _children_map()
     for child in children.get(root, []):
         try:
             command = Path(f"/proc/{child}/cmdline").read_bytes()
         except OSError:
             continue
-        part = "jail" if b"nsjail" in command else "index workers"  # forked: they share the server's cmdline
+        part = "jail" if b"nsjail" in command else "index workers and rg"  # workers are forks: same cmdline
         parts[part] += sum(_rss(pid) for pid in _descendants(child))
     return parts
 

@@ -187,8 +187,9 @@ def _is_int(value: Any) -> bool:
 
 async def _search(rg: str, content: Path, table: LineTable, request: _Request) -> dict[str, Any]:
     """Run rg from the cursor and collect one page of hits."""
-    args = [rg, "--no-config", "--no-filename", "--line-number", "--byte-offset", "--text", "--encoding=none",
-            "--color=never", f"--max-columns={MAX_LINE_BYTES}", "--max-columns-preview",
+    # --no-mmap: rg would map the whole stored file, and its RSS would grow by the context's size (same speed).
+    args = [rg, "--no-config", "--no-mmap", "--no-filename", "--line-number", "--byte-offset", "--text",
+            "--encoding=none", "--color=never", f"--max-columns={MAX_LINE_BYTES}", "--max-columns-preview",
             f"--regexp={request.pattern}", "--"]
     page = _Page(table, request)
     if request.cursor[0] == 0:  # the whole file: rg reads it by name (~10% faster than through a pipe-like stdin)
