@@ -19,6 +19,7 @@ import sysconfig
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,12 +83,17 @@ def build_tree(tree: Path, target_bytes: int) -> tuple[int, int]:
 
 
 class TreeMemory:
-    """Samples the summed RSS of a process and all its descendants, every 50 ms, in a thread."""
+    """Samples the memory of a process and all its descendants, every 50 ms, in a thread.
+
+    Memory is PSS: each page counted once, split between the processes that share it. Summing RSS
+    instead counts a page shared by forks once per process: a child between fork and exec (every
+    `rg` the server starts) would add the whole server again. Both peaks are kept."""
 
     def __init__(self) -> None:
         self.root: int | None = None
         self.peak = 0
         self.current = 0
+        self.peak_rss = 0  # the same, as summed RSS
         self.at_peak: dict[str, int] = {}  # where the memory was at the peak: see `_breakdown`
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -100,15 +106,16 @@ class TreeMemory:
         self._thread.join()
 
     def reset_peak(self) -> None:
-        self.peak = self.current
+        self.peak, self.peak_rss, self.at_peak = 0, 0, {}
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
             if self.root is None:
                 self.root = _server_pid()
                 continue
-            parts = _breakdown(self.root)
+            parts = _breakdown(self.root, _pss)
             self.current = sum(parts.values())
+            self.peak_rss = max(self.peak_rss, sum(_breakdown(self.root, _rss).values()))
             if self.current > self.peak:
                 self.peak, self.at_peak = self.current, parts
 
@@ -136,9 +143,9 @@ def _descendants(root: int) -> list[int]:
     return found
 
 
-def _breakdown(root: int) -> dict[str, int]:
-    """RSS of the server's tree by part: the server, its other children (index workers, rg), the jail."""
-    parts = {"server": _rss(root), "index workers and rg": 0, "jail": 0}
+def _breakdown(root: int, measure: Callable[[int], int]) -> dict[str, int]:
+    """Memory of the server's tree by part: the server, its other children (index workers, rg), the jail."""
+    parts = {"server": measure(root), "index workers and rg": 0, "jail": 0}
     children = _children_map()
     for child in children.get(root, []):
         try:
@@ -146,7 +153,7 @@ def _breakdown(root: int) -> dict[str, int]:
         except OSError:
             continue
         part = "jail" if b"nsjail" in command else "index workers and rg"  # workers are forks: same cmdline
-        parts[part] += sum(_rss(pid) for pid in _descendants(child))
+        parts[part] += sum(measure(pid) for pid in _descendants(child))
     return parts
 
 
@@ -162,6 +169,16 @@ def _server_pid() -> int | None:
         except OSError:
             continue
     return None
+
+
+def _pss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def _rss(pid: int) -> int:
@@ -246,7 +263,7 @@ async def measure(tree: Path, home: Path, rows: list[tuple[str, str]], rg: str |
         first_s = time.perf_counter() - started
         ready_s = load_s + first_s + await wait_for_index(client)
         text = summary["bytes"]
-        peak_build, build_parts = memory.peak, memory.at_peak
+        peak_build, build_parts, build_rss = memory.peak, memory.at_peak, memory.peak_rss
         await anyio.sleep(1)
         memory.reset_peak()
         status = await index_status(client)
@@ -257,8 +274,9 @@ async def measure(tree: Path, home: Path, rows: list[tuple[str, str]], rg: str |
             (f"first find_symbol(name={SYMBOL!r}) after the load", f"{first_s:.2f} s, {len(found['results'])} results"
                                                                 + (f" (refused {refused}x first)" if refused else "")),
             ("index ready after the load started", f"{ready_s:.1f} s ({status})"),
-            ("peak RSS, server process tree, load + build",
-             f"{peak_build / 1e6:,.0f} MB = {peak_build / text:.2f}x text ({describe(build_parts)})"),
+            ("peak memory (PSS) of the server's process tree, load + build",
+             f"{peak_build / 1e6:,.0f} MB = {peak_build / text:.2f}x text ({describe(build_parts)}); "
+             f"summed RSS {build_rss / 1e6:,.0f} MB = {build_rss / text:.2f}x"),
         ]
         for pattern in PATTERNS:
             ours_s, ours_n = await run_grep(client, pattern)
@@ -271,8 +289,9 @@ async def measure(tree: Path, home: Path, rows: list[tuple[str, str]], rg: str |
         started = time.perf_counter()
         refs = structured(await client.call_tool("find_symbol", {"callers_of": SYMBOL}))
         rows.append((f"references({SYMBOL!r})", f"{time.perf_counter() - started:.2f} s, {len(refs['results'])} sites"))
-        rows.append(("peak RSS once built (queries included)",
-                     f"{memory.peak / 1e6:,.0f} MB = {memory.peak / text:.2f}x text ({describe(memory.at_peak)})"))
+        rows.append(("peak memory (PSS) once built, the queries above included",
+                     f"{memory.peak / 1e6:,.0f} MB = {memory.peak / text:.2f}x text ({describe(memory.at_peak)}); "
+                     f"summed RSS {memory.peak_rss / 1e6:,.0f} MB = {memory.peak_rss / text:.2f}x"))
         started = time.perf_counter()
         await client.call_tool("load_context", {"source": [str(tree)]})
         rows.append(("reload of the unchanged tree in the same session, index included",
@@ -282,7 +301,7 @@ async def measure(tree: Path, home: Path, rows: list[tuple[str, str]], rg: str |
         elapsed = time.perf_counter() - started
         await anyio.sleep(0.3)  # a sample or more after it
         rows.append(("code that names `context`: the whole str decoded in the jail",
-                     f"{elapsed:.2f} s, RSS then {memory.current / 1e6:,.0f} MB = "
+                     f"{elapsed:.2f} s, PSS then {memory.current / 1e6:,.0f} MB = "
                      f"{memory.current / text:.2f}x text"))
     async with Client(params) as client:
         started = time.perf_counter()
