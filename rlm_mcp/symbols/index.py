@@ -56,16 +56,34 @@ def pack(symbols: Sequence[Symbol]) -> str:
     return _ROW.join(rows)
 
 
-def unpack(path: str, entry: Indexed) -> list[dict[str, Any]]:
-    """A file's symbols as result dicts, in line order."""
+def unpack(path: str, entry: Indexed, rows: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """A file's symbols (or just `rows` of them) as result dicts, in line order."""
+    if rows is None:
+        rows = entry.symbols.split(_ROW) if entry.symbols else ()
     found = []
-    for row in entry.symbols.split(_ROW) if entry.symbols else ():
+    for row in rows:
         name, qualname, kind, start, end, signature = row.split(_FIELD)
         found.append({"name": name, "qualname": qualname or name, "kind": kind, "path": path,
                       "start_line": int(start), "end_line": int(end), "signature": signature,
                       "language": entry.language})
     found.sort(key=lambda s: (s["start_line"], s["qualname"]))
     return found
+
+
+def rows_named(packed: str, name: str) -> list[str]:
+    """The packed rows whose name or qualified name is `name`, found with str.find: a lookup by name
+    turns only its matches into dicts, not the whole file."""
+    rows: dict[int, str] = {}
+    at = packed.find(name)
+    while at >= 0:
+        end = at + len(name)
+        if (at == 0 or packed[at - 1] in (_ROW, _FIELD)) and end < len(packed) and packed[end] == _FIELD:
+            row_start = packed.rfind(_ROW, 0, at) + 1
+            if packed.count(_FIELD, row_start, at) < 2 and row_start not in rows:  # the name or qualname field
+                row_end = packed.find(_ROW, at)
+                rows[row_start] = packed[row_start : row_end if row_end >= 0 else len(packed)]
+        at = packed.find(name, at + 1)
+    return list(rows.values())
 
 
 def lookup_key(name: str) -> str:
@@ -99,7 +117,7 @@ class CodeIndex:
         self.elapsed_s = 0.0
         self.complete = False
         self._changed = False  # records differ from the cache on disk
-        self._by_key: dict[str, str | list[str]] | None = None  # lookup_key -> path(s) defining it
+        self._by_key: dict[str, list[tuple[str, int]]] | None = None  # see _lookups
         self._references: dict[str, list[dict[str, Any]]] = {}  # name -> call sites, until the next update
         self._unpacked: OrderedDict[str, Unpacked] = OrderedDict()  # recently read files, LRU
 
@@ -194,23 +212,33 @@ class CodeIndex:
             return False
         return (stat.st_size, stat.st_mtime_ns) == (entry.size, entry.mtime_ns)
 
-    def _lookups(self) -> dict[str, str | list[str]]:
-        """lookup_key -> the path (or sorted paths) defining it; built once the index is complete."""
+    def _lookups(self) -> dict[str, list[tuple[str, int]]]:
+        """lookup_key -> where its rows are: (path, offset of the row in the packed string), in path order.
+
+        A pointer per symbol, not a dict: a lookup by name turns only its matches into dicts."""
         if self._by_key is None:
-            by_key: dict[str, str | list[str]] = {}
+            by_key: dict[str, list[tuple[str, int]]] = {}
             for path in sorted(self.records):
                 packed = self.records[path].symbols
-                for key in {lookup_key(row.split(_FIELD, 1)[0]) for row in packed.split(_ROW)} if packed else ():
-                    key = sys.intern(key)
-                    held = by_key.get(key)
-                    if held is None:
-                        by_key[key] = path
-                    elif isinstance(held, str):
-                        by_key[key] = [held, path]
-                    else:
-                        held.append(path)
+                at = 0
+                while packed and at >= 0:
+                    key = sys.intern(lookup_key(packed[at : packed.find(_FIELD, at)]))
+                    by_key.setdefault(key, []).append((path, at))
+                    at = packed.find(_ROW, at)
+                    at = at + 1 if at >= 0 else -1
             self._by_key = by_key
         return self._by_key
+
+    def _looked_up(self, name: str) -> list[dict[str, Any]]:
+        """A complete index's definitions called `name` (or with that qualified name), in (path, line) order."""
+        found = []
+        for path, at in self._lookups().get(lookup_key(name), ()):
+            entry = self.records[path]
+            end = entry.symbols.find(_ROW, at)
+            row = entry.symbols[at : end if end >= 0 else len(entry.symbols)]
+            found += [s for s in unpack(path, entry, [row]) if name in (s["name"], s["qualname"])]
+        found.sort(key=lambda s: (s["path"], s["start_line"], s["qualname"]))
+        return found
 
     # --- queries ---------------------------------------------------------------------------------
     def find_definitions(self, name: str | None = None, *, pattern: str | None = None, kind: str | None = None,
@@ -223,25 +251,34 @@ class CodeIndex:
         anything else reads every record there is."""
         regex = re.compile(pattern) if pattern else None
         found: list[dict[str, Any]] = []
-        for candidate in self._candidates(name, path, within):
-            unpacked = self.symbols_of(candidate)
-            for symbol in unpacked.in_order if name is None else unpacked.by_name.get(name, ()):
-                if (kind and symbol["kind"] != kind) or (regex and not regex.search(symbol["qualname"])):
-                    continue
-                found.append(symbol)
-                if len(found) >= limit:
-                    return found
+        for symbol in self._matching(name, path, within):
+            if (kind and symbol["kind"] != kind) or (regex and not regex.search(symbol["qualname"])):
+                continue
+            found.append(symbol)
+            if len(found) >= limit:
+                break
         return found
 
-    def _candidates(self, name: str | None, path: str | None, within: Iterable[str] | None) -> list[str]:
+    def _matching(self, name: str | None, path: str | None, within: Iterable[str] | None) -> Iterator[dict[str, Any]]:
+        if name is not None and path is None and within is None and self.complete:
+            yield from self._looked_up(name)
+            return
+        for candidate in self._candidates(path, within):
+            yield from self._named(candidate, name) if name is not None else self.symbols_of(candidate).in_order
+
+    def _named(self, path: str, name: str) -> list[dict[str, Any]]:
+        cached = self._unpacked.get(path)
+        if cached is not None:
+            return cached.by_name.get(name, [])
+        entry = self.records.get(path)
+        if entry is None or not entry.symbols:
+            return []
+        return [s for s in unpack(path, entry, rows_named(entry.symbols, name)) if name in (s["name"], s["qualname"])]
+
+    def _candidates(self, path: str | None, within: Iterable[str] | None) -> list[str]:
         if path is not None:
             return [path] if within is None or path in set(within) else []
-        if within is not None:
-            return sorted(within)
-        if name is not None and self.complete:
-            held = self._lookups().get(lookup_key(name), [])
-            return [held] if isinstance(held, str) else held
-        return sorted(self.records)
+        return sorted(within if within is not None else self.records)
 
     def outline(self, path: str) -> list[dict[str, Any]]:
         return list(self.symbols_of(path).in_order)
