@@ -19,17 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import NODE_BIN, needs_node_tool, node_tool
 
 from .test_http import http_server  # noqa: F401 (fixture)
 
-TOOLS = REPO / ".tools"
-CONFORMANCE = TOOLS / "node_modules" / ".bin" / "conformance"
-NODE_BIN = TOOLS / "node" / "bin"
-pytestmark = pytest.mark.skipif(
-    not (CONFORMANCE.exists() and (NODE_BIN / "node").exists()) and not os.environ.get("CI"),
-    reason="conformance suite missing: run ./dev.sh test once (on CI this is a failure)",
-)
+CONFORMANCE = node_tool("conformance")
+pytestmark = needs_node_tool("conformance", "conformance suite")
 
 APPLICABLE = (
     "server-initialize",

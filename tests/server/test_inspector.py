@@ -12,17 +12,10 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.helpers import NODE_BIN, REPO, TOOLS, needs_node_tool, node_tool, server_command
 
-from tests.helpers import REPO, server_command
-
-TOOLS = REPO / ".tools"
-INSPECTOR = TOOLS / "node_modules" / ".bin" / "mcp-inspector"
-NODE_BIN = TOOLS / "node" / "bin"
-pytestmark = pytest.mark.skipif(
-    not (INSPECTOR.exists() and (NODE_BIN / "node").exists()) and not os.environ.get("CI"),
-    reason="MCP Inspector missing: run ./dev.sh test once (on CI this is a failure)",
-)
+INSPECTOR = node_tool("mcp-inspector")
+pytestmark = needs_node_tool("mcp-inspector", "MCP Inspector")
 
 
 def inspector(*args: str, env: dict[str, str] | None = None) -> dict:

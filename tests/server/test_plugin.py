@@ -14,20 +14,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from rlm_mcp import __version__
 from rlm_mcp.playbook import SKILL_PATH, skill_markdown
-from tests.helpers import REPO, server_command
+from tests.helpers import NODE_BIN, REPO, needs_node_tool, node_tool, server_command
 
-TOOLS = REPO / ".tools"
-CLAUDE = TOOLS / "node_modules" / ".bin" / "claude"
-NODE_BIN = TOOLS / "node" / "bin"
+CLAUDE = node_tool("claude")
 PLUGIN = "rlm-mcp@rlm-mcp"
-needs_claude = pytest.mark.skipif(
-    not (CLAUDE.exists() and (NODE_BIN / "node").exists()) and not os.environ.get("CI"),
-    reason="Claude Code CLI missing: run ./dev.sh test once (on CI this is a failure)",
-)
+needs_claude = needs_node_tool("claude", "Claude Code CLI")
 OFFLINE = {  # no update checks, telemetry or error reports: the CLI must work without the network
     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
     "DISABLE_AUTOUPDATER": "1",

@@ -17,14 +17,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.helpers import REPO, server_command, stdio_client
+from tests.helpers import needs_node_tool, node_tool, server_command, stdio_client
 
-CLAUDE = REPO / ".tools" / "node_modules" / ".bin" / "claude"
-pytestmark = [
-    pytest.mark.anyio,
-    pytest.mark.skipif(not CLAUDE.exists() and not os.environ.get("CI"),
-                       reason="Claude Code CLI missing: run ./dev.sh test once (on CI this is a failure)"),
-]
+CLAUDE = node_tool("claude")
+pytestmark = [pytest.mark.anyio, needs_node_tool("claude", "Claude Code CLI")]
 
 
 @pytest.fixture
