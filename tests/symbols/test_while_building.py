@@ -78,3 +78,23 @@ def test_files_containing_finds_every_file_naming_a_literal(tmp_path: Path) -> N
         body = content[entry["byte_start"] : entry["byte_end"]].decode("utf-8")
         assert body == (root / entry["path"]).read_text(encoding="utf-8")
         assert content.count(b"\n", 0, entry["byte_start"]) + 1 == entry["first_line"]
+
+
+def test_both_lookup_representations_answer_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prebuilt dicts (small indexes) and row pointers (large ones) give the same lookups by name."""
+    from rlm_mcp.symbols import CodeIndex, index
+
+    paths = [*sorted(str(p.relative_to(STDLIB)) for p in (STDLIB / "json").rglob("*.py")),
+             "collections/__init__.py", "unittest/case.py", "threading.py"]
+    names = [*NAMES, "JSONDecoder.decode", "decode", "Thread", "main"]
+
+    def answers(built: CodeIndex) -> list[object]:
+        return [(built.find_definitions(name), built.find_definitions(name, kind="method")) for name in names]
+
+    small = CodeIndex.build(STDLIB, paths, tmp_path / "small.idx")
+    from_dicts = answers(small)
+    monkeypatch.setattr(index, "PREBUILT_SYMBOLS", 0)
+    large = CodeIndex.build(STDLIB, paths, tmp_path / "large.idx")
+    assert answers(large) == from_dicts
+    assert small._prebuilt is not None and large._prebuilt is None and large._by_key is not None
+    assert from_dicts[0][0], "OrderedDict is defined in collections/__init__.py"
