@@ -171,24 +171,23 @@ def _server_pid() -> int | None:
     return None
 
 
-def _pss(pid: int) -> int:
+def _kilobytes(pid: int, table: str, field: str) -> int:
+    """One "Name:  N kB" line of /proc/PID/<table>, in bytes; 0 when the process is gone."""
     try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
+        for line in Path(f"/proc/{pid}/{table}").read_text().splitlines():
+            if line.startswith(field):
                 return int(line.split()[1]) * 1024
     except OSError:
         pass
     return 0
+
+
+def _pss(pid: int) -> int:
+    return _kilobytes(pid, "smaps_rollup", "Pss:")
 
 
 def _rss(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+    return _kilobytes(pid, "status", "VmRSS:")
 
 
 def structured(result: Any) -> dict[str, Any]:
