@@ -42,9 +42,8 @@ class IndexNotReady(BadRequest):
 
 @dataclass(eq=False)
 class ContextIndex:
-    name: str
     stored: StoredContext
-    status: str = "building"
+    status: str = "building"  # until the index opens, or for good when there is none
     index: CodeIndex | None = None
     error: str | None = None
     opened: anyio.Event = field(default_factory=anyio.Event)  # the cache is read: queries may start
@@ -85,7 +84,7 @@ class SessionIndex:
             return current
         if current is not None:
             current.cancel.cancel()
-        entry = ContextIndex(stored.name, stored)
+        entry = ContextIndex(stored)
         self.indexes[stored.name] = entry
         if stored.kind != "files":
             entry.status = "none (plain text)"
@@ -107,7 +106,6 @@ class SessionIndex:
                     index = entry.index
                     await anyio.to_thread.run_sync(lambda: self._fill(index, entry.cancel), abandon_on_cancel=True)
                     await anyio.to_thread.run_sync(lambda: index.finish(prepare_lookups=True))
-                entry.status = "ready"
                 release_memory()  # the parsed chunks' transient objects
             except Exception as exc:  # a broken index must not break the session: text search still works
                 log.warning("indexing %s failed: %s", stored.name, exc)
@@ -159,7 +157,7 @@ class SessionIndex:
     async def query(self, payload: Any) -> dict[str, Any]:
         """The REPL's `index` callback: validated, capped, plain data back: {results, note}."""
         if not isinstance(payload, dict):
-            raise IndexNotReady("index query must be an object")
+            raise BadRequest("index query must be an object")
         entry, index = await self._get(str(payload.get("context") or "main"))
         op = payload.get("op")
         limit = min(int(payload.get("limit") or 200), MAX_RESULTS)
@@ -185,7 +183,7 @@ class SessionIndex:
                 within = await self._files_naming(entry, callee)
             results = await anyio.to_thread.run_sync(lambda: index.references(callee, limit=limit, within=within))
         else:
-            raise IndexNotReady(f"unknown index operation {op!r}: use find, outline or references")
+            raise BadRequest(f"unknown index operation {op!r}: use find, outline or references")
         return {"results": results, "note": note}
 
 

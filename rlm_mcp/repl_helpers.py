@@ -96,12 +96,16 @@ class FileView:
 
     def __init__(self, name):
         self._name = name
+        self._indexed = (None, {})  # (manifest, path -> entry), rebuilt only when the manifest changes
 
     def _entries(self):
         return _manifests.get(self._name, {}).get("files", [])
 
     def _index(self):
-        return {entry["path"]: entry for entry in self._entries()}
+        manifest = _manifests.get(self._name)
+        if self._indexed[0] is not manifest:
+            self._indexed = (manifest, {entry["path"]: entry for entry in self._entries()})
+        return self._indexed[1]
 
     def __getitem__(self, path):
         entry = self._index().get(path)

@@ -59,7 +59,7 @@ def pack(symbols: Sequence[Symbol]) -> str:
 
 
 def unpack(path: str, entry: Indexed, rows: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """A file's symbols (or just `rows` of them) as result dicts, in line order."""
+    """A file's symbols (or just the packed `rows` given) as result dicts, in line order."""
     if rows is None:
         rows = entry.symbols.split(_ROW) if entry.symbols else ()
     found = []
@@ -73,20 +73,12 @@ def unpack(path: str, entry: Indexed, rows: Iterable[str] | None = None) -> list
     return found
 
 
-def rows_named(packed: str, name: str) -> list[str]:
-    """The packed rows whose name or qualified name is `name`, found with str.find: a lookup by name
-    turns only its matches into dicts, not the whole file."""
-    rows: dict[int, str] = {}
-    at = packed.find(name)
-    while at >= 0:
-        end = at + len(name)
-        if (at == 0 or packed[at - 1] in (_ROW, _FIELD)) and end < len(packed) and packed[end] == _FIELD:
-            row_start = packed.rfind(_ROW, 0, at) + 1
-            if packed.count(_FIELD, row_start, at) < 2 and row_start not in rows:  # the name or qualname field
-                row_end = packed.find(_ROW, at)
-                rows[row_start] = packed[row_start : row_end if row_end >= 0 else len(packed)]
-        at = packed.find(name, at + 1)
-    return list(rows.values())
+def group_by_name(symbols: Iterable[dict[str, Any]], into: dict[str, list[dict[str, Any]]]) -> None:
+    """Add each symbol under its name and, when different, its qualified name."""
+    for symbol in symbols:
+        into.setdefault(symbol["name"], []).append(symbol)
+        if symbol["qualname"] != symbol["name"]:
+            into.setdefault(symbol["qualname"], []).append(symbol)
 
 
 def lookup_key(name: str) -> str:
@@ -173,10 +165,7 @@ class CodeIndex:
         entry = self.records.get(path)
         symbols = unpack(path, entry) if entry is not None else []
         by_name: dict[str, list[dict[str, Any]]] = {}
-        for symbol in symbols:
-            by_name.setdefault(symbol["name"], []).append(symbol)
-            if symbol["qualname"] != symbol["name"]:
-                by_name.setdefault(symbol["qualname"], []).append(symbol)
+        group_by_name(symbols, by_name)
         self._unpacked[path] = cached = Unpacked(symbols, by_name)
         if len(self._unpacked) > UNPACKED_FILES:
             self._unpacked.popitem(last=False)
@@ -202,8 +191,9 @@ class CodeIndex:
         removed = set(self.records) - set(self.paths)
         for path in removed:
             del self.records[path]
-            self._forget_lookups()
             self._unpacked.pop(path, None)
+        if removed:
+            self._forget_lookups()
         for chunk in parse_in_parallel(str(root), stale, workers):
             self.add(chunk)
         self.cache_hits = len(self.paths) - len(stale)
@@ -250,10 +240,7 @@ class CodeIndex:
         if self._small and self._prebuilt is None:
             prebuilt: dict[str, list[dict[str, Any]]] = {}
             for path in sorted(self.records):
-                for symbol in unpack(path, self.records[path]):
-                    prebuilt.setdefault(symbol["name"], []).append(symbol)
-                    if symbol["qualname"] != symbol["name"]:
-                        prebuilt.setdefault(symbol["qualname"], []).append(symbol)
+                group_by_name(unpack(path, self.records[path]), prebuilt)
             self._prebuilt = prebuilt
         return self._prebuilt
 
@@ -300,16 +287,8 @@ class CodeIndex:
             yield from self._looked_up(name)
             return
         for candidate in self._candidates(path, within):
-            yield from self._named(candidate, name) if name is not None else self.symbols_of(candidate).in_order
-
-    def _named(self, path: str, name: str) -> list[dict[str, Any]]:
-        cached = self._unpacked.get(path)
-        if cached is not None:
-            return cached.by_name.get(name, [])
-        entry = self.records.get(path)
-        if entry is None or not entry.symbols:
-            return []
-        return [s for s in unpack(path, entry, rows_named(entry.symbols, name)) if name in (s["name"], s["qualname"])]
+            unpacked = self.symbols_of(candidate)
+            yield from unpacked.in_order if name is None else unpacked.by_name.get(name, [])
 
     def _candidates(self, path: str | None, within: Iterable[str] | None) -> list[str]:
         if path is not None:
