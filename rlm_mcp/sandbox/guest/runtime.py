@@ -145,12 +145,10 @@ class Guest:
         self.namespace.pop(name, None)
         self.lazy[name] = factory
 
-    def materialize(self, code: str) -> None:
-        """Give every lazy name the code uses its value: as a variable, or inside a string (as in
-        globals()['context']); a keyword argument of that name (`rlm_query(q, context=...)`) is not a use."""
-        if self.lazy:
-            for name in mentioned(code, set(self.lazy)):
-                self.reserve(name, self.lazy.pop(name)())
+    def materialize(self, names) -> None:
+        """Give the lazy `names` their values (the code about to run uses them: see `mentioned`)."""
+        for name in names:
+            self.reserve(name, self.lazy.pop(name)())
 
     # --- callbacks: guest code asks the host and waits -------------------------------------------
     def callback(self, name: str, payload=None):
@@ -231,7 +229,7 @@ class Guest:
     def do_get(self, request: dict) -> dict:
         name = request.get("name")
         if name in self.lazy:
-            self.materialize(name)
+            self.materialize([name])
         if name not in self.namespace:
             return {"status": "error", "error": f"no variable named {name!r}"}
         value = self.namespace[name]
@@ -253,8 +251,10 @@ class Guest:
         signal.signal(signal.SIGALRM, raise_timeout)
         signal.setitimer(signal.ITIMER_REAL, timeout, 1.0)
         try:
-            self.materialize(request["code"])
-            run_cell(request["code"], self.namespace)
+            tree = ast.parse(request["code"], "<exec>", "exec")
+            if self.lazy:
+                self.materialize(mentioned(tree, set(self.lazy)))
+            run_cell(tree, self.namespace)
         except ExecTimeout:
             status, error = "timeout", f"execution exceeded {timeout:g} s and was interrupted"
         except SyntaxError as exc:
@@ -275,13 +275,10 @@ class Guest:
         }
 
 
-def mentioned(code: str, names: set) -> set:
-    """Which of `names` the code uses as a name, declares global, or writes inside a string."""
+def mentioned(tree: ast.Module, names: set) -> set:
+    """Which of `names` the code uses as a name, declares global, or writes inside a string (as in
+    globals()['context']); a keyword argument of that name (`rlm_query(q, context=...)`) is not a use."""
     words = {name: re.compile(rf"\b{re.escape(name)}\b") for name in names}
-    try:
-        tree = ast.parse(code, "<exec>", "exec")
-    except SyntaxError:
-        return {name for name, word in words.items() if word.search(code)}
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id in names:
@@ -297,9 +294,8 @@ def raise_timeout(signum, frame):
     raise ExecTimeout()
 
 
-def run_cell(code: str, namespace: dict) -> None:
-    """Run code like a notebook cell: a trailing expression's repr is printed."""
-    tree = ast.parse(code, "<exec>", "exec")
+def run_cell(tree: ast.Module, namespace: dict) -> None:
+    """Run parsed code like a notebook cell: a trailing expression's repr is printed."""
     last = tree.body[-1] if tree.body else None
     if isinstance(last, ast.Expr):
         tree.body.pop()
