@@ -88,8 +88,8 @@ class HandleRegistry:
         session = entry.session()
         live = self.sessions.sessions.get(entry.key)
         idle_s = self.sessions.settings.session_idle_s
-        if session is not None and live is session and time.monotonic() - session.last_used > idle_s:
-            await self.sessions.close(entry.key)
+        if session is not None and live is session and await self.sessions.close_if_idle(entry.key, session,
+                                                                                          time.monotonic()):
             live = None
         if session is None or live is not session:
             raise SessionExpired(

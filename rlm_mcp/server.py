@@ -85,8 +85,7 @@ def session_key(ctx: Context) -> str:
     named = headers.get("mcp-session-id") or headers.get("x-rlm-session")
     if named:
         return f"http:{named[:128]}"
-    token = headers.get("authorization", "")
-    return f"http-token:{token_fingerprint(token)}" if token else "http"
+    return caller(ctx)
 
 
 def caller(ctx: Context) -> str:
@@ -95,7 +94,7 @@ def caller(ctx: Context) -> str:
     if headers is None:
         return "stdio"
     token = headers.get("authorization", "")
-    return f"token:{token_fingerprint(token)}" if token else "http"
+    return f"http-token:{token_fingerprint(token)}" if token else "http"
 
 
 async def current_session(ctx: Context, handle: str | None = None) -> Session:
@@ -209,8 +208,8 @@ def create_server(settings: Settings) -> MCPServer:
             sources = source or _paths_from_roots(roots) or [str(Path.cwd())]
             allowed = list(state.settings.roots()) + [Path(p) for p in _paths_from_roots(roots)]
             stored = await current.load_paths(name, sources, allowed, on_progress=_progress_reporter(ctx))
-        entry = current.code_index().indexes.get(stored.name)
-        return tool_result(ContextSummary.from_stored(stored, entry.summary() if entry else "none", session=handle))
+        return tool_result(ContextSummary.from_stored(stored, current.code_index().summary(stored.name),
+                                                      session=handle))
 
     @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False))
     async def exec_code(

@@ -332,6 +332,13 @@ class SessionManager:
             await anyio.sleep(interval_s)
             now = time.monotonic()
             for key, session in list(self.sessions.items()):
-                if now - session.last_used > self.settings.session_idle_s and not session._lock.locked():
-                    log.info("closing idle session %s", key)
-                    await self._close_logged(key)
+                await self.close_if_idle(key, session, now)
+
+    async def close_if_idle(self, key: str, session: Session, now: float) -> bool:
+        """Close `session` if it has been idle longer than settings.session_idle_s and is not busy (an
+        exec or RLM run holds its lock); the one idle rule, for the reaper and for session handles."""
+        if now - session.last_used <= self.settings.session_idle_s or session._lock.locked():
+            return False
+        log.info("closing idle session %s", key)
+        await self._close_logged(key)
+        return True
