@@ -24,7 +24,7 @@ from typing import Literal
 import anyio
 
 from .config import Settings
-from .errors import ours_from
+from .errors import raising_ours
 from .sandbox import PolicyError, Sandbox, SandboxError, SandboxPolicy, create_launcher, new_data_dir
 from .sandbox.datadir import default_runtime_root
 from .sandbox.interpreter import find_guest_interpreter
@@ -176,15 +176,12 @@ def check_jail(settings: Settings) -> Check:
 
 async def _run_in_jail(sandbox: Sandbox) -> str:
     try:
-        async with anyio.create_task_group() as group:
-            await sandbox.start(group)
-            result = await sandbox.exec("import os\nprint(os.getuid(), 6 * 7)")
-            group.cancel_scope.cancel()
+        with raising_ours():  # the task group wraps a start failure: report the failure itself
+            async with anyio.create_task_group() as group:
+                await sandbox.start(group)
+                result = await sandbox.exec("import os\nprint(os.getuid(), 6 * 7)")
+                group.cancel_scope.cancel()
         return result.stdout.text.strip() or (result.error or "no output")
-    except ExceptionGroup as group_error:  # the task group wraps a start failure: report the failure itself
-        if (ours := ours_from(group_error)) is None:
-            raise
-        raise ours from group_error
     finally:
         await sandbox.close()
 

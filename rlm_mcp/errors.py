@@ -12,9 +12,12 @@
 
 Each component draws its own subtree in its errors module and imports only this base, so the base
 module imports nothing. Failures of the user's code are not errors at all: they are results with a
-status. The server turns the whole tree into MCP errors at one boundary (`server.mcp_error`); the CLI
+status. The server turns the whole tree into MCP errors at one boundary (`mcp_errors.translated`); the CLI
 prints the message and exits 1.
 """
+
+import contextlib
+from collections.abc import Iterator
 
 
 class RlmMcpError(Exception):
@@ -34,11 +37,22 @@ class SessionLimitReached(RlmMcpError):
     pass
 
 
-def ours_from(group: BaseExceptionGroup) -> RlmMcpError | None:
-    """The first RlmMcpError inside a task group's exception group (where anyio puts a failure raised in
-    the group's body), so callers can raise our error and its message instead; None when there is none."""
+@contextlib.contextmanager
+def raising_ours() -> Iterator[None]:
+    """Raise our error bare when it comes out of a task group wrapped in an exception group (anyio puts a
+    failure raised in the group's body there), so callers see its message; anything else goes on as it was."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        ours = _first_ours(group)
+        if ours is None:
+            raise
+        raise ours from group
+
+
+def _first_ours(group: BaseExceptionGroup) -> RlmMcpError | None:
     for exc in group.exceptions:
-        found = ours_from(exc) if isinstance(exc, BaseExceptionGroup) else exc
+        found = _first_ours(exc) if isinstance(exc, BaseExceptionGroup) else exc
         if isinstance(found, RlmMcpError):
             return found
     return None

@@ -3,8 +3,8 @@
 Every tool, resolver and resource handler of the server is wrapped by `translated`, so no exception
 of ours or of Python's crosses to a client raw:
 
-- a request that cannot be served as asked (BadRequest and its kin: ContextError, ConfigError,
-  IndexNotReady, a bad regular expression, a spent budget) -> INVALID_PARAMS with our message, which
+- a request that cannot be served as asked (BadRequest and its kin, IndexNotReady among them;
+  ContextError, a bad regular expression, a spent budget) -> INVALID_PARAMS with our message, which
   names the problem and the fix;
 - the sandbox failing (SandboxError) -> INTERNAL_ERROR saying what happens next and where to look;
 - any other RlmMcpError -> INTERNAL_ERROR with its message (written for the caller);
@@ -27,14 +27,13 @@ from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 
 from .contexts import ContextError
 from .errors import BadRequest, RlmMcpError
-from .indexing import IndexNotReady
 from .sandbox import SandboxError
 from .workers import BudgetExceeded
 
 log = logging.getLogger("rlm_mcp.server")
 P = ParamSpec("P")
 R = TypeVar("R")
-CALLER_FIXABLE = (BadRequest, ContextError, IndexNotReady, BudgetExceeded, re.error)
+CALLER_FIXABLE = (BadRequest, ContextError, BudgetExceeded)  # re.error has its own message, above
 
 
 def to_mcp_error(exc: Exception, where: str) -> MCPError:

@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 
 from ..config import Settings, load_settings
-from ..errors import ours_from
+from ..errors import raising_ours
 from ..sandbox import SandboxPolicy
 from ..sessions import Session, new_trajectory
 from .calls import new_loop, session_calls
@@ -55,12 +55,8 @@ class RLM:
 
         Raises an RlmMcpError (a context that cannot be loaded, a sandbox that cannot start, a broken
         policy); limits and root-model failures are not raised but reported in the result's status."""
-        try:
+        with raising_ours():
             return await self._run(query, context, record, on_iteration)
-        except BaseExceptionGroup as group_error:
-            if (ours := ours_from(group_error)) is None:
-                raise
-            raise ours from group_error
 
     async def _run(self, query: str, context: ContextInput, record: Record | None,
                    on_iteration: OnIteration | None) -> RLMResult:

@@ -107,7 +107,7 @@ class WorkerCalls:
             child.trajectory = None  # shared with the parent, which closes it
             await child.close()
         empty = result.status != "final" and not result.answer.strip()  # stopped with nothing to show
-        error = result.reason or "the child RLM gave no answer" if result.status == "failed" or empty else None
+        error = (result.reason or "the child RLM gave no answer") if (result.status == "failed" or empty) else None
         return {"text": result.answer, "error": error, "status": result.status}
 
 
