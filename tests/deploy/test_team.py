@@ -1,0 +1,169 @@
+"""Scale-out on a standard proxy (issue 19, item 3): three replicas behind a real HAProxy running the
+checked-in examples/deploy/haproxy.cfg, on loopback, driven by the real `mcp` client.
+
+Twenty clients (ten bearer tokens, two clients each, each client its own X-RLM-Session name) load a
+context in a session of their own and call exec_code thirty times with its handle. Proof that every call
+of a session reached the one replica that holds its REPL: a REPL variable incremented thirty times reads
+thirty, and every response carries the proxy's X-RLM-Replica header naming the replica the handle's
+prefix names. Then one replica is killed (SIGKILL): its clients' next call is refused within a second
+with the error that says to load again, which they do and carry on; everyone else carries on unaffected.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+import httpx2
+import pytest
+from mcp import Client, MCPError
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.deploy.team import Team, running_team
+
+pytestmark = pytest.mark.anyio
+TOKENS = [f"member-{index:02d}-7c1e" for index in range(10)]
+CLIENTS, CALLS = 20, 30
+
+
+@pytest.fixture
+def team(server_env: dict[str, str], tmp_path: Path) -> Iterator[Team]:
+    env = {**server_env, "RLM_AUTH_TOKEN": ",".join(TOKENS), "RLM_MAX_SESSIONS": "40",
+           "RLM_TOKEN_MAX_SESSIONS": "6"}
+    with running_team(env, tmp_path / "logs") as running:
+        yield running
+
+
+@dataclass
+class Member:
+    """One client of the team, and the replica named by the proxy on each response it received."""
+
+    index: int
+    client: Client
+    served_by: list[str] = field(default_factory=list)
+    handle: str = ""
+
+    @property
+    def replica(self) -> str:
+        return self.handle.partition(".")[0]
+
+    async def start_session(self) -> None:
+        loaded = await self.client.call_tool("load_context", {"text": f"notes of client {self.index}",
+                                                               "new_session": True})
+        assert not loaded.is_error, loaded
+        self.handle = loaded.structured_content["session"]
+        assert "." in self.handle, f"a replica's handle names it: {self.handle!r}"
+        self.served_by.clear()
+
+    async def exec(self, code: str) -> str:
+        result = await self.client.call_tool("exec_code", {"code": code, "session": self.handle})
+        assert not result.is_error, result
+        return result.structured_content["stdout"]
+
+
+@asynccontextmanager
+async def member(url: str, index: int) -> AsyncIterator[Member]:
+    """A 2026-07-28 client (the mcp Client's default mode) with its own token and session name; it lists
+    the tools first, so it copies `session` into the Mcp-Param-Session header the proxy routes on."""
+    served_by: list[str] = []
+
+    async def record(response: httpx2.Response) -> None:
+        if response.request.method == "POST":
+            served_by.append(response.headers.get("x-rlm-replica", "(no replica header)"))
+
+    headers = {"authorization": f"Bearer {TOKENS[index % len(TOKENS)]}", "x-rlm-session": f"client-{index}"}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=60, event_hooks={"response": [record]}) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        await client.list_tools()
+        yield Member(index, client, served_by)
+
+
+async def test_every_call_of_a_session_reaches_its_replica_and_a_dead_replicas_clients_are_told(team: Team) -> None:
+    async with _members(team.url) as members:
+        with anyio.fail_after(120):
+            async with anyio.create_task_group() as group:
+                for one in members:
+                    group.start_soon(count_to, one, CALLS)
+        replicas = {one.replica for one in members}
+        assert replicas <= set(team.replicas) and len(replicas) >= 2, replicas
+        for one in members:
+            # every exec_code after the load was answered by the replica the handle names (the load itself
+            # went where the hash of X-RLM-Session and the token sent it: that is where the handle was minted)
+            assert one.served_by == [one.replica] * (CALLS + 1), (one.index, one.handle, one.served_by)
+
+        victim = max(replicas, key=lambda name: sum(one.replica == name for one in members))
+        orphans = [one for one in members if one.replica == victim]
+        survivors = [one for one in members if one.replica != victim]
+        team.replicas[victim].kill()
+        killed_at = time.monotonic()
+        refusals: dict[int, tuple[float, str]] = {}
+
+        async def next_call_of_orphan(one: Member) -> None:
+            with pytest.raises(MCPError) as refused:
+                await one.exec("n += 1\nprint(n)")
+            refusals[one.index] = (time.monotonic() - killed_at, str(refused.value))
+
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as group:
+                for one in orphans:
+                    group.start_soon(next_call_of_orphan, one)
+                for one in survivors:
+                    group.start_soon(carry_on, one)
+        assert len(refusals) == len(orphans)
+        for index, (elapsed, message) in refusals.items():
+            assert elapsed < 1.0, (index, elapsed)
+            assert f"started on replica {victim!r}" in message and "call load_context" in message, message
+
+        # told to load again, the orphans do so and work on a live replica
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as group:
+                for one in orphans:
+                    group.start_soon(reload_and_count, one)
+
+
+@asynccontextmanager
+async def _members(url: str) -> AsyncIterator[list[Member]]:
+    async with anyio.create_task_group() as group:
+        members: list[Member] = []
+        ready, leave = anyio.Event(), anyio.Event()
+
+        async def run(index: int) -> None:
+            async with member(url, index) as one:
+                members.append(one)
+                if len(members) == CLIENTS:
+                    ready.set()
+                await leave.wait()
+
+        for index in range(CLIENTS):
+            group.start_soon(run, index)
+        with anyio.fail_after(60):
+            await ready.wait()
+        try:
+            yield sorted(members, key=lambda one: one.index)
+        finally:
+            leave.set()
+
+
+async def count_to(one: Member, calls: int) -> None:
+    """Load, then increment a REPL variable `calls` times: reading `calls` back proves one REPL saw them all."""
+    await one.start_session()
+    await one.exec("n = 0")
+    for _ in range(calls - 1):
+        await one.exec("n += 1")
+    assert await one.exec("n += 1\nprint(n)") == f"{calls}\n"
+
+
+async def carry_on(one: Member) -> None:
+    assert await one.exec("n += 1\nprint(n)") == f"{CALLS + 1}\n"
+    assert set(one.served_by) == {one.replica}
+
+
+async def reload_and_count(one: Member) -> None:
+    await count_to(one, 3)
+    assert one.served_by == [one.replica] * 4
