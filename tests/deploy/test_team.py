@@ -91,7 +91,7 @@ async def test_every_call_of_a_session_reaches_its_replica_and_a_dead_replicas_c
                 for one in members:
                     group.start_soon(count_to, one, CALLS)
         replicas = {one.replica for one in members}
-        assert replicas <= set(team.replicas) and len(replicas) >= 2, replicas
+        assert replicas == set(team.replicas), replicas  # the hash of X-RLM-Session and token spread them
         for one in members:
             # every exec_code after the load was answered by the replica the handle names (the load itself
             # went where the hash of X-RLM-Session and the token sent it: that is where the handle was minted)
@@ -167,3 +167,28 @@ async def carry_on(one: Member) -> None:
 async def reload_and_count(one: Member) -> None:
     await count_to(one, 3)
     assert one.served_by == [one.replica] * 4
+
+
+@pytest.mark.parametrize("mode, headers", [
+    ("legacy", {}),  # an Mcp-Session-Id, no handle: routed on the token
+    ("auto", {"x-rlm-session": "notes"}),  # a named session, no handle: routed on the name and the token
+], ids=["legacy-session-id", "x-rlm-session"])
+async def test_calls_without_a_handle_stay_on_one_replica(team: Team, mode: str, headers: dict[str, str]) -> None:
+    served_by: list[str] = []
+
+    async def record(response: httpx2.Response) -> None:
+        if response.request.method == "POST":
+            served_by.append(response.headers["x-rlm-replica"])
+
+    for token in TOKENS[:4]:
+        served_by.clear()
+        async with (
+            httpx2.AsyncClient(headers={"authorization": f"Bearer {token}", **headers}, timeout=60,
+                               event_hooks={"response": [record]}) as http,
+            Client(streamable_http_client(team.url, http_client=http), mode=mode) as client,
+        ):
+            for code in ["n = 0", *["n += 1"] * 10]:
+                assert not (await client.call_tool("exec_code", {"code": code})).is_error
+            result = await client.call_tool("exec_code", {"code": "print(n)"})
+            assert result.structured_content["stdout"] == "10\n"
+        assert len(set(served_by)) == 1 and len(served_by) >= 12, served_by
