@@ -24,6 +24,7 @@ from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.deploy.team import Team, running_team
+from tests.server.test_plugin import claude, claude_env, needs_claude
 
 pytestmark = pytest.mark.anyio
 TOKENS = [f"member-{index:02d}-7c1e" for index in range(10)]
@@ -169,26 +170,38 @@ async def reload_and_count(one: Member) -> None:
     assert one.served_by == [one.replica] * 4
 
 
-@pytest.mark.parametrize("mode, headers", [
-    ("legacy", {}),  # an Mcp-Session-Id, no handle: routed on the token
-    ("auto", {"x-rlm-session": "notes"}),  # a named session, no handle: routed on the name and the token
-], ids=["legacy-session-id", "x-rlm-session"])
-async def test_calls_without_a_handle_stay_on_one_replica(team: Team, mode: str, headers: dict[str, str]) -> None:
+async def test_calls_without_a_handle_stay_on_one_replica(team: Team) -> None:
+    """Legacy clients (an Mcp-Session-Id, routed on the token) and named sessions (X-RLM-Session, routed on
+    the name and the token), with no handle: all calls of each reach one replica, whose REPL counts them."""
     served_by: list[str] = []
 
     async def record(response: httpx2.Response) -> None:
         if response.request.method == "POST":
             served_by.append(response.headers["x-rlm-replica"])
 
-    for token in TOKENS[:4]:
-        served_by.clear()
-        async with (
-            httpx2.AsyncClient(headers={"authorization": f"Bearer {token}", **headers}, timeout=60,
-                               event_hooks={"response": [record]}) as http,
-            Client(streamable_http_client(team.url, http_client=http), mode=mode) as client,
-        ):
-            for code in ["n = 0", *["n += 1"] * 10]:
-                assert not (await client.call_tool("exec_code", {"code": code})).is_error
-            result = await client.call_tool("exec_code", {"code": "print(n)"})
-            assert result.structured_content["stdout"] == "10\n"
-        assert len(set(served_by)) == 1 and len(served_by) >= 12, served_by
+    for mode, headers in [("legacy", {}), ("auto", {"x-rlm-session": "notes"})]:
+        for token in TOKENS[:4]:
+            served_by.clear()
+            async with (
+                httpx2.AsyncClient(headers={"authorization": f"Bearer {token}", **headers}, timeout=60,
+                                   event_hooks={"response": [record]}) as http,
+                Client(streamable_http_client(team.url, http_client=http), mode=mode) as client,
+            ):
+                for code in ["n = 0", *["n += 1"] * 10]:
+                    assert not (await client.call_tool("exec_code", {"code": code})).is_error
+                result = await client.call_tool("exec_code", {"code": "print(n)"})
+                assert result.structured_content["stdout"] == "10\n"
+            assert len(set(served_by)) == 1 and len(served_by) >= 12, (mode, served_by)
+
+
+@needs_claude
+def test_a_member_adds_the_team_server_to_claude_code(team: Team, server_env: dict[str, str], tmp_path: Path) -> None:
+    """What README.md ("Serving a team") tells a member to run, with the real Claude Code CLI: it connects
+    through the proxy with the member's token, and not without it."""
+    env = claude_env(server_env, tmp_path / "home", "/usr/bin:/bin")
+    claude("mcp", "add", "--transport", "http", "rlm", team.url, "--header", f"Authorization: Bearer {TOKENS[3]}",
+           env=env, cwd=tmp_path)
+    claude("mcp", "add", "--transport", "http", "rlm-no-token", team.url, env=env, cwd=tmp_path)
+    listed = {line.split(":")[0]: line for line in claude("mcp", "list", env=env, cwd=tmp_path).splitlines()}
+    assert "Connected" in listed["rlm"], listed
+    assert "Connected" not in listed["rlm-no-token"], listed
