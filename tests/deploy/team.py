@@ -117,6 +117,13 @@ class Team:
     def url(self) -> str:
         return self.proxy.url
 
+    def admin(self, command: str) -> str:
+        """One command on HAProxy's runtime API (only when started with `admin=True`)."""
+        with socket.socket(socket.AF_UNIX) as channel:
+            channel.connect(str(self.proxy.log.with_name("haproxy.sock")))
+            channel.sendall(command.encode() + b"\n")
+            return b"".join(iter(lambda: channel.recv(65536), b"")).decode()
+
 
 def spawn_replica(name: str, env: dict[str, str], logs: Path) -> Process:
     """One `rlm-mcp serve --http` on a free loopback port, with RLM_REPLICA_ID=name."""
@@ -126,10 +133,12 @@ def spawn_replica(name: str, env: dict[str, str], logs: Path) -> Process:
 
 
 @contextmanager
-def running_team(env: dict[str, str], logs: Path) -> Iterator[Team]:
+def running_team(env: dict[str, str], logs: Path, admin: bool = False) -> Iterator[Team]:
     """Every replica haproxy.cfg names, then HAProxy with the checked-in configuration in front of them.
 
     `env` is the replicas' environment (RLM_AUTH_TOKEN and caps included); logs go to files in `logs`.
+    `admin` adds a second configuration file with only a runtime API socket, for tests that set a
+    server's state by hand; the checked-in file is used as it is either way.
     """
     logs.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
@@ -143,7 +152,11 @@ def running_team(env: dict[str, str], logs: Path) -> Iterator[Team]:
         proxy_env = {"PATH": os.environ.get("PATH", ""), "RLM_PROXY_BIND": f"127.0.0.1:{proxy_port}"}
         proxy_env |= {variable: f"127.0.0.1:{replicas[name].port}" for name, variable in names.items()}
         # -db: stay in the foreground, logs to stdout (the configuration's `log stdout`)
-        proxy = _spawn("haproxy", [haproxy_binary(), "-db", "-f", str(HAPROXY_CFG)], proxy_env, proxy_port, logs)
+        command = [haproxy_binary(), "-db", "-f", str(HAPROXY_CFG)]
+        if admin:
+            (logs / "admin.cfg").write_text(f"global\n    stats socket {logs / 'haproxy.sock'} level admin\n")
+            command += ["-f", str(logs / "admin.cfg")]
+        proxy = _spawn("haproxy", command, proxy_env, proxy_port, logs)
         stack.callback(proxy.stop)
         proxy.wait_listening()
         yield Team(proxy, replicas)

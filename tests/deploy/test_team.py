@@ -31,11 +31,13 @@ TOKENS = [f"member-{index:02d}-7c1e" for index in range(10)]
 CLIENTS, CALLS = 20, 30
 
 
+def team_env(server_env: dict[str, str]) -> dict[str, str]:
+    return {**server_env, "RLM_AUTH_TOKEN": ",".join(TOKENS), "RLM_MAX_SESSIONS": "40", "RLM_TOKEN_MAX_SESSIONS": "6"}
+
+
 @pytest.fixture
 def team(server_env: dict[str, str], tmp_path: Path) -> Iterator[Team]:
-    env = {**server_env, "RLM_AUTH_TOKEN": ",".join(TOKENS), "RLM_MAX_SESSIONS": "40",
-           "RLM_TOKEN_MAX_SESSIONS": "6"}
-    with running_team(env, tmp_path / "logs") as running:
+    with running_team(team_env(server_env), tmp_path / "logs") as running:
         yield running
 
 
@@ -192,6 +194,19 @@ async def test_calls_without_a_handle_stay_on_one_replica(team: Team) -> None:
                 result = await client.call_tool("exec_code", {"code": "print(n)"})
                 assert result.structured_content["stdout"] == "10\n"
             assert len(set(served_by)) == 1 and len(served_by) >= 12, (mode, served_by)
+
+
+async def test_a_replica_marked_down_while_alive_keeps_serving_its_sessions(server_env, tmp_path: Path) -> None:
+    """A busy replica can fail a health check and be marked down while it still holds its sessions: their
+    handles must still reach it (option persist), not a live neighbour that would call them lost."""
+    with running_team(team_env(server_env), tmp_path / "logs", admin=True) as team:
+        async with member(team.url, 0) as one:
+            await count_to(one, 3)
+            team.admin(f"disable health replicas/{one.replica}")
+            team.admin(f"set server replicas/{one.replica} health down")
+            assert f"replicas/{one.replica} is DOWN" in team.proxy.log.read_text()
+            assert await one.exec("n += 1\nprint(n)") == "4\n"
+            assert set(one.served_by) == {one.replica}
 
 
 @needs_claude
