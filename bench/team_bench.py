@@ -8,7 +8,7 @@ the proxy, nothing else) and a regex search over the context (`grep`, work in th
 take turns, round after round, so that other load on the machine falls on both alike. One replica is
 rlm-0 of the three, reached on its own port; each client keeps one session per set-up for the whole run.
 
-Run: `.venv/bin/python bench/team_bench.py [--clients 20] [--calls 30] [--rounds 3]` (HAProxy installed:
+Run: `.venv/bin/python bench/team_bench.py [--clients 20] [--calls 30] [--rounds 5]` (HAProxy installed:
 ./dev.sh test installs it).
 """
 
@@ -115,25 +115,27 @@ async def run(team: Team, clients: int, calls: int, rounds: int, tokens: list[st
         for event in joined:
             await event.wait()
         spread = {name: sum(seat.handles[SETUPS[1]].startswith(name + ".") for seat in seats) for name in team.replicas}
-        results: dict[tuple[str, str], tuple[float, list[float], list[str]]] = {}
+        results: dict[tuple[str, str], tuple[list[float], list[float], list[str]]] = {}
         for _ in range(rounds):
             for workload, code in WORKLOADS.items():
                 for setup in SETUPS:
                     wall, latencies, errors = await phase(seats, setup, code, calls)
-                    before = results.get((workload, setup), (0.0, [], []))
-                    results[(workload, setup)] = (before[0] + wall, before[1] + latencies, before[2] + errors)
+                    throughputs, all_latencies, all_errors = results.setdefault((workload, setup), ([], [], []))
+                    throughputs.append(len(latencies) / wall)
+                    all_latencies += latencies
+                    all_errors += errors
         jails, pss, rss, server_pss = session_memory(team)
         leave.set()
     rows = []
-    for (workload, setup), (wall, latencies, errors) in results.items():
-        quantiles = statistics.quantiles(latencies, n=100)
-        p50, p99 = statistics.median(latencies), quantiles[98]
-        rows.append((workload, setup, f"{len(latencies) / wall:,.0f}/s", f"{p50 * 1000:.1f} ms", f"{p99 * 1000:.1f} ms",
+    for (workload, setup), (throughputs, latencies, errors) in results.items():
+        p50, p99 = statistics.median(latencies), statistics.quantiles(latencies, n=100)[98]
+        rows.append((workload, setup, f"{statistics.median(throughputs):,.0f}/s",
+                     f"{min(throughputs):,.0f}-{max(throughputs):,.0f}/s", f"{p50 * 1000:.1f} ms", f"{p99 * 1000:.1f} ms",
                      str(len(errors))))
     print_table(f"team: {clients} clients (a token each) x {calls} exec_code x {rounds} rounds per set-up, "
                 f"taking turns; {os.cpu_count()} cores; sessions behind the proxy: "
                 + ", ".join(f"{name} {count}" for name, count in spread.items()),
-                ("workload", "set-up", "throughput", "p50", "p99", "errors"), rows)
+                ("workload", "set-up", "calls/s, median round", "range", "p50", "p99", "errors"), rows)
     print_table("memory per session (idle, after the run; a 0.6 MB context loaded, touched by grep)",
                 ("measure", "value"),
                 [("sessions (jails) measured", str(jails)), ("jail PSS per session", f"{pss:.1f} MB"),
@@ -146,7 +148,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--calls", type=int, default=30)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     arguments = parser.parse_args()
     tokens = [f"bench-member-{index:02d}" for index in range(arguments.clients)]
     runtime = Path(tempfile.mkdtemp(prefix="rlm-team-bench-"))
