@@ -129,8 +129,8 @@ async def run(team: Team, clients: int, calls: int, rounds: int, tokens: list[st
     rows = []
     for (workload, setup), (throughputs, latencies, errors) in results.items():
         p50, p99 = statistics.median(latencies), statistics.quantiles(latencies, n=100)[98]
-        spread = f"{min(throughputs):,.0f}-{max(throughputs):,.0f}/s"
-        rows.append((workload, setup, f"{statistics.median(throughputs):,.0f}/s", spread, f"{p50 * 1000:.1f} ms",
+        span = f"{min(throughputs):,.0f}-{max(throughputs):,.0f}/s"
+        rows.append((workload, setup, f"{statistics.median(throughputs):,.0f}/s", span, f"{p50 * 1000:.1f} ms",
                      f"{p99 * 1000:.1f} ms", str(len(errors))))
     print_table(f"team: {clients} clients (a token each) x {calls} exec_code x {rounds} rounds per set-up, "
                 f"taking turns; {os.cpu_count()} cores; sessions behind the proxy: "
