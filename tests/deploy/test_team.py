@@ -47,7 +47,9 @@ class Member:
 
     index: int
     client: Client
+    http: httpx2.AsyncClient
     served_by: list[str] = field(default_factory=list)
+    handles_sent: list[str | None] = field(default_factory=list)  # each request's Mcp-Param-Session
     handle: str = ""
 
     @property
@@ -61,6 +63,9 @@ class Member:
         self.handle = loaded.structured_content["session"]
         assert "." in self.handle, f"a replica's handle names it: {self.handle!r}"
         self.served_by.clear()
+        self.handles_sent.clear()
+        # from now on the hash of X-RLM-Session points anywhere: only the handle's prefix routes right
+        self.http.headers["x-rlm-session"] = f"elsewhere-{self.index}-{len(self.handle)}-{self.handle[-4:]}"
 
     async def exec(self, code: str) -> str:
         result = await self.client.call_tool("exec_code", {"code": code, "session": self.handle})
@@ -73,10 +78,12 @@ async def member(url: str, index: int) -> AsyncIterator[Member]:
     """A 2026-07-28 client (the mcp Client's default mode) with its own token and session name; it lists
     the tools first, so it copies `session` into the Mcp-Param-Session header the proxy routes on."""
     served_by: list[str] = []
+    handles_sent: list[str | None] = []
 
     async def record(response: httpx2.Response) -> None:
         if response.request.method == "POST":
             served_by.append(response.headers.get("x-rlm-replica", "(no replica header)"))
+            handles_sent.append(response.request.headers.get("mcp-param-session"))
 
     headers = {"authorization": f"Bearer {TOKENS[index % len(TOKENS)]}", "x-rlm-session": f"client-{index}"}
     async with (
@@ -84,7 +91,7 @@ async def member(url: str, index: int) -> AsyncIterator[Member]:
         Client(streamable_http_client(url, http_client=http)) as client,
     ):
         await client.list_tools()
-        yield Member(index, client, served_by)
+        yield Member(index, client, http, served_by, handles_sent)
 
 
 async def test_every_call_of_a_session_reaches_its_replica_and_a_dead_replicas_clients_are_told(team: Team) -> None:
@@ -97,8 +104,10 @@ async def test_every_call_of_a_session_reaches_its_replica_and_a_dead_replicas_c
         assert replicas == set(team.replicas), replicas  # the hash of X-RLM-Session and token spread them
         for one in members:
             # every exec_code after the load was answered by the replica the handle names (the load itself
-            # went where the hash of X-RLM-Session and the token sent it: that is where the handle was minted)
+            # went where the hash of X-RLM-Session and the token sent it: that is where the handle was minted;
+            # the later calls carried another X-RLM-Session, so only Mcp-Param-Session routed them there)
             assert one.served_by == [one.replica] * (CALLS + 1), (one.index, one.handle, one.served_by)
+            assert one.handles_sent == [one.handle] * (CALLS + 1)
 
         victim = max(replicas, key=lambda name: sum(one.replica == name for one in members))
         orphans = [one for one in members if one.replica == victim]
