@@ -51,6 +51,7 @@ from .playbook import PLAYBOOK, SERVER_INSTRUCTIONS
 from .rlm.calls import WorkerCalls, new_loop, session_calls
 from .rlm.loop import RLMLimits
 from .sessions import Session, SessionManager
+from .unknown_names import install as install_unknown_names
 from .workers.backends import load_litellm, uses_lean_path
 from .workers.cli_backend import is_cli_model
 
@@ -419,6 +420,7 @@ def create_server(settings: Settings) -> MCPServer:
         return await manifest_of(ctx, name, session)
 
     install_completions(mcp, (CONTEXT_URI, MANIFEST_URI, HANDLE_CONTEXT_URI, HANDLE_MANIFEST_URI), completion_values)
+    install_unknown_names(mcp)
     return mcp
 
 
