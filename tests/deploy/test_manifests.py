@@ -51,6 +51,8 @@ def test_one_server_per_replica_pod_named_as_the_pod(manifests) -> None:
     servers = list(configured_replicas())
     assert servers == [f"rlm-{index}" for index in range(replicas["spec"]["replicas"])]
     assert env_of(replicas)["RLM_REPLICA_ID"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    # an httpGet probe would meet the 401 of a request without a token: never ready, no DNS name
+    assert container(replicas)["readinessProbe"]["tcpSocket"] == {"port": "mcp"}
     for name in servers:  # a pod's name is a valid RLM_REPLICA_ID
         assert Settings(replica_id=name).replica_id == name
 
