@@ -192,7 +192,8 @@ class SubQueryReport(BaseModel):
     """What sub_query returns: one answer per prompt (or per chunk), in order."""
 
     answers: list[AnswerModel]
-    backend: Literal["litellm", "sampling"]
+    backend: str = Field(description="what answered: litellm, openai-compatible, assistant-cli, or sampling "
+                         "(the client's own model)")
     usage: Usage = Field(default_factory=Usage)
 
     def text(self) -> str:

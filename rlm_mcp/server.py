@@ -51,8 +51,7 @@ from .playbook import PLAYBOOK, SERVER_INSTRUCTIONS
 from .rlm.calls import WorkerCalls, new_loop, session_calls
 from .rlm.loop import RLMLimits
 from .sessions import Session, SessionManager
-from .workers.backends import load_litellm, uses_lean_path
-from .workers.cli_backend import is_cli_model
+from .workers import backend_for, load_litellm
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.25
@@ -130,11 +129,10 @@ def tool_result(model: Any, *, is_error: bool = False) -> CallToolResult:
 
 
 def _needs_litellm(settings: Settings) -> bool:
-    """Whether a configured model goes through litellm (assistant CLIs and the lean client do not)."""
-    root = settings.root_model and not is_cli_model(settings.root_model)
-    worker = settings.worker_model and not is_cli_model(settings.worker_model) and not uses_lean_path(
-        settings.worker_model, settings.worker_api_base)
-    return bool(root or worker)
+    """Whether a configured model's backend imports litellm (assistant CLIs and the lean client do not)."""
+    root = settings.root_model and backend_for(settings.root_model, settings.root_api_base, tools=True)
+    worker = settings.worker_model and backend_for(settings.worker_model, settings.worker_api_base)
+    return any(backend and backend.loads_litellm for backend in (root, worker))
 
 
 def create_server(settings: Settings) -> MCPServer:
@@ -283,7 +281,7 @@ def create_server(settings: Settings) -> MCPServer:
         mark = calls.usage.snapshot()
         results = await calls.dispatcher.query_batched(questions, calls.budget, model, _progress_reporter_async(ctx))
         answers = [AnswerModel(text=r.text, error=r.error, model=r.model, cached=r.cached) for r in results]
-        report = SubQueryReport(answers=answers, backend="litellm", usage=calls.usage.since(mark))
+        report = SubQueryReport(answers=answers, backend=calls.dispatcher.backend.name, usage=calls.usage.since(mark))
         return tool_result(report, is_error=all(a.error for a in answers))
 
     @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True))

@@ -16,7 +16,6 @@ from ..config import Settings
 from ..errors import BadRequest
 from ..sessions import Callback, Session
 from ..workers import Budget, BudgetLimits, Usage, WorkerDispatcher, WorkerSettings, backend_for
-from ..workers.cli_backend import is_cli_model
 from .loop import OnIteration, RLMLimits, RLMLoop
 from .root import RootModel
 
@@ -33,12 +32,12 @@ def budget_limits(settings: Settings) -> BudgetLimits:
 
 
 def new_dispatcher(settings: Settings, session: Session) -> WorkerDispatcher:
-    cli = is_cli_model(settings.worker_model)  # a process per call: fewer at once (RLM_CLI_CONCURRENCY)
-    worker_settings = WorkerSettings(
-        model=settings.worker_model, concurrency=settings.cli_concurrency if cli else settings.worker_concurrency,
+    backend = backend_for(settings.worker_model, settings.worker_api_base)
+    worker_settings = WorkerSettings(  # a process per call: fewer at once (RLM_CLI_CONCURRENCY)
+        model=settings.worker_model,
+        concurrency=settings.cli_concurrency if backend.process_per_call else settings.worker_concurrency,
         timeout_s=settings.worker_timeout_s, retries=settings.worker_retries,
     )
-    backend = backend_for(settings.worker_model, settings.worker_api_base)
     return WorkerDispatcher(worker_settings, backend, session.trajectory)
 
 
@@ -148,5 +147,5 @@ def _model(payload: Any) -> str | None:
     if model is None:
         return None
     if not isinstance(model, str) or len(model) > MAX_MODEL_NAME:
-        raise BadRequest("model must be a litellm model string such as 'openai/gpt-4o-mini'")
+        raise BadRequest("model must be a model string such as 'openai/gpt-4o-mini' or 'claude-code/haiku'")
     return model

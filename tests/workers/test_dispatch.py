@@ -157,7 +157,7 @@ async def test_no_model_configured_says_how(make_dispatcher, fake: FakeOpenAI) -
 
 
 def test_price_map_read_without_litellm_matches_litellms_own() -> None:
-    from rlm_mcp.workers.backends import load_litellm, price_of
+    from rlm_mcp.workers import load_litellm, price_of
 
     table = load_litellm().model_cost
     for model in ("gpt-4o-mini", "openai/gpt-4o-mini", "claude-3-5-haiku-20241022", "no-such/model"):

@@ -102,6 +102,7 @@ async def test_sub_query_over_a_context_slice(worker_env, upstream: FakeOpenAI, 
         assert len(answers) == 3 and all(a["text"].startswith("echo: Count") for a in answers)
         batch = await client.call_tool("sub_query", {"prompts": ["x", "y"]})
         assert [a["text"] for a in batch.structured_content["answers"]] == ["echo: x", "echo: y"]
+        assert batch.structured_content["backend"] == "openai-compatible"  # the lean client answered
         with pytest.raises(MCPError, match="not a file of context"):
             await client.call_tool("sub_query", {"prompt": "?", "context": "main", "path": "missing.py"})
 
@@ -165,6 +166,6 @@ async def test_worker_backend_that_disappears(server_env) -> None:
         assert alive.structured_content["stdout"] == "'echo: before'\n"
         fake.__exit__(None, None, None)  # the upstream goes away mid-session
         gone = await client.call_tool("exec_code", {"code": "llm_query('after')"})
-        assert gone.is_error and "cannot reach the worker model" in gone.structured_content["error"]
+        assert gone.is_error and "cannot reach openai/gpt-4o-mini" in gone.structured_content["error"]
         still = await client.call_tool("exec_code", {"code": "'the REPL is fine'"})
         assert still.structured_content["stdout"] == "'the REPL is fine'\n"
