@@ -24,13 +24,13 @@ from .config import Settings
 from .errors import RlmMcpError, SessionLimitReached, UnknownContext
 from .indexing import SessionIndex
 from .memory import release_memory
+from .prelude import PRELUDE
 from .sandbox import ExecResult, Sandbox, SandboxPolicy, create_launcher, new_data_dir
 from .search import ContextSearch
 from .workers import TrajectoryLog, Usage
 
 log = logging.getLogger(__name__)
 
-PRELUDE = (Path(__file__).with_name("repl_helpers.py")).read_text()
 ProgressCallback = Callable[[int, int | None, str], None]
 Callback = Callable[[Any], Awaitable[Any]]
 

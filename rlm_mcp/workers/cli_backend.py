@@ -49,6 +49,7 @@ from typing import Any
 import anyio
 from anyio.abc import ByteReceiveStream, Process
 
+from ..errors import raising_ours
 from .errors import ContextWindowExceeded, WorkerCallFailed, WorkerTimeout
 from .protocol import RETRYABLE_STATUS, Message, ModelRequest, ModelResponse
 from .usage import cost_of
@@ -336,10 +337,6 @@ def as_one_prompt(messages: tuple[Message, ...] | list[Message]) -> tuple[str, s
     return system or WORKER_SYSTEM_PROMPT, prompt
 
 
-class _TooMuchOutput(Exception):
-    pass
-
-
 async def _run(argv: list[str], stdin: bytes, env: dict[str, str], cwd: Path, timeout_s: float,
                what: str) -> tuple[int, bytes, bytes]:
     """Run to completion in a new process group; the group is killed on a timeout, on cancellation, and
@@ -352,16 +349,15 @@ async def _run(argv: list[str], stdin: bytes, env: dict[str, str], cwd: Path, ti
     output: dict[str, bytes] = {}
     try:
         with anyio.fail_after(timeout_s):
-            async with anyio.create_task_group() as group:
-                group.start_soon(_feed, process, stdin)
-                assert process.stdout is not None and process.stderr is not None
-                group.start_soon(_collect, process.stdout, output, "stdout")
-                group.start_soon(_collect, process.stderr, output, "stderr")
+            with raising_ours():  # a flood's error leaves the task group bare, not in an exception group
+                async with anyio.create_task_group() as group:
+                    group.start_soon(_feed, process, stdin)
+                    assert process.stdout is not None and process.stderr is not None
+                    group.start_soon(_collect, process.stdout, output, "stdout", what)
+                    group.start_soon(_collect, process.stderr, output, "stderr", what)
             code = await process.wait()
     except TimeoutError as exc:
         raise WorkerTimeout(timeout_s) from exc
-    except _TooMuchOutput as exc:
-        raise WorkerCallFailed(f"`{what}` wrote more than {MAX_OUTPUT_BYTES // 2**20} MiB: stopped") from exc
     finally:
         await _kill_group(process)
     return code, output.get("stdout", b""), output.get("stderr", b"")
@@ -376,13 +372,13 @@ async def _feed(process: Process, data: bytes) -> None:
         pass  # it exited without reading its prompt: its output says why
 
 
-async def _collect(stream: ByteReceiveStream, output: dict[str, bytes], key: str) -> None:
+async def _collect(stream: ByteReceiveStream, output: dict[str, bytes], key: str, what: str) -> None:
     chunks: list[bytes] = []
     size = 0
     async for chunk in stream:
         size += len(chunk)
         if size > MAX_OUTPUT_BYTES:
-            raise _TooMuchOutput
+            raise WorkerCallFailed(f"`{what}` wrote more than {MAX_OUTPUT_BYTES // 2**20} MiB on {key}: stopped")
         chunks.append(chunk)
     output[key] = b"".join(chunks)
 

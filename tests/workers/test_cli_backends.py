@@ -27,7 +27,7 @@ from rlm_mcp.workers import (
     backend_for,
 )
 from rlm_mcp.workers.cli_backend import CliBackend
-from rlm_mcp.workers.errors import WorkerCallFailed, WorkerTimeout
+from rlm_mcp.workers.errors import ContextWindowExceeded, WorkerCallFailed, WorkerTimeout
 from tests.helpers import server_command, stdio_client
 
 pytestmark = pytest.mark.anyio
@@ -171,6 +171,15 @@ async def test_garbage_and_a_crash_are_clear_errors(standins: StandIns, flavor: 
     with pytest.raises(WorkerCallFailed, match="exited with code 3: boom: the CLI crashed") as crash:
         await ask(standins, MODELS[flavor], "CLI:exit")
     assert not garbage.value.retryable and not crash.value.retryable
+
+
+async def test_a_flood_is_stopped_and_a_full_window_is_named(standins: StandIns) -> None:
+    """Output is capped while it is read (the error leaves the reading task group as ours), and a prompt too
+    long for the model is the error the root loop answers by dropping older turns."""
+    with pytest.raises(WorkerCallFailed, match=r"wrote more than 16 MiB on stdout: stopped"):
+        await ask(standins, MODELS["claude"], "CLI:flood")
+    with pytest.raises(ContextWindowExceeded, match="Prompt is too long"):
+        await ask(standins, MODELS["claude"], "CLI:context-full")
 
 
 @pytest.mark.parametrize("flavor", MODELS)
