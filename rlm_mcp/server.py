@@ -214,7 +214,8 @@ def create_server(settings: Settings) -> MCPServer:
         ctx: Context,
         code: Annotated[str, Field(description="Python code to run in the persistent REPL.", max_length=1_000_000)],
         timeout_s: Annotated[float | None, Field(description="Seconds before the code is interrupted "
-                                                 "(default: the server's RLM_EXEC_TIMEOUT_S).", gt=0, le=3600)] = None,
+                                                 "(default: RLM_EXEC_TIMEOUT_S, else the sandbox policy's).",
+                                                 gt=0, le=3600)] = None,
         session: SessionArg = None,
     ) -> Annotated[CallToolResult, ExecReport]:
         """Run Python in this session's persistent, sandboxed REPL (no network, no host files) where loaded contexts
@@ -411,7 +412,8 @@ def _session_report(current: Session, action: str, handle: str) -> SessionReport
                   for s in current.contexts.values()],
         execs=current.usage.execs, exec_seconds=round(current.usage.exec_seconds, 3),
         restarts=current.usage.restarts, timeouts=current.usage.timeouts,
-        limits={"exec_timeout_s": settings.exec_timeout_s, "max_output_chars": settings.max_output_chars,
+        limits={"exec_timeout_s": settings.exec_timeout_s or current.policy.limits.exec_timeout_s,
+                "max_output_chars": settings.max_output_chars,
                 "max_worker_calls": settings.max_worker_calls, "max_cost_usd": settings.max_cost_usd,
                 "max_tokens": settings.max_tokens, "max_depth": settings.max_depth, "max_wall_s": settings.max_wall_s,
                 "session_idle_s": settings.session_idle_s},
