@@ -6,7 +6,7 @@ content of a tool result.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -204,6 +204,23 @@ class SubQueryReport(BaseModel):
                             for i, a in enumerate(self.answers))
 
 
+class _RunUsage(Protocol):
+    iterations: int
+    code_blocks: int
+    root: Usage
+    elapsed_s: float
+
+
+class _Run(Protocol):
+    """What an RLM run (rlm/loop.py's RLMResult) tells its report."""
+
+    answer: str
+    status: Literal["final", "best_effort", "failed"]
+    reason: str | None
+    usage: _RunUsage
+    spent: dict[str, Any]
+
+
 class RLMReport(BaseModel):
     """What rlm_complete returns: the answer, whether it is final or the best so far, and what it cost."""
 
@@ -220,6 +237,14 @@ class RLMReport(BaseModel):
                                   "model call so far, root and child roots included")
     elapsed_s: float
     trajectory: str | None = None
+
+    @classmethod
+    def from_run(cls, run: _Run, *, worker_usage: Usage, trajectory: str | None) -> RLMReport:
+        usage = run.usage
+        return cls(answer=run.answer, status=run.status, reason=run.reason, iterations=usage.iterations,
+                   code_blocks=usage.code_blocks, root_calls=usage.root.calls, root_tokens=usage.root.tokens,
+                   root_cost_usd=usage.root.cost_usd, worker_usage=worker_usage, spent=run.spent,
+                   elapsed_s=usage.elapsed_s, trajectory=trajectory)
 
     def text(self) -> str:
         note = "" if self.status == "final" else f"\n[{self.status}: {self.reason}]"
