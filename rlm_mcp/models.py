@@ -15,12 +15,22 @@ from .sandbox import ExecResult
 from .workers import Usage
 
 
+class Report(BaseModel):
+    """A tool's result: its text for hosts that show only text, its structured content for the rest."""
+
+    def text(self) -> str:
+        raise NotImplementedError
+
+    def structured(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
 class FileSizeModel(BaseModel):
     path: str
     bytes: int
 
 
-class ContextSummary(BaseModel):
+class ContextSummary(Report):
     """What load_context returns: sizes and shape, never the content."""
 
     name: str
@@ -84,7 +94,7 @@ class VariableModel(BaseModel):
 FINAL_ANSWER_TEXT_CHARS = 20_000  # the whole answer is always in the structured result
 
 
-class ExecReport(BaseModel):
+class ExecReport(Report):
     """What exec_code returns."""
 
     status: Literal["ok", "error", "timeout", "killed", "sandbox_fault"]
@@ -111,6 +121,16 @@ class ExecReport(BaseModel):
             ],
             final_answer=final_answer, worker_usage=worker_usage or Usage(),
         )
+
+    def structured(self) -> dict[str, Any]:
+        """The structured result without the fields at their defaults (no error, no variables, no restart,
+        no final answer, no worker calls): the common result stays four fields, which a host's model reads
+        on every call (Claude Code passes structured content to its model) and a client validates against
+        the output schema on every call (~0.05 ms instead of ~0.33 ms with the mcp client's jsonschema)."""
+        data = self.model_dump(mode="json", exclude_defaults=True)
+        if "worker_usage" in data:
+            data["worker_usage"] = self.worker_usage.model_dump(mode="json")  # all its counters, zeros too
+        return data
 
     def text(self) -> str:
         parts = []
@@ -148,7 +168,7 @@ class ContextBrief(BaseModel):
     index: str = Field(description="The code index: building (with progress), ready, failed or none.")
 
 
-class SessionReport(BaseModel):
+class SessionReport(Report):
     """What the session tool returns."""
 
     session: str
@@ -188,7 +208,7 @@ class AnswerModel(BaseModel):
     cached: bool = False
 
 
-class SubQueryReport(BaseModel):
+class SubQueryReport(Report):
     """What sub_query returns: one answer per prompt (or per chunk), in order."""
 
     answers: list[AnswerModel]
@@ -221,7 +241,7 @@ class _Run(Protocol):
     spent: dict[str, Any]
 
 
-class RLMReport(BaseModel):
+class RLMReport(Report):
     """What rlm_complete returns: the answer, whether it is final or the best so far, and what it cost."""
 
     answer: str
@@ -253,7 +273,7 @@ class RLMReport(BaseModel):
                 f"root cost {cost}, {self.worker_usage.calls} worker calls, {self.elapsed_s:.1f} s]")
 
 
-class SymbolReport(BaseModel):
+class SymbolReport(Report):
     """What find_symbol returns: definitions (find, outline) or call sites (references)."""
 
     op: Literal["find", "outline", "references"]

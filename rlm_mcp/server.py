@@ -45,6 +45,7 @@ from .models import (
     AnswerModel,
     ContextSummary,
     ExecReport,
+    Report,
     RLMReport,
     SessionReport,
     SubQueryReport,
@@ -135,12 +136,9 @@ def _close_with_connection(ctx: Context, sessions: SessionManager, key: str) -> 
     connection.exit_stack.push_async_callback(sessions.close, key)
 
 
-def tool_result(model: Any, *, is_error: bool = False) -> CallToolResult:
-    return CallToolResult(
-        content=[TextContent(type="text", text=model.text())],
-        structured_content=model.model_dump(mode="json"),
-        is_error=is_error,
-    )
+def tool_result(report: Report, *, is_error: bool = False) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=report.text())],
+                          structured_content=report.structured(), is_error=is_error)
 
 
 def _needs_litellm(settings: Settings) -> bool:
