@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from mcp import MCPError
-from mcp_types import CreateMessageResult, TextContent
+from mcp_types import INVALID_PARAMS, CreateMessageResult, TextContent
 
 from tests.fakes import FakeOpenAI
 from tests.helpers import stdio_client
@@ -133,6 +133,13 @@ async def test_sampling_answers_when_no_worker_is_configured(server_env, mode: s
         result = await client.call_tool("sub_query", {"prompt": "What is RLM?"})
         report = result.structured_content
         assert report["backend"] == "sampling" and report["answers"][0]["text"] == "from the client's model"
+        # A request the sampling path cannot serve is the tool's protocol error, not a failed result.
+        with pytest.raises(MCPError, match="no context named 'nothing'") as unknown:
+            await client.call_tool("sub_query", {"prompt": "?", "context": "nothing"})
+        assert unknown.value.error.code == INVALID_PARAMS
+        with pytest.raises(MCPError, match="session") as foreign:
+            await client.call_tool("sub_query", {"prompt": "?", "session": "not-a-handle"})
+        assert foreign.value.error.code == INVALID_PARAMS
     assert seen == ["What is RLM?"]
 
 
