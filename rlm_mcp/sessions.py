@@ -302,6 +302,10 @@ class SessionManager:
 
     async def get(self, key: str, owner: str = "stdio") -> Session:
         """The session under `key`, opened for `owner` if there is none; a key names one owner's session."""
+        session = self.sessions.get(key)
+        if session is not None and session.owner == owner:  # every call but the first: no lock, no loop turn
+            session.touch()
+            return session
         async with self._lock:
             session = self.sessions.get(key)
             if session is None:
