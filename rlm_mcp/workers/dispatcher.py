@@ -223,7 +223,7 @@ class WorkerDispatcher:
             "type": "worker_call", "model": result.model, "prompt_chars": len(prompt),
             "response_chars": 0 if result.error else len(result.text), "tokens_in": result.tokens_in,
             "tokens_out": result.tokens_out, "cost_usd": result.cost_usd, "latency_s": round(result.latency_s, 4),
-            "cached": result.cached, "error": result.error, "depth": budget.depth,
+            "cached": result.cached, "error": result.error, "depth": budget.depth, "backend": result.backend,
         })
 
 

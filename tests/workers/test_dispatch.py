@@ -26,6 +26,7 @@ async def test_single_call_is_accounted(make_dispatcher, fake: FakeOpenAI, tmp_p
     event = json.loads((tmp_path / "trajectory.jsonl").read_text().splitlines()[0])
     assert event["type"] == "worker_call" and event["prompt_chars"] == len("What is 2+2?")
     assert event["cost_usd"] == pytest.approx(result.cost_usd) and event["error"] is None
+    assert event["backend"] == result.backend == dispatcher.backend.name  # which backend answered
 
 
 async def test_unknown_price_is_unknown_not_zero(make_dispatcher, fake: FakeOpenAI) -> None:
