@@ -5,7 +5,7 @@
     │   ├── UnknownContext (KeyError)   a context name that was never loaded
     │   ├── UnknownSession              handles.py: a session handle this caller does not hold
     │   │   ├── SessionExpired          its session was closed (idle, or its connection ended)
-    │   │   └── ForeignReplica          minted by another replica the proxy could not reach
+    │   │   └── ReplicaGone             minted by another replica, or by this one before it restarted
     │   └── IndexNotReady               indexing.py: the code index is still building or failed
     ├── SessionLimitReached             too many concurrent sessions
     ├── ConfigError (ValueError)        config.py: a setting is invalid (names it and where it came from)
