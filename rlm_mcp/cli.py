@@ -62,8 +62,9 @@ def main(ctx: click.Context) -> None:
 @click.option("--port", type=int, default=None, help="HTTP port (RLM_PORT, default 8765).")
 @click.option("--config", "config", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="TOML config file (RLM_CONFIG; default RLM_HOME/config.toml when present).")
-@click.option("--sandbox", type=click.Choice(["nsjail", "none"]), default=None,
-              help="Isolation backend (RLM_SANDBOX). 'none' runs model code WITHOUT isolation.")
+@click.option("--sandbox", type=click.Choice(["auto", "wasm", "nsjail", "none"]), default=None,
+              help="Isolation backend (RLM_SANDBOX): auto (default) is nsjail where it works, else wasm. "
+              "'none' runs model code WITHOUT isolation.")
 @click.option("--allowed-roots", default=None, help="Directories load_context may read, path-separated.")
 @click.option("--auth-token", default=None, help="Bearer token HTTP clients must send (RLM_AUTH_TOKEN).")
 @click.option("--worker-model", default=None, help="litellm model for llm_query (RLM_WORKER_MODEL).")

@@ -406,7 +406,8 @@ def _session_report(current: Session, action: str, handle: str) -> SessionReport
     settings = current.settings
     sandbox = current.sandbox
     return SessionReport(
-        session=current.key, handle=handle, isolated=settings.sandbox == "nsjail",
+        session=current.key, handle=handle, isolated=settings.sandbox != "none",
+        sandbox=sandbox.backend if sandbox else f"{settings.sandbox} (starts with the first load or exec)",
         repl_running=bool(sandbox and sandbox.alive),
         contexts=[ContextBrief(name=s.name, kind=s.kind, chars=s.chars, files=s.file_count,
                                estimated_tokens=s.estimated_tokens, index=current.code_index().summary(s.name))
