@@ -103,6 +103,7 @@ class WasmLauncher:
             "guest_dir": JAIL_RUNTIME_DIR,
             "memory_mb": min(self.policy.wasm.memory_mb, 4096),
             "scratch_mb": limits.tmp_size_mb,
+            "file_size_mb": limits.file_size_mb,
             "max_reply_bytes": limits.max_message_mb * 1024 * 1024,
         }
 

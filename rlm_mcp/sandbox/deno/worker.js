@@ -7,7 +7,7 @@
 // filesystem, before Deno sees it. Writes to the in-memory filesystem (/tmp and the rest) are capped,
 // and WebAssembly memory cannot grow past the policy's ceiling (Python then raises MemoryError).
 
-const EROFS = 69, EACCES = 2, ENOSPC = 51; // Emscripten's errno numbers
+const EROFS = 69, EACCES = 2, ENOSPC = 51, EFBIG = 22; // Emscripten's errno numbers
 const REPLY_FREE = 0, REPLY_FULL = 1;
 const MB = 1024 * 1024;
 let pyodide, guest, control, replyBuffer, interrupt;
@@ -54,13 +54,13 @@ async function init({ config, control: controlBuffer, reply, interrupt: interrup
     FS.mkdirTree(guestPath);
     FS.mount(readOnlyNodefs(FS), { root: host }, guestPath);
   }
-  capScratch(FS, config.scratch_mb * MB);
+  capScratch(FS, config.scratch_mb * MB, config.file_size_mb * MB);
   pyodide.globals.set("_rlm_js_send", (line) => postMessage({ kind: "line", line }));
   pyodide.globals.set("_rlm_js_wait_reply", waitReply);
   pyodide.globals.set("_rlm_js_exec_done", () => Atomics.store(interrupt, 0, 0));
   guest = pyodide.runPython(
     `import sys; sys.path.insert(0, ${JSON.stringify(config.guest_dir)}); import wasm_runtime; ` +
-      `wasm_runtime.start(_rlm_js_send, _rlm_js_wait_reply, _rlm_js_exec_done)`,
+      `wasm_runtime.start(_rlm_js_send, _rlm_js_wait_reply, _rlm_js_exec_done, ${JSON.stringify(JSON.stringify(config.env))})`,
   );
 }
 
@@ -74,7 +74,8 @@ function handle(request) {
   postMessage({ kind: "idle" });
 }
 
-// The guest blocks here for the host's answer to callback `cid`; null when the timeout interrupts.
+// The guest blocks here for the host's answer to callback `cid`; undefined (None) when the timeout
+// interrupts.
 function waitReply(cid) {
   for (;;) {
     if (Atomics.load(control, 0) === REPLY_FULL) {
@@ -91,7 +92,7 @@ function waitReply(cid) {
     }
     if (Atomics.load(interrupt, 0) !== 0) {
       Atomics.store(interrupt, 0, 0);
-      return null;
+      return undefined;
     }
     Atomics.wait(control, 0, REPLY_FREE, 50);
   }
@@ -138,8 +139,9 @@ function readOnlyNodefs(FS) {
   return { ...NODEFS, mount: (mount) => fix(NODEFS.mount(mount)) };
 }
 
-// The in-memory filesystem may hold at most `limit` bytes more than it did at start-up (ENOSPC after).
-function capScratch(FS, limit) {
+// The in-memory filesystem may hold at most `limit` bytes more than it did at start-up (ENOSPC after),
+// and no file may grow past `fileLimit` (EFBIG), like the nsjail guest's tmpfs and file-size rlimit.
+function capScratch(FS, limit, fileLimit) {
   const MEMFS = FS.filesystems.MEMFS;
   const ops = MEMFS.ops_table.file;
   const total = () => {
@@ -158,7 +160,8 @@ function capScratch(FS, limit) {
   };
   const baseline = total();
   let used = 0; // an upper bound, recounted when it reaches the limit
-  const check = (growth) => {
+  const check = (size, growth) => {
+    if (size > fileLimit) throw new FS.ErrnoError(EFBIG);
     if (growth <= 0) return;
     if (used + growth > limit) used = total() - baseline;
     if (used + growth > limit) throw new FS.ErrnoError(ENOSPC);
@@ -167,12 +170,12 @@ function capScratch(FS, limit) {
   const write = ops.stream.write;
   ops.stream.write = function (stream, buffer, offset, length, position, canOwn) {
     const node = stream.node;
-    check(position + length - (node.usedBytes || 0));
+    check(position + length, position + length - (node.usedBytes || 0));
     return write.call(this, stream, buffer, offset, length, position, canOwn);
   };
   const setattr = ops.node.setattr;
   ops.node.setattr = function (node, attr) {
-    if (attr.size !== undefined) check(attr.size - (node.usedBytes || 0));
+    if (attr.size !== undefined) check(attr.size, attr.size - (node.usedBytes || 0));
     return setattr.call(this, node, attr);
   };
 }

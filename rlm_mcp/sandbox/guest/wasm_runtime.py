@@ -61,8 +61,11 @@ def read_text(path: str) -> str:
         return handle.read().decode("utf-8", "replace")
 
 
-def start(send, wait_reply, exec_done):
-    """Build the guest and announce it; returns the object whose `handle` the Worker calls."""
+def start(send, wait_reply, exec_done, env_json: str):
+    """Build the guest and announce it; returns the object whose `handle` the Worker calls. The
+    environment becomes exactly the policy's variables (Pyodide adds its own, one naming a host path)."""
+    os.environ.clear()
+    os.environ.update(json.loads(env_json))
     guest = WasmGuest(JsChannel(send), wait_reply, exec_done)
     send(json.dumps({"op": "ready", "python": sys.version.split()[0], "pid": os.getpid(), "uid": None}))
     return guest
