@@ -64,7 +64,9 @@ class PyodideCache:
             raise SandboxUnavailable(f"could not fetch Pyodide {self.version}: {exc}; {FIX}") from exc
         found = self.find()
         if completed.returncode != 0 or found is None:
-            detail = (completed.stderr.strip().splitlines() or ["no output"])[-1][:300]
+            lines = completed.stderr.strip().splitlines()
+            detail = next((line for line in lines if "error" in line.lower()), lines[0] if lines else "no output")
+            detail = detail.strip()[:300]
             raise SandboxUnavailable(
                 f"could not fetch Pyodide {self.version} from the npm registry ({detail}); the wasm sandbox "
                 f"needs it once, cached in {self.deno_dir}: {FIX}"
