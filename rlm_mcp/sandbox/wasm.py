@@ -47,7 +47,9 @@ class PyodideCache:
         """The cached package directory (the registry's host name is part of the path), or None."""
         for wasm in sorted(self.deno_dir.glob(f"npm/*/pyodide/{self.version}/pyodide.asm.wasm")):
             if (wasm.parent / "python_stdlib.zip").is_file():
-                return wasm.parent
+                # Resolved: Deno treats Pyodide as an npm package (CommonJS parts included) only when its
+                # path lies inside DENO_DIR as Deno itself resolves it, symlinks followed.
+                return wasm.parent.resolve()
         return None
 
     def fetch(self) -> Path:
@@ -88,7 +90,7 @@ class WasmLauncher:
     def __init__(self, policy: SandboxPolicy, pyodide_dir: Path, deno_dir: Path) -> None:
         self.policy = policy
         self.pyodide_dir = pyodide_dir
-        self.deno_dir = deno_dir
+        self.deno_dir = deno_dir.resolve()
         self.deno = deno_binary()
 
     @property
