@@ -221,8 +221,8 @@ class Sandbox:
         limit = self.launcher.max_context_bytes
         if limit is not None and size_bytes > limit:
             raise BadRequest(
-                f"{what} is {size_bytes / 2**20:,.0f} MB; the {self.launcher.name} sandbox holds at most "
-                f"{limit / 2**20:,.0f} MB (WebAssembly addresses 4 GiB, and a context is decoded as one str; "
+                f"{what} is {size_bytes / 2**20:,.1f} MB; the {self.launcher.name} sandbox holds at most "
+                f"{limit / 2**20:,.1f} MB (WebAssembly addresses 4 GiB, and a context is decoded as one str; "
                 "[wasm] max_context_mb in the sandbox policy). Load a subdirectory or a glob such as "
                 "'src/**/*.py', or run rlm-mcp on Linux, where nsjail has no such ceiling"
             )
