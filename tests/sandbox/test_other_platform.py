@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes import FakeOpenAI
-from tests.helpers import stdio_client
+from tests.helpers import link_wasm_cache, stdio_client
 
 from .conftest import WASM_HOME
 
@@ -34,9 +34,7 @@ def macos_env(server_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     site = tmp_path / "as-if-macos"
     site.mkdir()
     (site / "sitecustomize.py").write_text(AS_IF_MACOS)
-    home = Path(server_env["RLM_HOME"])
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "wasm").symlink_to(WASM_HOME / "wasm", target_is_directory=True)  # Pyodide, fetched once
+    link_wasm_cache(Path(server_env["RLM_HOME"]))
     return {**server_env, "PYTHONPATH": str(site)}
 
 

@@ -10,18 +10,14 @@ from pathlib import Path
 import pytest
 from mcp import MCPError
 
-from tests.helpers import stdio_client
+from tests.helpers import link_wasm_cache, stdio_client
 from tests.repl.test_grep_server import guest_stdlib
-
-from .conftest import WASM_HOME
 
 pytestmark = pytest.mark.anyio
 
 
 def wasm_env(server_env: dict[str, str], **extra: str) -> dict[str, str]:
-    home = Path(server_env["RLM_HOME"])
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "wasm").symlink_to(WASM_HOME / "wasm", target_is_directory=True)  # Pyodide, fetched once
+    link_wasm_cache(Path(server_env["RLM_HOME"]))
     return {**server_env, "RLM_SANDBOX": "wasm", **extra}
 
 
