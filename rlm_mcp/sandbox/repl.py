@@ -188,7 +188,8 @@ class Sandbox:
             await self._kill()
             return _dead_result(
                 "killed",
-                f"the code ignored its {timeout:g} s timeout and the REPL was killed; its variables are lost",
+                f"the code ignored its {timeout:g} s timeout (it never let the interrupt through) and "
+                f"the {self.launcher.name} REPL was killed; its variables are lost",
                 started,
             )
         except SandboxCrashed as exc:

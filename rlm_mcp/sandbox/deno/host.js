@@ -49,7 +49,7 @@ worker.onerror = (event) => {
 };
 
 function stopTimer() {
-  if (timer !== null) clearInterval(timer), clearTimeout(timer);
+  clearTimeout(timer); // (clearTimeout also clears an interval)
   timer = null;
 }
 
@@ -65,10 +65,12 @@ function armTimer(seconds) {
 function deliverReply() {
   if (pendingReplies.length === 0 || Atomics.load(control, 0) !== REPLY_FREE) return;
   const data = pendingReplies.shift();
-  if (data.length > replyBuffer.byteLength) {
-    if (data.length > replyBuffer.maxByteLength) return deliverReply(); // over the cap: dropped
-    replyBuffer.grow(data.length);
+  if (data.length > replyBuffer.maxByteLength) {
+    // Over the policy's message cap: dropped; the guest waits on until its exec times out.
+    console.error(`rlm wasm host: dropping a ${data.length}-byte reply over the cap`);
+    return deliverReply();
   }
+  if (data.length > replyBuffer.byteLength) replyBuffer.grow(data.length);
   new Uint8Array(replyBuffer).set(data);
   Atomics.store(control, 1, data.length);
   Atomics.store(control, 0, REPLY_FULL);
