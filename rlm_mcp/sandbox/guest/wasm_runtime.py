@@ -7,8 +7,10 @@ KeyboardInterrupt the Deno host thread raises through Pyodide's interrupt buffer
 reaches an interrupt check, such as `while True: pass`, is killed by the host instead).
 """
 
+import errno
 import json
 import os
+import posix
 import sys
 
 import runtime
@@ -61,11 +63,18 @@ def read_text(path: str) -> str:
         return handle.read().decode("utf-8", "replace")
 
 
+def no_processes(*args, **kwargs):
+    """os.system under Pyodide reaches for a shell through Deno, which the permissions deny with an error
+    Pyodide treats as fatal; a Python error is kinder (the interpreter would be restarted otherwise)."""
+    raise OSError(errno.ENOSYS, "the wasm sandbox runs no programs")
+
+
 def start(send, wait_reply, exec_done, env_json: str):
     """Build the guest and announce it; returns the object whose `handle` the Worker calls. The
     environment becomes exactly the policy's variables (Pyodide adds its own, one naming a host path)."""
     os.environ.clear()
     os.environ.update(json.loads(env_json))
+    os.system = posix.system = no_processes
     guest = WasmGuest(JsChannel(send), wait_reply, exec_done)
     send(json.dumps({"op": "ready", "python": sys.version.split()[0], "pid": os.getpid(), "uid": None}))
     return guest
