@@ -34,9 +34,11 @@ def link_wasm_cache(home: Path) -> None:
     (`rlm-mcp doctor --fix`), so the wasm backend starts without fetching it again."""
     from rlm_mcp.config import Settings
 
+    shared = Settings().home / "wasm"
+    shared.mkdir(parents=True, exist_ok=True)  # a first test fetches into it when setup has not
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "wasm").exists():
-        (home / "wasm").symlink_to(Settings().home / "wasm", target_is_directory=True)
+        (home / "wasm").symlink_to(shared, target_is_directory=True)
 
 
 def server_command() -> str:
