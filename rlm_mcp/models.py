@@ -1,7 +1,10 @@
 """Structured results of the MCP tools: their JSON schemas are the tools' output schemas.
 
-Each model also renders itself as short text, because many hosts show the model only the text
-content of a tool result.
+What a host's model reads is designed here (measurements in rlm_mcp/shaping.py and tests/hosts/): the
+structured content -- which Claude Code passes to its model as JSON instead of the text -- leaves out
+every field at its default, so each field below defaults to what the common path has, and is cut to the
+hosts' output limit. Each model also renders itself as short text, for hosts that show the text block
+(Claude Code does for error results).
 """
 
 from __future__ import annotations
@@ -12,7 +15,24 @@ from pydantic import BaseModel, Field
 
 from .contexts import StoredContext
 from .sandbox import ExecResult
+from .shaping import cap_text, fit
 from .workers import Usage
+
+
+class ToolReport(BaseModel):
+    """A tool's result: `structured()` is what goes to the host (and its model), `text()` the text block."""
+
+    cut: dict[str, int] = Field(default_factory=dict, description="set when the result was cut to fit the host's "
+                                "tool output limit: characters of a text or items of a list left out, by field")
+
+    def structured(self) -> dict[str, Any]:
+        return fit(self.model_dump(mode="json", exclude_defaults=True))
+
+    def text(self) -> str:
+        raise NotImplementedError
+
+    def capped_text(self) -> str:
+        return cap_text(self.text())
 
 
 class FileSizeModel(BaseModel):
@@ -20,7 +40,7 @@ class FileSizeModel(BaseModel):
     bytes: int
 
 
-class ContextSummary(BaseModel):
+class ContextSummary(ToolReport):
     """What load_context returns: sizes and shape, never the content."""
 
     name: str
@@ -31,7 +51,7 @@ class ContextSummary(BaseModel):
     files: int
     languages: dict[str, int]
     largest_files: list[FileSizeModel]
-    skipped: dict[str, int]
+    skipped: dict[str, int] = Field(default_factory=dict, description="files left out, by reason")
     too_large_files: list[FileSizeModel] = Field(default_factory=list)
     roots: list[str] = Field(default_factory=list)
     reused: bool = False
@@ -48,7 +68,7 @@ class ContextSummary(BaseModel):
         return cls(
             name=stored.name, kind=data["kind"], chars=data["chars"], bytes=data["bytes"],
             estimated_tokens=data["estimated_tokens"], files=data["file_count"], languages=data["languages"],
-            largest_files=data["largest_files"], skipped=data["skipped"],
+            largest_files=data["largest_files"], skipped={why: n for why, n in data["skipped"].items() if n},
             too_large_files=data.get("too_large_files", []), roots=data.get("roots", []),
             reused=data.get("reused", False), elapsed_s=data["elapsed_s"], index_status=index_status,
             repl_names=access, session=session,
@@ -81,15 +101,15 @@ class VariableModel(BaseModel):
     preview: str
 
 
-FINAL_ANSWER_TEXT_CHARS = 20_000  # the whole answer is always in the structured result
+FINAL_ANSWER_TEXT_CHARS = 20_000  # the structured result carries more, up to the result budget (shaping.py)
 
 
-class ExecReport(BaseModel):
+class ExecReport(ToolReport):
     """What exec_code returns."""
 
     status: Literal["ok", "error", "timeout", "killed", "sandbox_fault"]
     stdout: str
-    stderr: str
+    stderr: str = ""
     stdout_cut_chars: int = Field(0, description="characters cut from the middle of stdout")
     stderr_cut_chars: int = 0
     error: str | None = None
@@ -105,7 +125,7 @@ class ExecReport(BaseModel):
         return cls(
             status=result.status, stdout=result.stdout.text, stderr=result.stderr.text,
             stdout_cut_chars=result.stdout.cut_chars, stderr_cut_chars=result.stderr.cut_chars,
-            error=result.error, elapsed_s=round(result.elapsed_s, 4), restarted=restarted,
+            error=result.error, elapsed_s=round(result.elapsed_s, 3), restarted=restarted,
             variables=[
                 VariableModel(name=v.name, type=v.type, size=v.size, preview=v.preview) for v in result.variables
             ],
@@ -148,7 +168,7 @@ class ContextBrief(BaseModel):
     index: str = Field(description="The code index: building (with progress), ready, failed or none.")
 
 
-class SessionReport(BaseModel):
+class SessionReport(ToolReport):
     """What the session tool returns."""
 
     session: str
@@ -188,7 +208,7 @@ class AnswerModel(BaseModel):
     cached: bool = False
 
 
-class SubQueryReport(BaseModel):
+class SubQueryReport(ToolReport):
     """What sub_query returns: one answer per prompt (or per chunk), in order."""
 
     answers: list[AnswerModel]
@@ -203,7 +223,7 @@ class SubQueryReport(BaseModel):
                             for i, a in enumerate(self.answers))
 
 
-class RLMReport(BaseModel):
+class RLMReport(ToolReport):
     """What rlm_complete returns: the answer, whether it is final or the best so far, and what it cost."""
 
     answer: str
@@ -227,7 +247,7 @@ class RLMReport(BaseModel):
                 f"root cost {cost}, {self.worker_usage.calls} worker calls, {self.elapsed_s:.1f} s]")
 
 
-class SymbolReport(BaseModel):
+class SymbolReport(ToolReport):
     """What find_symbol returns: definitions (find, outline) or call sites (references)."""
 
     op: Literal["find", "outline", "references"]

@@ -122,9 +122,11 @@ def _close_with_connection(ctx: Context, sessions: SessionManager, key: str) -> 
 
 
 def tool_result(model: Any, *, is_error: bool = False) -> CallToolResult:
+    """The designed view (models.py, shaping.py): compact structured content, which Claude Code shows its model, and
+    the text block, which it shows for errors."""
     return CallToolResult(
-        content=[TextContent(type="text", text=model.text())],
-        structured_content=model.model_dump(mode="json"),
+        content=[TextContent(type="text", text=model.capped_text())],
+        structured_content=model.structured(),
         is_error=is_error,
     )
 

@@ -14,6 +14,7 @@ LAYERS = {
     "config": 1, "sandbox": 1, "contexts": 1, "symbols": 1, "workers": 1, "trace": 1, "playbook": 1,
     "repl_helpers": 1,  # runs inside the jail, imported by nothing
     "memory": 1,  # hands freed heap back to the OS; imports nothing of ours
+    "shaping": 1,  # what a host's model reads of a result: budget and cuts; imports nothing of ours
     "indexing": 2, "search": 2, "models": 2,
     "sessions": 3,
     "rlm": 4,

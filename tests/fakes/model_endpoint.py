@@ -44,9 +44,14 @@ class ToolResult:
     text: str
     is_error: bool = False
 
+    @property
+    def body(self) -> str:
+        """The text without the notes a host appends (Claude Code: `<system-reminder>` blocks)."""
+        return re.sub(r"\s*<system-reminder>.*?</system-reminder>\s*", "", self.text, flags=re.DOTALL).strip()
+
     def json(self) -> Any:
-        """The text parsed as JSON (what Claude Code sends when a tool returns structured content)."""
-        return json.loads(self.text)
+        """The body parsed as JSON (what Claude Code sends when a tool returns structured content)."""
+        return json.loads(self.body)
 
 
 @dataclass(frozen=True)
@@ -261,8 +266,8 @@ def anthropic_seen(body: dict[str, Any]) -> Seen:
             continue
         for block in content or []:
             if block.get("type") == "tool_result":
-                results.append(ToolResult(names.get(block.get("tool_use_id", ""), "?"), _block_text(block.get("content")),
-                                          bool(block.get("is_error"))))
+                name = names.get(block.get("tool_use_id", ""), "?")
+                results.append(ToolResult(name, _block_text(block.get("content")), bool(block.get("is_error"))))
             elif block.get("type") == "text":
                 user_text = block["text"]
     system = body.get("system", "")
@@ -277,8 +282,9 @@ def anthropic_message(body: dict[str, Any], turn: Turn, ids: Iterator[int], mode
     content += [{"type": "tool_use", "id": f"toolu_{next(ids):04d}", "name": call.tool, "input": call.arguments}
                 for call in turn.calls]
     output_tokens = max(1, len(json.dumps(content)) // ESTIMATED_CHARS_PER_TOKEN)
-    return {"id": f"msg_{next(ids):04d}", "type": "message", "role": "assistant", "model": body.get("model", model_name),
-            "content": content, "stop_reason": "tool_use" if turn.calls else "end_turn", "stop_sequence": None,
+    return {"id": f"msg_{next(ids):04d}", "type": "message", "role": "assistant",
+            "model": body.get("model", model_name), "content": content,
+            "stop_reason": "tool_use" if turn.calls else "end_turn", "stop_sequence": None,
             "usage": {"input_tokens": estimate_tokens(body), "output_tokens": output_tokens,
                       "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}
 
