@@ -3,10 +3,12 @@
 Measured with the real Claude Code CLI against a scripted model endpoint (tests/hosts/): when a result
 carries structured content, Claude Code hands its model `JSON.stringify(structuredContent)` and drops the
 text block -- with or without an output schema -- and shows the text block only for `isError` results.
-A result over `MAX_MCP_OUTPUT_TOKENS` (25,000 tokens by default) is not shown at all: the model gets a
-"saved to <file>, read it in chunks" error instead. So the structured content *is* the model's view:
-fields at their default (nulls, zeros, empty lists, `restarted: false`) are left out, and a result whose
-JSON exceeds `RESULT_BUDGET_CHARS` has its largest strings and lists cut, saying what was cut.
+Two limits decide whether the model sees a result at all (Claude Code 2.1.332): a result over 50,000
+characters is saved to a file and the model gets a 2 KB preview and the path ("<persisted-output>"), and
+one over `MAX_MCP_OUTPUT_TOKENS` (25,000 tokens by default) gets a "saved to <file>, read it in chunks"
+error instead. So the structured content *is* the model's view: fields at their default (nulls, zeros,
+empty lists, `restarted: false`) are left out, and a result whose JSON exceeds `RESULT_BUDGET_CHARS`
+has its largest strings and lists cut, saying what was cut.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-# ~15-20k tokens of JSON (3-4 characters a token): under Claude Code's default MAX_MCP_OUTPUT_TOKENS of 25,000
-# with room for the host's own additions. exec_code's stdout and stderr are capped earlier (RLM_MAX_OUTPUT_CHARS).
-RESULT_BUDGET_CHARS = 60_000
+# Under Claude Code's 50,000-character persistence threshold (and so its 25,000-token MAX_MCP_OUTPUT_TOKENS),
+# with room for the notes it appends. exec_code's stdout and stderr are capped earlier (RLM_MAX_OUTPUT_CHARS).
+RESULT_BUDGET_CHARS = 40_000
 CUT_NOTE = ("cut to fit the host's tool output limit: `cut` counts what was left out (characters of a text, items of "
             "a list); ask for less (a smaller limit or slice) or keep the full value in a REPL variable")
 
@@ -28,9 +30,9 @@ def json_chars(value: Any) -> int:
 
 def fit(data: dict[str, Any], max_chars: int = RESULT_BUDGET_CHARS) -> dict[str, Any]:
     """`data` with its largest top-level strings (middle cut) and lists (tail cut) shortened until it fits."""
-    excess = json_chars(data) - max_chars
-    if excess <= 0:
+    if json_chars(data) <= max_chars:
         return data
+    excess = json_chars(data) - max_chars + len(CUT_NOTE) + 100  # room for `cut` and `cut_note`
     data, cut = dict(data), dict(data.get("cut") or {})
     for key in sorted((k for k, v in data.items() if isinstance(v, str | list)), key=lambda k: -json_chars(data[k])):
         value = data[key]

@@ -78,6 +78,7 @@ def test_a_whole_session_through_mcp_config(server_env, worker: FakeOpenAI, proj
         Turn.call("exec_code", with_handle({"code": "1 / 0"})),
         Turn.call("exec_code", with_handle({"code": "for i in range(5000):\n    print('line', i)"})),
         Turn.call("exec_code", with_handle({"code": "while True:\n    pass", "timeout_s": 1})),
+        Turn.call("exec_code", with_handle({"code": "FINAL('x' * 300_000)"})),
         Turn.call("session", with_handle({})),
         Turn("greet is called 2 times."),
     ]
@@ -89,7 +90,7 @@ def test_a_whole_session_through_mcp_config(server_env, worker: FakeOpenAI, proj
     seen = model.final()
     assert {"mcp__rlm__load_context", "mcp__rlm__exec_code", "mcp__rlm__find_symbol"} <= set(seen.tools)
     assert "rlm-mcp turns you into a Recursive Language Model" in json.dumps(model.scripted()[0].body)  # instructions
-    load, grep, symbol, answer, error, long, timeout, status = [r for r in seen.results if "rlm" in r.tool]
+    load, grep, symbol, answer, error, long, timeout, final, status = [r for r in seen.results if "rlm" in r.tool]
 
     summary = load.json()  # Claude Code hands its model the structured content, as JSON
     handle = summary["session"]
@@ -112,9 +113,16 @@ def test_a_whole_session_through_mcp_config(server_env, worker: FakeOpenAI, proj
     assert cut["stdout_cut_chars"] > 0 and cut["stdout"].startswith("line 0\n") and "line 4999" in cut["stdout"]
     assert len(long.body) < RESULT_BUDGET_CHARS
     assert timeout.is_error and "[timeout]" in timeout.body
+    huge = final.json()  # whole, Claude Code would show a file path
+    assert huge["cut"] == {"final_answer": 300_000 - len(huge["final_answer"]) + len(cut_marker(huge["final_answer"]))}
+    assert "cut to fit the host's tool output limit" in huge["cut_note"] and len(final.body) <= RESULT_BUDGET_CHARS
     report = status.json()
     assert report["handle"] == handle and report["timeouts"] == 1 and report["worker_usage"]["calls"] == 1
     assert [c["name"] for c in report["contexts"]] == ["main"]
+
+
+def cut_marker(text: str) -> str:
+    return text[text.index("\n... ["): text.index("] ...\n") + 6]
 
 
 def tool_calls(model: ScriptedModel) -> list[dict[str, Any]]:
