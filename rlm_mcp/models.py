@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_serializer
 
 from .contexts import StoredContext
 from .sandbox import ExecResult
@@ -174,19 +174,24 @@ class SessionReport(ToolReport):
     session: str
     handle: str = Field("", description="pass it as `session` to work in this session; it expires when idle "
                         "for limits.session_idle_s")
-    isolated: bool
-    repl_running: bool
+    isolated: bool = Field(True, description="the REPL runs in nsjail (false: RLM_SANDBOX=none, not isolated)")
+    repl_running: bool = True
     contexts: list[ContextBrief]
-    execs: int
-    exec_seconds: float
-    restarts: int
-    timeouts: int
+    execs: int = 0
+    exec_seconds: float = 0.0
+    restarts: int = 0
+    timeouts: int = 0
     limits: dict[str, Any]
     worker_usage: Usage = Field(default_factory=Usage)
     spent: dict[str, Any] = Field(default_factory=dict, description="the session's ledger: every model call "
                                   "(workers, sub_query, rlm_complete's root, child RLMs), tokens, USD, seconds")
     worker_model: str | None = None
     action: str = "status"
+
+    @field_serializer("spent")
+    def _spent_so_far(self, spent: dict[str, Any]) -> dict[str, Any]:
+        """The ledger's non-zero entries: a fresh session has spent nothing worth listing."""
+        return {key: value for key, value in spent.items() if value}
 
     def text(self) -> str:
         names = ", ".join(f"{c.name} ({c.chars:,} chars, {c.files} files)" for c in self.contexts) or "none"
