@@ -48,9 +48,9 @@ class ContextSummary(ToolReport):
     chars: int
     bytes: int
     estimated_tokens: int
-    files: int
-    languages: dict[str, int]
-    largest_files: list[FileSizeModel]
+    files: int = 0
+    languages: dict[str, int] = Field(default_factory=dict, description="files per language")
+    largest_files: list[FileSizeModel] = Field(default_factory=list)
     skipped: dict[str, int] = Field(default_factory=dict, description="files left out, by reason")
     too_large_files: list[FileSizeModel] = Field(default_factory=list)
     roots: list[str] = Field(default_factory=list)

@@ -53,6 +53,10 @@ class ToolResult:
         """The body parsed as JSON (what Claude Code sends when a tool returns structured content)."""
         return json.loads(self.body)
 
+    def json_after(self, marker: str) -> Any:
+        """The JSON that follows a host's own preamble (Codex: "Wall time: ...\nOutput:\n{...}")."""
+        return json.loads(self.body[self.body.index(marker) + len(marker):])
+
 
 @dataclass(frozen=True)
 class Seen:
@@ -320,7 +324,7 @@ def responses_seen(body: dict[str, Any]) -> Seen:
     for item in body.get("input", []):
         kind = item.get("type", "message")
         if kind == "function_call":
-            names[item["call_id"]] = item["name"]
+            names[item["call_id"]] = _qualified(item.get("namespace"), item["name"])
             if previous != "function_call":
                 model_turns += 1
         elif kind == "function_call_output":
@@ -335,8 +339,22 @@ def responses_seen(body: dict[str, Any]) -> Seen:
             user_text = content if isinstance(content, str) else "".join(
                 c.get("text", "") for c in content or [] if isinstance(c, dict))
         previous = kind
-    tools = [t.get("name") or t.get("function", {}).get("name", "") for t in body.get("tools", [])]
-    return Seen(model_turns, results, [t for t in tools if t], str(body.get("instructions", "")), user_text)
+    tools = [_qualified(t["name"], inner["name"]) for t in body.get("tools", []) if t.get("type") == "namespace"
+             for inner in t.get("tools", [])]
+    tools += [t["name"] for t in body.get("tools", []) if t.get("type") == "function"]
+    return Seen(model_turns, results, tools, str(body.get("instructions", "")), user_text)
+
+
+def _qualified(namespace: str | None, name: str) -> str:
+    """Codex groups an MCP server's tools in a namespace tool (`mcp__rlm`); the script sees `mcp__rlm__exec_code`."""
+    return f"{namespace}__{name}" if namespace else name
+
+
+def _function_call(tool: str, arguments: dict[str, Any], ids: Iterator[int]) -> dict[str, Any]:
+    namespace, _, name = tool.rpartition("__") if tool.startswith("mcp__") else ("", "", tool)
+    call = {"type": "function_call", "id": f"fc_{next(ids):04d}", "call_id": f"call_{next(ids):04d}", "name": name,
+            "arguments": json.dumps(arguments), "status": "completed"}
+    return {**call, "namespace": namespace} if namespace else call
 
 
 def responses_events(body: dict[str, Any], turn: Turn, ids: Iterator[int],
@@ -346,9 +364,7 @@ def responses_events(body: dict[str, Any], turn: Turn, ids: Iterator[int],
     if turn.text or not turn.calls:
         items.append({"type": "message", "id": f"msg_{next(ids):04d}", "role": "assistant", "status": "completed",
                       "content": [{"type": "output_text", "text": turn.text, "annotations": []}]})
-    items += [{"type": "function_call", "id": f"fc_{next(ids):04d}", "call_id": f"call_{next(ids):04d}",
-               "name": call.tool, "arguments": json.dumps(call.arguments), "status": "completed"}
-              for call in turn.calls]
+    items += [_function_call(call.tool, call.arguments, ids) for call in turn.calls]
     base = {"id": response_id, "object": "response", "model": body.get("model", model_name), "output": []}
     yield "response.created", {"type": "response.created", "response": {**base, "status": "in_progress"}}
     for index, item in enumerate(items):
