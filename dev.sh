@@ -6,7 +6,8 @@
 #   ./dev.sh test [ARGS]   set up with test extras, then run the test suite (what CI runs)
 #   ./dev.sh bench         set up, then run every benchmark and print the tables
 #   ./dev.sh eval [ARGS]   set up, then run the evaluation suites (ARGS go to `python -m bench.evals`,
-#                          e.g. --root MODEL --worker MODEL) and the side-by-side comparison
+#                          e.g. --root MODEL --worker MODEL) and the side-by-side comparison;
+#                          `./dev.sh eval --host claude-code [--real]` runs the code tasks through the host CLI
 #   ./dev.sh setup         only set up
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -106,6 +107,9 @@ case "$command" in
         for b in bench/*_bench.py; do "$VENV/bin/python" "$b"; done ;;
     eval)
         setup test; bench_tools
+        if [ "${1:-}" = --host ] || [[ "${1:-}" == --host=* ]]; then  # a host CLI in the loop (docs/evals.md)
+            test_tools; exec "$VENV/bin/python" -m bench.evals.hosts "$@"
+        fi
         "$VENV/bin/python" -m bench.evals "$@"
         "$VENV/bin/python" bench/compare_bench.py ;;
     *) log "unknown command '$command': use demo, test, bench, eval or setup"; exit 2 ;;

@@ -87,9 +87,9 @@ class Call:
 
 @dataclass(frozen=True)
 class Turn:
-    """One reply of the model: some text, then tool calls (none: the final answer)."""
+    """One reply of the model: some text (or a function of the results so far), then tool calls (none: the answer)."""
 
-    text: str = ""
+    text: str | Callable[[Seen], str] = ""
     calls: tuple[Call, ...] = ()
 
     @classmethod
@@ -159,7 +159,7 @@ class ScriptedModel:
         calls = tuple(Call(self._offered(call.tool, seen.tools),
                            call.arguments(seen) if callable(call.arguments) else call.arguments)
                       for call in turn.calls)
-        return Turn(turn.text, calls), True
+        return Turn(turn.text(seen) if callable(turn.text) else turn.text, calls), True
 
     @staticmethod
     def _is_offered(tool: str, tools: list[str]) -> bool:
