@@ -101,6 +101,7 @@ class VariableModel(BaseModel):
     preview: str
 
 
+SLOW_EXEC_S = 1.0  # the text names the time only from here: a fast exec's "[0.003 s]" is noise to a model
 FINAL_ANSWER_TEXT_CHARS = 20_000  # the structured result carries more, up to the result budget (shaping.py)
 
 
@@ -155,8 +156,9 @@ class ExecReport(ToolReport):
             answer, more = self.final_answer[:FINAL_ANSWER_TEXT_CHARS], len(self.final_answer) - FINAL_ANSWER_TEXT_CHARS
             cut = f"\n... [{more:,} more characters: see final_answer in the structured result]" if more > 0 else ""
             parts.append(f"[final answer set] {answer}{cut}")
-        parts.append(f"[{self.elapsed_s:.3f} s]")
-        return "\n".join(parts)
+        if self.elapsed_s >= SLOW_EXEC_S:
+            parts.append(f"[{self.elapsed_s:.1f} s]")
+        return "\n".join(parts) or "(no output)"
 
 
 class ContextBrief(BaseModel):

@@ -70,7 +70,8 @@ class Seen:
     deferred: list[str] = field(default_factory=list)  # tools named but not yet loaded (Claude Code's ToolSearch)
 
     def last(self, tool: str) -> ToolResult:
-        found = [r for r in self.results if r.tool == tool or r.tool.endswith("__" + tool)]
+        found = [r for r in self.results if r.tool == tool or r.tool.endswith("__" + tool)
+                 or (r.tool.startswith("mcp_") and r.tool.endswith("_" + tool))]
         if not found:
             raise LookupError(f"no result of {tool!r} in the conversation yet: {[r.tool for r in self.results]}")
         return found[-1]
@@ -162,14 +163,20 @@ class ScriptedModel:
         return Turn(turn.text(seen) if callable(turn.text) else turn.text, calls), True
 
     @staticmethod
-    def _is_offered(tool: str, tools: list[str]) -> bool:
-        return tool in tools or any(t.endswith("__" + tool) for t in tools)
-
-    @staticmethod
-    def _offered(tool: str, tools: list[str]) -> str:
+    def _spellings(tool: str, tools: list[str]) -> list[str]:
+        """How a host spells our tool: mcp__rlm__x (Claude Code, Codex), mcp_rlm_x (Gemini CLI), or plainly."""
         if tool in tools:
-            return tool
-        matches = [t for t in tools if t.endswith("__" + tool)]
+            return [tool]
+        return [t for t in tools if t.endswith("__" + tool)] or [
+            t for t in tools if t.startswith("mcp_") and t.endswith("_" + tool)]
+
+    @classmethod
+    def _is_offered(cls, tool: str, tools: list[str]) -> bool:
+        return bool(cls._spellings(tool, tools))
+
+    @classmethod
+    def _offered(cls, tool: str, tools: list[str]) -> str:
+        matches = cls._spellings(tool, tools)
         if len(matches) != 1:
             raise LookupError(f"tool {tool!r}: {len(matches)} offered tools match ({matches or tools})")
         return matches[0]
@@ -209,6 +216,14 @@ class ScriptedModel:
                 if path.endswith("/messages"):
                     turn = model._play(path, body, anthropic_seen(body))
                     return self._anthropic(body, turn)
+                if ":countTokens" in path:
+                    return self._json(200, {"totalTokens": estimate_tokens(body)})
+                if ":generateContent" in path or ":streamGenerateContent" in path:
+                    turn = model._play(path, body, gemini_seen(body))
+                    reply = gemini_reply(body, turn)
+                    if ":streamGenerateContent" in path:
+                        return self._sse(iter([("", reply)]))
+                    return self._json(200, reply)
                 if path.endswith("/responses"):
                     turn = model._play(path, body, responses_seen(body))
                     return self._sse(responses_events(body, turn, model.ids, model.model_name))
@@ -229,7 +244,8 @@ class ScriptedModel:
                 self.wfile.write(data)
 
             def _sse(self, events: Iterator[tuple[str, dict[str, Any]]]) -> None:
-                data = b"".join(f"event: {name}\ndata: {json.dumps(payload)}\n\n".encode() for name, payload in events)
+                data = b"".join(f"{f'event: {name}' + chr(10) if name else ''}data: {json.dumps(payload)}\n\n".encode()
+                                for name, payload in events)
                 self.send_response(200)
                 self.send_header("content-type", "text/event-stream")
                 self.send_header("cache-control", "no-cache")
@@ -380,6 +396,39 @@ def responses_events(body: dict[str, Any], turn: Turn, ids: Iterator[int],
              "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": tokens_in + tokens_out}
     yield "response.completed", {"type": "response.completed",
                                  "response": {**base, "status": "completed", "output": items, "usage": usage}}
+
+
+# Gemini API (Gemini CLI) ------------------------------------------------------------------------------------
+
+def gemini_seen(body: dict[str, Any]) -> Seen:
+    results: list[ToolResult] = []
+    model_turns = 0
+    user_text = ""
+    for content in body.get("contents", []):
+        parts = content.get("parts", [])
+        if content.get("role") == "model":
+            model_turns += 1
+            continue
+        for part in parts:
+            if "functionResponse" in part:
+                response = part["functionResponse"]
+                results.append(ToolResult(response.get("name", "?"), json.dumps(response.get("response"))))
+            elif "text" in part:
+                user_text = part["text"]
+    tools = [d["name"] for tool in body.get("tools", []) for d in tool.get("functionDeclarations", [])]
+    system = body.get("systemInstruction") or {}
+    return Seen(model_turns, results, tools, _block_text(system.get("parts")) if isinstance(system, dict) else "",
+                user_text)
+
+
+def gemini_reply(body: dict[str, Any], turn: Turn) -> dict[str, Any]:
+    parts: list[dict[str, Any]] = [{"text": turn.text}] if turn.text or not turn.calls else []
+    parts += [{"functionCall": {"name": call.tool, "args": call.arguments}} for call in turn.calls]
+    tokens_in = estimate_tokens({"messages": body.get("contents")})
+    tokens_out = max(1, len(json.dumps(parts)) // ESTIMATED_CHARS_PER_TOKEN)
+    return {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": tokens_in, "candidatesTokenCount": tokens_out,
+                              "totalTokenCount": tokens_in + tokens_out}}
 
 
 def handle_in(text: str) -> str:
