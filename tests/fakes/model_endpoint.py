@@ -70,8 +70,7 @@ class Seen:
     deferred: list[str] = field(default_factory=list)  # tools named but not yet loaded (Claude Code's ToolSearch)
 
     def last(self, tool: str) -> ToolResult:
-        found = [r for r in self.results if r.tool == tool or r.tool.endswith("__" + tool)
-                 or (r.tool.startswith("mcp_") and r.tool.endswith("_" + tool))]
+        found = [r for r in self.results if r.tool == tool or r.tool.endswith("_" + tool)]
         if not found:
             raise LookupError(f"no result of {tool!r} in the conversation yet: {[r.tool for r in self.results]}")
         return found[-1]
@@ -164,11 +163,10 @@ class ScriptedModel:
 
     @staticmethod
     def _spellings(tool: str, tools: list[str]) -> list[str]:
-        """How a host spells our tool: mcp__rlm__x (Claude Code, Codex), mcp_rlm_x (Gemini CLI), or plainly."""
+        """How a host spells our tool: mcp__rlm__x (Claude Code, Codex), mcp_rlm_x (Gemini CLI), rlm_x (OpenCode)."""
         if tool in tools:
             return [tool]
-        return [t for t in tools if t.endswith("__" + tool)] or [
-            t for t in tools if t.startswith("mcp_") and t.endswith("_" + tool)]
+        return [t for t in tools if t.endswith("__" + tool)] or [t for t in tools if t.endswith("_" + tool)]
 
     @classmethod
     def _is_offered(cls, tool: str, tools: list[str]) -> bool:
