@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.fakes.openai_server import _Server
+from tests.fakes.openai_server import LocalService, _Server
 
 ESTIMATED_CHARS_PER_TOKEN = 4
 TOOL_SEARCH = "ToolSearch"  # Claude Code's loader of deferred tools: its turns are the host's, not the script's
@@ -56,6 +56,10 @@ class ToolResult:
     def json_after(self, marker: str) -> Any:
         """The JSON that follows a host's own preamble (Codex: "Wall time: ...\nOutput:\n{...}")."""
         return json.loads(self.body[self.body.index(marker) + len(marker):])
+
+    def first_object(self) -> dict[str, Any]:
+        """The first JSON object in the body, whatever a host put before it."""
+        return json.JSONDecoder().raw_decode(self.body[self.body.index("{"):])[0]
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,7 @@ class Recorded:
     scripted: bool  # a turn of the script answered it (False: a side request, or past the script's end)
 
 
-class ScriptedModel:
+class ScriptedModel(LocalService):
     """Context manager: `with ScriptedModel([Turn.call("exec_code", {...}), Turn("done")]) as model: model.url`."""
 
     def __init__(self, script: list[Turn] | None = None, *, port: int = 0, side_reply: str = "ok",
@@ -123,15 +127,6 @@ class ScriptedModel:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> ScriptedModel:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.server.drop_all()
 
     # What tests read -------------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from tests.fakes.model_endpoint import ScriptedModel, Turn, handle_in
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import REPO, needs_node_tool
 from tests.hosts.claude_code import CLAUDE, PLUGIN_SERVER, host_env, mcp_config, run_claude
+from tests.hosts.scenarios import load_then_count
 
 pytestmark = needs_node_tool("claude", "Claude Code CLI")
 APP = '''"""A tiny app for the host scenarios."""
@@ -133,12 +134,7 @@ def tool_calls(model: ScriptedModel) -> list[dict[str, Any]]:
 
 
 def test_the_plugin_offers_the_playbook_and_serves_the_tools(server_env, project: Path, tmp_path: Path) -> None:
-    script = [
-        Turn.call("load_context", {"text": "alpha\nbeta\ngamma\n"}),
-        Turn.call("exec_code", with_handle({"code": "print(context.count('a'))"})),
-        Turn("5"),
-    ]
-    with ScriptedModel(script) as model:
+    with ScriptedModel(load_then_count()) as model:
         env = host_env(server_env, tmp_path / "home", model.url)
         plugin_command(("plugin", "marketplace", "add", str(REPO)), env, project)
         plugin_command(("plugin", "install", "rlm-mcp@rlm-mcp"), env, project)

@@ -8,21 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.fakes.model_endpoint import ScriptedModel, Turn, handle_in
+from tests.fakes.model_endpoint import ScriptedModel, handle_in
 from tests.helpers import needs_node_tool
 from tests.hosts.gemini import gemini_home, run_gemini
+from tests.hosts.scenarios import load_then_count
 
 pytestmark = needs_node_tool("gemini", "Gemini CLI")
 
 
 def test_load_then_exec_through_gemini_cli(server_env, tmp_path: Path) -> None:
-    script = [
-        Turn.call("load_context", {"text": "alpha\nbeta\ngamma\n"}),
-        Turn.call("exec_code", lambda seen: {"code": "print(context.count('a'))",
-                                             "session": handle_in(seen.last("load_context").json()["output"])}),
-        Turn("5"),
-    ]
-    with ScriptedModel(script) as model:
+    with ScriptedModel(load_then_count()) as model:
         output = run_gemini("Count the a's.", home=gemini_home(tmp_path / "home", server_env), base_url=model.url,
                             cwd=tmp_path)
     assert model.errors == [] and output["response"] == "5"

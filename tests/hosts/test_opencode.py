@@ -8,21 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.fakes.model_endpoint import ScriptedModel, Turn, handle_in
+from tests.fakes.model_endpoint import ScriptedModel, handle_in
 from tests.helpers import needs_node_tool
 from tests.hosts.opencode import opencode_home, run_opencode
+from tests.hosts.scenarios import load_then_count
 
 pytestmark = needs_node_tool("opencode", "OpenCode CLI")
 
 
 def test_load_then_exec_through_opencode(server_env, tmp_path: Path) -> None:
-    script = [
-        Turn.call("load_context", {"text": "alpha\nbeta\ngamma\n"}),
-        Turn.call("exec_code", lambda seen: {"code": "print(context.count('a'))",
-                                             "session": handle_in(seen.last("load_context").body)}),
-        Turn("5"),
-    ]
-    with ScriptedModel(script) as model:
+    with ScriptedModel(load_then_count()) as model:
         events = run_opencode("Count the a's.", home=opencode_home(tmp_path / "home", model.url, server_env),
                               cwd=tmp_path)
     assert model.errors == []
