@@ -1,10 +1,12 @@
 """Host in the loop: the code QA tasks through a real host CLI, with rlm-mcp and with the host's own tools only.
 
-    ./dev.sh eval --host claude-code|codex [--real] [--tasks N] [--model MODEL]
+    ./dev.sh eval --host claude-code|codex|opencode [--real] [--tasks N] [--model MODEL]
 
 Each task runs twice in the host, in the generated codebase's directory: once with rlm-mcp configured
-(Claude Code: `--mcp-config`, its tools allowed; Codex: an `mcp_servers.rlm` entry) and once with nothing but
-the host's built-in tools (Claude Code: Read, Grep, Glob; Codex: its own, as configured).
+(Claude Code: `--mcp-config`, its tools allowed; Codex: an `mcp_servers.rlm` entry; OpenCode: an `mcp` entry)
+and once with nothing but the host's built-in tools (Claude Code: Read, Grep, Glob; the others: their own).
+Gemini CLI is not wired in: it reads MCP servers only from settings files, so adding ours for one run
+would mean editing your settings or writing into the codebase under test.
 One table compares score, tokens, cost and time per task and arm, from the host's own JSON report.
 
 By default the host talks to the scripted model endpoint (tests/fakes/model_endpoint.py): the rlm-mcp arm
@@ -17,7 +19,9 @@ your model answers: the table then measures what rlm-mcp changes for you, at you
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -32,6 +36,7 @@ from tests.fakes.model_endpoint import ScriptedModel, Seen, Turn, handle_in
 from tests.helpers import NODE_BIN, server_command
 from tests.hosts.claude_code import host_env, mcp_config, run_claude
 from tests.hosts.codex import codex_home, run_codex, toml_string
+from tests.hosts.opencode import mcp_entry, opencode_home, run_opencode
 
 from . import codeqa
 from .runner import server_env
@@ -39,8 +44,9 @@ from .tasks import Task, score
 
 OWN_TOOLS = "Read,Grep,Glob"  # the host alone: read-only built-ins
 PROMPT_RLM = ("{question}\n\nThe code is in the current directory ({cwd}). Use the rlm tools: load_context on it, "
-              "then exec_code. End with the answer alone on the last line.")
-PROMPT_OWN = "{question}\n\nThe code is in the current directory ({cwd}). End with the answer alone on the last line."
+              "then exec_code. End with the answer alone on the last line (a list: one item per line, nothing after).")
+PROMPT_OWN = ("{question}\n\nThe code is in the current directory ({cwd}). End with the answer alone on the last line "
+              "(a list: one item per line, nothing after).")
 
 
 @dataclass
@@ -65,8 +71,13 @@ def scripted_turns(task: Task, with_rlm: bool) -> list[Turn]:
 
 
 def final_answer(seen: Seen) -> str:
-    """The answer the reference program marked with FINAL(), as the host handed it to the model."""
-    return str(seen.last("exec_code").first_object().get("final_answer", ""))
+    """The answer the reference program marked with FINAL(), as the host handed it to the model: from the JSON of
+    the structured content (Claude Code, Codex) or from our text block (OpenCode)."""
+    result = seen.last("exec_code")
+    marked = re.search(r"^\[final answer set\] (.*)$", result.body, re.MULTILINE | re.DOTALL)
+    if marked:
+        return marked.group(1).strip()
+    return str(result.first_object().get("final_answer", ""))
 
 
 @dataclass
@@ -113,7 +124,29 @@ def codex(prompt: str, cwd: Path, workdir: Path, env: dict[str, str] | None, bas
     return HostRun(answers[-1] if answers else "", tokens, None)
 
 
-HOSTS = {"claude-code": claude_code, "codex": codex}
+def opencode(prompt: str, cwd: Path, workdir: Path, env: dict[str, str] | None, base_url: str | None,
+             arguments: argparse.Namespace) -> HostRun:
+    """One `opencode run`; rlm-mcp added through OPENCODE_CONFIG (merged with your own config) with your login."""
+    model = ("--model", arguments.model) if arguments.model else ()
+    if base_url is None:
+        host = {**os.environ, "PATH": f"{NODE_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+        if env is not None:
+            extra_config = workdir / "opencode-rlm.json"
+            extra_config.write_text(json.dumps({"mcp": mcp_entry(env)}))
+            host["OPENCODE_CONFIG"] = str(extra_config)
+        events = run_opencode(prompt, home=None, cwd=cwd, extra=model, env=host, timeout=arguments.timeout)
+    else:
+        home = opencode_home(workdir / f"opencode-{time.monotonic_ns()}", base_url, env)
+        events = run_opencode(prompt, home=home, cwd=cwd, extra=model, timeout=arguments.timeout)
+    texts = [e["part"]["text"] for e in events if e.get("type") == "text"]
+    steps = [e["part"] for e in events if e.get("type") == "step_finish"]
+    tokens = sum(int(step.get("tokens", {}).get("input", 0)) + int(step.get("tokens", {}).get("output", 0))
+                 for step in steps)
+    costs = [step["cost"] for step in steps if step.get("cost") is not None]
+    return HostRun(texts[-1] if texts else "", tokens, sum(costs) if costs else None)
+
+
+HOSTS = {"claude-code": claude_code, "codex": codex, "opencode": opencode}
 
 
 def run_task(task: Task, with_rlm: bool, arguments: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Row:
@@ -129,9 +162,15 @@ def run_task(task: Task, with_rlm: bool, arguments: argparse.Namespace, workdir:
             run = host(prompt, cwd, workdir, server, model.url, arguments)
         assert not model.errors, model.errors
     seconds = time.perf_counter() - started
-    answer = run.answer.strip().splitlines()[-1] if run.answer.strip() else ""
+    lines = run.answer.strip().splitlines() or [""]
+    answer = "\n".join(lines) if task.scoring == "f1_lines" else lines[-1]  # a list: every line; else the last
     return Row(task, "rlm-mcp" if with_rlm else "host only", answer, score(task, answer), run.tokens, run.cost_usd,
                seconds)
+
+
+def one_line(answer: str) -> str:
+    lines = answer.splitlines() or [""]
+    return lines[0][:40] + (f" (+{len(lines) - 1} lines)" if len(lines) > 1 else "")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -141,8 +180,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "scripted endpoint")
     parser.add_argument("--tasks", type=int, default=4, help="how many code QA tasks (of 12)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--model", help="the host's --model (default: claude-sonnet-4-5 for Claude Code; for Codex "
-                        "its configured model)")
+    parser.add_argument("--model", help="the host's --model (default: claude-sonnet-4-5 for Claude Code; for the "
+                        "others their configured model)")
     parser.add_argument("--corpus", type=Path, help="code QA corpus (default: the sandbox interpreter's stdlib)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per host run")
     return parser.parse_args(argv)
@@ -160,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         print_table(f"{arguments.host}, {arguments.model or 'its default model'}, through {where}",
                     ("task", "arm", "score", "tokens", "cost", "seconds", "answer"),
                     [(r.task.task_id, r.arm, f"{r.score:.2f}", f"{r.tokens:,}",
-                      "-" if r.cost_usd is None else f"${r.cost_usd:.4f}", f"{r.seconds:.1f}", r.answer[:40])
+                      "-" if r.cost_usd is None else f"${r.cost_usd:.4f}", f"{r.seconds:.1f}", one_line(r.answer))
                      for r in rows])
         summary = []
         for arm in ("rlm-mcp", "host only"):

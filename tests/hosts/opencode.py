@@ -25,21 +25,30 @@ OFFLINE = {"OPENCODE_PURE": "1", "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1", "OPENC
            "HTTPS_PROXY": CLOSED, "NO_PROXY": "127.0.0.1,localhost"}
 
 
-def opencode_home(home: Path, base_url: str, server_env: dict[str, str]) -> Path:
+def mcp_entry(server_env: dict[str, str]) -> dict[str, dict]:
+    """OpenCode's `mcp` config entry that runs this checkout's rlm-mcp."""
+    return {"rlm": {"type": "local", "command": [server_command()], "environment": server_env, "enabled": True}}
+
+
+def opencode_home(home: Path, base_url: str, server_env: dict[str, str] | None) -> Path:
+    """A HOME whose OpenCode config uses the scripted endpoint, with rlm-mcp unless `server_env` is None."""
     config = home / ".config" / "opencode"
     config.mkdir(parents=True, exist_ok=True)
     (config / "opencode.json").write_text(json.dumps({
         "provider": {"anthropic": {"options": {"baseURL": base_url + "/v1", "apiKey": "sk-scripted"}}},
         "model": MODEL, "autoupdate": False, "share": "disabled",
-        "mcp": {"rlm": {"type": "local", "command": [server_command()], "environment": server_env, "enabled": True}},
+        "mcp": mcp_entry(server_env) if server_env is not None else {},
     }))
     return home
 
 
-def run_opencode(prompt: str, *, home: Path, cwd: Path, timeout: float = 180) -> list[dict]:
-    """`opencode run --format json`: the events of one headless run."""
-    env = {"PATH": f"{NODE_BIN}{os.pathsep}/usr/bin:/bin", "HOME": str(home), **OFFLINE}
-    completed = subprocess.run([str(OPENCODE), "run", "--format", "json", prompt], capture_output=True, text=True,
-                               timeout=timeout, cwd=cwd, env=env, stdin=subprocess.DEVNULL)
+def run_opencode(prompt: str, *, home: Path | None, cwd: Path, timeout: float = 180, extra: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None) -> list[dict]:
+    """`opencode run --format json`: the events of one headless run (env given: the user's own set-up)."""
+    if env is None:
+        assert home is not None
+        env = {"PATH": f"{NODE_BIN}{os.pathsep}/usr/bin:/bin", "HOME": str(home), **OFFLINE}
+    completed = subprocess.run([str(OPENCODE), "run", "--format", "json", *extra, prompt], capture_output=True,
+                               text=True, timeout=timeout, cwd=cwd, env=env, stdin=subprocess.DEVNULL)
     assert completed.returncode == 0, f"opencode run failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
     return [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
