@@ -12,8 +12,11 @@ finds the host's spelling among the offered tools (`mcp__rlm__exec_code`,
 `mcp__plugin_rlm-mcp_rlm__exec_code`, ...). Arguments may be a function of the results seen so far, e.g.
 to pass on the session handle that `load_context` returned.
 
-APIs spoken: Anthropic Messages (`POST /v1/messages`, streamed as SSE or not; `count_tokens`) and the
-OpenAI Responses API (`POST /v1/responses`, streamed). Also runnable as a process:
+APIs spoken: Anthropic Messages (`POST /v1/messages`, streamed as SSE or not; `count_tokens`) for Claude Code
+and OpenCode, the OpenAI Responses API (`POST /v1/responses`, streamed) for Codex, and the Gemini API
+(`:streamGenerateContent`, `:generateContent`, `:countTokens`) for Gemini CLI. Where a host defers our tools
+(Claude Code lists them by name and loads their schemas through its `ToolSearch` tool), the endpoint loads
+them first, as a model would; those turns do not count as the script's. Also runnable as a process:
 
     python tests/fakes/model_endpoint.py --port 8098   # answers every turn with text
 """
