@@ -10,6 +10,12 @@ bearer token's fingerprint over HTTP, the process over stdio): for another calle
 made-up one, and the error does not tell the two apart. It expires with its session: idle longer than
 RLM_SESSION_IDLE_S (checked when it is used, besides the SessionManager's reaper) or closed; the error
 says how to start again. The registry only maps handles to sessions; SessionManager owns them.
+
+Behind a proxy with several replicas (RLM_REPLICA_ID), a handle is `<replica>.<start>.<random>`: the proxy
+routes on the part before the first dot, back to the one process that holds its REPL, without reading
+the body; `<start>` names this run of the process. A handle of another replica reaching this one (the
+proxy could not reach its own) or of an earlier run of this one gets `ReplicaGone`, an error that says
+which and how to start again; the session it named is gone with its process.
 """
 
 from __future__ import annotations
@@ -34,6 +40,10 @@ class SessionExpired(UnknownSession):
     """A handle whose session was closed: idle too long, or its connection ended."""
 
 
+class ReplicaGone(UnknownSession):
+    """A handle minted by another replica the proxy could not reach, or by this replica before it restarted."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     key: str  # the SessionManager key of its session
@@ -52,9 +62,15 @@ class HandleRegistry:
         self.sessions = sessions
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._by_session: dict[tuple[str, str], str] = {}  # (session key, owner) -> its handle
+        self._run = secrets.token_hex(3)  # this run of the process: a restart makes older handles tell why
+
+    @property
+    def replica(self) -> str:
+        return self.sessions.settings.replica_id
 
     def _mint(self, session: Session, owner: str) -> str:
-        handle = secrets.token_urlsafe(18)
+        random = secrets.token_urlsafe(18)  # has no dots
+        handle = f"{self.replica}.{self._run}.{random}" if self.replica else random
         self._entries[handle] = _Entry(session.key, owner, weakref.ref(session))
         self._by_session[(session.key, owner)] = handle
         while len(self._entries) > REMEMBERED:
@@ -70,15 +86,39 @@ class HandleRegistry:
             return handle
         return self._mint(session, owner)
 
+    def live_handles(self, owner: str) -> list[str]:
+        """`owner`'s handles whose sessions are still open (for completions)."""
+        return [handle for handle, entry in self._entries.items()
+                if entry.owner == owner and (session := entry.session()) is not None
+                and self.sessions.sessions.get(entry.key) is session]
+
     async def open(self, owner: str) -> tuple[str, Session]:
         """A fresh session of its own and the handle that names it."""
-        key = "handle-" + secrets.token_hex(6)
-        session = await self.sessions.get(key)
+        key = f"{owner}/handle-{secrets.token_hex(6)}"
+        session = await self.sessions.get(key, owner)
         return self._mint(session, owner), session
+
+    def _gone_with_its_replica(self, handle: str) -> str | None:
+        """Why a handle this registry does not know names a session of another process, if it does."""
+        if "." not in handle:
+            return None
+        replica, _, rest = handle.partition(".")
+        if replica != self.replica:
+            return (f"was started on replica {replica!r} and this is replica {self.replica or '(unnamed)'!r}: the "
+                    "proxy could not reach the replica that held it (it stopped or was removed)")
+        if rest.partition(".")[0] != self._run:
+            return f"was started on this replica ({replica!r}) before it restarted"
+        return None
 
     async def resolve(self, handle: str, owner: str) -> Session:
         """The live session `handle` names for `owner`; UnknownSession or SessionExpired with the way back."""
         entry = self._entries.get(handle)
+        if entry is None and (gone := self._gone_with_its_replica(handle)):
+            raise ReplicaGone(
+                f"session {_shown(handle)!r} {gone}, and a REPL cannot move between replicas or outlive its "
+                "process, so its variables and contexts are gone. Start again: call load_context "
+                "(new_session=true for a separate session) and pass the handle it returns as `session`."
+            )
         if entry is None or not secrets.compare_digest(entry.owner, owner):
             raise UnknownSession(
                 f"no session has the handle {_shown(handle)!r} for you: pass the `session` value that load_context "

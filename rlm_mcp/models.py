@@ -1,15 +1,15 @@
 """Structured results of the MCP tools: their JSON schemas are the tools' output schemas.
 
 What a host's model reads is designed here (measurements in rlm_mcp/shaping.py and tests/hosts/): the
-structured content -- which Claude Code passes to its model as JSON instead of the text -- leaves out
-every field at its default, so each field below defaults to what the common path has, and is cut to the
-hosts' output limit. Each model also renders itself as short text, for hosts that show the text block
-(Claude Code does for error results).
+structured content -- which Claude Code and Codex pass to their model as JSON instead of the text --
+leaves out every field at its default, so fields default to what the common path has, and is cut to the
+hosts' output limit. Each model also renders itself as short text, which Gemini CLI and OpenCode show
+their model (and Claude Code does for error results).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field, field_serializer
 
@@ -19,14 +19,11 @@ from .shaping import cap_text, fit
 from .workers import Usage
 
 
-class ToolReport(BaseModel):
-    """A tool's result: `structured()` is what goes to the host (and its model), `text()` the text block."""
+class Report(BaseModel):
+    """A tool's result: its text for hosts that show only text, its structured content for the rest."""
 
     cut: dict[str, int] = Field(default_factory=dict, description="set when the result was cut to fit the host's "
                                 "tool output limit: characters of a text or items of a list left out, by field")
-
-    def structured(self) -> dict[str, Any]:
-        return fit(self.model_dump(mode="json", exclude_defaults=True))
 
     def text(self) -> str:
         raise NotImplementedError
@@ -34,13 +31,22 @@ class ToolReport(BaseModel):
     def capped_text(self) -> str:
         return cap_text(self.text())
 
+    def structured(self) -> dict[str, Any]:
+        return fit(self.compact())
+
+    def compact(self) -> dict[str, Any]:
+        """Every field not at its default (a script reads a missing one as its default: model_validate restores
+        it); the common result is then a few fields, which a host's model reads on every call and a client
+        validates against the output schema on every call."""
+        return self.model_dump(mode="json", exclude_defaults=True)
+
 
 class FileSizeModel(BaseModel):
     path: str
     bytes: int
 
 
-class ContextSummary(ToolReport):
+class ContextSummary(Report):
     """What load_context returns: sizes and shape, never the content."""
 
     name: str
@@ -105,7 +111,7 @@ SLOW_EXEC_S = 1.0  # the text names the time only from here: a fast exec's "[0.0
 FINAL_ANSWER_TEXT_CHARS = 20_000  # the structured result carries more, up to the result budget (shaping.py)
 
 
-class ExecReport(ToolReport):
+class ExecReport(Report):
     """What exec_code returns."""
 
     status: Literal["ok", "error", "timeout", "killed", "sandbox_fault"]
@@ -132,6 +138,16 @@ class ExecReport(ToolReport):
             ],
             final_answer=final_answer, worker_usage=worker_usage or Usage(),
         )
+
+    def compact(self) -> dict[str, Any]:
+        """The structured result without the fields at their defaults (no error, no variables, no restart,
+        no final answer, no worker calls): the common result stays three fields, which a host's model reads
+        on every call (Claude Code passes structured content to its model) and a client validates against
+        the output schema on every call (~0.05 ms instead of ~0.33 ms with the mcp client's jsonschema)."""
+        data = super().compact()
+        if "worker_usage" in data:
+            data["worker_usage"] = self.worker_usage.model_dump(mode="json")  # all its counters, zeros too
+        return data
 
     def text(self) -> str:
         parts = []
@@ -170,7 +186,7 @@ class ContextBrief(BaseModel):
     index: str = Field(description="The code index: building (with progress), ready, failed or none.")
 
 
-class SessionReport(ToolReport):
+class SessionReport(Report):
     """What the session tool returns."""
 
     session: str
@@ -215,11 +231,12 @@ class AnswerModel(BaseModel):
     cached: bool = False
 
 
-class SubQueryReport(ToolReport):
+class SubQueryReport(Report):
     """What sub_query returns: one answer per prompt (or per chunk), in order."""
 
     answers: list[AnswerModel]
-    backend: Literal["litellm", "sampling"]
+    backend: str = Field(description="what answered: litellm, openai-compatible, assistant-cli, or sampling "
+                         "(the client's own model)")
     usage: Usage = Field(default_factory=Usage)
 
     def text(self) -> str:
@@ -230,7 +247,24 @@ class SubQueryReport(ToolReport):
                             for i, a in enumerate(self.answers))
 
 
-class RLMReport(ToolReport):
+class _RunUsage(Protocol):
+    iterations: int
+    code_blocks: int
+    root: Usage
+    elapsed_s: float
+
+
+class _Run(Protocol):
+    """What an RLM run (rlm/loop.py's RLMResult) tells its report."""
+
+    answer: str
+    status: Literal["final", "best_effort", "failed"]
+    reason: str | None
+    usage: _RunUsage
+    spent: dict[str, Any]
+
+
+class RLMReport(Report):
     """What rlm_complete returns: the answer, whether it is final or the best so far, and what it cost."""
 
     answer: str
@@ -247,6 +281,14 @@ class RLMReport(ToolReport):
     elapsed_s: float
     trajectory: str | None = None
 
+    @classmethod
+    def from_run(cls, run: _Run, *, worker_usage: Usage, trajectory: str | None) -> RLMReport:
+        usage = run.usage
+        return cls(answer=run.answer, status=run.status, reason=run.reason, iterations=usage.iterations,
+                   code_blocks=usage.code_blocks, root_calls=usage.root.calls, root_tokens=usage.root.tokens,
+                   root_cost_usd=usage.root.cost_usd, worker_usage=worker_usage, spent=run.spent,
+                   elapsed_s=usage.elapsed_s, trajectory=trajectory)
+
     def text(self) -> str:
         note = "" if self.status == "final" else f"\n[{self.status}: {self.reason}]"
         cost = "unknown" if self.root_cost_usd is None else f"${self.root_cost_usd:.4f}"
@@ -254,7 +296,7 @@ class RLMReport(ToolReport):
                 f"root cost {cost}, {self.worker_usage.calls} worker calls, {self.elapsed_s:.1f} s]")
 
 
-class SymbolReport(ToolReport):
+class SymbolReport(Report):
     """What find_symbol returns: definitions (find, outline) or call sites (references)."""
 
     op: Literal["find", "outline", "references"]
