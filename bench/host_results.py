@@ -29,7 +29,7 @@ from tests.hosts.claude_code import host_env, mcp_config, run_claude
 REPO = Path(__file__).resolve().parents[1]
 BEFORE = "54db748"  # main before issue 23
 CASES = [  # (label, tool, arguments)
-    ("load_context of rlm_mcp/ (56 files)", "load_context", {"source": [str(REPO / "rlm_mcp")]}),
+    ("load_context of rlm_mcp/", "load_context", {"source": [str(REPO / "rlm_mcp")]}),
     ("exec_code, a small print and one variable", "exec_code",
      {"code": "hits = grep('def fit')\nprint(len(hits), [h[0] for h in hits])"}),
     ("exec_code printing 5,000 lines", "exec_code", {"code": "for i in range(5000):\n    print('line', i)"}),
