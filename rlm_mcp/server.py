@@ -137,7 +137,9 @@ def _close_with_connection(ctx: Context, sessions: SessionManager, key: str) -> 
 
 
 def tool_result(report: Report, *, is_error: bool = False) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=report.text())],
+    """The designed view (models.py, shaping.py): compact structured content, which Claude Code and Codex show their
+    model, and the text block, which Gemini CLI and OpenCode show theirs (Claude Code: for errors)."""
+    return CallToolResult(content=[TextContent(type="text", text=report.capped_text())],
                           structured_content=report.structured(), is_error=is_error)
 
 
