@@ -67,8 +67,11 @@ class ContextSummary(Report):
     session: str = Field("", description="the session handle: pass it as `session` to later calls to keep "
                          "working in this session")
 
+    sandbox: str = Field("", description="where the REPL runs: its isolation backend and why it runs here")
+
     @classmethod
-    def from_stored(cls, stored: StoredContext, index_status: str = "none", session: str = "") -> ContextSummary:
+    def from_stored(cls, stored: StoredContext, index_status: str = "none", session: str = "",
+                    sandbox: str = "") -> ContextSummary:
         data = stored.to_dict()
         access = "context (str), files[path]" if stored.name == "main" else f"contexts[{stored.name!r}]"
         return cls(
@@ -77,7 +80,7 @@ class ContextSummary(Report):
             largest_files=data["largest_files"], skipped={why: n for why, n in data["skipped"].items() if n},
             too_large_files=data.get("too_large_files", []), roots=data.get("roots", []),
             reused=data.get("reused", False), elapsed_s=data["elapsed_s"], index_status=index_status,
-            repl_names=access, session=session,
+            repl_names=access, session=session, sandbox=sandbox,
         )
 
     def text(self) -> str:
@@ -89,6 +92,8 @@ class ContextSummary(Report):
             f"{self.files:,} files{' (unchanged, reused)' if self.reused else ''} in {self.elapsed_s:.2f} s.",
             f"In exec_code: {self.repl_names}. Code index: {self.index_status}.",
         ]
+        if self.sandbox:
+            lines.append(f"REPL: {self.sandbox}.")
         if self.session:
             lines.append(f"Session handle: {self.session!r}: pass session={self.session!r} to exec_code, sub_query, "
                          "find_symbol, rlm_complete and session to keep working in this session.")

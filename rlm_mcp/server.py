@@ -201,7 +201,9 @@ async def load_context(
         sources = source or _paths_from_roots(roots) or [str(Path.cwd())]
         allowed = list(state.settings.roots()) + [Path(p) for p in _paths_from_roots(roots)]
         stored = await current.load_paths(name, sources, allowed, on_progress=_progress_reporter(ctx))
-    return tool_result(ContextSummary.from_stored(stored, current.code_index().summary(stored.name), session=handle))
+    sandbox = current.sandbox.backend if current.sandbox else ""
+    return tool_result(ContextSummary.from_stored(stored, current.code_index().summary(stored.name), session=handle,
+                                                  sandbox=sandbox))
 
 
 async def exec_code(
