@@ -14,6 +14,9 @@ from .contexts import StoredContext
 from .sandbox import ExecResult
 from .workers import Usage
 
+CONTEXT_CHANGED = ("set when a live context's files changed since your last call: which ones, and why any left; "
+                   "variables computed from the old text may be stale")
+
 
 class FileSizeModel(BaseModel):
     path: str
@@ -37,12 +40,14 @@ class ContextSummary(BaseModel):
     reused: bool = False
     elapsed_s: float
     index_status: str = "none"
+    live: bool = Field(False, description="the context follows its files: edits show up in the next call")
     repl_names: str = Field(description="how to reach this context from exec_code")
     session: str = Field("", description="the session handle: pass it as `session` to later calls to keep "
                          "working in this session")
 
     @classmethod
-    def from_stored(cls, stored: StoredContext, index_status: str = "none", session: str = "") -> ContextSummary:
+    def from_stored(cls, stored: StoredContext, index_status: str = "none", session: str = "",
+                    live: bool = False) -> ContextSummary:
         data = stored.to_dict()
         access = "context (str), files[path]" if stored.name == "main" else f"contexts[{stored.name!r}]"
         return cls(
@@ -51,7 +56,7 @@ class ContextSummary(BaseModel):
             largest_files=data["largest_files"], skipped=data["skipped"],
             too_large_files=data.get("too_large_files", []), roots=data.get("roots", []),
             reused=data.get("reused", False), elapsed_s=data["elapsed_s"], index_status=index_status,
-            repl_names=access, session=session,
+            repl_names=access, session=session, live=live,
         )
 
     def text(self) -> str:
@@ -63,6 +68,8 @@ class ContextSummary(BaseModel):
             f"{self.files:,} files{' (unchanged, reused)' if self.reused else ''} in {self.elapsed_s:.2f} s.",
             f"In exec_code: {self.repl_names}. Code index: {self.index_status}.",
         ]
+        if self.live:
+            lines.append("Live: edits to these files show up in the next call (load with live=false for a snapshot).")
         if self.session:
             lines.append(f"Session handle: {self.session!r}: pass session={self.session!r} to exec_code, sub_query, "
                          "find_symbol, rlm_complete and session to keep working in this session.")
@@ -98,10 +105,11 @@ class ExecReport(BaseModel):
     restarted: bool = Field(False, description="the REPL was restarted: variables lost, contexts re-attached")
     final_answer: str | None = Field(None, description="set when the code called FINAL(...) or FINAL_VAR(...)")
     worker_usage: Usage = Field(default_factory=Usage)
+    context_changed: str | None = Field(None, description=CONTEXT_CHANGED)
 
     @classmethod
     def build(cls, result: ExecResult, *, restarted: bool, final_answer: str | None,
-              worker_usage: Usage | None = None) -> ExecReport:
+              worker_usage: Usage | None = None, context_changed: str | None = None) -> ExecReport:
         return cls(
             status=result.status, stdout=result.stdout.text, stderr=result.stderr.text,
             stdout_cut_chars=result.stdout.cut_chars, stderr_cut_chars=result.stderr.cut_chars,
@@ -109,11 +117,11 @@ class ExecReport(BaseModel):
             variables=[
                 VariableModel(name=v.name, type=v.type, size=v.size, preview=v.preview) for v in result.variables
             ],
-            final_answer=final_answer, worker_usage=worker_usage or Usage(),
+            final_answer=final_answer, worker_usage=worker_usage or Usage(), context_changed=context_changed,
         )
 
     def text(self) -> str:
-        parts = []
+        parts = [f"[context changed] {self.context_changed}"] if self.context_changed else []
         if self.stdout:
             parts.append(self.stdout.rstrip("\n"))
         if self.stderr:
@@ -194,12 +202,14 @@ class SubQueryReport(BaseModel):
     answers: list[AnswerModel]
     backend: Literal["litellm", "sampling"]
     usage: Usage = Field(default_factory=Usage)
+    context_changed: str | None = Field(None, description=CONTEXT_CHANGED)
 
     def text(self) -> str:
+        changed = f"[context changed] {self.context_changed}\n" if self.context_changed else ""
         if len(self.answers) == 1:
             answer = self.answers[0]
-            return answer.text if answer.error is None else f"[error] {answer.error}"
-        return "\n\n".join(f"[{i}] {a.text if a.error is None else '[error] ' + a.error}"
+            return changed + (answer.text if answer.error is None else f"[error] {answer.error}")
+        return changed + "\n\n".join(f"[{i}] {a.text if a.error is None else '[error] ' + a.error}"
                             for i, a in enumerate(self.answers))
 
 
@@ -234,9 +244,12 @@ class SymbolReport(BaseModel):
     results: list[dict[str, Any]]
     note: str | None = Field(None, description="Set when the results are partial (a pattern/kind query while the "
                              "index builds) and how far the build has come.")
+    context_changed: str | None = Field(None, description=CONTEXT_CHANGED)
 
     def text(self) -> str:
         note = f"({self.note})\n" if self.note else ""
+        if self.context_changed:
+            note = f"[context changed] {self.context_changed}\n" + note
         if not self.results:
             return note + "No matches."
         if self.op == "references":

@@ -180,6 +180,8 @@ def create_server(settings: Settings) -> MCPServer:
         session: SessionArg = None,
         new_session: Annotated[bool, Field(description="Start a separate session (its own REPL and contexts) for "
                                            "this load and return its handle, e.g. for a second analysis.")] = False,
+        live: Annotated[bool, Field(description="Follow the files: edits, new and deleted files show up in the next "
+                                    "call. false keeps a fixed snapshot.")] = True,
         roots: Annotated[ListRootsResult | None, Resolve(client_roots)] = None,
     ) -> Annotated[CallToolResult, ContextSummary]:
         """Load a whole codebase, directory, file set or large text ONCE into this session's sandboxed Python REPL,
@@ -207,9 +209,9 @@ def create_server(settings: Settings) -> MCPServer:
         else:
             sources = source or _paths_from_roots(roots) or [str(Path.cwd())]
             allowed = list(state.settings.roots()) + [Path(p) for p in _paths_from_roots(roots)]
-            stored = await current.load_paths(name, sources, allowed, on_progress=_progress_reporter(ctx))
+            stored = await current.load_paths(name, sources, allowed, on_progress=_progress_reporter(ctx), live=live)
         return tool_result(ContextSummary.from_stored(stored, current.code_index().summary(stored.name),
-                                                      session=handle))
+                                                      session=handle, live=stored.name in current.live))
 
     @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False))
     async def exec_code(
@@ -234,7 +236,7 @@ def create_server(settings: Settings) -> MCPServer:
 
         outcome = await current.exec(code, timeout_s, progress)
         report = ExecReport.build(outcome.result, restarted=outcome.restarted, final_answer=outcome.final_answer,
-                                  worker_usage=outcome.worker_usage)
+                                  worker_usage=outcome.worker_usage, context_changed=outcome.context_note)
         return tool_result(report, is_error=report.status != "ok")
 
     @translated("sub_query")
@@ -278,12 +280,14 @@ def create_server(settings: Settings) -> MCPServer:
             text = sampled.content.text if isinstance(sampled.content, TextContent) else str(sampled.content)
             answer = AnswerModel(text=text, model=sampled.model or "client")
             return tool_result(SubQueryReport(answers=[answer], backend="sampling"))
+        changed = await current.refresh() if context else None
         questions = build_prompts(current, prompt, prompts, context, path, start, end, chunk_chars)
         calls = session_calls(current)
         mark = calls.usage.snapshot()
         results = await calls.dispatcher.query_batched(questions, calls.budget, model, _progress_reporter_async(ctx))
         answers = [AnswerModel(text=r.text, error=r.error, model=r.model, cached=r.cached) for r in results]
-        report = SubQueryReport(answers=answers, backend="litellm", usage=calls.usage.since(mark))
+        report = SubQueryReport(answers=answers, backend="litellm", usage=calls.usage.since(mark),
+                                context_changed=changed)
         return tool_result(report, is_error=all(a.error for a in answers))
 
     @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True))
@@ -350,8 +354,10 @@ def create_server(settings: Settings) -> MCPServer:
             if not (name or pattern or kind or path):
                 raise BadRequest("give name, pattern, kind, path or callers_of")
             payload |= {"op": "find", "name": name, "pattern": pattern, "kind": kind, "path": path}
+        changed = await current.refresh()
         found = await current.code_index().query(payload)
-        return tool_result(SymbolReport(op=payload["op"], results=found["results"][:limit], note=found["note"]))
+        return tool_result(SymbolReport(op=payload["op"], results=found["results"][:limit], note=found["note"],
+                                        context_changed=changed))
 
     @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True))
     async def session(
@@ -380,6 +386,7 @@ def create_server(settings: Settings) -> MCPServer:
     async def context_summary(name: str, ctx: Context) -> dict[str, Any]:
         """The summary of one loaded context (sizes, files, languages, skipped); the session tool lists names."""
         current = await current_session(ctx)
+        await current.refresh()
         return current.context(name).to_dict()
 
     @mcp.resource(MANIFEST_URI, mime_type="application/json")
@@ -389,6 +396,7 @@ def create_server(settings: Settings) -> MCPServer:
         from .contexts import read_manifest
 
         current = await current_session(ctx)
+        await current.refresh()
         return read_manifest(current.context(name))
 
     install_completions(mcp, (CONTEXT_URI, MANIFEST_URI), loaded_context_names)

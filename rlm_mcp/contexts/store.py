@@ -34,6 +34,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from .cas import ContentStore, link_entry
 from .errors import ContextError, ContextTooLarge, InvalidContextName
 from .languages import language_of
 from .models import (
@@ -63,13 +64,15 @@ def validate_name(name: str) -> str:
     return name
 
 
-def store_text(name: str, text: str, store_dir: Path) -> StoredContext:
-    """Store inline text as a "text" context (no manifest entries). Reused when the text is the same."""
+def store_text(name: str, text: str, store_dir: Path, cas: ContentStore | None = None) -> StoredContext:
+    """Store inline text as a "text" context (no manifest entries). Reused when the text is the same.
+
+    With `cas`, the text is stored there once for every server and linked into `store_dir`."""
     t0 = time.perf_counter()
     validate_name(name)
     data = text.encode("utf-8", errors="replace")  # lone surrogates -> '?', one char each
     fingerprint = _hash(f"text|{FORMAT_VERSION}".encode(), data)
-    reused = _try_reuse(store_dir, name, fingerprint, t0)
+    reused = _try_reuse(store_dir, name, fingerprint, t0, cas)
     if reused is not None:
         return reused
     lines = data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
@@ -98,6 +101,8 @@ def store_text(name: str, text: str, store_dir: Path) -> StoredContext:
             fingerprint=fingerprint,
         ),
         t0=t0,
+        cas=cas,
+        key=fingerprint,
     )
 
 
@@ -110,6 +115,9 @@ def store_paths(
     limits: LoadLimits,
     base_dir: Path | None = None,
     on_progress: Progress | None = None,
+    cas: ContentStore | None = None,
+    walked: WalkResult | None = None,
+    previous: StoredContext | None = None,
 ) -> StoredContext:
     """Store files, directories and globs as one "files" context.
 
@@ -118,15 +126,20 @@ def store_paths(
     pass `[Path.cwd()]` (an empty list allows nothing). Relative sources resolve against `base_dir`
     (default: the current working directory).
 
+    With `cas`, the context is stored there once for every server and linked into `store_dir`. A
+    live refresh passes the `walked` result it already has and the `previous` stored context of the
+    same sources: files whose size and mtime are unchanged are copied from its text, not read again.
+
     Raises InvalidContextName, SourceNotFound, OutsideAllowedRoots, ContextTooLarge.
     """
     t0 = time.perf_counter()
     validate_name(name)
     if not sources:
         raise ContextError("No source given. Pass at least one file, directory or glob, e.g. '.'.")
-    walked = walk_sources(
-        sources, allowed_roots=allowed_roots, limits=limits, base_dir=base_dir, on_progress=on_progress
-    )
+    if walked is None:
+        walked = walk_sources(
+            sources, allowed_roots=allowed_roots, limits=limits, base_dir=base_dir, on_progress=on_progress
+        )
     root = _common_root(walked)
     resolved_sources = tuple(walked.roots)
     fingerprint = _hash(
@@ -135,7 +148,7 @@ def store_paths(
         os.fspath(base_dir or os.getcwd()).encode("utf-8", "surrogateescape"),
         "\n".join(walked.fingerprint_parts).encode("utf-8", "surrogateescape"),
     )
-    reused = _try_reuse(store_dir, name, fingerprint, t0)
+    reused = _try_reuse(store_dir, name, fingerprint, t0, cas)
     if reused is not None:
         return reused
 
@@ -143,7 +156,8 @@ def store_paths(
     entries: list[dict[str, Any]] = []
 
     def write(gen: Path) -> dict[str, Any]:
-        entries.extend(_write_files(gen / "content.txt", walked, root, limits, on_progress, stats))
+        old = _Previous.of(previous, root)
+        entries.extend(_write_files(gen / "content.txt", walked, root, limits, on_progress, stats, old))
         return {"files": entries}
 
     root_prefix = root if root.endswith("/") else root + "/"
@@ -179,7 +193,33 @@ def store_paths(
             fingerprint=fingerprint,
         )
 
-    return _commit(store_dir, name, write, summary=summary_fields, t0=t0)
+    return _commit(store_dir, name, write, summary=summary_fields, t0=t0, cas=cas, key=fingerprint)
+
+
+class _Previous:
+    """The stored context a live refresh starts from: its entries by path and its open content file."""
+
+    def __init__(self, entries: dict[str, dict[str, Any]], content_path: str) -> None:
+        self.entries = entries
+        self.content_path = content_path
+
+    @classmethod
+    def of(cls, previous: StoredContext | None, root: str) -> _Previous | None:
+        if previous is None or previous.kind != "files" or previous.root != root:
+            return None
+        try:
+            entries = {e["path"]: e for e in read_manifest(previous)["files"]}
+        except (OSError, ValueError, KeyError):
+            return None
+        return cls(entries, previous.content_path)
+
+    def same(self, rel: str, cand: Any) -> dict[str, Any] | None:
+        """The previous entry of `rel` when its file is unchanged (same size and mtime on disk)."""
+        entry = self.entries.get(rel)
+        if entry is not None and (entry["size"], entry["mtime_ns"], entry["ctime_ns"]) == (
+            cand.size, cand.mtime_ns, cand.ctime_ns):
+            return entry
+        return None
 
 
 def _write_files(
@@ -189,8 +229,12 @@ def _write_files(
     limits: LoadLimits,
     on_progress: Progress | None,
     stats: dict[str, Any],
+    previous: _Previous | None = None,
 ) -> list[dict[str, Any]]:
-    """Read every candidate, skip binaries, and stream header + body into content_path."""
+    """Read every candidate, skip binaries, and stream header + body into content_path.
+
+    With `previous`, an unchanged file's header and body are copied from the previous content file
+    (runs of them in one copy_file_range, inside the kernel) and its entry's counts are reused."""
     entries: list[dict[str, Any]] = []
     total = len(walked.candidates)
     pos = 0  # characters written so far
@@ -199,70 +243,134 @@ def _write_files(
     binary = unreadable = replaced = 0
     newline_count = 0  # newlines in content.txt so far: where each body starts as a line of the whole file
     root_prefix = root if root.endswith("/") else root + "/"
-    pending: list[bytes] = []  # header/body buffers flushed with one writev per _IOV_BATCH
-    fd = os.open(content_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    out = _Output(os.open(content_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), previous)
     try:
         for i, cand in enumerate(walked.candidates, 1):
             if on_progress is not None and i % _PROGRESS_EVERY == 0:
                 on_progress(i, total, f"reading {_rel(cand.logical, root_prefix)}")
-            try:
-                data = _read_file(cand.real, cand.size, max(limits.max_file_bytes, cand.size))  # named
-            except OSError:
-                unreadable += 1
-                continue
-            if b"\0" in data[:_SNIFF_BYTES]:
-                binary += 1
-                continue
-            if data.isascii():
-                body, chars = data, len(data)
-            else:
-                try:
-                    chars = len(data.decode("utf-8"))
-                    body = data
-                except UnicodeDecodeError:
-                    text = data.decode("utf-8", errors="replace")
-                    body, chars = text.encode("utf-8", errors="surrogatepass"), len(text)
-                    replaced += 1
-            loaded_bytes += len(data)
-            if loaded_bytes > limits.max_total_bytes:
-                raise ContextTooLarge("bytes", loaded_bytes, limits.max_total_bytes, _biggest_dirs(walked.candidates))
             rel = _rel(cand.logical, root_prefix)
             header = FILE_HEADER.format(path=rel)
             hbytes = header.encode("utf-8", errors="replace")
-            pending.append(hbytes)
-            pending.append(body)
-            if len(pending) >= _IOV_BATCH:
-                _writev_all(fd, pending)
-                pending = []
+            old = previous.same(rel, cand) if previous is not None else None
+            if old is not None:
+                out.copy(old["byte_start"] - len(hbytes), old["byte_end"])
+                size, chars, body_len = old["bytes"], old["end"] - old["start"], old["byte_end"] - old["byte_start"]
+                body_newlines, was_replaced = old["newlines"], bool(old.get("replaced"))
+            else:
+                try:
+                    data = _read_file(cand.real, cand.size, max(limits.max_file_bytes, cand.size))  # named
+                except OSError:
+                    unreadable += 1
+                    walked.unreadable_paths.append(cand.logical)
+                    continue
+                if b"\0" in data[:_SNIFF_BYTES]:
+                    binary += 1
+                    walked.binary_paths.append(cand.logical)
+                    continue
+                was_replaced = False
+                if data.isascii():
+                    body, chars = data, len(data)
+                else:
+                    try:
+                        chars = len(data.decode("utf-8"))
+                        body = data
+                    except UnicodeDecodeError:
+                        text = data.decode("utf-8", errors="replace")
+                        body, chars = text.encode("utf-8", errors="surrogatepass"), len(text)
+                        was_replaced = True
+                out.write(hbytes, body)
+                size, body_len, body_newlines = len(data), len(body), data.count(b"\n")
+                ends_open = bool(data) and not data.endswith(b"\n")
+            replaced += was_replaced
+            loaded_bytes += size
+            if loaded_bytes > limits.max_total_bytes:
+                raise ContextTooLarge("bytes", loaded_bytes, limits.max_total_bytes, _biggest_dirs(walked.candidates))
             start = pos + len(header)
             pos = start + chars
             byte_start = nbytes + len(hbytes)
-            nbytes = byte_start + len(body)
+            nbytes = byte_start + body_len
             newline_count += hbytes.count(b"\n")
             first_line = newline_count + 1
-            body_newlines = data.count(b"\n")
             newline_count += body_newlines
-            lines = body_newlines + (0 if not data or data.endswith(b"\n") else 1)
-            entries.append(
-                {
-                    "path": rel,
-                    "start": start,
-                    "end": pos,
-                    "byte_start": byte_start,
-                    "byte_end": nbytes,
-                    "first_line": first_line,
-                    "bytes": len(data),
-                    "lines": lines,
-                    "language": language_of(rel),
-                }
-            )
-        _writev_all(fd, pending)
+            lines = old["lines"] if old is not None else body_newlines + ends_open
+            entry = {
+                "path": rel,
+                "start": start,
+                "end": pos,
+                "byte_start": byte_start,
+                "byte_end": nbytes,
+                "first_line": first_line,
+                "bytes": size,
+                "lines": lines,
+                "newlines": body_newlines,
+                "language": language_of(rel),
+                "size": cand.size,
+                "mtime_ns": cand.mtime_ns,
+                "ctime_ns": cand.ctime_ns,
+            }
+            if was_replaced:
+                entry["replaced"] = True
+            entries.append(entry)
+        out.flush()
     finally:
-        os.close(fd)
+        out.close()
     if on_progress is not None:
         on_progress(total, total, f"stored {len(entries)} files")
     stats.update(chars=pos, bytes=nbytes, binary=binary, unreadable=unreadable, replaced=replaced)
     return entries
+
+
+class _Output:
+    """content.txt being written: new buffers go out with one writev per _IOV_BATCH, runs copied from the
+    previous content file with copy_file_range (kept in order with the buffers)."""
+
+    def __init__(self, fd: int, previous: _Previous | None) -> None:
+        self.fd = fd
+        self.pending: list[bytes] = []
+        self.run: tuple[int, int] | None = None  # [start, end) of the previous file still to copy
+        self.source = os.open(previous.content_path, os.O_RDONLY | os.O_CLOEXEC) if previous is not None else None
+
+    def write(self, *buffers: bytes) -> None:
+        self._copy_run()
+        self.pending.extend(buffers)
+        if len(self.pending) >= _IOV_BATCH:
+            _writev_all(self.fd, self.pending)
+            self.pending = []
+
+    def copy(self, start: int, end: int) -> None:
+        if self.run is not None and self.run[1] == start:
+            self.run = (self.run[0], end)
+            return
+        self._copy_run()
+        _writev_all(self.fd, self.pending)
+        self.pending = []
+        self.run = (start, end)
+
+    def flush(self) -> None:
+        self._copy_run()
+        _writev_all(self.fd, self.pending)
+        self.pending = []
+
+    def _copy_run(self) -> None:
+        if self.run is None:
+            return
+        assert self.source is not None
+        start, end = self.run
+        self.run = None
+        while start < end:
+            try:
+                done = os.copy_file_range(self.source, self.fd, end - start, start)
+            except OSError:  # a filesystem without it: plain reads
+                done = len(chunk := os.pread(self.source, min(end - start, 8 << 20), start))
+                _writev_all(self.fd, [chunk])
+            if done <= 0:
+                raise ContextError("the previous stored context is shorter than its manifest: load again")
+            start += done
+
+    def close(self) -> None:
+        os.close(self.fd)
+        if self.source is not None:
+            os.close(self.source)
 
 
 def _commit(
@@ -272,15 +380,21 @@ def _commit(
     *,
     summary: dict[str, Any] | Callable[[], dict[str, Any]],
     t0: float,
+    cas: ContentStore | None = None,
+    key: str = "",
 ) -> StoredContext:
-    """Write a new generation directory, then atomically point `store_dir/<name>` at it."""
+    """Write a new entry (`key`: its fingerprint) and atomically point `store_dir/<name>` at it.
+
+    Without `cas` the entry is written straight into a generation directory of `store_dir`; with it,
+    into the shared store (published whole, see rlm_mcp/contexts/cas.py) and then hard-linked into one."""
     store_dir = Path(store_dir)
     store_dir.mkdir(parents=True, exist_ok=True)
-    gen_name = f".{name}.{time.time_ns():x}-{os.getpid()}"
-    gen = store_dir / gen_name
-    gen.mkdir()
+    gen = store_dir / f".{name}.{time.time_ns():x}-{os.getpid()}"
+    target = cas.begin(key) if cas is not None else gen
+    if target == gen:
+        gen.mkdir()
     try:
-        manifest = write(gen)
+        manifest = write(target)
         fields = summary() if callable(summary) else summary
         link = store_dir / name
         stored = StoredContext(
@@ -293,7 +407,6 @@ def _commit(
         )
         manifest_doc = {
             "format_version": FORMAT_VERSION,
-            "name": name,
             "kind": stored.kind,
             "encoding": "utf-8",
             "newlines": "as on disk: open content.txt with newline='' for offsets to hold",
@@ -306,15 +419,24 @@ def _commit(
             "fingerprint": stored.fingerprint,
             **manifest,
         }
-        _write_json(gen / "manifest.json", manifest_doc)
-        _write_json(gen / "summary.json", stored.to_dict())
-        old = _swap_link(store_dir, name, gen_name)
+        _write_json(target / "manifest.json", manifest_doc)
+        _write_json(target / "summary.json", stored.to_dict())
+        if cas is not None and target != gen:
+            _link_into(gen, cas.publish(key, target))
+        old = _swap_link(store_dir, name, gen.name)
     except BaseException:
         shutil.rmtree(gen, ignore_errors=True)
+        if target != gen:
+            shutil.rmtree(target, ignore_errors=True)
         raise
     if old is not None:
         shutil.rmtree(store_dir / old, ignore_errors=True)
     return stored
+
+
+def _link_into(gen: Path, entry: Path) -> None:
+    gen.mkdir()
+    link_entry(entry, gen)
 
 
 def _swap_link(store_dir: Path, name: str, gen_name: str) -> str | None:
@@ -347,22 +469,48 @@ def delete_stored(name: str, store_dir: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def _try_reuse(store_dir: Path, name: str, fingerprint: str, t0: float) -> StoredContext | None:
-    """The stored summary when it exists, is complete and carries the same fingerprint."""
+def _try_reuse(
+    store_dir: Path, name: str, fingerprint: str, t0: float, cas: ContentStore | None = None
+) -> StoredContext | None:
+    """The stored context when `store_dir` already holds this fingerprint, or `cas` has it (then it is
+    linked into `store_dir`, nothing read or written but three links)."""
     prev = load_stored(name, store_dir)
-    if prev is None or prev.fingerprint != fingerprint or not os.path.exists(prev.content_path):
+    if prev is not None and prev.fingerprint == fingerprint and os.path.exists(prev.content_path):
+        if cas is not None:
+            cas.get(fingerprint)  # a use: keeps it from eviction's front
+        return replace(prev, reused=True, elapsed_s=round(time.perf_counter() - t0, 4))
+    entry = cas.get(fingerprint) if cas is not None else None
+    if entry is None:
         return None
-    return replace(prev, reused=True, elapsed_s=round(time.perf_counter() - t0, 4))
+    gen = Path(store_dir) / f".{name}.{time.time_ns():x}-{os.getpid()}"
+    Path(store_dir).mkdir(parents=True, exist_ok=True)
+    try:
+        _link_into(gen, entry)
+    except FileNotFoundError:  # evicted between the look and the link: store it again
+        shutil.rmtree(gen, ignore_errors=True)
+        return None
+    old = _swap_link(Path(store_dir), name, gen.name)
+    if old is not None:
+        shutil.rmtree(Path(store_dir) / old, ignore_errors=True)
+    stored = load_stored(name, store_dir)
+    if stored is None:
+        return None
+    return replace(stored, reused=True, elapsed_s=round(time.perf_counter() - t0, 4))
 
 
 def load_stored(name: str, store_dir: Path) -> StoredContext | None:
-    """The summary of an existing stored context, or None (absent, unreadable or older format)."""
+    """The summary of an existing stored context, or None (absent, unreadable or older format).
+
+    Name and paths are the ones it has here: a summary shared through the store was written by
+    whichever session stored it first."""
     validate_name(name)
+    link = Path(store_dir) / name
     try:
-        with open(Path(store_dir) / name / "summary.json", encoding="utf-8") as f:
+        with open(link / "summary.json", encoding="utf-8") as f:
             data = json.load(f)
         if data.get("format_version") != FORMAT_VERSION:
             return None
+        data.update(name=name, content_path=str(link / "content.txt"), manifest_path=str(link / "manifest.json"))
         return StoredContext.from_dict(data)
     except (OSError, ValueError, TypeError, KeyError):
         return None

@@ -41,6 +41,7 @@ class Candidate:
     logical: str  # absolute path as the user sees it (under the link's name)
     size: int
     mtime_ns: int
+    ctime_ns: int  # changes on chmod too: a file that became unreadable is noticed
 
 
 @dataclass
@@ -57,6 +58,11 @@ class WalkResult:
     symlinks: int = 0
     unreadable: int = 0
     fingerprint_parts: list[str] = field(default_factory=list)
+    # Which files were left out and why, for a live context's notes about files it had before.
+    binary_paths: list[str] = field(default_factory=list)
+    outside_paths: list[str] = field(default_factory=list)
+    unreadable_paths: list[str] = field(default_factory=list)
+    missing_sources: list[str] = field(default_factory=list)  # only with walk_sources(missing_ok=True)
 
 
 def glob_to_regex(pattern: str) -> re.Pattern[str]:
@@ -140,14 +146,15 @@ class _Walker:
         res = self.res
         if os.path.splitext(logical)[1].lower() in BINARY_EXTENSIONS:
             res.binary += 1
+            res.binary_paths.append(logical)
             res.fingerprint_parts.append(f"b\0{logical}")
             return
         if st.st_size > self.limits.max_file_bytes and not named:
             res.too_large.append(FileSize(logical, st.st_size))
             res.fingerprint_parts.append(f"L\0{logical}\0{st.st_size}\0{st.st_mtime_ns}")
             return
-        res.candidates.append(Candidate(real, logical, st.st_size, st.st_mtime_ns))
-        res.fingerprint_parts.append(f"f\0{logical}\0{st.st_size}\0{st.st_mtime_ns}")
+        res.candidates.append(Candidate(real, logical, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+        res.fingerprint_parts.append(f"f\0{logical}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}")
         n = len(res.candidates)
         if n > self.limits.max_files:
             raise ContextTooLarge("files", n, self.limits.max_files, _biggest_dirs(res.candidates))
@@ -171,6 +178,7 @@ class _Walker:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError:
             self.res.unreadable += 1
+            self.res.unreadable_paths.append(logical_dir)
             return
         res = self.res
         limits = self.limits
@@ -190,6 +198,7 @@ class _Walker:
                     real = os.path.realpath(real)
                     if self.root_of(real) is None:
                         res.outside_roots += 1
+                        res.outside_paths.append(logical)
                         continue
                     st = os.stat(real)
                     is_dir = stat.S_ISDIR(st.st_mode)
@@ -200,6 +209,7 @@ class _Walker:
                     st = e.stat(follow_symlinks=False) if is_file else None  # type: ignore[assignment]
             except OSError:
                 res.unreadable += 1
+                res.unreadable_paths.append(logical)
                 continue
             if is_dir:
                 if name in limits.skip_dirs or rules.ignored(ign_prefix + name, True):
@@ -237,10 +247,13 @@ def walk_sources(
     limits: LoadLimits,
     base_dir: Path | None = None,
     on_progress: Callable[[int, int | None, str], None] | None = None,
+    missing_ok: bool = False,
 ) -> WalkResult:
     """Resolve every source, check it against the allowed roots, and walk it.
 
-    Raises SourceNotFound, OutsideAllowedRoots or ContextTooLarge (max_files).
+    Raises SourceNotFound, OutsideAllowedRoots or ContextTooLarge (max_files). With `missing_ok` (a
+    live context re-walking what it loaded), a source that no longer exists or now resolves outside
+    the roots is listed in `missing_sources` instead, and the others are walked.
     """
     base = os.path.abspath(base_dir if base_dir is not None else os.getcwd())
     base_real = os.path.realpath(base)
@@ -251,15 +264,21 @@ def walk_sources(
         absolute = os.path.normpath(os.path.join(base, expanded))
         # Relative sources keep the user's naming: 'src/**/*.py' stores 'src/a.py', not 'a.py'.
         relative_base = base_real if not os.path.isabs(expanded) else None
-        if _MAGIC.search(expanded):
-            _walk_glob(w, source, absolute, relative_base)
+        try:
+            if _MAGIC.search(expanded):
+                _walk_glob(w, source, absolute, relative_base)
+                continue
+            real = os.path.realpath(absolute)
+            if not os.path.exists(real):
+                raise SourceNotFound(source, Path(absolute))
+            root = w.root_of(real)
+            if root is None:
+                raise OutsideAllowedRoots(source, Path(real), [Path(r) for r in roots])
+        except (SourceNotFound, OutsideAllowedRoots):
+            if not missing_ok:
+                raise
+            w.res.missing_sources.append(source)
             continue
-        real = os.path.realpath(absolute)
-        if not os.path.exists(real):
-            raise SourceNotFound(source, Path(absolute))
-        root = w.root_of(real)
-        if root is None:
-            raise OutsideAllowedRoots(source, Path(real), [Path(r) for r in roots])
         if os.path.isdir(real):
             w.res.roots.append(real)
             w.res.bases.append(_base_for(real, relative_base))

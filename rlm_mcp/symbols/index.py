@@ -385,6 +385,7 @@ def _save_cache(cache_path: Path | None, root: Path, records: dict[str, Indexed]
         return
     rows = [(path, *entry) for path, entry in records.items()]
     cache_path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = cache_path.with_suffix(".tmp")
+    # A temporary name per writer: servers share the cache, and two must never write one file together.
+    temporary = cache_path.with_name(f"{cache_path.name}.{os.getpid()}.{time.time_ns():x}.tmp")
     temporary.write_bytes(marshal.dumps((CACHE_VERSION, str(root), rows)))
     temporary.replace(cache_path)
