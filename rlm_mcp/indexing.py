@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from .contexts.scan import files_containing
 from .errors import BadRequest
 from .memory import release_memory
 from .symbols import CodeIndex
+from .symbols.files import StoredFiles
 from .symbols.index import lookup_key, parse, parse_in_parallel
 from .symbols.languages import spec_for
 
@@ -49,6 +51,7 @@ class ContextIndex:
     opened: anyio.Event = field(default_factory=anyio.Event)  # the cache is read: queries may start
     cancel: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     _entries: list[dict[str, Any]] | None = None
+    _files: StoredFiles | None = None
 
     def summary(self) -> str:
         if self.error is not None:
@@ -63,10 +66,20 @@ class ContextIndex:
 
     def entries(self) -> list[dict[str, Any]]:
         """The manifest's file entries (with byte offsets), read once."""
-        if self._entries is None:
-            with open(self.stored.manifest_path, encoding="utf-8") as handle:
-                self._entries = json.load(handle)["files"]
+        self.files()
+        assert self._entries is not None
         return self._entries
+
+    def files(self) -> StoredFiles:
+        """What the index reads: this version's stored text. Its generation directory, not the context's
+        link, which a live refresh points at the next version while this one may still be read."""
+        if self._files is None:
+            generation = os.path.dirname(os.path.realpath(self.stored.manifest_path))
+            with open(os.path.join(generation, "manifest.json"), encoding="utf-8") as handle:
+                self._entries = json.load(handle)["files"]
+            self._files = StoredFiles.of(self.stored.root or "/", os.path.join(generation, "content.txt"),
+                                         self._entries)
+        return self._files
 
 
 class SessionIndex:
@@ -95,12 +108,12 @@ class SessionIndex:
 
     async def _build(self, entry: ContextIndex) -> None:
         stored = entry.stored
-        root = Path(stored.root or "/")
-        cache = self.cache_dir / f"{hashlib.sha256(str(root).encode()).hexdigest()[:16]}.idx"
+        cache = self.cache_dir / f"{hashlib.sha256(str(stored.root).encode()).hexdigest()[:16]}.idx"
         with entry.cancel:
             try:
-                rel_paths = [e["path"] for e in await anyio.to_thread.run_sync(entry.entries)]
-                entry.index = await anyio.to_thread.run_sync(lambda: CodeIndex.open(root, rel_paths, cache))
+                files = await anyio.to_thread.run_sync(entry.files)
+                rel_paths = list(files.spans)
+                entry.index = await anyio.to_thread.run_sync(lambda: CodeIndex.open(files, rel_paths, cache))
                 entry.opened.set()
                 async with self._one_build_at_a_time:
                     index = entry.index
@@ -117,7 +130,7 @@ class SessionIndex:
     def _fill(index: CodeIndex, cancel: anyio.CancelScope) -> None:
         """In a worker thread: parse what is pending, handing each chunk to the event loop's thread;
         stops early when the context is dropped or reloaded."""
-        for chunk in parse_in_parallel(str(index.root), index.pending()):
+        for chunk in parse_in_parallel(index.files, index.pending()):
             if cancel.cancel_called:
                 return
             anyio.from_thread.run_sync(index.add, chunk)
@@ -148,11 +161,12 @@ class SessionIndex:
         """Parse those of `paths` the index has not got yet (in a thread) and add them."""
         missing = [path for path in paths if path not in index.records and spec_for(path) is not None]
         if missing:
-            index.add(await anyio.to_thread.run_sync(parse, str(index.root), missing))
+            index.add(await anyio.to_thread.run_sync(parse, index.files, missing))
 
     async def _files_naming(self, entry: ContextIndex, name: str) -> list[str]:
         needle = lookup_key(name).encode("utf-8")
-        return await anyio.to_thread.run_sync(files_containing, entry.stored.content_path, entry.entries(), needle)
+        files = entry.files()
+        return await anyio.to_thread.run_sync(files_containing, files.content_path, entry.entries(), needle)
 
     async def query(self, payload: Any) -> dict[str, Any]:
         """The REPL's `index` callback: validated, capped, plain data back: {results, note}."""

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .extract import FileRecord, Symbol, call_sites, extract_file
+from .files import DiskFiles, FileSource
 from .languages import spec_for
 
 CACHE_VERSION = 4
@@ -91,9 +92,9 @@ def _indexed(record: FileRecord) -> tuple[str, Indexed]:
                                 tuple(record.imports), record.problem)
 
 
-def parse(root: str, paths: Sequence[str]) -> list[tuple[str, Indexed]]:
+def parse(files: FileSource, paths: Sequence[str]) -> list[tuple[str, Indexed]]:
     """Parse `paths` in this process: a query's handful of files, or one chunk of a build."""
-    return [_indexed(extract_file(root, path)) for path in paths]
+    return [_indexed(extract_file(files, path)) for path in paths]
 
 
 class Unpacked(NamedTuple):
@@ -102,9 +103,9 @@ class Unpacked(NamedTuple):
 
 
 class CodeIndex:
-    def __init__(self, root: Path, paths: Sequence[str], records: dict[str, Indexed],
+    def __init__(self, files: FileSource, paths: Sequence[str], records: dict[str, Indexed],
                  cache_path: Path | None) -> None:
-        self.root = root
+        self.files = files
         self.paths = list(dict.fromkeys(paths))  # every file of the context, indexed or not
         self.records = records
         self.cache_path = cache_path
@@ -120,10 +121,13 @@ class CodeIndex:
 
     # --- building --------------------------------------------------------------------------------
     @classmethod
-    def open(cls, root: Path, rel_paths: Sequence[str], cache_path: Path | None = None) -> CodeIndex:
-        """The index as far as the cache goes: fresh records kept, every other file pending."""
-        index = cls(root, rel_paths, {}, cache_path)
-        cached = _load_cache(cache_path, root)
+    def open(cls, files: FileSource | Path, rel_paths: Sequence[str], cache_path: Path | None = None) -> CodeIndex:
+        """The index as far as the cache goes: fresh records kept, every other file pending.
+
+        `files`: where files are read (a Path means that directory on disk)."""
+        files = DiskFiles(str(files)) if isinstance(files, Path) else files
+        index = cls(files, rel_paths, {}, cache_path)
+        cached = _load_cache(cache_path, files.identity)
         index.records = {path: cached[path] for path in index.paths if path in cached and index._fresh(cached[path],
                                                                                                        path)}
         index.cache_hits = len(index.records)
@@ -131,12 +135,12 @@ class CodeIndex:
         return index
 
     @classmethod
-    def build(cls, root: Path, rel_paths: Sequence[str], cache_path: Path | None = None,
+    def build(cls, files: FileSource | Path, rel_paths: Sequence[str], cache_path: Path | None = None,
               workers: int | None = None) -> CodeIndex:
         """Open, parse everything pending, finish: the whole build in the calling thread."""
         started = time.perf_counter()
-        index = cls.open(root, rel_paths, cache_path)
-        for chunk in parse_in_parallel(str(root), index.pending(), workers):
+        index = cls.open(files, rel_paths, cache_path)
+        for chunk in parse_in_parallel(index.files, index.pending(), workers):
             index.add(chunk)
         index.finish()
         index.elapsed_s = time.perf_counter() - started
@@ -179,14 +183,14 @@ class CodeIndex:
             self._lookups()
         self.complete = True
         if self._changed:
-            _save_cache(self.cache_path, self.root, self.records)
+            _save_cache(self.cache_path, self.files.identity, self.records)
             self._changed = False
 
-    def update(self, root: Path, rel_paths: Sequence[str], workers: int | None = None) -> int:
+    def update(self, files: FileSource | Path, rel_paths: Sequence[str], workers: int | None = None) -> int:
         """Re-index new and changed files, drop removed ones; returns how many files were parsed."""
         started = time.perf_counter()
         self.paths = list(dict.fromkeys(rel_paths))
-        self.root = root
+        self.files = files = DiskFiles(str(files)) if isinstance(files, Path) else files
         stale = [path for path in self.paths if path not in self.records or not self._fresh(self.records[path], path)]
         removed = set(self.records) - set(self.paths)
         for path in removed:
@@ -194,7 +198,7 @@ class CodeIndex:
             self._unpacked.pop(path, None)
         if removed:
             self._forget_lookups()
-        for chunk in parse_in_parallel(str(root), stale, workers):
+        for chunk in parse_in_parallel(files, stale, workers):
             self.add(chunk)
         self.cache_hits = len(self.paths) - len(stale)
         if stale or removed:
@@ -206,10 +210,9 @@ class CodeIndex:
 
     def _fresh(self, entry: Indexed, path: str) -> bool:
         try:
-            stat = os.stat(self.root / path)
+            return self.files.key(path) == (entry.size, entry.mtime_ns)
         except OSError:
             return False
-        return (stat.st_size, stat.st_mtime_ns) == (entry.size, entry.mtime_ns)
 
     def _lookups(self) -> dict[str, list[tuple[str, int]]]:
         """lookup_key -> where its rows are: (path, offset of the row in the packed string), in path order.
@@ -304,12 +307,11 @@ class CodeIndex:
         Found on first request by parsing only the files whose text contains `name` (`within`, when the
         caller already knows which those are), then remembered."""
         if name not in self._references:
-            root = str(self.root)
             candidates = self.paths if within is None else within
             self._references[name] = [
                 {"path": path, "line": line, "text": text}
                 for path in sorted(p for p in candidates if spec_for(p) is not None)
-                for line, text in call_sites(root, path, name)
+                for line, text in call_sites(self.files, path, name)
             ]
         return self._references[name][:limit]
 
@@ -339,7 +341,7 @@ class CodeIndex:
         }
 
 
-def parse_in_parallel(root: str, paths: list[str], workers: int | None = None
+def parse_in_parallel(files: FileSource, paths: list[str], workers: int | None = None
                       ) -> Iterator[list[tuple[str, Indexed]]]:
     """Parsed chunks as they complete: in-process for a handful of files, one process per core otherwise.
 
@@ -347,17 +349,17 @@ def parse_in_parallel(root: str, paths: list[str], workers: int | None = None
     little work queued."""
     if len(paths) < PARALLEL_MIN_FILES:
         if paths:
-            yield parse(root, paths)
+            yield parse(files, paths)
         return
     chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
     processes = workers or os.cpu_count() or 2
     # Niced workers: indexing a big tree in the background must not slow the REPL the user is driving.
     with ProcessPoolExecutor(max_workers=processes, initializer=os.nice, initargs=(10,)) as pool:
         queued = iter(chunks)
-        running = {pool.submit(parse, root, chunk) for chunk in _take(queued, 2 * processes)}
+        running = {pool.submit(parse, files.only(chunk), chunk) for chunk in _take(queued, 2 * processes)}
         while running:
             done, running = wait(running, return_when=FIRST_COMPLETED)
-            running |= {pool.submit(parse, root, chunk) for chunk in _take(queued, len(done))}
+            running |= {pool.submit(parse, files.only(chunk), chunk) for chunk in _take(queued, len(done))}
             for future in done:
                 yield future.result()
 
@@ -366,26 +368,26 @@ def _take(items: Iterator[list[str]], count: int) -> list[list[str]]:
     return [chunk for _, chunk in zip(range(count), items, strict=False)]
 
 
-def _load_cache(cache_path: Path | None, root: Path) -> dict[str, Indexed]:
+def _load_cache(cache_path: Path | None, root: str) -> dict[str, Indexed]:
     """marshal of plain tuples: several times faster to load than pickle of objects, and it only
     ever holds data (a cache from another Python version simply fails to load and is rebuilt)."""
     if cache_path is None or not cache_path.exists():
         return {}
     try:
         version, cached_root, rows = marshal.loads(cache_path.read_bytes())
-        if version != CACHE_VERSION or cached_root != str(root):
+        if version != CACHE_VERSION or cached_root != root:
             return {}
         return {row[0]: Indexed(*row[1:]) for row in rows}
     except Exception:  # a corrupt or foreign cache is rebuilt, never trusted
         return {}
 
 
-def _save_cache(cache_path: Path | None, root: Path, records: dict[str, Indexed]) -> None:
+def _save_cache(cache_path: Path | None, root: str, records: dict[str, Indexed]) -> None:
     if cache_path is None:
         return
     rows = [(path, *entry) for path, entry in records.items()]
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     # A temporary name per writer: servers share the cache, and two must never write one file together.
     temporary = cache_path.with_name(f"{cache_path.name}.{os.getpid()}.{time.time_ns():x}.tmp")
-    temporary.write_bytes(marshal.dumps((CACHE_VERSION, str(root), rows)))
+    temporary.write_bytes(marshal.dumps((CACHE_VERSION, root, rows)))
     temporary.replace(cache_path)

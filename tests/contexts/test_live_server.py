@@ -57,14 +57,18 @@ async def test_edits_reach_context_files_and_index_with_a_note(server_env, tmp_p
 
 async def test_snapshot_does_not_move(server_env, tmp_path: Path) -> None:
     proj = tmp_path / "proj"
-    _write(proj / "a.py", "A = 1\n")
+    _write(proj / "a.py", "def A(): pass\n")
     async with stdio_client(server_env, cwd=tmp_path) as client:
         loaded = await client.call_tool("load_context", {"source": [str(proj)], "live": False})
         assert loaded.structured_content["live"] is False
-        _write(proj / "a.py", "A = 2\n")
+        _write(proj / "a.py", "def Z(): pass\n")
         _write(proj / "b.py", "B = 1\n")
         out = await _exec(client, "print(sorted(files), files['a.py'].strip())")
-        assert out["stdout"] == "['a.py'] A = 1\n" and out["context_changed"] is None
+        assert out["stdout"] == "['a.py'] def A(): pass\n" and out["context_changed"] is None
+        # The index reads the stored text, not the disk: it agrees with `files`, not with the edit.
+        for name, expected in (("A", ["a.py"]), ("Z", [])):
+            found = await client.call_tool("find_symbol", {"name": name})
+            assert [r["path"] for r in found.structured_content["results"]] == expected, name
 
 
 async def test_bad_input_is_a_note_and_the_rest_stays_usable(server_env, tmp_path: Path) -> None:
