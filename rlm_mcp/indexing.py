@@ -33,6 +33,7 @@ from .symbols import CodeIndex
 from .symbols.files import StoredFiles
 from .symbols.index import lookup_key, parse, parse_in_parallel
 from .symbols.languages import spec_for
+from .symbols.prefilter import can_define_here
 
 log = logging.getLogger(__name__)
 MAX_RESULTS = 1000
@@ -163,10 +164,14 @@ class SessionIndex:
         if missing:
             index.add(await anyio.to_thread.run_sync(parse, index.files, missing))
 
-    async def _files_naming(self, entry: ContextIndex, name: str) -> list[str]:
-        needle = lookup_key(name).encode("utf-8")
-        files = entry.files()
-        return await anyio.to_thread.run_sync(files_containing, files.content_path, entry.entries(), needle)
+    async def _files_naming(self, entry: ContextIndex, name: str, defining: bool = False) -> list[str]:
+        """The files whose stored text contains `name`; with `defining`, only those that can define it."""
+        key = lookup_key(name)
+        files, entries = entry.files(), entry.entries()
+
+        accept = can_define_here if defining else None
+        return await anyio.to_thread.run_sync(
+            lambda: files_containing(files.content_path, entries, key.encode("utf-8"), accept=accept))
 
     async def query(self, payload: Any) -> dict[str, Any]:
         """The REPL's `index` callback: validated, capped, plain data back: {results, note}."""
@@ -180,7 +185,7 @@ class SessionIndex:
         within: list[str] | None = None
         if op == "find":
             if not index.complete and name is not None:
-                within = await self._files_naming(entry, name)
+                within = await self._files_naming(entry, name, defining=True)
                 await self._ensure(index, within)
             elif not index.complete and path is not None:
                 await self._ensure(index, [path])

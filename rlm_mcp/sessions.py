@@ -173,13 +173,15 @@ class Session:
         base_dir, store = Path.cwd(), self.content_store()
 
         def load() -> tuple[ctx_store.StoredContext, ctx_store.LiveContext | None]:
+            walked = ctx_store.walk_sources(sources, allowed_roots=roots, limits=limits, base_dir=base_dir,
+                                            on_progress=on_progress)
             stored = ctx_store.store_paths(name, sources, allowed_roots=roots, store_dir=self.data_dir, limits=limits,
-                                           on_progress=on_progress, base_dir=base_dir, cas=store)
+                                           on_progress=on_progress, base_dir=base_dir, cas=store, walked=walked)
             if not live:
                 return stored, None
             follower = ctx_store.LiveContext(stored, sources, allowed_roots=roots, limits=limits, base_dir=base_dir,
                                              store_dir=self.data_dir, cas=store)
-            follower.start()
+            follower.start(walked)
             return stored, follower
 
         stored, follower = await anyio.to_thread.run_sync(load)

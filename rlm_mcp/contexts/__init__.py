@@ -24,6 +24,7 @@ from .models import (
     StoredContext,
 )
 from .store import delete_stored, files_of, load_stored, read_manifest, store_paths, store_text, validate_name
+from .walk import walk_sources
 
 __all__ = [
     "CONTEXT_NAME_RE",
@@ -50,4 +51,5 @@ __all__ = [
     "store_paths",
     "store_text",
     "validate_name",
+    "walk_sources",
 ]

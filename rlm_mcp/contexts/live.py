@@ -1,13 +1,12 @@
 """Keep a stored files-context in step with the working tree it was loaded from.
 
 Before each call that reads a live context, `LiveContext.check()` answers "did anything change?".
-Measured on a 23,797-file, 292 MB tree (2 shared cores; bench/scale_bench.py): a full stat walk with
-the ignore rules takes ~0.30 s, an inotify watcher (watchfiles' Rust notifier) answers "nothing" in
-~1 ms and sees a write 2 ms later. So the watcher is the dirty bit and the walk is the truth: when the
-watcher reports anything relevant, the sources are walked again (rlm_mcp/contexts/walk.py, the same
-rules as the load) and stored again incrementally -- unchanged files are copied from the previous
-content file, not read (rlm_mcp/contexts/store.py). When no watcher can run (watchfiles missing,
-inotify limits reached, a filesystem without events), every check walks.
+Measured on a 23,797-file, 292 MB tree (2 shared cores): a full stat walk with the ignore rules takes
+~0.30 s, an inotify watch answers "nothing" in ~1 ms. So a watch on the directories the walk entered is
+the dirty bit (rlm_mcp/contexts/watch.py says why it is read directly) and the walk is the truth: after
+any event the sources are walked again (rlm_mcp/contexts/walk.py, the same rules as the load) and stored
+again incrementally -- unchanged files are copied from the previous content file, not read
+(rlm_mcp/contexts/store.py). Without a watch (not Linux, watch limit reached) every check walks.
 
 Bad input never breaks the context: a file that turned binary, grew over the size limit, lost its
 read permission or became a symlink out of the allowed roots leaves the context with a note saying
@@ -26,8 +25,9 @@ from typing import Any
 
 from .cas import ContentStore
 from .models import LoadLimits, StoredContext
-from .store import read_manifest, store_paths
+from .store import Previous, read_manifest, store_paths
 from .walk import WalkResult, walk_sources
+from .watch import DirectoryWatch, WatchUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -71,56 +71,47 @@ class LiveContext:
         self.base_dir = base_dir
         self.store_dir = store_dir
         self.cas = cas
+        self.entries: list[dict[str, Any]] = read_manifest(stored)["files"]  # of the current version
         self.frozen_note: str | None = None  # set while a loaded directory is missing
         # Sources that were single files: one that disappears was deleted, not a vanished directory.
         self._file_sources = {s for s in sources if os.path.isfile(base_dir / os.path.expanduser(s))}
-        self._watcher: Any = None
+        self._watch: DirectoryWatch | None = None
         self._dirty = True  # until a watcher runs, every check walks
 
-    def start(self) -> None:
-        """Watch the context's roots (recursively: directories and glob bases; a named file's parent)."""
-        paths = sorted({root for root in self.stored.roots if os.path.isdir(root)})
+    def start(self, walked: WalkResult) -> None:
+        """Watch the directories the load's walk entered (see rlm_mcp/contexts/watch.py)."""
         try:
-            from watchfiles._rust_notify import RustNotify
-
-            self._watcher = RustNotify(paths, False, False, 50, True, True)
+            self._watch = DirectoryWatch()
+            self._watch.add(walked.dirs)
             self._dirty = False
-        except Exception as exc:  # no watchfiles, inotify limits, an odd filesystem: walk on every check
+        except WatchUnavailable as exc:  # not Linux, or the watch limit: walk on every check
             log.info("no watcher for context %s (%s): every call walks its sources", self.stored.name, exc)
-            self._watcher = None
+            self.close()
 
     def close(self) -> None:
-        watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            watcher.close()
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.close()
 
     @property
     def watched(self) -> bool:
-        return self._watcher is not None
-
-    def _events(self) -> bool:
-        """Whether the watcher saw a change that may matter since the last check (True without a watcher)."""
-        if self._watcher is None:
-            return True
-        try:
-            found = self._watcher.watch(1, 1, 1, None)
-        except Exception as exc:  # a watched root vanished, the kernel queue overflowed: trust the walk
-            log.info("watcher of context %s failed (%s): walking instead", self.stored.name, exc)
-            self.close()
-            return True
-        if not isinstance(found, set):
-            return False
-        skip = self.limits.skip_dirs
-        return any(not skip.intersection(Path(path).parts) for _, path in found)
+        return self._watch is not None
 
     def check(self) -> Change | None:
         """Bring the stored context up to date with its sources; None when nothing changed. Blocking."""
-        dirty = self._events() or self._dirty
-        if not dirty:
+        changed = self._watch.changed() if self._watch is not None else True
+        if not (changed or self._dirty):
             return None
-        self._dirty = self._watcher is None
+        self._dirty = self._watch is None
         walked = walk_sources(self.sources, allowed_roots=self.allowed_roots, limits=self.limits,
                               base_dir=self.base_dir, missing_ok=True)
+        if self._watch is not None:
+            try:
+                self._watch.add(walked.dirs)  # new directories; known ones keep their watch
+            except WatchUnavailable as exc:
+                log.info("watcher of context %s stopped (%s): walking instead", self.stored.name, exc)
+                self.close()
+                self._dirty = True
         missing = [s for s in walked.missing_sources if s not in self._file_sources]
         if missing:
             note = (f"{', '.join(missing)} no longer exists or now resolves outside the allowed roots: context "
@@ -132,14 +123,16 @@ class LiveContext:
             return Change(None, notes=[note])
         thawed = self.frozen_note is not None
         self.frozen_note = None
-        old_entries = _entries(self.stored)
+        entries: list[dict[str, Any]] = []
         stored = store_paths(self.stored.name, self.sources, allowed_roots=self.allowed_roots,
                              store_dir=self.store_dir, limits=self.limits, base_dir=self.base_dir, cas=self.cas,
-                             walked=walked, previous=self.stored)
+                             walked=walked, previous=Previous(self.stored, self.entries), entries_out=entries)
         if stored.fingerprint == self.stored.fingerprint:
             return Change(None, notes=["Every loaded directory is back."]) if thawed else None
-        self.stored = stored
-        new_entries = _entries(stored)
+        if stored.reused:  # an earlier version of the tree came back (an undo): the store had it
+            entries = read_manifest(stored)["files"]
+        old_entries, new_entries = _keys(self.entries), _keys(entries)
+        self.stored, self.entries = stored, entries
         changed = [p for p, key in new_entries.items() if old_entries.get(p) != key]
         removed = [p for p in old_entries if p not in new_entries]
         notes = _why_removed(removed, walked, stored.root or "")
@@ -148,8 +141,8 @@ class LiveContext:
         return Change(stored, changed, removed, notes)
 
 
-def _entries(stored: StoredContext) -> dict[str, tuple[int, int, int]]:
-    return {e["path"]: (e["size"], e["mtime_ns"], e["ctime_ns"]) for e in read_manifest(stored)["files"]}
+def _keys(entries: list[dict[str, Any]]) -> dict[str, tuple[int, int, int]]:
+    return {e["path"]: (e["size"], e["mtime_ns"], e["ctime_ns"]) for e in entries}
 
 
 def _why_removed(removed: list[str], walked: WalkResult, root: str) -> list[str]:

@@ -49,7 +49,7 @@ from .models import (
 )
 from .walk import WalkResult, _biggest_dirs, walk_sources
 
-__all__ = ["files_of", "load_stored", "read_manifest", "store_paths", "store_text"]
+__all__ = ["Previous", "files_of", "load_stored", "read_manifest", "store_paths", "store_text"]
 
 _PROGRESS_EVERY = 200
 _SNIFF_BYTES = 8192
@@ -117,7 +117,8 @@ def store_paths(
     on_progress: Progress | None = None,
     cas: ContentStore | None = None,
     walked: WalkResult | None = None,
-    previous: StoredContext | None = None,
+    previous: Previous | None = None,
+    entries_out: list[dict[str, Any]] | None = None,
 ) -> StoredContext:
     """Store files, directories and globs as one "files" context.
 
@@ -127,8 +128,9 @@ def store_paths(
     (default: the current working directory).
 
     With `cas`, the context is stored there once for every server and linked into `store_dir`. A
-    live refresh passes the `walked` result it already has and the `previous` stored context of the
-    same sources: files whose size and mtime are unchanged are copied from its text, not read again.
+    live refresh passes the `walked` result it already has and the `previous` version of the same
+    sources: files whose size, mtime and ctime are unchanged are copied from its text, not read again;
+    `entries_out` receives the new manifest's file entries (a list to extend), so it need not read them.
 
     Raises InvalidContextName, SourceNotFound, OutsideAllowedRoots, ContextTooLarge.
     """
@@ -156,7 +158,7 @@ def store_paths(
     entries: list[dict[str, Any]] = []
 
     def write(gen: Path) -> dict[str, Any]:
-        old = _Previous.of(previous, root)
+        old = previous if previous is not None and previous.stored.root == root else None
         entries.extend(_write_files(gen / "content.txt", walked, root, limits, on_progress, stats, old))
         return {"files": entries}
 
@@ -193,25 +195,21 @@ def store_paths(
             fingerprint=fingerprint,
         )
 
-    return _commit(store_dir, name, write, summary=summary_fields, t0=t0, cas=cas, key=fingerprint)
+    stored = _commit(store_dir, name, write, summary=summary_fields, t0=t0, cas=cas, key=fingerprint)
+    if entries_out is not None:
+        entries_out.extend(entries)
+    return stored
 
 
-class _Previous:
-    """The stored context a live refresh starts from: its entries by path and its open content file."""
+class Previous:
+    """The version a live refresh starts from: its summary and its manifest's entries by path.
 
-    def __init__(self, entries: dict[str, dict[str, Any]], content_path: str) -> None:
-        self.entries = entries
-        self.content_path = content_path
+    `content_path` is its generation's own file (not the context's link, which the refresh moves on)."""
 
-    @classmethod
-    def of(cls, previous: StoredContext | None, root: str) -> _Previous | None:
-        if previous is None or previous.kind != "files" or previous.root != root:
-            return None
-        try:
-            entries = {e["path"]: e for e in read_manifest(previous)["files"]}
-        except (OSError, ValueError, KeyError):
-            return None
-        return cls(entries, previous.content_path)
+    def __init__(self, stored: StoredContext, entries: list[dict[str, Any]]) -> None:
+        self.stored = stored
+        self.entries = {e["path"]: e for e in entries}
+        self.content_path = os.path.realpath(stored.content_path)
 
     def same(self, rel: str, cand: Any) -> dict[str, Any] | None:
         """The previous entry of `rel` when its file is unchanged (same size and mtime on disk)."""
@@ -229,7 +227,7 @@ def _write_files(
     limits: LoadLimits,
     on_progress: Progress | None,
     stats: dict[str, Any],
-    previous: _Previous | None = None,
+    previous: Previous | None = None,
 ) -> list[dict[str, Any]]:
     """Read every candidate, skip binaries, and stream header + body into content_path.
 
@@ -255,7 +253,7 @@ def _write_files(
             if old is not None:
                 out.copy(old["byte_start"] - len(hbytes), old["byte_end"])
                 size, chars, body_len = old["bytes"], old["end"] - old["start"], old["byte_end"] - old["byte_start"]
-                body_newlines, was_replaced = old["newlines"], bool(old.get("replaced"))
+                body_newlines, was_replaced, language = old["newlines"], bool(old.get("replaced")), old["language"]
             else:
                 try:
                     data = _read_file(cand.real, cand.size, max(limits.max_file_bytes, cand.size))  # named
@@ -280,6 +278,7 @@ def _write_files(
                         was_replaced = True
                 out.write(hbytes, body)
                 size, body_len, body_newlines = len(data), len(body), data.count(b"\n")
+                language = language_of(rel)
                 ends_open = bool(data) and not data.endswith(b"\n")
             replaced += was_replaced
             loaded_bytes += size
@@ -303,7 +302,7 @@ def _write_files(
                 "bytes": size,
                 "lines": lines,
                 "newlines": body_newlines,
-                "language": language_of(rel),
+                "language": language,
                 "size": cand.size,
                 "mtime_ns": cand.mtime_ns,
                 "ctime_ns": cand.ctime_ns,
@@ -324,7 +323,7 @@ class _Output:
     """content.txt being written: new buffers go out with one writev per _IOV_BATCH, runs copied from the
     previous content file with copy_file_range (kept in order with the buffers)."""
 
-    def __init__(self, fd: int, previous: _Previous | None) -> None:
+    def __init__(self, fd: int, previous: Previous | None) -> None:
         self.fd = fd
         self.pending: list[bytes] = []
         self.run: tuple[int, int] | None = None  # [start, end) of the previous file still to copy

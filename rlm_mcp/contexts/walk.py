@@ -63,6 +63,7 @@ class WalkResult:
     outside_paths: list[str] = field(default_factory=list)
     unreadable_paths: list[str] = field(default_factory=list)
     missing_sources: list[str] = field(default_factory=list)  # only with walk_sources(missing_ok=True)
+    dirs: list[str] = field(default_factory=list)  # every directory entered (real paths): what to watch
 
 
 def glob_to_regex(pattern: str) -> re.Pattern[str]:
@@ -126,6 +127,7 @@ class _Walker:
         self.res = WalkResult()
         self.seen_files: set[str] = set()
         self.seen_dirs: set[str] = set()
+        self.named: set[str] = set()  # files given as sources themselves
         self.source_root = ""  # real path of the source being walked
 
     # -- roots ---------------------------------------------------------------------------------
@@ -294,6 +296,10 @@ def walk_sources(
                 w.res.unreadable += 1
                 continue
             w.add_file(real, real, st, named=True)
+            w.named.add(real)
+    # Named files and symlinked files live in directories the walk did not enter: watch those too.
+    outside_walk = {os.path.dirname(c.real) for c in w.res.candidates if c.real != c.logical or c.real in w.named}
+    w.res.dirs = sorted(w.seen_dirs | outside_walk)
     return w.res
 
 

@@ -31,7 +31,7 @@ from .extract import FileRecord, Symbol, call_sites, extract_file
 from .files import DiskFiles, FileSource
 from .languages import spec_for
 
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 PARALLEL_MIN_FILES = 64
 CHUNK = 48
 UNPACKED_FILES = 256
@@ -113,6 +113,7 @@ class CodeIndex:
         self.elapsed_s = 0.0
         self.complete = False
         self._changed = False  # records differ from the cache on disk
+        self._lookups_saved = False  # the cache on disk holds the name lookup of these records
         self._by_key: dict[str, list[tuple[str, int]]] | None = None  # see _lookups
         self._prebuilt: dict[str, list[dict[str, Any]]] | None = None  # see _prebuilt_lookups
         self._small: bool | None = None  # whether to prebuild them, decided on first use
@@ -127,11 +128,14 @@ class CodeIndex:
         `files`: where files are read (a Path means that directory on disk)."""
         files = DiskFiles(str(files)) if isinstance(files, Path) else files
         index = cls(files, rel_paths, {}, cache_path)
-        cached = _load_cache(cache_path, files.identity)
+        cached, lookups = _load_cache(cache_path, files.identity)
         index.records = {path: cached[path] for path in index.paths if path in cached and index._fresh(cached[path],
                                                                                                        path)}
         index.cache_hits = len(index.records)
         index._changed = len(index.records) != len(cached)
+        if not index._changed and len(index.records) == len(index.paths):
+            index._by_key = lookups  # the very same records: their name lookup as saved (~5x faster than built)
+            index._lookups_saved = lookups is not None
         return index
 
     @classmethod
@@ -182,9 +186,10 @@ class CodeIndex:
         if prepare_lookups and self._prebuilt_lookups() is None:
             self._lookups()
         self.complete = True
-        if self._changed:
-            _save_cache(self.cache_path, self.files.identity, self.records)
+        if self._changed or (self._by_key is not None and not self._lookups_saved):
+            _save_cache(self.cache_path, self.files.identity, self.records, self._by_key)
             self._changed = False
+            self._lookups_saved = self._by_key is not None
 
     def update(self, files: FileSource | Path, rel_paths: Sequence[str], workers: int | None = None) -> int:
         """Re-index new and changed files, drop removed ones; returns how many files were parsed."""
@@ -368,26 +373,30 @@ def _take(items: Iterator[list[str]], count: int) -> list[list[str]]:
     return [chunk for _, chunk in zip(range(count), items, strict=False)]
 
 
-def _load_cache(cache_path: Path | None, root: str) -> dict[str, Indexed]:
+Lookups = dict[str, list[tuple[str, int]]]
+
+
+def _load_cache(cache_path: Path | None, root: str) -> tuple[dict[str, Indexed], Lookups | None]:
     """marshal of plain tuples: several times faster to load than pickle of objects, and it only
-    ever holds data (a cache from another Python version simply fails to load and is rebuilt)."""
+    ever holds data (a cache from another Python version simply fails to load and is rebuilt).
+    The name lookup of a large index is saved with it (see `_lookups`), or None."""
     if cache_path is None or not cache_path.exists():
-        return {}
+        return {}, None
     try:
-        version, cached_root, rows = marshal.loads(cache_path.read_bytes())
+        version, cached_root, rows, lookups = marshal.loads(cache_path.read_bytes())
         if version != CACHE_VERSION or cached_root != root:
-            return {}
-        return {row[0]: Indexed(*row[1:]) for row in rows}
+            return {}, None
+        return {row[0]: Indexed(*row[1:]) for row in rows}, lookups
     except Exception:  # a corrupt or foreign cache is rebuilt, never trusted
-        return {}
+        return {}, None
 
 
-def _save_cache(cache_path: Path | None, root: str, records: dict[str, Indexed]) -> None:
+def _save_cache(cache_path: Path | None, root: str, records: dict[str, Indexed], lookups: Lookups | None) -> None:
     if cache_path is None:
         return
     rows = [(path, *entry) for path, entry in records.items()]
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     # A temporary name per writer: servers share the cache, and two must never write one file together.
     temporary = cache_path.with_name(f"{cache_path.name}.{os.getpid()}.{time.time_ns():x}.tmp")
-    temporary.write_bytes(marshal.dumps((CACHE_VERSION, root, rows)))
+    temporary.write_bytes(marshal.dumps((CACHE_VERSION, root, rows, lookups)))
     temporary.replace(cache_path)
