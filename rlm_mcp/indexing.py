@@ -37,6 +37,7 @@ from .symbols.prefilter import can_define_here
 
 log = logging.getLogger(__name__)
 MAX_RESULTS = 1000
+IN_PLACE_FILES = 200  # a live change of more files (a branch switch) is indexed like a reload instead
 
 
 class IndexNotReady(BadRequest):
@@ -106,6 +107,23 @@ class SessionIndex:
             return entry
         task_group.start_soon(self._build, entry)
         return entry
+
+    async def refresh(self, stored: StoredContext, changed: list[str], removed: list[str], task_group: Any) -> None:
+        """A live context changed: patch its complete index in place when few files did (parsed here, from
+        the new stored text), else index the new version from the cache like a reload."""
+        current = self.indexes.get(stored.name)
+        index = current.index if current is not None else None
+        if current is None or index is None or not index.complete or current.error is not None \
+                or len(changed) > IN_PLACE_FILES:
+            self.start(stored, task_group)
+            return
+        entry = ContextIndex(stored, status="ready", index=index)
+        files = await anyio.to_thread.run_sync(entry.files)
+        parsed = await anyio.to_thread.run_sync(parse, files.only(changed), changed)
+        index.replace(files, list(files.spans), parsed, removed)
+        entry.opened.set()
+        self.indexes[stored.name] = entry
+        task_group.start_soon(anyio.to_thread.run_sync, index.cache_writer())
 
     async def _build(self, entry: ContextIndex) -> None:
         stored = entry.stored

@@ -214,7 +214,7 @@ class Session:
                 await self.ensure_started()
                 await self._attach(change.stored)
                 self.contexts[name] = change.stored
-                self.code_index().start(change.stored, self.task_group)
+                await self.code_index().refresh(change.stored, change.changed, change.removed, self.task_group)
             notes.append(change.describe(name))
         return " ".join(notes) or None
 
