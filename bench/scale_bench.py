@@ -211,14 +211,14 @@ async def answer_or_none(client: Client, tool: str, arguments: dict[str, Any]) -
     return None if result.is_error else result.structured_content or {}
 
 
-async def index_status(client: Client) -> str:
-    report = structured(await client.call_tool("session", {"action": "status"}))
+async def index_status(client: Client, session: str | None = None) -> str:
+    report = structured(await client.call_tool("session", {"action": "status", "session": session}))
     return next((c.get("index", "") for c in report.get("contexts", []) if c["name"] == "main"), "")
 
 
-async def wait_for_index(client: Client) -> float:
+async def wait_for_index(client: Client, session: str | None = None) -> float:
     started = time.perf_counter()
-    while not (await index_status(client)).startswith(("ready", "failed")):
+    while not (await index_status(client, session)).startswith(("ready", "failed")):
         await anyio.sleep(0.1)
     return time.perf_counter() - started
 
@@ -348,6 +348,7 @@ async def measure_live(tree: Path, home: Path, rows: list[tuple[str, str]]) -> N
         # The freshness check: the same exec in a live session and in a snapshot session, interleaved.
         snapshot = structured(await client.call_tool("load_context", {"source": [str(tree)], "live": False,
                                                                       "new_session": True}))["session"]
+        await wait_for_index(client, snapshot)  # its index (from the cache) must not compete with what follows
         live_s, still_s = [], []
         for _ in range(CALLS):
             live_s.append((await _timed(client, "exec_code", {"code": "pass"}))[0])

