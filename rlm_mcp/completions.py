@@ -1,15 +1,16 @@
-"""MCP completions (`completion/complete`): the names of loaded contexts for the context resources.
+"""MCP completions (`completion/complete`): the arguments of the context resources -- loaded context
+names and the caller's session handles.
 
 Registering a handler with `MCPServer.completion()` is what declares the completions capability. The
-SDK calls that handler with the reference and the argument only, while the names to offer belong to
-the caller's session, which only the request can tell; a middleware (public, `MCPServer.middleware`)
+SDK calls that handler with the reference and the argument only, while the values to offer belong to
+the caller's sessions, which only the request can tell; a middleware (public, `MCPServer.middleware`)
 keeps each completion request in a context variable for the handler. A reference we do not serve,
 such as a prompt argument that is free text, gets an empty completion, as the protocol expects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from typing import Any
 
@@ -37,8 +38,11 @@ async def _remember_request(ctx: ServerRequestContext[Any, Any], call_next: Call
         _REQUEST.reset(token)
 
 
-def install(mcp: MCPServer, templates: Iterable[str], context_names: Callable[[Context], Iterable[str]]) -> None:
-    """Complete the `name` argument of the resource `templates` with `context_names(ctx)` of the caller."""
+ValuesOf = Callable[[Context, str, dict[str, str]], Awaitable[Iterable[str]]]
+
+
+def install(mcp: MCPServer, templates: Iterable[str], values_of: ValuesOf) -> None:
+    """Complete the arguments of the resource `templates` with `values_of(ctx, argument, arguments given)`."""
     served = frozenset(templates)
     mcp.middleware.append(_remember_request)
 
@@ -48,6 +52,6 @@ def install(mcp: MCPServer, templates: Iterable[str], context_names: Callable[[C
         request = _REQUEST.get()
         if request is None or not isinstance(ref, ResourceTemplateReference) or ref.uri not in served:
             return None
-        if argument.name != "name":
-            return None
-        return matching(context_names(Context(request_context=request, mcp_server=mcp)), argument.value)
+        given = dict(context.arguments or {}) if context is not None else {}
+        values = await values_of(Context(request_context=request, mcp_server=mcp), argument.name, given)
+        return matching(values, argument.value)

@@ -81,6 +81,16 @@ class Settings(BaseModel):
     auth_token: str | None = Field(None, description="bearer token(s) HTTP clients must send, comma-separated")
     allowed_hosts: tuple[str, ...] = Field((), description="extra Host values accepted over HTTP, comma-separated")
     allowed_origins: tuple[str, ...] = Field((), description="extra Origin values accepted over HTTP, comma-separated")
+    token_max_sessions: int | None = Field(None, ge=1, le=1000, description="concurrent sessions per bearer "
+                                           "token (default: RLM_MAX_SESSIONS shared out among the tokens)")
+    token_max_cost_usd: float = Field(20.0, ge=0, description="model spend in USD per bearer token (all its "
+                                      "sessions) over the rolling RLM_TOKEN_SPEND_WINDOW_S")
+    token_max_calls: int = Field(5000, ge=0, description="model calls per bearer token (all its sessions) over "
+                                 "the rolling RLM_TOKEN_SPEND_WINDOW_S")
+    token_spend_window_s: float = Field(86_400.0, gt=0, description="the rolling window of the per-token spend "
+                                        "caps (a day)")
+    replica_id: str = Field("", pattern=r"^[a-z0-9-]{0,32}$", description="this server's name behind a proxy: "
+                            "session handles start with it so the proxy can route them back here")
     max_request_mb: int = Field(16, ge=1, le=1024, description="largest HTTP request body")
 
     @field_validator("allowed_roots", mode="before")
@@ -96,6 +106,18 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    def bearer_tokens(self) -> list[str]:
+        """RLM_AUTH_TOKEN holds one token or several separated by commas: one per team member, each with its
+        own sessions, handles and caps."""
+        return [token.strip() for token in (self.auth_token or "").split(",") if token.strip()]
+
+    def sessions_per_caller(self) -> int:
+        """RLM_TOKEN_MAX_SESSIONS, else RLM_MAX_SESSIONS shared out among the tokens (rounded up), so that
+        no member can take every session while the others still fit."""
+        if self.token_max_sessions is not None:
+            return self.token_max_sessions
+        return -(-self.max_sessions // max(1, len(self.bearer_tokens())))
 
     def roots(self) -> tuple[Path, ...]:
         """Allowed roots, resolved; the working directory when none are configured."""

@@ -10,6 +10,11 @@ bearer token's fingerprint over HTTP, the process over stdio): for another calle
 made-up one, and the error does not tell the two apart. It expires with its session: idle longer than
 RLM_SESSION_IDLE_S (checked when it is used, besides the SessionManager's reaper) or closed; the error
 says how to start again. The registry only maps handles to sessions; SessionManager owns them.
+
+Behind a proxy with several replicas (RLM_REPLICA_ID), a handle starts with its replica's id and a dot,
+so the proxy routes it back to the one process that holds its REPL without reading the body. A handle
+of another replica reaching this one (the proxy could not reach its own: it restarted or was removed)
+gets an error that says so and how to start again; the session it named is gone with its process.
 """
 
 from __future__ import annotations
@@ -34,6 +39,10 @@ class SessionExpired(UnknownSession):
     """A handle whose session was closed: idle too long, or its connection ended."""
 
 
+class ForeignReplica(UnknownSession):
+    """A handle minted by another replica of a scaled-out server, which the proxy could not reach."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     key: str  # the SessionManager key of its session
@@ -53,8 +62,12 @@ class HandleRegistry:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._by_session: dict[tuple[str, str], str] = {}  # (session key, owner) -> its handle
 
+    @property
+    def replica(self) -> str:
+        return self.sessions.settings.replica_id
+
     def _mint(self, session: Session, owner: str) -> str:
-        handle = secrets.token_urlsafe(18)
+        handle = f"{self.replica}.{secrets.token_urlsafe(18)}" if self.replica else secrets.token_urlsafe(18)
         self._entries[handle] = _Entry(session.key, owner, weakref.ref(session))
         self._by_session[(session.key, owner)] = handle
         while len(self._entries) > REMEMBERED:
@@ -70,15 +83,30 @@ class HandleRegistry:
             return handle
         return self._mint(session, owner)
 
+    def live_handles(self, owner: str) -> list[str]:
+        """`owner`'s handles whose sessions are still open (for completions)."""
+        return [handle for handle, entry in self._entries.items()
+                if entry.owner == owner and (session := entry.session()) is not None
+                and self.sessions.sessions.get(entry.key) is session]
+
     async def open(self, owner: str) -> tuple[str, Session]:
         """A fresh session of its own and the handle that names it."""
-        key = "handle-" + secrets.token_hex(6)
-        session = await self.sessions.get(key)
+        key = f"{owner}/handle-{secrets.token_hex(6)}"
+        session = await self.sessions.get(key, owner)
         return self._mint(session, owner), session
 
     async def resolve(self, handle: str, owner: str) -> Session:
         """The live session `handle` names for `owner`; UnknownSession or SessionExpired with the way back."""
         entry = self._entries.get(handle)
+        minted_by = handle.partition(".")[0] if "." in handle else ""
+        if entry is None and minted_by != self.replica:
+            raise ForeignReplica(
+                f"session {_shown(handle)!r} was started on replica {minted_by or '(unnamed)'!r}, and this is "
+                f"replica {self.replica or '(unnamed)'!r}: the proxy could not reach the replica that held it "
+                "(it restarted or was removed), and a REPL cannot move between replicas, so its variables and "
+                "contexts are gone. Start again: call load_context (new_session=true for a separate session) and "
+                "pass the handle it returns as `session`."
+            )
         if entry is None or not secrets.compare_digest(entry.owner, owner):
             raise UnknownSession(
                 f"no session has the handle {_shown(handle)!r} for you: pass the `session` value that load_context "

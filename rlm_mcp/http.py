@@ -1,7 +1,10 @@
 """Streamable HTTP serving: loopback by default, a bearer token everywhere else, Origin and Host checks.
 
 The SDK's transport security does the DNS-rebinding checks (Host and Origin against allow-lists)
-and the body-size cap; a bearer token is one small ASGI middleware, compared in constant time.
+and the body-size cap; a bearer token is one small ASGI middleware, compared in constant time. The
+middleware also tells the SDK who is calling (`scope["user"]`, the SDK's own `AuthenticatedUser`), so
+the SDK binds each legacy `Mcp-Session-Id` to the token that opened it and answers another token's
+replay of it exactly as it answers an id that never existed (404 "Session not found").
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ import hashlib
 import hmac
 import ipaddress
 
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
@@ -34,14 +39,16 @@ class BearerToken:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            given = Headers(scope=scope).get("authorization", "").encode()
-            if not any([hmac.compare_digest(given, expected) for expected in self.expected]):  # no short cut
+            given = Headers(scope=scope).get("authorization", "")
+            if not any([hmac.compare_digest(given.encode(), expected) for expected in self.expected]):  # no short cut
                 response = JSONResponse(
                     {"error": "missing or wrong bearer token: send 'Authorization: Bearer <RLM_AUTH_TOKEN>'"},
                     status_code=401, headers={"WWW-Authenticate": 'Bearer realm="rlm-mcp"'},
                 )
                 await response(scope, receive, send)
                 return
+            principal = token_fingerprint(given)
+            scope["user"] = AuthenticatedUser(AccessToken(token=principal, client_id=principal, scopes=[]))
         await self.app(scope, receive, send)
 
 
@@ -54,20 +61,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def bearer_tokens(setting: str | None) -> list[str]:
-    """RLM_AUTH_TOKEN holds one token or several separated by commas: one per client, so that each
-    client's session handles (handles.py) are its own."""
-    return [token.strip() for token in (setting or "").split(",") if token.strip()]
-
-
-def token_fingerprint(token: str) -> str:
-    """Names the HTTP session of a token holder without keeping the token itself around."""
-    return hashlib.sha256(token.encode()).hexdigest()[:12]
+def token_fingerprint(authorization: str) -> str:
+    """Names a token's holder (the owner of its sessions, in logs and session keys) without keeping the token."""
+    return hashlib.sha256(authorization.encode()).hexdigest()[:16]
 
 
 def build_app(server: MCPServer, settings: Settings) -> ASGIApp:
     """The ASGI app for `rlm-mcp serve --http`; InsecureBind when the bind would be open to all."""
-    tokens = bearer_tokens(settings.auth_token)
+    tokens = settings.bearer_tokens()
     if not is_loopback(settings.host) and not tokens:
         raise InsecureBind(
             f"refusing to serve on {settings.host} without a bearer token: anyone who can reach it could run "

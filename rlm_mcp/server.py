@@ -28,13 +28,13 @@ from mcp_types import (
     TextContent,
     ToolAnnotations,
 )
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 
 from . import __version__
 from .completions import install as install_completions
 from .config import Settings
 from .errors import BadRequest
-from .handles import HandleRegistry
+from .handles import HandleRegistry, UnknownSession
 from .http import token_fingerprint
 from .mcp_errors import translated
 from .models import (
@@ -51,6 +51,7 @@ from .playbook import PLAYBOOK, SERVER_INSTRUCTIONS
 from .rlm.calls import WorkerCalls, new_loop, session_calls
 from .rlm.loop import RLMLimits
 from .sessions import Session, SessionManager
+from .unknown_names import install as install_unknown_names
 from .workers.backends import load_litellm, uses_lean_path
 from .workers.cli_backend import is_cli_model
 
@@ -58,11 +59,18 @@ log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.25
 CONTEXT_URI = "rlm://contexts/{name}"
 MANIFEST_URI = CONTEXT_URI + "/manifest"
+HANDLE_CONTEXT_URI = "rlm://sessions/{session}/contexts/{name}"
+HANDLE_MANIFEST_URI = HANDLE_CONTEXT_URI + "/manifest"
 
 
-SessionArg = Annotated[str | None, Field(
-    description="The session handle that load_context returned: pass it on every call to keep working in that "
-    "session (its REPL variables and contexts). Omit for this connection's default session.", max_length=64)]
+SessionArg = Annotated[str | None, Field(max_length=64), WithJsonSchema({
+    "type": "string", "maxLength": 64, "x-mcp-header": "Session",
+    "description": "The session handle that load_context returned: pass it on every call to keep working in "
+    "that session (its REPL variables and contexts). Omit for this connection's default session."})]
+"""`x-mcp-header` (MCP 2026-07-28): conforming HTTP clients copy the handle into an `Mcp-Param-Session` header,
+which a proxy routes on without reading the body (examples/deploy/); the SDK rejects a header that disagrees
+with the argument. The schema says "string" alone, as that revision requires of a header parameter; null is
+still accepted, meaning "omitted"."""
 
 
 @dataclass(slots=True)
@@ -72,38 +80,42 @@ class AppState:
     handles: HandleRegistry
 
 
-def session_key(ctx: Context) -> str:
-    """Which session a request belongs to.
-
-    stdio has one client per process. Over HTTP, legacy-protocol clients carry an Mcp-Session-Id; the
-    2026 protocol is stateless, so its clients name a session with an X-RLM-Session header, or share
-    one session per bearer token.
-    """
-    headers = ctx.headers
-    if headers is None:
-        return "stdio"
-    named = headers.get("mcp-session-id") or headers.get("x-rlm-session")
-    if named:
-        return f"http:{named[:128]}"
-    return caller(ctx)
-
-
 def caller(ctx: Context) -> str:
-    """Whom a session handle belongs to: the bearer token (its fingerprint) over HTTP, the process over stdio."""
+    """Who is asking, and so whose sessions a request may reach: the bearer token (its fingerprint) over
+    HTTP, the process over stdio. Loopback HTTP without tokens has one caller, "http"."""
     headers = ctx.headers
     if headers is None:
         return "stdio"
     token = headers.get("authorization", "")
-    return f"http-token:{token_fingerprint(token)}" if token else "http"
+    return f"token-{token_fingerprint(token)}" if token else "http"
+
+
+def session_key(ctx: Context) -> str:
+    """Which of the caller's sessions a request without a handle belongs to.
+
+    stdio has one client per process. Over HTTP, legacy-protocol clients carry an Mcp-Session-Id (which
+    the SDK binds to the token that opened it, http.py); the 2026 protocol is stateless, so its clients
+    name a session with an X-RLM-Session header, or share one session per bearer token. Every key starts
+    with its caller: the same name or id from another token is another session.
+    """
+    owner = caller(ctx)
+    headers = ctx.headers
+    if headers is None:
+        return owner
+    if connection := headers.get("mcp-session-id"):
+        return f"{owner}/connection:{connection[:128]}"
+    if named := headers.get("x-rlm-session"):
+        return f"{owner}/named:{named[:128]}"
+    return owner
 
 
 async def current_session(ctx: Context, handle: str | None = None) -> Session:
-    """The session a handle names for this caller, else the connection's default session."""
+    """The session a handle names for this caller, else the caller's session for this connection."""
     state: AppState = ctx.request_context.lifespan_context
     if handle:
         return await state.handles.resolve(handle, caller(ctx))
     key = session_key(ctx)
-    session = await state.sessions.get(key)
+    session = await state.sessions.get(key, caller(ctx))
     _close_with_connection(ctx, state.sessions, key)
     return session
 
@@ -381,33 +393,64 @@ def create_server(settings: Settings) -> MCPServer:
         """How to use rlm-mcp's tools as a Recursive Language Model: probe, filter with code, map with workers."""
         return PLAYBOOK + (f"\n\nThe task:\n{task}" if task else "")
 
+    async def summary_of(ctx: Context, name: str, handle: str | None = None) -> dict[str, Any]:
+        current = await current_session(ctx, handle)
+        await current.refresh()  # a live context is read as it is now
+        return current.context(name).to_dict()
+
+    async def manifest_of(ctx: Context, name: str, handle: str | None = None) -> dict[str, Any]:
+        from .contexts import read_manifest
+
+        current = await current_session(ctx, handle)
+        await current.refresh()
+        return read_manifest(current.context(name))
+
     @mcp.resource(CONTEXT_URI, mime_type="application/json")
     @translated("resource " + CONTEXT_URI)
     async def context_summary(name: str, ctx: Context) -> dict[str, Any]:
         """The summary of one loaded context (sizes, files, languages, skipped); the session tool lists names."""
-        current = await current_session(ctx)
-        await current.refresh()
-        return current.context(name).to_dict()
+        return await summary_of(ctx, name)
 
     @mcp.resource(MANIFEST_URI, mime_type="application/json")
     @translated("resource " + MANIFEST_URI)
     async def context_manifest(name: str, ctx: Context) -> dict[str, Any]:
         """The file manifest of one loaded context: path, offsets, bytes, lines, language per file."""
-        from .contexts import read_manifest
+        return await manifest_of(ctx, name)
 
-        current = await current_session(ctx)
-        await current.refresh()
-        return read_manifest(current.context(name))
+    @mcp.resource(HANDLE_CONTEXT_URI, mime_type="application/json")
+    @translated("resource " + HANDLE_CONTEXT_URI)
+    async def handle_context_summary(session: str, name: str, ctx: Context) -> dict[str, Any]:
+        """The summary of a context loaded in the session a handle names (one of yours)."""
+        return await summary_of(ctx, name, session)
 
-    install_completions(mcp, (CONTEXT_URI, MANIFEST_URI), loaded_context_names)
+    @mcp.resource(HANDLE_MANIFEST_URI, mime_type="application/json")
+    @translated("resource " + HANDLE_MANIFEST_URI)
+    async def handle_context_manifest(session: str, name: str, ctx: Context) -> dict[str, Any]:
+        """The file manifest of a context loaded in the session a handle names (one of yours)."""
+        return await manifest_of(ctx, name, session)
+
+    install_completions(mcp, (CONTEXT_URI, MANIFEST_URI, HANDLE_CONTEXT_URI, HANDLE_MANIFEST_URI), completion_values)
+    install_unknown_names(mcp)
     return mcp
 
 
-def loaded_context_names(ctx: Context) -> list[str]:
-    """The caller's loaded contexts, for completions; asking does not open a session."""
+async def completion_values(ctx: Context, argument: str, given: dict[str, str]) -> list[str]:
+    """What a resource argument may be, for this caller only: its live handles for `session`, else the
+    contexts loaded in the session `given["session"]` names or in its default one. Asking opens nothing."""
     state: AppState = ctx.request_context.lifespan_context
-    existing = state.sessions.sessions.get(session_key(ctx))
-    return list(existing.contexts) if existing else []
+    owner = caller(ctx)
+    if argument == "session":
+        return state.handles.live_handles(owner)
+    if argument != "name":
+        return []
+    if handle := given.get("session"):
+        try:
+            session: Session | None = await state.handles.resolve(handle, owner)
+        except UnknownSession:
+            return []
+    else:
+        session = state.sessions.sessions.get(session_key(ctx))
+    return list(session.contexts) if session else []
 
 
 def _session_report(current: Session, action: str, handle: str) -> SessionReport:

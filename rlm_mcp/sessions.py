@@ -3,6 +3,11 @@
 A session starts its sandbox lazily (the first load or exec), survives crashes of its guest by
 restarting it and re-attaching every loaded context, and is closed when idle for too long, when
 the client goes away, or when the server stops. It knows nothing of the MCP transport.
+
+Every session has an owner (a bearer token's fingerprint, or "stdio"), named by whoever asks for it.
+The manager caps sessions per owner as well as in all (RLM_TOKEN_MAX_SESSIONS, RLM_MAX_SESSIONS) and
+keeps one SpendAccount per owner that all its sessions spend from, so one team member can exhaust
+neither the sessions nor the model budget of the others.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from .indexing import SessionIndex
 from .memory import release_memory
 from .sandbox import ExecResult, Sandbox, SandboxPolicy, create_launcher, new_data_dir
 from .search import ContextSearch
-from .workers import TrajectoryLog, Usage
+from .workers import SpendAccount, TrajectoryLog, Usage
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +80,8 @@ class Session:
     policy: SandboxPolicy
     task_group: TaskGroup
     extension_factory: ExtensionFactory | None = None
+    owner: str = "stdio"
+    account: SpendAccount | None = None  # the owner's, shared by all its sessions
     trajectory: TrajectoryLog | None = None
     observer: Callable[[dict[str, Any]], None] | None = None  # sees every recorded event (the ask CLI)
     created: float = field(default_factory=time.time)
@@ -347,22 +354,48 @@ class SessionManager:
         self.extension_factory = extension_factory
         self.policy = SandboxPolicy.load(settings.sandbox_policy)
         self.sessions: dict[str, Session] = {}
+        self.accounts: dict[str, SpendAccount] = {}
         self._lock = anyio.Lock()
 
-    async def get(self, key: str) -> Session:
+    async def get(self, key: str, owner: str = "stdio") -> Session:
+        """The session under `key`, opened for `owner` if there is none; a key names one owner's session."""
         async with self._lock:
             session = self.sessions.get(key)
             if session is None:
-                if len(self.sessions) >= self.settings.max_sessions:
-                    raise SessionLimitReached(
-                        f"{len(self.sessions)} sessions are open, the limit is {self.settings.max_sessions}; "
-                        "close idle clients or raise RLM_MAX_SESSIONS"
-                    )
+                self._check_room(owner)
                 session = Session(key, self.settings, self.policy, self.task_group, self.extension_factory,
+                                  owner=owner, account=self.account(owner),
                                   trajectory=new_trajectory(self.settings, key))
                 self.sessions[key] = session
+            elif session.owner != owner:  # keys embed their owner (server.session_key): a bug, never a lookup
+                raise RlmMcpError(f"session key {key!r} belongs to another caller")
             session.touch()
             return session
+
+    def account(self, owner: str) -> SpendAccount:
+        """The spend account all of `owner`'s sessions draw on (it outlives them: closing refills nothing)."""
+        if owner not in self.accounts:
+            settings = self.settings
+            self.accounts[owner] = SpendAccount(settings.token_max_cost_usd, settings.token_max_calls,
+                                                settings.token_spend_window_s)
+        return self.accounts[owner]
+
+    def owned_by(self, owner: str) -> list[Session]:
+        return [session for session in self.sessions.values() if session.owner == owner]
+
+    def _check_room(self, owner: str) -> None:
+        cap, mine = self.settings.sessions_per_caller(), len(self.owned_by(owner))
+        if mine >= cap:
+            raise SessionLimitReached(
+                f"you have {mine} sessions open and the limit per token is {cap} (RLM_TOKEN_MAX_SESSIONS): reuse "
+                "one by passing its handle as `session`, let an idle one expire (RLM_SESSION_IDLE_S), or ask the "
+                "server's operator to raise RLM_TOKEN_MAX_SESSIONS"
+            )
+        if len(self.sessions) >= self.settings.max_sessions:
+            raise SessionLimitReached(
+                f"{len(self.sessions)} sessions are open, the server's limit is {self.settings.max_sessions} "
+                "(RLM_MAX_SESSIONS): retry when an idle one has closed, or ask the server's operator to raise it"
+            )
 
     async def close(self, key: str) -> None:
         async with self._lock:

@@ -53,7 +53,8 @@ class WorkerCalls:
 
     @classmethod
     def for_session(cls, session: Session) -> WorkerCalls:
-        return cls(session, new_dispatcher(session.settings, session), Budget.new(budget_limits(session.settings)))
+        budget = Budget.new(budget_limits(session.settings), account=session.account)
+        return cls(session, new_dispatcher(session.settings, session), budget)
 
     @property
     def usage(self) -> Usage:

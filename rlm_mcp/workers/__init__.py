@@ -14,7 +14,7 @@ from .backends import (
     WorkerResponse,
     backend_for,
 )
-from .budget import Budget, BudgetLimits, Ledger
+from .budget import Budget, BudgetLimits, Ledger, SpendAccount
 from .dispatcher import WorkerDispatcher, WorkerResult, WorkerSettings
 from .errors import BudgetExceeded, WorkerCallFailed, WorkerError, WorkerNotConfigured, WorkerTimeout
 from .trajectory import TrajectoryLog
@@ -27,6 +27,7 @@ __all__ = [
     "Ledger",
     "LiteLLMBackend",
     "OpenAICompatibleBackend",
+    "SpendAccount",
     "TrajectoryLog",
     "Usage",
     "WorkerBackend",

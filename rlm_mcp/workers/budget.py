@@ -16,6 +16,10 @@ Decisions:
   (`Ledger.unknown_cost_calls` counts them); use max_worker_calls and max_tokens for such models.
 - Each limit's environment variable (the hint in every BudgetExceeded): RLM_MAX_WORKER_CALLS,
   RLM_MAX_TOKENS, RLM_MAX_COST_USD, RLM_MAX_DEPTH, RLM_MAX_WALL_S, RLM_MAX_BATCH, RLM_MAX_REPEATS.
+- Above the sessions stands the caller's `SpendAccount` (one per bearer token on a team server): every
+  session of one caller spends from it, over a rolling window (RLM_TOKEN_SPEND_WINDOW_S, a day by
+  default), so closing a session and opening another does not refill anything. A rolling window rather
+  than a calendar day: there is no midnight at which a member can spend two days' worth at once.
 """
 
 from __future__ import annotations
@@ -39,6 +43,45 @@ class BudgetLimits:
 
 
 @dataclass(slots=True)
+class SpendAccount:
+    """What one caller (a bearer token) spent on models across all its sessions in the last `window_s`."""
+
+    max_cost_usd: float
+    max_calls: int
+    window_s: float
+    _spending: collections.deque[tuple[float, int, float]] = field(default_factory=collections.deque)
+
+    def _totals(self) -> tuple[int, float]:
+        horizon = time.monotonic() - self.window_s
+        while self._spending and self._spending[0][0] < horizon:
+            self._spending.popleft()
+        return sum(calls for _, calls, _ in self._spending), sum(cost for _, _, cost in self._spending)
+
+    def admit(self) -> None:
+        """Refuse a call once the caller's window is spent; else count it."""
+        calls, cost = self._totals()
+        window = f"{self.window_s / 3600:g} h"
+        if calls >= self.max_calls:
+            raise BudgetExceeded("token_max_calls", limit=self.max_calls, used=calls,
+                                 hint=f"Your token made that many model calls in the last {window}, across all its "
+                                      "sessions; wait, or ask the server's operator to raise "
+                                      "RLM_TOKEN_MAX_CALLS (or RLM_TOKEN_SPEND_WINDOW_S).")
+        if cost >= self.max_cost_usd:
+            raise BudgetExceeded("token_max_cost_usd", limit=self.max_cost_usd, used=round(cost, 6),
+                                 hint=f"Your token spent that much in the last {window}, across all its sessions; "
+                                      "wait, or ask the server's operator to raise RLM_TOKEN_MAX_COST_USD.")
+        self._spending.append((time.monotonic(), 1, 0.0))
+
+    def spend(self, cost_usd: float) -> None:
+        self._spending.append((time.monotonic(), 0, cost_usd))
+
+    def used(self) -> dict[str, float | int]:
+        calls, cost = self._totals()
+        return {"model_calls": calls, "cost_usd": round(cost, 6), "window_s": self.window_s,
+                "max_calls": self.max_calls, "max_cost_usd": self.max_cost_usd}
+
+
+@dataclass(slots=True)
 class Ledger:
     limits: BudgetLimits
     calls: int = 0
@@ -47,6 +90,7 @@ class Ledger:
     unknown_cost_calls: int = 0
     started: float = field(default_factory=time.monotonic)
     repeats: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
+    account: SpendAccount | None = None  # the caller's, shared by all its sessions
 
     def restart_clock(self) -> None:
         """A new call tree's wall clock (a session reset); what was spent stays spent."""
@@ -65,8 +109,8 @@ class Budget:
     depth: int = 0
 
     @classmethod
-    def new(cls, limits: BudgetLimits) -> Budget:
-        return cls(Ledger(limits))
+    def new(cls, limits: BudgetLimits, account: SpendAccount | None = None) -> Budget:
+        return cls(Ledger(limits, account=account))
 
     @property
     def limits(self) -> BudgetLimits:
@@ -111,6 +155,8 @@ class Budget:
                                       "of the session: workers, sub_query and RLM roots).")
         if self.seconds_left() <= 0:
             raise self.out_of_time()
+        if ledger.account is not None:
+            ledger.account.admit()
         ledger.calls += 1
 
     def seconds_left(self) -> float:
@@ -128,3 +174,5 @@ class Budget:
             self.ledger.unknown_cost_calls += 1
         else:
             self.ledger.cost_usd += cost_usd
+            if self.ledger.account is not None:
+                self.ledger.account.spend(cost_usd)

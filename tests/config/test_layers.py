@@ -17,11 +17,11 @@ LAYERS = {
     "indexing": 2, "search": 2, "models": 2,
     "sessions": 3,
     "rlm": 4,
-    "handles": 5, "mcp_errors": 5, "http": 5, "completions": 5, "doctor": 5,
+    "handles": 5, "mcp_errors": 5, "unknown_names": 5, "http": 5, "completions": 5, "doctor": 5,
     "server": 6,
     "cli": 7, "__init__": 7,
 }
-MCP_SDK_USERS = {"server", "mcp_errors", "http", "completions", "handles", "cli"}
+MCP_SDK_USERS = {"server", "mcp_errors", "unknown_names", "http", "completions", "handles", "cli"}
 
 
 def unit_of(path: Path) -> str:

@@ -6,6 +6,7 @@ import logging
 import re
 
 import pytest
+from mcp import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 
 from rlm_mcp.config import ConfigError
@@ -15,6 +16,7 @@ from rlm_mcp.mcp_errors import to_mcp_error
 from rlm_mcp.rlm.errors import RLMError, RootModelError
 from rlm_mcp.sandbox import PolicyError, SandboxCrashed, SandboxError
 from rlm_mcp.workers import BudgetExceeded, WorkerError, WorkerNotConfigured
+from tests.helpers import stdio_client
 
 
 def test_every_component_error_is_under_one_base() -> None:
@@ -52,3 +54,20 @@ def test_an_unexpected_exception_is_logged_and_called_a_bug(caplog: pytest.LogCa
     assert translated.error.code == INTERNAL_ERROR
     assert message.startswith("internal error in find_symbol: ZeroDivisionError") and "bug in rlm-mcp" in message
     assert caplog.records[-1].exc_info is not None and "find_symbol" in caplog.records[-1].getMessage()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_an_unknown_prompt_or_resource_is_invalid_params_naming_what_exists(server_env, mode) -> None:
+    async with stdio_client(server_env, mode) as client:
+        with pytest.raises(MCPError) as prompt:
+            await client.get_prompt("test_simple_prompt")
+        assert prompt.value.error.code == INVALID_PARAMS
+        assert prompt.value.error.message == "unknown prompt 'test_simple_prompt': this server has rlm_playbook"
+        with pytest.raises(MCPError) as resource:
+            await client.read_resource("test://static-text")
+        assert resource.value.error.code == INVALID_PARAMS
+        assert "Unknown resource" in resource.value.error.message
+        assert "rlm://contexts/{name}" in resource.value.error.message
+        assert "rlm://sessions/{session}/contexts/{name}" in resource.value.error.message
+        assert (await client.get_prompt("rlm_playbook")).messages  # the known one still renders

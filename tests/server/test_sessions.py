@@ -28,16 +28,26 @@ def jail_alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
 
 
-async def test_cap_on_concurrent_sessions(tmp_path: Path) -> None:
+async def test_caps_on_concurrent_sessions_per_caller_and_in_all(tmp_path: Path) -> None:
     async with anyio.create_task_group() as group:
-        manager = SessionManager(settings(tmp_path, max_sessions=2), group)
-        await manager.get("a")
-        await manager.get("b")
-        with pytest.raises(SessionLimitReached, match="RLM_MAX_SESSIONS"):
-            await manager.get("c")
-        await manager.close("a")
-        await manager.get("c")
+        manager = SessionManager(settings(tmp_path, max_sessions=3, token_max_sessions=2), group)
+        await manager.get("alice/a", "alice")
+        await manager.get("alice/b", "alice")
+        with pytest.raises(SessionLimitReached, match=r"limit per token is 2 \(RLM_TOKEN_MAX_SESSIONS\)"):
+            await manager.get("alice/c", "alice")
+        await manager.get("bob/a", "bob")  # alice's cap leaves room for bob
+        with pytest.raises(SessionLimitReached, match=r"server's limit is 3 \(RLM_MAX_SESSIONS\)"):
+            await manager.get("bob/b", "bob")
+        await manager.close("alice/a")
+        await manager.get("bob/b", "bob")
+        assert [s.key for s in manager.owned_by("bob")] == ["bob/a", "bob/b"]
         await manager.close_all()
+
+
+def test_the_sessions_cap_is_shared_out_among_the_tokens_by_default(tmp_path: Path) -> None:
+    assert settings(tmp_path, max_sessions=8).sessions_per_caller() == 8  # stdio, or one token
+    assert settings(tmp_path, max_sessions=8, auth_token="a,b,c").sessions_per_caller() == 3
+    assert settings(tmp_path, max_sessions=8, auth_token="a,b,c", token_max_sessions=5).sessions_per_caller() == 5
 
 
 async def test_idle_sessions_are_closed_with_their_jail_and_data(tmp_path: Path) -> None:
