@@ -212,7 +212,8 @@ class Session:
         for name, follower in list(self.live.items()):
             try:
                 change = await anyio.to_thread.run_sync(follower.check)
-            except ctx_store.ContextError as exc:  # e.g. the tree grew past a limit: keep the last version
+            except (ctx_store.ContextError, OSError) as exc:  # the tree grew past a limit, a disk error...
+                log.warning("session %s: context %s could not follow its files: %s", self.key, name, exc)
                 notes.append(f"context {name!r} could not follow its files ({exc}); it stays as last seen.")
                 continue
             if change is None:

@@ -107,7 +107,7 @@ class LiveContext:
         changed = self._watch.changed() if self._watch is not None else True
         if not (changed or self._dirty):
             return None
-        self._dirty = self._watch is None
+        self._dirty = True  # until this check succeeds: a failed one (a limit crossed) is tried again next call
         walked = walk_sources(self.sources, allowed_roots=self.allowed_roots, limits=self.limits,
                               base_dir=self.base_dir, missing_ok=True)
         if self._watch is not None:
@@ -116,22 +116,20 @@ class LiveContext:
             except WatchUnavailable as exc:
                 log.info("watcher of context %s stopped (%s): walking instead", self.stored.name, exc)
                 self.close()
-                self._dirty = True
         missing = [s for s in walked.missing_sources if s not in self._file_sources]
         if missing:
             note = (f"{', '.join(missing)} no longer exists or now resolves outside the allowed roots: context "
                     f"{self.stored.name!r} keeps its files as last seen until it is back (or load_context again).")
-            self._dirty = True  # keep looking until it is back
-            if note == self.frozen_note:
+            if note == self.frozen_note:  # said already; keep looking (dirty) until it is back
                 return None
             self.frozen_note = note
             return Change(None, notes=[note])
-        thawed = self.frozen_note is not None
-        self.frozen_note = None
         entries: list[dict[str, Any]] = []
         stored = store_paths(self.stored.name, self.sources, allowed_roots=self.allowed_roots,
                              store_dir=self.store_dir, limits=self.limits, base_dir=self.base_dir, cas=self.cas,
                              walked=walked, previous=Previous(self.stored, self.entries()), entries_out=entries)
+        self._dirty = self._watch is None
+        thawed, self.frozen_note = self.frozen_note is not None, None
         if stored.fingerprint == self.stored.fingerprint:
             return Change(None, notes=["Every loaded directory is back."]) if thawed else None
         if stored.reused:  # an earlier version of the tree came back (an undo): the store had it

@@ -100,3 +100,25 @@ def test_a_symlink_turned_outward_is_never_read(tmp_path: Path) -> None:
     assert change is not None and change.removed == ["link.py"] and "outside the allowed roots" in change.notes[0]
     assert b"SECRET" not in Path(live.stored.content_path).read_bytes()
     live.close()
+
+
+def test_a_limit_crossed_keeps_the_last_version_and_is_tried_again(tmp_path: Path) -> None:
+    from rlm_mcp.contexts import ContextTooLarge
+
+    tree, live = follow(tmp_path, watch=True)
+    live.limits = LoadLimits(max_files=31)
+    before = live.stored
+    for i in range(3):
+        (tree / f"extra{i}.py").write_text("X = 1\n")
+    for _ in range(2):  # the watch was drained by the first try: the second still walks
+        try:
+            live.check()
+        except ContextTooLarge as exc:
+            assert "31" in str(exc)
+        else:
+            raise AssertionError("the tree is over max_files")
+        assert live.stored is before
+    (tree / "extra0.py").unlink()
+    (tree / "extra1.py").unlink()
+    assert sorted(live.check().changed) == ["extra2.py"]  # type: ignore[union-attr]
+    live.close()

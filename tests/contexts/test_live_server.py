@@ -110,3 +110,22 @@ async def test_bad_input_is_a_note_and_the_rest_stays_usable(server_env, tmp_pat
         moved.rename(proj)
         back = await _exec(client, "print(files['ok.py'].strip())")
         assert back["stdout"] == "OK = 2\n" and "back" in back["context_changed"]
+
+
+async def test_sub_query_slices_and_resources_read_the_current_files(server_env, tmp_path: Path) -> None:
+    from tests.fakes import FakeOpenAI
+
+    proj = tmp_path / "proj"
+    _write(proj / "a.py", "A = 1\n")
+    with FakeOpenAI() as upstream:  # echoes the prompt: what the worker was sent
+        env = {**server_env, "RLM_WORKER_MODEL": "openai/gpt-4o-mini", "RLM_WORKER_API_BASE": upstream.api_base,
+               "OPENAI_API_KEY": "sk-test"}
+        async with stdio_client(env, cwd=tmp_path) as client:
+            await client.call_tool("load_context", {"source": [str(proj)]})
+            _write(proj / "a.py", "A = 2\n")
+            asked = await client.call_tool("sub_query", {"prompt": "Read", "context": "main", "path": "a.py"})
+            assert asked.structured_content["answers"][0]["text"] == "echo: Read\n\n---\nA = 2\n"
+            assert asked.structured_content["context_changed"].startswith("1 file changed since your last call")
+            _write(proj / "b.py", "B = 1\n")
+            manifest = await client.read_resource("rlm://contexts/main/manifest")
+            assert '"b.py"' in manifest.contents[0].text
