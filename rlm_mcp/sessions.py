@@ -203,7 +203,12 @@ class Session:
             follower.close()
 
     async def refresh(self) -> str | None:
-        """Bring live contexts up to date before a call reads them; returns the note for the model, if any."""
+        """Bring live contexts up to date before a call reads them; returns the note for the model, if any.
+
+        While an exec (or a load, or a reset) holds the session, the contexts stay as that call found them:
+        a find_symbol alongside a long exec answers at once instead of waiting for it."""
+        if self._lock.locked():
+            return None
         async with self._lock:
             return await self._refresh()
 
