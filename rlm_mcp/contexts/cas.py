@@ -38,6 +38,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .walk import CACHEDIR_SIGNATURE, CACHEDIR_TAG
+
 __all__ = ["ContentStore"]
 
 ENTRY_FILES = ("content.txt", "manifest.json", "summary.json")
@@ -72,6 +74,9 @@ class ContentStore:
         """A fresh private directory to write entry `key` into; `publish` it or `discard` it."""
         tmp = self.root / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
+        tag = self.root / CACHEDIR_TAG
+        if not tag.exists():  # loads and live walks of a tree holding RLM_HOME skip the store
+            tag.write_bytes(CACHEDIR_SIGNATURE + b"\n# rlm-mcp's store of contexts: a cache, safe to delete.\n")
         path = tmp / f"{key}.{os.getpid()}.{secrets.token_hex(4)}"
         path.mkdir()
         return path

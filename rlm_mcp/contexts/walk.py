@@ -11,6 +11,8 @@ Decisions (documented here because the summary reflects them):
 - Glob syntax: `*` and `?` stay within one path segment, `**` spans any number of segments (zero
   included), `[...]` is a character class; `*` also matches dot-files.
 - Symlinks: see LoadLimits.follow_symlinks. Entries are reported under the link's path.
+- A directory tagged as a cache (a CACHEDIR.TAG file with its signature, as rlm-mcp's own store under
+  RLM_HOME is) is skipped below a source, like an ignored one.
 """
 
 from __future__ import annotations
@@ -187,7 +189,9 @@ class _Walker:
         for e in entries:
             if e.name == ".gitignore":
                 rules = rules.push_file(ign_prefix, e.path)
-                break
+            elif e.name == CACHEDIR_TAG and real_dir != self.source_root and _is_cache_dir(e.path):
+                self.res.ignored += 1  # e.g. rlm-mcp's own store: a live context must not swallow itself
+                return
         for e in entries:
             name = e.name
             real = e.path
@@ -327,6 +331,19 @@ def _walk_glob(w: _Walker, source: str, absolute: str, relative_base: str | None
     w.walk(real, real, rules, ign_prefix, "", glob_to_regex("/".join(rest)), max_depth)
     if len(w.res.candidates) + len(w.res.too_large) + w.res.binary == before:
         raise SourceNotFound(source, Path(absolute), is_glob=True)
+
+
+CACHEDIR_TAG = "CACHEDIR.TAG"
+CACHEDIR_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"  # https://bford.info/cachedir/
+
+
+def _is_cache_dir(tag: str) -> bool:
+    """A directory tagged as a cache (the Cache Directory Tagging convention tar and backup tools honour)."""
+    try:
+        with open(tag, "rb") as handle:
+            return handle.read(len(CACHEDIR_SIGNATURE)) == CACHEDIR_SIGNATURE
+    except OSError:
+        return False
 
 
 def _within(path: str, root: str) -> bool:

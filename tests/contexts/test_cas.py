@@ -141,3 +141,16 @@ async def test_two_servers_share_the_store_and_a_new_server_reuses_it(server_env
     assert results[2]["reused"] is True and results[2]["stdout"] == "200 x = 0\n"
     cas = ContentStore(Path(server_env["RLM_HOME"]) / "store", 1 << 30)
     assert len(entries(cas)) == 1 and os.listdir(cas.root / "tmp") == []
+
+
+def test_a_tree_holding_the_store_leaves_the_store_out(tmp_path: Path) -> None:
+    """RLM_HOME inside the loaded tree (loading a home directory): the tagged store is skipped, so a load
+    never stores the store, and storing does not change the tree that was loaded."""
+    tree = tmp_path / "tree"
+    make_tree(tree, files=5)
+    cas = ContentStore(tree / ".cache" / "rlm-mcp" / "store", 1 << 30)
+    first = store(tree, tmp_path / "s1", cas)
+    assert (cas.root / "CACHEDIR.TAG").read_bytes().startswith(b"Signature: 8a477f597d28d172789f06886806bc55")
+    second = store(tree, tmp_path / "s2", cas)
+    assert second.reused and second.fingerprint == first.fingerprint and second.file_count == 5
+    assert "store" not in Path(second.content_path).read_text()
