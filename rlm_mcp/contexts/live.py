@@ -25,9 +25,10 @@ from typing import Any
 
 from .cas import ContentStore
 from .models import LoadLimits, StoredContext
-from .store import Previous, read_manifest, store_paths
+from .store import read_manifest, store_paths
 from .walk import WalkResult, walk_sources
 from .watch import DirectoryWatch, WatchUnavailable
+from .write import Previous
 
 log = logging.getLogger(__name__)
 
