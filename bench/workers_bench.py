@@ -34,12 +34,12 @@ from rlm_mcp.workers import (
     Budget,
     BudgetLimits,
     LiteLLMBackend,
+    ModelBackend,
     OpenAICompatibleBackend,
-    WorkerBackend,
     WorkerDispatcher,
     WorkerSettings,
+    load_litellm,
 )
-from rlm_mcp.workers.backends import load_litellm
 
 MODEL = "openai/gpt-4o-mini"
 UNLIMITED = BudgetLimits(max_worker_calls=10**7, max_tokens=10**12, max_cost_usd=10**6, max_batch=10**6,
@@ -54,7 +54,7 @@ def start_fake(latency: float) -> tuple[subprocess.Popen[str], str]:
     return process, process.stdout.readline().strip()  # the server prints its address once it listens
 
 
-def make_backend(kind: str, api_base: str) -> WorkerBackend:
+def make_backend(kind: str, api_base: str) -> ModelBackend:
     if kind == "litellm":
         return LiteLLMBackend(api_base=api_base, api_key="sk-bench")
     return OpenAICompatibleBackend(api_base=api_base, api_key="sk-bench")

@@ -1,7 +1,8 @@
 """The `rlm-mcp` command: serve (default, stdio or --http), ask, doctor, trace, and configuration flags.
 
 Logs go to stderr: when serving stdio, stdout belongs to the MCP transport. Errors of ours
-(rlm_mcp.errors) end a command with their one-line message and exit code 1, never a traceback.
+(rlm_mcp.errors) end a command with their one-line message and exit code 1, never a traceback: they
+become click's user errors at one place, the command group's `invoke`.
 """
 
 from __future__ import annotations
@@ -18,21 +19,22 @@ from .config import Settings, load_settings
 from .errors import RlmMcpError
 
 
-def _settings(config: Path | None, **flags: Any) -> Settings:
-    try:
-        return load_settings(config, flags)
-    except RlmMcpError as exc:
-        raise click.ClickException(str(exc)) from exc
+class Commands(click.Group):
+    """The command group, and the CLI's one error boundary: an error of ours leaves any command as a
+    click user error (its message, exit code 1); anything else is a bug and keeps its traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RlmMcpError as exc:
+            raise click.ClickException(str(exc)) from exc
 
 
 def _check_policy(settings: Settings) -> None:
     """A broken RLM_SANDBOX_POLICY stops the command before it starts, not at the first session."""
     from .sandbox import SandboxPolicy
 
-    try:
-        SandboxPolicy.load(settings.sandbox_policy)
-    except RlmMcpError as exc:
-        raise click.ClickException(str(exc)) from exc
+    SandboxPolicy.load(settings.sandbox_policy)
 
 
 def _logging(verbose: bool) -> None:
@@ -44,7 +46,7 @@ def _logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-@click.group(invoke_without_command=True)
+@click.group(cls=Commands, invoke_without_command=True)
 @click.version_option(__version__, prog_name="rlm-mcp")
 @click.pass_context
 def main(ctx: click.Context) -> None:
@@ -66,8 +68,9 @@ def main(ctx: click.Context) -> None:
               help="Isolation backend (RLM_SANDBOX). 'none' runs model code WITHOUT isolation.")
 @click.option("--allowed-roots", default=None, help="Directories load_context may read, path-separated.")
 @click.option("--auth-token", default=None, help="Bearer token HTTP clients must send (RLM_AUTH_TOKEN).")
-@click.option("--worker-model", default=None, help="litellm model for llm_query (RLM_WORKER_MODEL).")
-@click.option("--root-model", default=None, help="litellm model for rlm_complete (RLM_ROOT_MODEL).")
+@click.option("--worker-model", default=None, help="Model for llm_query and sub_query: a litellm model string or "
+              "an assistant CLI such as claude-code/haiku (RLM_WORKER_MODEL).")
+@click.option("--root-model", default=None, help="Model for rlm_complete, as --worker-model (RLM_ROOT_MODEL).")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging to stderr.")
 def serve(use_http: bool = False, host: str | None = None, port: int | None = None, config: Path | None = None,
           sandbox: str | None = None, allowed_roots: str | None = None, auth_token: str | None = None,
@@ -76,19 +79,16 @@ def serve(use_http: bool = False, host: str | None = None, port: int | None = No
     """Serve MCP (stdio by default)."""
     from .server import create_server
 
-    settings = _settings(config, host=host, port=port, sandbox=sandbox, allowed_roots=allowed_roots,
-                         auth_token=auth_token,
-                         worker_model=worker_model, root_model=root_model)
+    settings = load_settings(config, {"host": host, "port": port, "sandbox": sandbox, "allowed_roots": allowed_roots,
+                                      "auth_token": auth_token, "worker_model": worker_model,
+                                      "root_model": root_model})
     _check_policy(settings)
     _logging(verbose)
     server = create_server(settings)
     if use_http:
-        from .http import InsecureBind, serve_http
+        from .http import serve_http
 
-        try:
-            serve_http(server, settings)
-        except InsecureBind as exc:
-            raise click.ClickException(str(exc)) from exc
+        serve_http(server, settings)
     else:
         server.run()
 
@@ -96,8 +96,9 @@ def serve(use_http: bool = False, host: str | None = None, port: int | None = No
 @main.command()
 @click.argument("question")
 @click.argument("paths", nargs=-1)
-@click.option("--root-model", default=None, help="litellm model that writes the code (RLM_ROOT_MODEL).")
-@click.option("--worker-model", default=None, help="litellm model for llm_query (RLM_WORKER_MODEL).")
+@click.option("--root-model", default=None, help="Model that writes the code: a litellm model string or an "
+              "assistant CLI such as claude-code/sonnet (RLM_ROOT_MODEL).")
+@click.option("--worker-model", default=None, help="Model for llm_query, as --root-model (RLM_WORKER_MODEL).")
 @click.option("--max-iterations", type=int, default=20, show_default=True, help="Root-model turns.")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer and usage as JSON.")
 @click.option("--config", "config", type=click.Path(path_type=Path, dir_okay=False), default=None,
@@ -114,13 +115,10 @@ def ask(question: str, paths: tuple[str, ...], root_model: str | None, worker_mo
     import json
     import time
 
-    from .rlm import RLM, RLMError, RLMLimits
+    from .rlm import RLM, RLMLimits
 
-    settings = _settings(config, root_model=root_model, worker_model=worker_model)
-    try:
-        rlm = RLM(settings=settings, limits=RLMLimits.from_settings(settings, max_iterations=max_iterations))
-    except RLMError as exc:
-        raise click.ClickException(str(exc)) from exc
+    settings = load_settings(config, {"root_model": root_model, "worker_model": worker_model})
+    rlm = RLM(settings=settings, limits=RLMLimits.from_settings(settings, max_iterations=max_iterations))
     context: str | list[str] | None = sys.stdin.read() if paths == ("-",) else list(paths) or None
     started = time.monotonic()
 
@@ -134,10 +132,7 @@ def ask(question: str, paths: tuple[str, ...], root_model: str | None, worker_mo
         elif event.get("type") == "root_reply":
             click.echo(f"{stamp} iteration {event.get('iteration')}: root replied", err=True)
 
-    try:
-        result = rlm.complete(question, context, record=narrate)
-    except RlmMcpError as exc:  # a path that cannot be loaded, a sandbox that cannot start, a broken policy
-        raise click.ClickException(str(exc)) from exc
+    result = rlm.complete(question, context, record=narrate)
     if as_json:
         click.echo(json.dumps({"answer": result.answer, "status": result.status, "reason": result.reason,
                                "usage": result.usage.as_dict(), "worker_usage": result.worker_usage,
@@ -164,7 +159,7 @@ def doctor(config: Path | None = None, check_worker: bool = False) -> None:
     """
     from .doctor import can_run_isolated, render, run_checks
 
-    results = run_checks(_settings(config), check_worker)
+    results = run_checks(load_settings(config), check_worker)
     click.echo(render(results))
     verdict = "can" if can_run_isolated(results) else "CANNOT"
     click.echo(f"=> rlm-mcp {verdict} run isolated code on this machine")

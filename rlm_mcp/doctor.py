@@ -215,20 +215,17 @@ def check_worker(settings: Settings, call: bool = False) -> Check:
 
 def _call_worker(settings: Settings, where: str) -> Check:
     """One tiny real call, only when asked: it may cost a fraction of a cent."""
-    from .workers import WorkerRequest, backend_for
+    from .workers import ModelRequest, backend_for
     from .workers.cli_backend import setup_fix
 
     async def ask() -> str:
         backend = backend_for(settings.worker_model, settings.worker_api_base)
         try:
-            response = await backend.complete(WorkerRequest(settings.worker_model or "", "Reply with: ok",
-                                                            timeout_s=min(settings.worker_timeout_s, 60),
-                                                            max_tokens=5))
+            response = await backend.complete(ModelRequest.of_prompt(
+                settings.worker_model or "", "Reply with: ok", min(settings.worker_timeout_s, 60), max_tokens=5))
             return response.text
         finally:
-            close = getattr(backend, "aclose", None)
-            if close is not None:
-                await close()
+            await backend.aclose()
 
     try:
         text = anyio.run(ask)

@@ -11,10 +11,11 @@ made-up one, and the error does not tell the two apart. It expires with its sess
 RLM_SESSION_IDLE_S (checked when it is used, besides the SessionManager's reaper) or closed; the error
 says how to start again. The registry only maps handles to sessions; SessionManager owns them.
 
-Behind a proxy with several replicas (RLM_REPLICA_ID), a handle starts with its replica's id and a dot,
-so the proxy routes it back to the one process that holds its REPL without reading the body. A handle
-of another replica reaching this one (the proxy could not reach its own: it restarted or was removed)
-gets an error that says so and how to start again; the session it named is gone with its process.
+Behind a proxy with several replicas (RLM_REPLICA_ID), a handle is `<replica>.<start>.<random>`: the proxy
+routes on the part before the first dot, back to the one process that holds its REPL, without reading
+the body; `<start>` names this run of the process. A handle of another replica reaching this one (the
+proxy could not reach its own) or of an earlier run of this one gets `ReplicaGone`, an error that says
+which and how to start again; the session it named is gone with its process.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ class SessionExpired(UnknownSession):
     """A handle whose session was closed: idle too long, or its connection ended."""
 
 
-class ForeignReplica(UnknownSession):
-    """A handle minted by another replica of a scaled-out server, which the proxy could not reach."""
+class ReplicaGone(UnknownSession):
+    """A handle minted by another replica the proxy could not reach, or by this replica before it restarted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +62,15 @@ class HandleRegistry:
         self.sessions = sessions
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._by_session: dict[tuple[str, str], str] = {}  # (session key, owner) -> its handle
+        self._run = secrets.token_hex(3)  # this run of the process: a restart makes older handles tell why
 
     @property
     def replica(self) -> str:
         return self.sessions.settings.replica_id
 
     def _mint(self, session: Session, owner: str) -> str:
-        handle = f"{self.replica}.{secrets.token_urlsafe(18)}" if self.replica else secrets.token_urlsafe(18)
+        random = secrets.token_urlsafe(18)  # has no dots
+        handle = f"{self.replica}.{self._run}.{random}" if self.replica else random
         self._entries[handle] = _Entry(session.key, owner, weakref.ref(session))
         self._by_session[(session.key, owner)] = handle
         while len(self._entries) > REMEMBERED:
@@ -95,17 +98,26 @@ class HandleRegistry:
         session = await self.sessions.get(key, owner)
         return self._mint(session, owner), session
 
+    def _gone_with_its_replica(self, handle: str) -> str | None:
+        """Why a handle this registry does not know names a session of another process, if it does."""
+        if "." not in handle:
+            return None
+        replica, _, rest = handle.partition(".")
+        if replica != self.replica:
+            return (f"was started on replica {replica!r} and this is replica {self.replica or '(unnamed)'!r}: the "
+                    "proxy could not reach the replica that held it (it stopped or was removed)")
+        if rest.partition(".")[0] != self._run:
+            return f"was started on this replica ({replica!r}) before it restarted"
+        return None
+
     async def resolve(self, handle: str, owner: str) -> Session:
         """The live session `handle` names for `owner`; UnknownSession or SessionExpired with the way back."""
         entry = self._entries.get(handle)
-        minted_by = handle.partition(".")[0] if "." in handle else ""
-        if entry is None and minted_by != self.replica:
-            raise ForeignReplica(
-                f"session {_shown(handle)!r} was started on replica {minted_by or '(unnamed)'!r}, and this is "
-                f"replica {self.replica or '(unnamed)'!r}: the proxy could not reach the replica that held it "
-                "(it restarted or was removed), and a REPL cannot move between replicas, so its variables and "
-                "contexts are gone. Start again: call load_context (new_session=true for a separate session) and "
-                "pass the handle it returns as `session`."
+        if entry is None and (gone := self._gone_with_its_replica(handle)):
+            raise ReplicaGone(
+                f"session {_shown(handle)!r} {gone}, and a REPL cannot move between replicas or outlive its "
+                "process, so its variables and contexts are gone. Start again: call load_context "
+                "(new_session=true for a separate session) and pass the handle it returns as `session`."
             )
         if entry is None or not secrets.compare_digest(entry.owner, owner):
             raise UnknownSession(

@@ -21,12 +21,12 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .config import Settings
+from .config import ConfigError, Settings
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
-class InsecureBind(ValueError):
+class InsecureBind(ConfigError):
     """Serving beyond loopback without a token would hand code execution to the network."""
 
 

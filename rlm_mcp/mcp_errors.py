@@ -1,7 +1,9 @@
 """The one place where rlm-mcp's errors become MCP errors (the server's error boundary).
 
-Every tool, resolver and resource handler of the server is wrapped by `translated`, so no exception
-of ours or of Python's crosses to a client raw:
+Every handler of the server -- its tools, resources, prompt and completion values -- is registered
+behind `translated` in one place (server.py's `_register`), so no exception of ours or of Python's
+crosses to a client raw (a tool's argument resolver raises nothing of ours: it leaves a request it
+cannot serve to the tool body):
 
 - a request that cannot be served as asked (BadRequest and its kin, IndexNotReady among them;
   ContextError, a bad regular expression, a spent budget) -> INVALID_PARAMS with our message, which

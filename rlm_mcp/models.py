@@ -6,7 +6,7 @@ content of a tool result.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -18,12 +18,22 @@ CONTEXT_CHANGED = ("set when a live context's files changed since your last call
                    "variables computed from the old text may be stale")
 
 
+class Report(BaseModel):
+    """A tool's result: its text for hosts that show only text, its structured content for the rest."""
+
+    def text(self) -> str:
+        raise NotImplementedError
+
+    def structured(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
 class FileSizeModel(BaseModel):
     path: str
     bytes: int
 
 
-class ContextSummary(BaseModel):
+class ContextSummary(Report):
     """What load_context returns: sizes and shape, never the content."""
 
     name: str
@@ -91,7 +101,7 @@ class VariableModel(BaseModel):
 FINAL_ANSWER_TEXT_CHARS = 20_000  # the whole answer is always in the structured result
 
 
-class ExecReport(BaseModel):
+class ExecReport(Report):
     """What exec_code returns."""
 
     status: Literal["ok", "error", "timeout", "killed", "sandbox_fault"]
@@ -119,6 +129,16 @@ class ExecReport(BaseModel):
             ],
             final_answer=final_answer, worker_usage=worker_usage or Usage(), context_changed=context_changed,
         )
+
+    def structured(self) -> dict[str, Any]:
+        """The structured result without the fields at their defaults (no error, no variables, no restart,
+        no final answer, no worker calls): the common result stays four fields, which a host's model reads
+        on every call (Claude Code passes structured content to its model) and a client validates against
+        the output schema on every call (~0.05 ms instead of ~0.33 ms with the mcp client's jsonschema)."""
+        data = self.model_dump(mode="json", exclude_defaults=True)
+        if "worker_usage" in data:
+            data["worker_usage"] = self.worker_usage.model_dump(mode="json")  # all its counters, zeros too
+        return data
 
     def text(self) -> str:
         parts = [f"[context changed] {self.context_changed}"] if self.context_changed else []
@@ -156,7 +176,7 @@ class ContextBrief(BaseModel):
     index: str = Field(description="The code index: building (with progress), ready, failed or none.")
 
 
-class SessionReport(BaseModel):
+class SessionReport(Report):
     """What the session tool returns."""
 
     session: str
@@ -196,11 +216,12 @@ class AnswerModel(BaseModel):
     cached: bool = False
 
 
-class SubQueryReport(BaseModel):
+class SubQueryReport(Report):
     """What sub_query returns: one answer per prompt (or per chunk), in order."""
 
     answers: list[AnswerModel]
-    backend: Literal["litellm", "sampling"]
+    backend: str = Field(description="what answered: litellm, openai-compatible, assistant-cli, or sampling "
+                         "(the client's own model)")
     usage: Usage = Field(default_factory=Usage)
     context_changed: str | None = Field(None, description=CONTEXT_CHANGED)
 
@@ -213,7 +234,24 @@ class SubQueryReport(BaseModel):
                             for i, a in enumerate(self.answers))
 
 
-class RLMReport(BaseModel):
+class _RunUsage(Protocol):
+    iterations: int
+    code_blocks: int
+    root: Usage
+    elapsed_s: float
+
+
+class _Run(Protocol):
+    """What an RLM run (rlm/loop.py's RLMResult) tells its report."""
+
+    answer: str
+    status: Literal["final", "best_effort", "failed"]
+    reason: str | None
+    usage: _RunUsage
+    spent: dict[str, Any]
+
+
+class RLMReport(Report):
     """What rlm_complete returns: the answer, whether it is final or the best so far, and what it cost."""
 
     answer: str
@@ -230,6 +268,14 @@ class RLMReport(BaseModel):
     elapsed_s: float
     trajectory: str | None = None
 
+    @classmethod
+    def from_run(cls, run: _Run, *, worker_usage: Usage, trajectory: str | None) -> RLMReport:
+        usage = run.usage
+        return cls(answer=run.answer, status=run.status, reason=run.reason, iterations=usage.iterations,
+                   code_blocks=usage.code_blocks, root_calls=usage.root.calls, root_tokens=usage.root.tokens,
+                   root_cost_usd=usage.root.cost_usd, worker_usage=worker_usage, spent=run.spent,
+                   elapsed_s=usage.elapsed_s, trajectory=trajectory)
+
     def text(self) -> str:
         note = "" if self.status == "final" else f"\n[{self.status}: {self.reason}]"
         cost = "unknown" if self.root_cost_usd is None else f"${self.root_cost_usd:.4f}"
@@ -237,7 +283,7 @@ class RLMReport(BaseModel):
                 f"root cost {cost}, {self.worker_usage.calls} worker calls, {self.elapsed_s:.1f} s]")
 
 
-class SymbolReport(BaseModel):
+class SymbolReport(Report):
     """What find_symbol returns: definitions (find, outline) or call sites (references)."""
 
     op: Literal["find", "outline", "references"]

@@ -1,17 +1,17 @@
 """Line search over a session's stored context with ripgrep: the host half of the REPL's grep().
 
 Why on the host: a regex scan of a 287 MB context in the guest takes ~10 s with Python's `re` and
-still 5-10x ripgrep's time with google-re2 (/work/shared/notes/regex-engines.md has the numbers),
-while `rg` scans the stored `content.txt` at page-cache speed. The guest translates its pattern into
-an equivalent Rust regex (rlm_mcp/repl_helpers.py decides when that is exact) and calls the host's
-`grep` callback; this module runs `rg` over that one file and maps its line numbers back to
-(file, line) with the manifest. It knows nothing of MCP, models or the sandbox.
+still 5-10x ripgrep's time with google-re2, while `rg` scans the stored `content.txt` at page-cache
+speed. The guest translates its pattern into an equivalent Rust regex (rlm_mcp/repl_regex.py decides
+when that is exact) and calls the host's `grep` callback; this module runs `rg` over that one file and
+maps its line numbers back to (file, line) with the manifest. It knows nothing of MCP, models or the sandbox.
 
-Trust: the payload comes from hostile guest code. Every field is type- and size-checked, the pattern
-reaches `rg` as one `--regexp=` argument (never through a shell), `rg` reads only the context's own
-stored file (named after `--`, or on its stdin from a cursor on), runs under a timeout and is killed
-when the call is cancelled, and no regex from the guest is ever compiled on the host (the path
-filter arrives as file indices).
+Trust: the payload comes from hostile guest code. Every field is type- and size-checked (a payload
+that breaks the rules is a BadRequest: the guest sees its message, the server logs one line and no
+traceback), the pattern reaches `rg` as one `--regexp=` argument (never through a shell), `rg` reads
+only the context's own stored file (named after `--`, or on its stdin from a cursor on), runs under a
+timeout and is killed when the call is cancelled, and no regex from the guest is ever compiled on the
+host (the path filter arrives as file indices).
 
 Reply pages: at most PAGE_BYTES of line text per reply. A cut page carries a cursor (byte offset
 and line number of the first line not yet reported); the guest sends it back to go on, so the host
@@ -38,6 +38,7 @@ import anyio
 from anyio.abc import ByteReceiveStream
 
 from .contexts import StoredContext
+from .errors import BadRequest
 
 __all__ = ["ContextSearch", "LineTable", "find_rg", "line_table"]
 
@@ -123,7 +124,7 @@ class ContextSearch:
         if fingerprint != request.fingerprint:
             return {"fallback": "the context was reloaded since the REPL attached it"}
         if request.files is not None and any(hi > len(table.first) for _, hi in request.files):
-            raise ValueError("grep: file index range beyond the context's files")
+            raise BadRequest("grep: file index range beyond the context's files")
         async with self._slots:
             return await _search(rg, content, table, request)
 
@@ -147,21 +148,21 @@ def _read_json(path: Path) -> dict[str, Any]:
 def _parse(payload: Any) -> _Request:
     """Validate what the guest sent; a malformed payload is the guest's error, named."""
     if not isinstance(payload, dict):
-        raise ValueError("grep: the payload must be an object")
+        raise BadRequest("grep: the payload must be an object")
     context, fingerprint, pattern = payload.get("context"), payload.get("fingerprint"), payload.get("pattern")
     if not isinstance(context, str) or len(context) > 64:
-        raise ValueError("grep: 'context' must be a context name")
+        raise BadRequest("grep: 'context' must be a context name")
     if not isinstance(fingerprint, str) or len(fingerprint) > 128:
-        raise ValueError("grep: 'fingerprint' must be the manifest's fingerprint")
+        raise BadRequest("grep: 'fingerprint' must be the manifest's fingerprint")
     if not isinstance(pattern, str) or not 0 < len(pattern) <= MAX_PATTERN_CHARS or "\n" in pattern or "\0" in pattern:
-        raise ValueError(f"grep: 'pattern' must be one line of 1..{MAX_PATTERN_CHARS} characters")
+        raise BadRequest(f"grep: 'pattern' must be one line of 1..{MAX_PATTERN_CHARS} characters")
     limit = payload.get("limit")
     if limit is not None and not (_is_int(limit) and 0 <= limit <= MAX_HITS):
-        raise ValueError(f"grep: 'limit' must be null or an integer 0..{MAX_HITS}")
+        raise BadRequest(f"grep: 'limit' must be null or an integer 0..{MAX_HITS}")
     cursor = payload.get("cursor", [0, 1])
     if not (isinstance(cursor, list) and len(cursor) == 2 and all(_is_int(v) for v in cursor)
             and cursor[0] >= 0 and cursor[1] >= 1):
-        raise ValueError("grep: 'cursor' must be [byte offset >= 0, line >= 1]")
+        raise BadRequest("grep: 'cursor' must be [byte offset >= 0, line >= 1]")
     return _Request(context, fingerprint, pattern, _parse_ranges(payload.get("files")), limit, (cursor[0], cursor[1]))
 
 
@@ -170,12 +171,12 @@ def _parse_ranges(files: Any) -> list[tuple[int, int]] | None:
     if files is None:
         return None
     if not isinstance(files, list) or len(files) > 1_000_000:
-        raise ValueError("grep: 'files' must be a list of [lo, hi] index ranges")
+        raise BadRequest("grep: 'files' must be a list of [lo, hi] index ranges")
     ranges, last = [], 0
     for item in files:
         if not (isinstance(item, list) and len(item) == 2 and all(_is_int(v) for v in item)
                 and last <= item[0] < item[1]):
-            raise ValueError("grep: 'files' ranges must be ascending [lo, hi] pairs with lo < hi")
+            raise BadRequest("grep: 'files' ranges must be ascending [lo, hi] pairs with lo < hi")
         ranges.append((item[0], item[1]))
         last = item[1]
     return ranges
@@ -213,7 +214,7 @@ async def _search(rg: str, content: Path, table: LineTable, request: _Request) -
                 if await process.wait() == 2:  # 1 is "no match"; 2 an error, such as a rejected pattern
                     return {"fallback": await _error_of(process.stderr)}
     except TimeoutError:
-        raise RuntimeError(f"grep: ripgrep took over {RG_TIMEOUT_S:.0f} s on one page; narrow the pattern") from None
+        raise BadRequest(f"grep: ripgrep took over {RG_TIMEOUT_S:.0f} s on one page; narrow the pattern") from None
     finally:
         with anyio.CancelScope(shield=True):
             if process.returncode is None:

@@ -1,16 +1,19 @@
 """The MCP surface of rlm-mcp: thin handlers over sessions, contexts and the sandbox.
 
-Two error channels: a request that cannot be served (bad arguments, unknown names, a spent budget, a
-failed sandbox) is a protocol error whose message says what to do -- every handler is wrapped by
-`mcp_errors.translated`, the one boundary where errors become MCP errors; failures of the user's code
-come back as a normal result with is_error set and a status.
+Each tool handler parses its arguments, calls one function of a lower layer and returns that layer's
+result type. Handlers are plain module functions; `create_server` registers every one of them --
+tools, resources, the prompt and the completion values -- in one place, `_register`, which puts each
+behind `mcp_errors.translated`, the one boundary where errors become MCP errors. Two error channels:
+a request that cannot be served (bad arguments, unknown names, a spent budget, a failed sandbox) is a
+protocol error whose message says what to do; failures of the user's code come back as a normal
+result with is_error set and a status.
 """
 
 
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,27 +36,27 @@ from pydantic import Field, WithJsonSchema
 from . import __version__
 from .completions import install as install_completions
 from .config import Settings
-from .errors import BadRequest
+from .contexts import read_manifest
+from .errors import BadRequest, RlmMcpError
 from .handles import HandleRegistry, UnknownSession
 from .http import token_fingerprint
 from .mcp_errors import translated
 from .models import (
     AnswerModel,
-    ContextBrief,
     ContextSummary,
     ExecReport,
+    Report,
     RLMReport,
     SessionReport,
     SubQueryReport,
     SymbolReport,
 )
 from .playbook import PLAYBOOK, SERVER_INSTRUCTIONS
-from .rlm.calls import WorkerCalls, new_loop, session_calls
-from .rlm.loop import RLMLimits
+from .rlm.calls import WorkerCalls, answer, session_calls, status_report
 from .sessions import Session, SessionManager
+from .slices import worker_prompts
 from .unknown_names import install as install_unknown_names
-from .workers.backends import load_litellm, uses_lean_path
-from .workers.cli_backend import is_cli_model
+from .workers import backend_for, load_litellm
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.25
@@ -133,20 +136,268 @@ def _close_with_connection(ctx: Context, sessions: SessionManager, key: str) -> 
     connection.exit_stack.push_async_callback(sessions.close, key)
 
 
-def tool_result(model: Any, *, is_error: bool = False) -> CallToolResult:
-    return CallToolResult(
-        content=[TextContent(type="text", text=model.text())],
-        structured_content=model.model_dump(mode="json"),
-        is_error=is_error,
-    )
+def tool_result(report: Report, *, is_error: bool = False) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=report.text())],
+                          structured_content=report.structured(), is_error=is_error)
 
 
 def _needs_litellm(settings: Settings) -> bool:
-    """Whether a configured model goes through litellm (assistant CLIs and the lean client do not)."""
-    root = settings.root_model and not is_cli_model(settings.root_model)
-    worker = settings.worker_model and not is_cli_model(settings.worker_model) and not uses_lean_path(
-        settings.worker_model, settings.worker_api_base)
-    return bool(root or worker)
+    """Whether a configured model's backend imports litellm (assistant CLIs and the lean client do not)."""
+    root = settings.root_model and backend_for(settings.root_model, settings.root_api_base, tools=True)
+    worker = settings.worker_model and backend_for(settings.worker_model, settings.worker_api_base)
+    return any(backend and backend.loads_litellm for backend in (root, worker))
+
+
+def state_of(ctx: Context) -> AppState:
+    return ctx.request_context.lifespan_context
+
+
+def client_roots(source: list[str] | None, text: str | None, ctx: Context) -> ListRoots | None:
+    """Ask the client for its workspace roots only when the call names no source."""
+    if source or text is not None:
+        return None
+    capabilities = ctx.session.client_capabilities
+    return ListRoots() if capabilities is not None and capabilities.roots is not None else None
+
+
+async def load_context(
+    ctx: Context,
+    source: Annotated[list[str] | None, Field(
+        description="Paths to load: files, directories or globs like 'src/**/*.py'. Omit (with no text) to "
+        "load the client's workspace roots.")] = None,
+    text: Annotated[str | None, Field(description="Inline text to load instead of paths (a log, a doc).")] = None,
+    name: Annotated[str, Field(description="Context name; 'main' becomes `context` and `files` in the REPL.",
+                               pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")] = "main",
+    session: SessionArg = None,
+    new_session: Annotated[bool, Field(description="Start a separate session (its own REPL and contexts) for "
+                                       "this load and return its handle, e.g. for a second analysis.")] = False,
+    live: Annotated[bool, Field(description="Follow the files: edits, new and deleted files show up in the next "
+                                "call. false keeps a fixed snapshot.")] = True,
+    roots: Annotated[ListRootsResult | None, Resolve(client_roots)] = None,
+) -> Annotated[CallToolResult, ContextSummary]:
+    """Load a whole codebase, directory, file set or large text ONCE into this session's sandboxed Python REPL,
+    so later exec_code calls can search and analyse all of it with code instead of reading files one by one.
+
+    Use this before answering questions that need a global view: every caller of a function, every place a
+    config key is read, which modules swallow exceptions, patterns across thousands of files or a huge log.
+    .gitignore is honoured; binaries, vendored dirs and oversized files are skipped. Returns a summary (size,
+    files, languages, skipped) - never the content - and a session handle: pass it as `session` to every later
+    call (exec_code, sub_query, find_symbol, rlm_complete, session) to work in this session. Reloading an
+    unchanged tree is cheap.
+    """
+    state = state_of(ctx)
+    if text is not None and source:
+        raise BadRequest("give either `text` or `source`, not both")
+    if new_session and session:
+        raise BadRequest("give `session` (to load into that session) or new_session=true (to start one), not both")
+    if new_session:
+        handle, current = await state.handles.open(caller(ctx))
+    else:
+        current = await current_session(ctx, session)
+        handle = session or state.handles.handle_of(current, caller(ctx))
+    if text is not None:
+        stored = await current.load_text(name, text)
+    else:
+        sources = source or _paths_from_roots(roots) or [str(Path.cwd())]
+        allowed = list(state.settings.roots()) + [Path(p) for p in _paths_from_roots(roots)]
+        stored = await current.load_paths(name, sources, allowed, on_progress=_progress_reporter(ctx), live=live)
+    return tool_result(ContextSummary.from_stored(stored, current.code_index().summary(stored.name), session=handle,
+                                                  live=stored.name in current.live))
+
+
+async def exec_code(
+    ctx: Context,
+    code: Annotated[str, Field(description="Python code to run in the persistent REPL.", max_length=1_000_000)],
+    timeout_s: Annotated[float | None, Field(description="Seconds before the code is interrupted "
+                                             "(default: RLM_EXEC_TIMEOUT_S, else the sandbox policy's).",
+                                             gt=0, le=3600)] = None,
+    session: SessionArg = None,
+) -> Annotated[CallToolResult, ExecReport]:
+    """Run Python in this session's persistent, sandboxed REPL (no network, no host files) where loaded contexts
+    live as variables: `context` (all text), `files[path]`, `contexts[name]`, plus helpers grep(pattern),
+    find_symbol(name), outline(path), references(name), chunk(text, size), count_tokens(text),
+    llm_query(prompt), llm_query_batched(prompts), rlm_query(prompt, context), SHOW_VARS(), FINAL(answer).
+
+    Variables persist between calls. Print only what you need: output is cut in the middle beyond the budget.
+    Returns stdout, stderr, changed variables with types and sizes, and elapsed time.
+    """
+    current = await current_session(ctx, session)
+    outcome = await current.exec(code, timeout_s, _progress_forwarder(ctx))
+    report = ExecReport.build(outcome.result, restarted=outcome.restarted, final_answer=outcome.final_answer,
+                              worker_usage=outcome.worker_usage, context_changed=outcome.context_note)
+    return tool_result(report, is_error=report.status != "ok")
+
+
+async def sample_if_needed(ctx: Context, prompt: str | None, prompts: list[str] | None, context: str | None,
+                           path: str | None, start: int | None, end: int | None,
+                           chunk_chars: int | None, session: str | None) -> Sample | None:
+    """With no worker model, ask the client's own model (MCP sampling) for a single prompt.
+
+    It raises nothing of ours: a request it cannot serve is left to the tool body, which raises the same
+    error behind the server's one error boundary."""
+    capabilities = ctx.session.client_capabilities
+    if state_of(ctx).settings.worker_model or capabilities is None or capabilities.sampling is None:
+        return None
+    if prompts or not prompt or chunk_chars:
+        return None  # batches need a configured worker; the tool body says so
+    try:
+        current = await current_session(ctx, session)
+        full = worker_prompts(prompt, None, current.context(context) if context else None, path, start, end, None)[0]
+    except RlmMcpError:
+        return None
+    return Sample([SamplingMessage(role="user", content=TextContent(type="text", text=full))], max_tokens=4096)
+
+
+async def sub_query(
+    ctx: Context,
+    prompt: Annotated[str | None, Field(description="One question for a worker model.")] = None,
+    prompts: Annotated[list[str] | None, Field(description="Several questions, answered concurrently, in order.",
+                                               max_length=10_000)] = None,
+    context: Annotated[str | None, Field(description="Name of a loaded context whose text is appended to each "
+                                         "prompt (so you need not paste text you have not read).")] = None,
+    path: Annotated[str | None, Field(description="With context: just this file of it.")] = None,
+    start: Annotated[int | None, Field(description="With context: first character of the slice.", ge=0)] = None,
+    end: Annotated[int | None, Field(description="With context: end of the slice (exclusive).", ge=0)] = None,
+    chunk_chars: Annotated[int | None, Field(description="Split the slice into chunks of this many characters "
+                                             "and ask `prompt` about each one (a map step).", ge=200)] = None,
+    model: Annotated[str | None, Field(description="Model overriding RLM_WORKER_MODEL: a litellm model string or "
+                                       "an assistant CLI (claude-code/haiku, ...).")] = None,
+    session: SessionArg = None,
+    sampled: Annotated[CreateMessageResult | None, Resolve(sample_if_needed)] = None,
+) -> Annotated[CallToolResult, SubQueryReport]:
+    """Ask cheap worker models directly from the host: one prompt, a batch, or one prompt mapped over chunks of a
+    loaded context (e.g. context="main", path="src/app.py", or start/end character offsets). Use it to delegate
+    reading of text you have not loaded into your own context. Answers come back in order; a failed prompt
+    carries its error without failing the others. Budgets (calls, tokens, USD) apply.
+    """
+    if sampled is not None:
+        text = sampled.content.text if isinstance(sampled.content, TextContent) else str(sampled.content)
+        return tool_result(SubQueryReport(answers=[AnswerModel(text=text, model=sampled.model or "client")],
+                                          backend="sampling"))
+    current = await current_session(ctx, session)
+    changed = await current.refresh() if context else None
+    questions = worker_prompts(prompt, prompts, current.context(context) if context else None, path, start, end,
+                               chunk_chars)
+    report = await session_calls(current).sub_query(questions, model, _batch_progress(ctx))
+    report.context_changed = changed
+    return tool_result(report, is_error=all(a.error for a in report.answers))
+
+
+async def rlm_complete(
+    ctx: Context,
+    query: Annotated[str, Field(description="The question to answer about the loaded context(s).",
+                                min_length=1, max_length=100_000)],
+    max_iterations: Annotated[int, Field(description="Root-model turns before the best answer so far is "
+                                         "returned.", ge=1, le=200)] = 20,
+    session: SessionArg = None,
+) -> Annotated[CallToolResult, RLMReport]:
+    """Answer a question about the loaded context(s) autonomously: a server-side root model (RLM_ROOT_MODEL) writes
+    code against this session's REPL and calls worker models until it has an answer. Use it to delegate a whole
+    analysis instead of driving exec_code yourself. Returns the answer, whether it is final or the best so far
+    (when a limit stopped the run), and its cost. Reports progress per iteration.
+    """
+    async def progress(iteration: int, total: int, message: str) -> None:
+        await ctx.report_progress(float(iteration), float(total), f"iteration {iteration}: {message}")
+
+    current = await current_session(ctx, session)
+    report = await answer(current, query, max_iterations=max_iterations, on_iteration=progress)
+    return tool_result(report, is_error=report.status == "failed")
+
+
+async def find_symbol(
+    ctx: Context,
+    name: Annotated[str | None, Field(description="Exact name or qualified name (Class.method).")] = None,
+    pattern: Annotated[str | None, Field(description="Regex searched in qualified names.")] = None,
+    kind: Annotated[str | None, Field(description="function, method, class, interface, struct, enum, trait, "
+                                      "impl, object, extension, module or constant.")] = None,
+    path: Annotated[str | None, Field(description="Only this file; with nothing else: its outline.")] = None,
+    callers_of: Annotated[str | None, Field(description="Instead: call sites of this name.")] = None,
+    context: Annotated[str, Field(description="Which loaded context.")] = "main",
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100,
+    session: SessionArg = None,
+) -> Annotated[CallToolResult, SymbolReport]:
+    """Where is X defined, what is in this file, who calls Y: answered from the tree-sitter index of a loaded
+    codebase (16 languages) without reading files. Returns definitions with kind, qualified name, file, line range
+    and signature line, or call sites with file:line. For anything subtler, use exec_code (find_symbol(),
+    outline(), references() and grep() are there too).
+    """
+    payload: dict[str, Any] = {"context": context, "limit": limit}
+    if callers_of:
+        payload |= {"op": "references", "name": callers_of}
+    elif path and not (name or pattern or kind):
+        payload |= {"op": "outline", "path": path}
+    else:
+        if not (name or pattern or kind or path):
+            raise BadRequest("give name, pattern, kind, path or callers_of")
+        payload |= {"op": "find", "name": name, "pattern": pattern, "kind": kind, "path": path}
+    current = await current_session(ctx, session)
+    changed = await current.refresh()
+    found = await current.code_index().query(payload)
+    return tool_result(SymbolReport(op=payload["op"], results=found["results"][:limit], note=found["note"],
+                                    context_changed=changed))
+
+
+async def session(
+    ctx: Context,
+    action: Annotated[Literal["status", "reset"], Field(
+        description="'status' shows contexts, usage and limits; 'reset' starts a fresh REPL (variables dropped).")]
+        = "status",
+    keep_contexts: Annotated[bool, Field(description="On reset, keep loaded contexts attached.")] = True,
+    session: SessionArg = None,
+) -> Annotated[CallToolResult, SessionReport]:
+    """Show this session's handle, loaded contexts, REPL state, usage and limits, or reset the REPL."""
+    current = await current_session(ctx, session)
+    if action == "reset":
+        await current.reset(keep_contexts=keep_contexts)
+    handle = session or state_of(ctx).handles.handle_of(current, caller(ctx))
+    return tool_result(status_report(current, action, handle))
+
+
+async def rlm_playbook(task: str = "") -> str:
+    """How to use rlm-mcp's tools as a Recursive Language Model: probe, filter with code, map with workers."""
+    return PLAYBOOK + (f"\n\nThe task:\n{task}" if task else "")
+
+
+async def _fresh_session(ctx: Context, handle: str | None = None) -> Session:
+    """The session, its live contexts brought up to date first: a resource is read as the files are now."""
+    current = await current_session(ctx, handle)
+    await current.refresh()
+    return current
+
+
+async def context_summary(name: str, ctx: Context) -> dict[str, Any]:
+    """The summary of one loaded context (sizes, files, languages, skipped); the session tool lists names."""
+    return (await _fresh_session(ctx)).context(name).to_dict()
+
+
+async def context_manifest(name: str, ctx: Context) -> dict[str, Any]:
+    """The file manifest of one loaded context: path, offsets, bytes, lines, language per file."""
+    return read_manifest((await _fresh_session(ctx)).context(name))
+
+
+async def handle_context_summary(session: str, name: str, ctx: Context) -> dict[str, Any]:
+    """The summary of a context loaded in the session a handle names (one of yours)."""
+    return (await _fresh_session(ctx, session)).context(name).to_dict()
+
+
+async def handle_context_manifest(session: str, name: str, ctx: Context) -> dict[str, Any]:
+    """The file manifest of a context loaded in the session a handle names (one of yours)."""
+    return read_manifest((await _fresh_session(ctx, session)).context(name))
+
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+TOOLS: list[tuple[Callable[..., Awaitable[CallToolResult]], ToolAnnotations]] = [
+    (load_context, READ_ONLY),
+    (exec_code, ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)),
+    (sub_query, ToolAnnotations(read_only_hint=True, open_world_hint=True)),
+    (rlm_complete, ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)),
+    (find_symbol, READ_ONLY),
+    (session, ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True)),
+]
+RESOURCES: list[tuple[str, Callable[..., Awaitable[dict[str, Any]]]]] = [
+    (CONTEXT_URI, context_summary), (MANIFEST_URI, context_manifest),
+    (HANDLE_CONTEXT_URI, handle_context_summary), (HANDLE_MANIFEST_URI, handle_context_manifest),
+]
 
 
 def create_server(settings: Settings) -> MCPServer:
@@ -164,274 +415,21 @@ def create_server(settings: Settings) -> MCPServer:
                 group.cancel_scope.cancel()
 
     mcp = MCPServer("rlm-mcp", instructions=SERVER_INSTRUCTIONS, version=__version__, lifespan=lifespan)
-
-    def tool(**options: Any) -> Callable[[Callable[..., Any]], Any]:
-        """`mcp.tool` with the docstring dedented into the description a model reads, behind the error boundary."""
-
-        def register(fn: Callable[..., Any]) -> Any:
-            return mcp.tool(description=inspect.cleandoc(fn.__doc__ or ""), **options)(translated(fn.__name__)(fn))
-
-        return register
-
-    def client_roots(source: list[str] | None, text: str | None, ctx: Context) -> ListRoots | None:
-        """Ask the client for its workspace roots only when the call names no source."""
-        if source or text is not None:
-            return None
-        capabilities = ctx.session.client_capabilities
-        return ListRoots() if capabilities is not None and capabilities.roots is not None else None
-
-    @tool(annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False))
-    async def load_context(
-        ctx: Context,
-        source: Annotated[list[str] | None, Field(
-            description="Paths to load: files, directories or globs like 'src/**/*.py'. Omit (with no text) to "
-            "load the client's workspace roots.")] = None,
-        text: Annotated[str | None, Field(description="Inline text to load instead of paths (a log, a doc).")] = None,
-        name: Annotated[str, Field(description="Context name; 'main' becomes `context` and `files` in the REPL.",
-                                   pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")] = "main",
-        session: SessionArg = None,
-        new_session: Annotated[bool, Field(description="Start a separate session (its own REPL and contexts) for "
-                                           "this load and return its handle, e.g. for a second analysis.")] = False,
-        live: Annotated[bool, Field(description="Follow the files: edits, new and deleted files show up in the next "
-                                    "call. false keeps a fixed snapshot.")] = True,
-        roots: Annotated[ListRootsResult | None, Resolve(client_roots)] = None,
-    ) -> Annotated[CallToolResult, ContextSummary]:
-        """Load a whole codebase, directory, file set or large text ONCE into this session's sandboxed Python REPL,
-        so later exec_code calls can search and analyse all of it with code instead of reading files one by one.
-
-        Use this before answering questions that need a global view: every caller of a function, every place a
-        config key is read, which modules swallow exceptions, patterns across thousands of files or a huge log.
-        .gitignore is honoured; binaries, vendored dirs and oversized files are skipped. Returns a summary (size,
-        files, languages, skipped) - never the content - and a session handle: pass it as `session` to every later
-        call (exec_code, sub_query, find_symbol, rlm_complete, session) to work in this session. Reloading an
-        unchanged tree is cheap.
-        """
-        state: AppState = ctx.request_context.lifespan_context
-        if text is not None and source:
-            raise BadRequest("give either `text` or `source`, not both")
-        if new_session and session:
-            raise BadRequest("give `session` (to load into that session) or new_session=true (to start one), not both")
-        if new_session:
-            handle, current = await state.handles.open(caller(ctx))
-        else:
-            current = await current_session(ctx, session)
-            handle = session or state.handles.handle_of(current, caller(ctx))
-        if text is not None:
-            stored = await current.load_text(name, text)
-        else:
-            sources = source or _paths_from_roots(roots) or [str(Path.cwd())]
-            allowed = list(state.settings.roots()) + [Path(p) for p in _paths_from_roots(roots)]
-            stored = await current.load_paths(name, sources, allowed, on_progress=_progress_reporter(ctx), live=live)
-        return tool_result(ContextSummary.from_stored(stored, current.code_index().summary(stored.name),
-                                                      session=handle, live=stored.name in current.live))
-
-    @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False))
-    async def exec_code(
-        ctx: Context,
-        code: Annotated[str, Field(description="Python code to run in the persistent REPL.", max_length=1_000_000)],
-        timeout_s: Annotated[float | None, Field(description="Seconds before the code is interrupted "
-                                                 "(default: the server's RLM_EXEC_TIMEOUT_S).", gt=0, le=3600)] = None,
-        session: SessionArg = None,
-    ) -> Annotated[CallToolResult, ExecReport]:
-        """Run Python in this session's persistent, sandboxed REPL (no network, no host files) where loaded contexts
-        live as variables: `context` (all text), `files[path]`, `contexts[name]`, plus helpers grep(pattern),
-        find_symbol(name), outline(path), references(name), chunk(text, size), count_tokens(text),
-        llm_query(prompt), llm_query_batched(prompts), rlm_query(prompt, context), SHOW_VARS(), FINAL(answer).
-
-        Variables persist between calls. Print only what you need: output is cut in the middle beyond the budget.
-        Returns stdout, stderr, changed variables with types and sizes, and elapsed time.
-        """
-        current = await current_session(ctx, session)
-
-        async def progress(done: int, total: int, message: str) -> None:
-            await ctx.report_progress(float(done), float(total), message)
-
-        outcome = await current.exec(code, timeout_s, progress)
-        report = ExecReport.build(outcome.result, restarted=outcome.restarted, final_answer=outcome.final_answer,
-                                  worker_usage=outcome.worker_usage, context_changed=outcome.context_note)
-        return tool_result(report, is_error=report.status != "ok")
-
-    @translated("sub_query")
-    async def sample_if_needed(ctx: Context, prompt: str | None, prompts: list[str] | None, context: str | None,
-                               path: str | None, start: int | None, end: int | None,
-                               chunk_chars: int | None, session: str | None) -> Sample | None:
-        """With no worker model, ask the client's own model (MCP sampling) for a single prompt."""
-        capabilities = ctx.session.client_capabilities
-        if settings.worker_model or capabilities is None or capabilities.sampling is None:
-            return None
-        if prompts or not prompt or chunk_chars:
-            return None  # batches need a configured worker; the tool body says so
-        current = await current_session(ctx, session)
-        full = build_prompts(current, prompt, None, context, path, start, end, None)[0]
-        return Sample([SamplingMessage(role="user", content=TextContent(type="text", text=full))], max_tokens=4096)
-
-    @tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True))
-    async def sub_query(
-        ctx: Context,
-        prompt: Annotated[str | None, Field(description="One question for a worker model.")] = None,
-        prompts: Annotated[list[str] | None, Field(description="Several questions, answered concurrently, in order.",
-                                                   max_length=10_000)] = None,
-        context: Annotated[str | None, Field(description="Name of a loaded context whose text is appended to each "
-                                             "prompt (so you need not paste text you have not read).")] = None,
-        path: Annotated[str | None, Field(description="With context: just this file of it.")] = None,
-        start: Annotated[int | None, Field(description="With context: first character of the slice.", ge=0)] = None,
-        end: Annotated[int | None, Field(description="With context: end of the slice (exclusive).", ge=0)] = None,
-        chunk_chars: Annotated[int | None, Field(description="Split the slice into chunks of this many characters "
-                                                 "and ask `prompt` about each one (a map step).", ge=200)] = None,
-        model: Annotated[str | None, Field(description="litellm model string overriding RLM_WORKER_MODEL.")] = None,
-        session: SessionArg = None,
-        sampled: Annotated[CreateMessageResult | None, Resolve(sample_if_needed)] = None,
-    ) -> Annotated[CallToolResult, SubQueryReport]:
-        """Ask cheap worker models directly from the host: one prompt, a batch, or one prompt mapped over chunks of a
-        loaded context (e.g. context="main", path="src/app.py", or start/end character offsets). Use it to delegate
-        reading of text you have not loaded into your own context. Answers come back in order; a failed prompt
-        carries its error without failing the others. Budgets (calls, tokens, USD) apply.
-        """
-        current = await current_session(ctx, session)
-        if sampled is not None:
-            text = sampled.content.text if isinstance(sampled.content, TextContent) else str(sampled.content)
-            answer = AnswerModel(text=text, model=sampled.model or "client")
-            return tool_result(SubQueryReport(answers=[answer], backend="sampling"))
-        changed = await current.refresh() if context else None
-        questions = build_prompts(current, prompt, prompts, context, path, start, end, chunk_chars)
-        calls = session_calls(current)
-        mark = calls.usage.snapshot()
-        results = await calls.dispatcher.query_batched(questions, calls.budget, model, _progress_reporter_async(ctx))
-        answers = [AnswerModel(text=r.text, error=r.error, model=r.model, cached=r.cached) for r in results]
-        report = SubQueryReport(answers=answers, backend="litellm", usage=calls.usage.since(mark),
-                                context_changed=changed)
-        return tool_result(report, is_error=all(a.error for a in answers))
-
-    @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True))
-    async def rlm_complete(
-        ctx: Context,
-        query: Annotated[str, Field(description="The question to answer about the loaded context(s).",
-                                    min_length=1, max_length=100_000)],
-        max_iterations: Annotated[int, Field(description="Root-model turns before the best answer so far is "
-                                             "returned.", ge=1, le=200)] = 20,
-        session: SessionArg = None,
-    ) -> Annotated[CallToolResult, RLMReport]:
-        """Answer a question about the loaded context(s) autonomously: a server-side root model (RLM_ROOT_MODEL) writes
-        code against this session's REPL and calls worker models until it has an answer. Use it to delegate a whole
-        analysis instead of driving exec_code yourself. Returns the answer, whether it is final or the best so far
-        (when a limit stopped the run), and its cost. Reports progress per iteration.
-        """
-        if not settings.root_model:
-            raise BadRequest("rlm_complete needs a root model: set RLM_ROOT_MODEL (e.g. openai/gpt-4o, or "
-                          "ollama/qwen2.5-coder with RLM_ROOT_API_BASE) and restart; or drive exec_code yourself")
-        current = await current_session(ctx, session)
-        if not current.contexts:
-            raise BadRequest("nothing is loaded in this session: call load_context first")
-        async def progress(iteration: int, total: int, message: str) -> None:
-            await ctx.report_progress(float(iteration), float(total), f"iteration {iteration}: {message}")
-
-        calls = session_calls(current)
-        mark = calls.usage.snapshot()
-        limits = RLMLimits.from_settings(settings, max_iterations=max_iterations)
-        result = await new_loop(current, limits=limits, on_iteration=progress).run(query)
-        usage = result.usage
-        report = RLMReport(
-            answer=result.answer, status=result.status, reason=result.reason, iterations=usage.iterations,
-            code_blocks=usage.code_blocks, root_calls=usage.root.calls, root_tokens=usage.root.tokens,
-            root_cost_usd=usage.root.cost_usd, worker_usage=calls.usage.since(mark), spent=result.spent,
-            elapsed_s=usage.elapsed_s, trajectory=str(current.trajectory.path) if current.trajectory else None,
-        )
-        return tool_result(report, is_error=result.status == "failed")
-
-    @tool(annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False))
-    async def find_symbol(
-        ctx: Context,
-        name: Annotated[str | None, Field(description="Exact name or qualified name (Class.method).")] = None,
-        pattern: Annotated[str | None, Field(description="Regex searched in qualified names.")] = None,
-        kind: Annotated[str | None, Field(description="function, method, class, interface, struct, enum, trait, "
-                                          "impl, object, extension, module or constant.")] = None,
-        path: Annotated[str | None, Field(description="Only this file; with nothing else: its outline.")] = None,
-        callers_of: Annotated[str | None, Field(description="Instead: call sites of this name.")] = None,
-        context: Annotated[str, Field(description="Which loaded context.")] = "main",
-        limit: Annotated[int, Field(ge=1, le=1000)] = 100,
-        session: SessionArg = None,
-    ) -> Annotated[CallToolResult, SymbolReport]:
-        """Where is X defined, what is in this file, who calls Y: answered from the tree-sitter index of a loaded
-        codebase (16 languages) without reading files. Returns definitions with kind, qualified name, file, line range
-        and signature line, or call sites with file:line. For anything subtler, use exec_code (find_symbol(),
-        outline(), references() and grep() are there too).
-        """
-        current = await current_session(ctx, session)
-        payload: dict[str, Any] = {"context": context, "limit": limit}
-        if callers_of:
-            payload |= {"op": "references", "name": callers_of}
-        elif path and not (name or pattern or kind):
-            payload |= {"op": "outline", "path": path}
-        else:
-            if not (name or pattern or kind or path):
-                raise BadRequest("give name, pattern, kind, path or callers_of")
-            payload |= {"op": "find", "name": name, "pattern": pattern, "kind": kind, "path": path}
-        changed = await current.refresh()
-        found = await current.code_index().query(payload)
-        return tool_result(SymbolReport(op=payload["op"], results=found["results"][:limit], note=found["note"],
-                                        context_changed=changed))
-
-    @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True))
-    async def session(
-        ctx: Context,
-        action: Annotated[Literal["status", "reset"], Field(
-            description="'status' shows contexts, usage and limits; 'reset' starts a fresh REPL (variables dropped).")]
-            = "status",
-        keep_contexts: Annotated[bool, Field(description="On reset, keep loaded contexts attached.")] = True,
-        session: SessionArg = None,
-    ) -> Annotated[CallToolResult, SessionReport]:
-        """Show this session's handle, loaded contexts, REPL state, usage and limits, or reset the REPL."""
-        current = await current_session(ctx, session)
-        if action == "reset":
-            await current.reset(keep_contexts=keep_contexts)
-        state: AppState = ctx.request_context.lifespan_context
-        handle = session or state.handles.handle_of(current, caller(ctx))
-        return tool_result(_session_report(current, action, handle))
-
-    @mcp.prompt(name="rlm_playbook", title="RLM playbook: analyse inputs far larger than your context")
-    def rlm_playbook(task: str = "") -> str:
-        """How to use rlm-mcp's tools as a Recursive Language Model: probe, filter with code, map with workers."""
-        return PLAYBOOK + (f"\n\nThe task:\n{task}" if task else "")
-
-    async def summary_of(ctx: Context, name: str, handle: str | None = None) -> dict[str, Any]:
-        current = await current_session(ctx, handle)
-        await current.refresh()  # a live context is read as it is now
-        return current.context(name).to_dict()
-
-    async def manifest_of(ctx: Context, name: str, handle: str | None = None) -> dict[str, Any]:
-        from .contexts import read_manifest
-
-        current = await current_session(ctx, handle)
-        await current.refresh()
-        return read_manifest(current.context(name))
-
-    @mcp.resource(CONTEXT_URI, mime_type="application/json")
-    @translated("resource " + CONTEXT_URI)
-    async def context_summary(name: str, ctx: Context) -> dict[str, Any]:
-        """The summary of one loaded context (sizes, files, languages, skipped); the session tool lists names."""
-        return await summary_of(ctx, name)
-
-    @mcp.resource(MANIFEST_URI, mime_type="application/json")
-    @translated("resource " + MANIFEST_URI)
-    async def context_manifest(name: str, ctx: Context) -> dict[str, Any]:
-        """The file manifest of one loaded context: path, offsets, bytes, lines, language per file."""
-        return await manifest_of(ctx, name)
-
-    @mcp.resource(HANDLE_CONTEXT_URI, mime_type="application/json")
-    @translated("resource " + HANDLE_CONTEXT_URI)
-    async def handle_context_summary(session: str, name: str, ctx: Context) -> dict[str, Any]:
-        """The summary of a context loaded in the session a handle names (one of yours)."""
-        return await summary_of(ctx, name, session)
-
-    @mcp.resource(HANDLE_MANIFEST_URI, mime_type="application/json")
-    @translated("resource " + HANDLE_MANIFEST_URI)
-    async def handle_context_manifest(session: str, name: str, ctx: Context) -> dict[str, Any]:
-        """The file manifest of a context loaded in the session a handle names (one of yours)."""
-        return await manifest_of(ctx, name, session)
-
-    install_completions(mcp, (CONTEXT_URI, MANIFEST_URI, HANDLE_CONTEXT_URI, HANDLE_MANIFEST_URI), completion_values)
-    install_unknown_names(mcp)
+    _register(mcp)
     return mcp
+
+
+def _register(mcp: MCPServer) -> None:
+    """Every handler, each behind the one error boundary (`translated`): the only place handlers are registered."""
+    for tool, annotations in TOOLS:
+        register = mcp.tool(description=inspect.cleandoc(tool.__doc__ or ""), annotations=annotations)
+        register(translated(tool.__name__)(tool))
+    for uri, read in RESOURCES:
+        mcp.resource(uri, mime_type="application/json")(translated(f"resource {uri}")(read))
+    mcp.prompt(name="rlm_playbook", title="RLM playbook: analyse inputs far larger than your context")(
+        translated("prompt rlm_playbook")(rlm_playbook))
+    install_completions(mcp, [uri for uri, _ in RESOURCES], translated("completion")(completion_values))
+    install_unknown_names(mcp)
 
 
 async def completion_values(ctx: Context, argument: str, given: dict[str, str]) -> list[str]:
@@ -453,66 +451,18 @@ async def completion_values(ctx: Context, argument: str, given: dict[str, str]) 
     return list(session.contexts) if session else []
 
 
-def _session_report(current: Session, action: str, handle: str) -> SessionReport:
-    settings = current.settings
-    sandbox = current.sandbox
-    return SessionReport(
-        session=current.key, handle=handle, isolated=settings.sandbox == "nsjail",
-        repl_running=bool(sandbox and sandbox.alive),
-        contexts=[ContextBrief(name=s.name, kind=s.kind, chars=s.chars, files=s.file_count,
-                               estimated_tokens=s.estimated_tokens, index=current.code_index().summary(s.name))
-                  for s in current.contexts.values()],
-        execs=current.usage.execs, exec_seconds=round(current.usage.exec_seconds, 3),
-        restarts=current.usage.restarts, timeouts=current.usage.timeouts,
-        limits={"exec_timeout_s": settings.exec_timeout_s, "max_output_chars": settings.max_output_chars,
-                "max_worker_calls": settings.max_worker_calls, "max_cost_usd": settings.max_cost_usd,
-                "max_tokens": settings.max_tokens, "max_depth": settings.max_depth, "max_wall_s": settings.max_wall_s,
-                "session_idle_s": settings.session_idle_s},
-        worker_model=settings.worker_model, action=action, **_spending(current),
-    )
+def _progress_forwarder(ctx: Context) -> Callable[[int, int, str], Awaitable[None]]:
+    """Worker-batch progress of an exec, forwarded to the client."""
+
+    async def forward(done: int, total: int, message: str) -> None:
+        await ctx.report_progress(float(done), float(total), message)
+
+    return forward
 
 
-def _spending(current: Session) -> dict[str, Any]:
-    calls = current.extension
-    if not isinstance(calls, WorkerCalls):
-        return {}
-    return {"worker_usage": calls.usage, "spent": calls.budget.ledger.used()}
+def _batch_progress(ctx: Context) -> Callable[[int, int], Awaitable[None]]:
+    """sub_query's progress: every 10 answers and the last."""
 
-
-def build_prompts(current: Session, prompt: str | None, prompts: list[str] | None, context: str | None,
-                  path: str | None, start: int | None, end: int | None, chunk_chars: int | None) -> list[str]:
-    """The worker prompts of a sub_query call, with the named slice of a context appended."""
-    if bool(prompt) == bool(prompts):
-        raise BadRequest("give exactly one of `prompt` or `prompts`")
-    questions = [prompt] if prompt else list(prompts or [])
-    if context is None:
-        if path is not None or start is not None or end is not None or chunk_chars:
-            raise BadRequest("`path`, `start`, `end` and `chunk_chars` need `context` (a loaded context's name)")
-        return questions
-    text = context_slice(current, context, path, start, end)
-    if chunk_chars:
-        if not prompt:
-            raise BadRequest("`chunk_chars` maps one `prompt` over the chunks; do not combine it with `prompts`")
-        pieces = [text[i : i + chunk_chars] for i in range(0, len(text), chunk_chars)] or [""]
-        return [f"{prompt}\n\n---\n{piece}" for piece in pieces]
-    return [f"{question}\n\n---\n{text}" for question in questions]
-
-
-def context_slice(current: Session, name: str, path: str | None, start: int | None, end: int | None) -> str:
-    stored = current.context(name)
-    with open(stored.content_path, encoding="utf-8", newline="") as handle:  # offsets count "\r\n" as two
-        text = handle.read()
-    if path is not None:
-        from .contexts import read_manifest
-
-        entry = next((e for e in read_manifest(stored)["files"] if e["path"] == path), None)
-        if entry is None:
-            raise BadRequest(f"{path!r} is not a file of context {name!r}; list them with exec_code: list(files)")
-        text = text[entry["start"] : entry["end"]]
-    return text[start or 0 : end]
-
-
-def _progress_reporter_async(ctx: Context):
     async def report(done: int, total: int) -> None:
         if done == total or done % 10 == 0:
             await ctx.report_progress(float(done), float(total), f"{done}/{total} worker calls")
@@ -526,7 +476,7 @@ def _paths_from_roots(roots: ListRootsResult | None) -> list[str]:
     return [unquote(urlparse(str(root.uri)).path) for root in roots.roots if str(root.uri).startswith("file://")]
 
 
-def _progress_reporter(ctx: Context):
+def _progress_reporter(ctx: Context) -> Callable[[int, int | None, str], None]:
     """A thread-side progress callback that forwards to the client at most every 0.25 s."""
     last = 0.0
 

@@ -29,13 +29,13 @@ from .config import Settings
 from .errors import RlmMcpError, SessionLimitReached, UnknownContext
 from .indexing import SessionIndex
 from .memory import release_memory
+from .prelude import PRELUDE
 from .sandbox import ExecResult, Sandbox, SandboxPolicy, create_launcher, new_data_dir
 from .search import ContextSearch
 from .workers import SpendAccount, TrajectoryLog, Usage
 
 log = logging.getLogger(__name__)
 
-PRELUDE = (Path(__file__).with_name("repl_helpers.py")).read_text()
 ProgressCallback = Callable[[int, int | None, str], None]
 Callback = Callable[[Any], Awaitable[Any]]
 
@@ -365,6 +365,10 @@ class SessionManager:
 
     async def get(self, key: str, owner: str = "stdio") -> Session:
         """The session under `key`, opened for `owner` if there is none; a key names one owner's session."""
+        session = self.sessions.get(key)
+        if session is not None and session.owner == owner:  # every call but the first: no lock, no loop turn
+            session.touch()
+            return session
         async with self._lock:
             session = self.sessions.get(key)
             if session is None:

@@ -1,4 +1,5 @@
-"""Worker calls of a session: what `llm_query`, `llm_query_batched` and `rlm_query` in the REPL reach.
+"""Worker calls of a session: what `llm_query`, `llm_query_batched` and `rlm_query` in the REPL reach,
+and what the host's sub_query, rlm_complete and session tools call (the server only hands over).
 
 One `WorkerCalls` per session tree: the root session creates the dispatcher and the ledger (a
 `Budget`); child RLMs (from `rlm_query`) reuse the dispatcher and take a deeper view of the same
@@ -14,9 +15,10 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import BadRequest
+from ..models import AnswerModel, ContextBrief, RLMReport, SessionReport, SubQueryReport
 from ..sessions import Callback, Session
 from ..workers import Budget, BudgetLimits, Usage, WorkerDispatcher, WorkerSettings, backend_for
-from ..workers.cli_backend import is_cli_model
+from ..workers.dispatcher import Progress
 from .loop import OnIteration, RLMLimits, RLMLoop
 from .root import RootModel
 
@@ -33,12 +35,12 @@ def budget_limits(settings: Settings) -> BudgetLimits:
 
 
 def new_dispatcher(settings: Settings, session: Session) -> WorkerDispatcher:
-    cli = is_cli_model(settings.worker_model)  # a process per call: fewer at once (RLM_CLI_CONCURRENCY)
-    worker_settings = WorkerSettings(
-        model=settings.worker_model, concurrency=settings.cli_concurrency if cli else settings.worker_concurrency,
+    backend = backend_for(settings.worker_model, settings.worker_api_base)
+    worker_settings = WorkerSettings(  # a process per call: fewer at once (RLM_CLI_CONCURRENCY)
+        model=settings.worker_model,
+        concurrency=settings.cli_concurrency if backend.process_per_call else settings.worker_concurrency,
         timeout_s=settings.worker_timeout_s, retries=settings.worker_retries,
     )
-    backend = backend_for(settings.worker_model, settings.worker_api_base)
     return WorkerDispatcher(worker_settings, backend, session.trajectory)
 
 
@@ -71,6 +73,14 @@ class WorkerCalls:
     async def aclose(self) -> None:
         if self.owns_dispatcher:
             await self.dispatcher.aclose()
+
+    async def sub_query(self, prompts: list[str], model: str | None, on_progress: Progress | None) -> SubQueryReport:
+        """The host's sub_query: every prompt answered (in order, failures in their slot), what they used,
+        and the backend that answered."""
+        mark = self.usage.snapshot()
+        results = await self.dispatcher.query_batched(prompts, self.budget, model, on_progress)
+        answers = [AnswerModel(text=r.text, error=r.error, model=r.model, cached=r.cached) for r in results]
+        return SubQueryReport(answers=answers, backend=self.dispatcher.backend.name, usage=self.usage.since(mark))
 
     async def llm_query(self, payload: Any) -> dict[str, Any]:
         prompt, model = _prompt(payload), _model(payload)
@@ -121,6 +131,45 @@ def session_calls(session: Session) -> WorkerCalls:
     return session.extension
 
 
+async def answer(session: Session, query: str, *, max_iterations: int | None = None,
+                 on_iteration: OnIteration | None = None) -> RLMReport:
+    """The host's rlm_complete: the loop over what `session` has loaded, reported with what it cost."""
+    if not session.settings.root_model:
+        raise BadRequest("rlm_complete needs a root model: set RLM_ROOT_MODEL (e.g. openai/gpt-4o, or "
+                         "ollama/qwen2.5-coder with RLM_ROOT_API_BASE) and restart; or drive exec_code yourself")
+    if not session.contexts:
+        raise BadRequest("nothing is loaded in this session: call load_context first")
+    calls = session_calls(session)
+    mark = calls.usage.snapshot()
+    limits = RLMLimits.from_settings(session.settings, max_iterations=max_iterations)
+    result = await new_loop(session, limits=limits, on_iteration=on_iteration).run(query)
+    trajectory = str(session.trajectory.path) if session.trajectory else None
+    return RLMReport.from_run(result, worker_usage=calls.usage.since(mark), trajectory=trajectory)
+
+
+def status_report(session: Session, action: str, handle: str) -> SessionReport:
+    """The host's session tool: the session's contexts, REPL, usage, spend so far and effective limits."""
+    settings = session.settings
+    sandbox = session.sandbox
+    calls = session.extension if isinstance(session.extension, WorkerCalls) else None
+    spending: dict[str, Any] = {"worker_usage": calls.usage, "spent": calls.budget.ledger.used()} if calls else {}
+    return SessionReport(
+        session=session.key, handle=handle, isolated=settings.sandbox == "nsjail",
+        repl_running=bool(sandbox and sandbox.alive),
+        contexts=[ContextBrief(name=s.name, kind=s.kind, chars=s.chars, files=s.file_count,
+                               estimated_tokens=s.estimated_tokens, index=session.code_index().summary(s.name))
+                  for s in session.contexts.values()],
+        execs=session.usage.execs, exec_seconds=round(session.usage.exec_seconds, 3),
+        restarts=session.usage.restarts, timeouts=session.usage.timeouts,
+        limits={"exec_timeout_s": settings.exec_timeout_s or session.policy.limits.exec_timeout_s,
+                "max_output_chars": settings.max_output_chars,
+                "max_worker_calls": settings.max_worker_calls, "max_cost_usd": settings.max_cost_usd,
+                "max_tokens": settings.max_tokens, "max_depth": settings.max_depth, "max_wall_s": settings.max_wall_s,
+                "session_idle_s": settings.session_idle_s},
+        worker_model=settings.worker_model, action=action, **spending,
+    )
+
+
 def new_loop(session: Session, *, model: str | None = None, limits: RLMLimits | None = None,
              on_iteration: OnIteration | None = None) -> RLMLoop:
     """The autonomous loop over `session`, its root calls checked against the session's ledger."""
@@ -149,5 +198,5 @@ def _model(payload: Any) -> str | None:
     if model is None:
         return None
     if not isinstance(model, str) or len(model) > MAX_MODEL_NAME:
-        raise BadRequest("model must be a litellm model string such as 'openai/gpt-4o-mini'")
+        raise BadRequest("model must be a model string such as 'openai/gpt-4o-mini' or 'claude-code/haiku'")
     return model

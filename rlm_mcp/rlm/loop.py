@@ -39,7 +39,7 @@ class RLMLimits:
 
     max_iterations: int = DEFAULT_ITERATIONS
     max_wall_s: float = 3600.0  # of this run (RLM_MAX_WALL_S)
-    exec_timeout_s: float = 60.0  # per code block (RLM_EXEC_TIMEOUT_S)
+    exec_timeout_s: float | None = None  # per code block (RLM_EXEC_TIMEOUT_S); None: the sandbox policy's
 
     @classmethod
     def from_settings(cls, settings: Settings, *, max_iterations: int | None = None) -> RLMLimits:

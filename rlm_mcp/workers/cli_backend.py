@@ -17,12 +17,16 @@ so does every finished call (a CLI's stray children die with it).
 
 Errors, translated here into errors.py's at one boundary: the CLI's own message when it reports one
 (`is_error`, `turn.failed`, `error`), else its exit code and last stderr lines; a missing executable
-names the npm package to install; an authentication problem says how to log in. Retries are left to
+names the npm package to install; an authentication problem says how to log in; a prompt too long for
+the model is `ContextWindowExceeded`. Retries are left to
 the dispatcher and happen only for transient failures: timeouts, and errors that name an overload,
 a rate limit or a 5xx status.
 
-Cost: claude reports `total_cost_usd`; codex and gemini-cli report tokens only, priced here from
-litellm's bundled price map when it knows the model (else unknown, never zero). For a subscription
+A root model's conversation goes as one prompt per call (`as_one_prompt`), a fresh process each
+time; CLIs take no tools, so the root reads fenced code blocks from their answers.
+
+Cost: claude reports `total_cost_usd`; codex and gemini-cli report tokens only, priced by usage.py
+when it knows the model (else unknown, never zero). For a subscription
 this is what the same tokens would cost at API prices -- nothing is billed per call, but the USD
 budget still bounds a runaway loop. CLIs take no output-token cap, so `max_tokens` is not sent.
 """
@@ -45,8 +49,10 @@ from typing import Any
 import anyio
 from anyio.abc import ByteReceiveStream, Process
 
-from .backends import RETRYABLE_STATUS, WorkerRequest, WorkerResponse, price_of
-from .errors import WorkerCallFailed, WorkerTimeout
+from ..errors import raising_ours
+from .errors import ContextWindowExceeded, WorkerCallFailed, WorkerTimeout
+from .protocol import RETRYABLE_STATUS, Message, ModelRequest, ModelResponse
+from .usage import cost_of
 
 MAX_OUTPUT_BYTES = 16 * 1024 * 1024  # per stream, checked while reading: a CLI that floods is stopped
 WORKER_SYSTEM_PROMPT = (
@@ -261,10 +267,6 @@ def cli_flavor(model: str | None) -> CliFlavor | None:
     return FLAVORS.get(prefix) if model and "/" in model else None
 
 
-def is_cli_model(model: str | None) -> bool:
-    return cli_flavor(model) is not None
-
-
 def setup_fix(model: str | None) -> str | None:
     """How to make a CLI model's calls work -- log in, or install the CLI -- for `doctor`; None for others."""
     flavor = cli_flavor(model)
@@ -274,21 +276,29 @@ def setup_fix(model: str | None) -> str | None:
 
 
 class CliBackend:
-    """`WorkerBackend` for `claude-code/`, `codex/` and `gemini-cli/` models: one sealed-off process per call.
+    """`ModelBackend` for `claude-code/`, `codex/` and `gemini-cli/` models: one sealed-off process per call.
 
     `environ` is where the CLI's environment is picked from (the server's own by default).
     """
 
     name = "assistant-cli"
+    process_per_call = True
+    loads_litellm = False
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self.environ = environ
 
-    async def complete(self, request: WorkerRequest) -> WorkerResponse:
-        return await self.ask(request.model, request.prompt, system=WORKER_SYSTEM_PROMPT, timeout_s=request.timeout_s)
+    def supports_tools(self, model: str) -> bool:
+        return False  # an assistant CLI takes text only: the root reads fenced code blocks
 
-    async def ask(self, model: str, prompt: str, *, system: str, timeout_s: float) -> WorkerResponse:
-        """One prompt with its own system prompt: what worker calls and root-model turns both use."""
+    async def aclose(self) -> None:
+        """Every call's process is gone when the call returns: nothing to close."""
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        """A worker's prompt goes as it is, under the worker system prompt; a conversation as one prompt."""
+        prompt = request.single_prompt
+        system, prompt = (WORKER_SYSTEM_PROMPT, prompt) if prompt is not None else as_one_prompt(request.messages)
+        model, timeout_s = request.model, request.timeout_s
         flavor = cli_flavor(model)
         if flavor is None:
             raise WorkerCallFailed(f"model {model!r} is not an assistant-CLI model: this backend runs "
@@ -310,12 +320,14 @@ class CliBackend:
         answer = flavor.parse(stdout, stderr)
         if answer is None or answer.error is not None:
             raise _failure(flavor, code, answer, stderr, stdout)
-        cost = answer.cost_usd if answer.cost_usd is not None else _priced(name, answer)
-        return WorkerResponse(text=answer.text, model=model, tokens_in=answer.tokens_in,
-                              tokens_out=answer.tokens_out, cost_usd=cost)
+        cost = answer.cost_usd
+        if cost is None:
+            cost = await cost_of(name, answer.tokens_in, answer.tokens_out)
+        return ModelResponse(text=answer.text, model=model, tokens_in=answer.tokens_in,
+                             tokens_out=answer.tokens_out, cost_usd=cost, backend=self.name)
 
 
-def as_one_prompt(messages: list[dict[str, Any]]) -> tuple[str, str]:
+def as_one_prompt(messages: tuple[Message, ...] | list[Message]) -> tuple[str, str]:
     """A chat as (system prompt, one prompt) for a CLI that takes a single message per process: each
     turn is marked with its role, and the model is asked for the assistant's next turn."""
     system = "\n\n".join(str(m.get("content") or "") for m in messages if m.get("role") == "system")
@@ -323,10 +335,6 @@ def as_one_prompt(messages: list[dict[str, Any]]) -> tuple[str, str]:
     prompt = ("The conversation so far, oldest turn first. Write the assistant's next turn only.\n\n"
               + "\n\n".join(turns))
     return system or WORKER_SYSTEM_PROMPT, prompt
-
-
-class _TooMuchOutput(Exception):
-    pass
 
 
 async def _run(argv: list[str], stdin: bytes, env: dict[str, str], cwd: Path, timeout_s: float,
@@ -341,16 +349,15 @@ async def _run(argv: list[str], stdin: bytes, env: dict[str, str], cwd: Path, ti
     output: dict[str, bytes] = {}
     try:
         with anyio.fail_after(timeout_s):
-            async with anyio.create_task_group() as group:
-                group.start_soon(_feed, process, stdin)
-                assert process.stdout is not None and process.stderr is not None
-                group.start_soon(_collect, process.stdout, output, "stdout")
-                group.start_soon(_collect, process.stderr, output, "stderr")
+            with raising_ours():  # a flood's error leaves the task group bare, not in an exception group
+                async with anyio.create_task_group() as group:
+                    group.start_soon(_feed, process, stdin)
+                    assert process.stdout is not None and process.stderr is not None
+                    group.start_soon(_collect, process.stdout, output, "stdout", what)
+                    group.start_soon(_collect, process.stderr, output, "stderr", what)
             code = await process.wait()
     except TimeoutError as exc:
         raise WorkerTimeout(timeout_s) from exc
-    except _TooMuchOutput as exc:
-        raise WorkerCallFailed(f"`{what}` wrote more than {MAX_OUTPUT_BYTES // 2**20} MiB: stopped") from exc
     finally:
         await _kill_group(process)
     return code, output.get("stdout", b""), output.get("stderr", b"")
@@ -365,13 +372,13 @@ async def _feed(process: Process, data: bytes) -> None:
         pass  # it exited without reading its prompt: its output says why
 
 
-async def _collect(stream: ByteReceiveStream, output: dict[str, bytes], key: str) -> None:
+async def _collect(stream: ByteReceiveStream, output: dict[str, bytes], key: str, what: str) -> None:
     chunks: list[bytes] = []
     size = 0
     async for chunk in stream:
         size += len(chunk)
         if size > MAX_OUTPUT_BYTES:
-            raise _TooMuchOutput
+            raise WorkerCallFailed(f"`{what}` wrote more than {MAX_OUTPUT_BYTES // 2**20} MiB on {key}: stopped")
         chunks.append(chunk)
     output[key] = b"".join(chunks)
 
@@ -398,20 +405,12 @@ def _failure(flavor: CliFlavor, code: int, answer: CliAnswer | None, stderr: byt
         return WorkerCallFailed(f"{flavor.executable} ({flavor.prefix}) answered with no JSON this backend can "
                                 f"read (is it an old version?): {_tail(stdout) or '(no output)'}")
     text = f"{flavor.executable} ({flavor.prefix}): {message}"
+    if _CONTEXT_FULL.search(message):
+        return ContextWindowExceeded(text, status=status)
     if _AUTH.search(message):
         text += f" -- to fix: {flavor.login}"
     transient = status in RETRYABLE_STATUS or (status is None and bool(_TRANSIENT.search(message)))
     return WorkerCallFailed(text, status=status, retryable=transient)
-
-
-def says_context_full(error: Exception) -> bool:
-    """Whether a CLI's error means the prompt is longer than the model's context window."""
-    return bool(_CONTEXT_FULL.search(str(error)))
-
-
-def _priced(model: str, answer: CliAnswer) -> float | None:
-    prices = price_of(model)
-    return None if prices is None else answer.tokens_in * prices[0] + answer.tokens_out * prices[1]
 
 
 def _json_object(raw: bytes, wanted: Any) -> dict[str, Any] | None:
@@ -459,5 +458,4 @@ def _tail(raw: bytes, lines: int = 3) -> str:
     return _one_line(" | ".join(kept))
 
 
-__all__ = ["FLAVORS", "WORKER_SYSTEM_PROMPT", "CliBackend", "as_one_prompt", "cli_flavor", "is_cli_model",
-           "says_context_full", "setup_fix"]
+__all__ = ["FLAVORS", "WORKER_SYSTEM_PROMPT", "CliBackend", "as_one_prompt", "cli_flavor", "setup_fix"]

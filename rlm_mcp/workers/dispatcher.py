@@ -21,9 +21,9 @@ from dataclasses import dataclass, field, replace
 
 import anyio
 
-from .backends import MAX_RETRY_AFTER_S, WorkerBackend, WorkerRequest
 from .budget import Budget, BudgetLimits
 from .errors import WorkerCallFailed, WorkerError, WorkerNotConfigured, WorkerTimeout
+from .protocol import MAX_RETRY_AFTER_S, ModelBackend, ModelRequest
 from .trajectory import TrajectoryLog
 from .usage import Usage
 
@@ -34,7 +34,7 @@ Progress = Callable[[int, int], Awaitable[None] | None]
 class WorkerSettings:
     """How worker calls are made. Defaults suit hosted APIs; the environment names are the lead's config."""
 
-    model: str | None  # litellm model string (RLM_WORKER_MODEL); None: no worker model configured
+    model: str | None  # RLM_WORKER_MODEL, any model string backends.py accepts; None: none configured
     concurrency: int = 16  # calls in flight per dispatcher (RLM_WORKER_CONCURRENCY)
     timeout_s: float = 120.0  # per attempt, seconds (RLM_WORKER_TIMEOUT_S)
     retries: int = 3  # extra attempts on 429, 5xx, connection errors, timeouts (RLM_WORKER_RETRIES)
@@ -42,9 +42,6 @@ class WorkerSettings:
     max_output_tokens: int | None = None  # max_tokens sent with each call; None: the provider's default
     cache_size: int = 10_000  # entries of the (model, prompt) response cache; 0 turns it off
     cache: bool = True  # False: never serve or store cached answers
-    api_base: str | None = None  # RLM_WORKER_API_BASE: Ollama, vLLM, llama.cpp, a proxy
-    api_key: str | None = field(default=None, repr=False)  # normally unset: litellm reads the provider's env var
-    sub_rlm_model: str | None = None  # root model of a child RLM (rlm_query); None: the session's root model
 
     @property
     def caching(self) -> bool:
@@ -61,6 +58,7 @@ class WorkerResult:
     cost_usd: float | None = 0.0
     latency_s: float = 0.0
     cached: bool = False
+    backend: str = ""  # the backend that answered (the answer's, for a cache hit); "" when none was called
 
     def as_reply(self) -> dict[str, object]:
         """What guest code receives through the callback channel."""
@@ -72,7 +70,7 @@ class WorkerDispatcher:
     """`WorkerDispatcher(settings, backend, trajectory, budget=...)`; `usage` totals the session."""
 
     settings: WorkerSettings
-    backend: WorkerBackend
+    backend: ModelBackend
     trajectory: TrajectoryLog | None = None
     budget: Budget | None = None  # used by calls that pass none; None there: a fresh default Budget
     usage: Usage = field(default_factory=Usage)
@@ -99,10 +97,8 @@ class WorkerDispatcher:
         return self._limiter
 
     async def aclose(self) -> None:
-        """Close the backend's connections (the litellm backend keeps none of its own)."""
-        close = getattr(self.backend, "aclose", None)
-        if close is not None:
-            await close()
+        """Close the backend's connections (the lean client's pool; the others keep none)."""
+        await self.backend.aclose()
 
     def resolve_model(self, model: str | None) -> str:
         return model or self.settings.model or ""
@@ -176,8 +172,7 @@ class WorkerDispatcher:
             done.set()
 
     async def _call(self, model: str, prompt: str, budget: Budget) -> WorkerResult:
-        request = WorkerRequest(model=model, prompt=prompt, timeout_s=self.settings.timeout_s,
-                                max_tokens=self.settings.max_output_tokens)
+        request = ModelRequest.of_prompt(model, prompt, self.settings.timeout_s, self.settings.max_output_tokens)
         started = time.perf_counter()
         attempt = 0
         while True:
@@ -210,7 +205,7 @@ class WorkerDispatcher:
         budget.spend(response.tokens_in + response.tokens_out, response.cost_usd)
         result = WorkerResult(text=response.text, model=model, tokens_in=response.tokens_in,
                               tokens_out=response.tokens_out, cost_usd=response.cost_usd,
-                              latency_s=time.perf_counter() - started)
+                              latency_s=time.perf_counter() - started, backend=response.backend)
         self._remember(model, prompt, result)
         return result
 
@@ -228,7 +223,7 @@ class WorkerDispatcher:
             "type": "worker_call", "model": result.model, "prompt_chars": len(prompt),
             "response_chars": 0 if result.error else len(result.text), "tokens_in": result.tokens_in,
             "tokens_out": result.tokens_out, "cost_usd": result.cost_usd, "latency_s": round(result.latency_s, 4),
-            "cached": result.cached, "error": result.error, "depth": budget.depth,
+            "cached": result.cached, "error": result.error, "depth": budget.depth, "backend": result.backend,
         })
 
 

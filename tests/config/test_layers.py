@@ -1,27 +1,37 @@
-"""The package's layers: a module imports only from layers below its own (function-level imports
-included, so a cycle cannot hide inside a function). The README's "Layers" paragraph says the same."""
+"""The package's layers, read from the README's "Layers" paragraph, so the paragraph stays true: it names
+every module of the package, and a module imports only from layers below its own (function-level
+imports included, so a cycle cannot hide inside a function)."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from tests.helpers import REPO
 
 PACKAGE = REPO / "rlm_mcp"
-LAYERS = {
-    "errors": 0,  # the error base; imports nothing
-    "config": 1, "sandbox": 1, "contexts": 1, "symbols": 1, "workers": 1, "trace": 1, "playbook": 1,
-    "repl_helpers": 1,  # runs inside the jail, imported by nothing
-    "memory": 1,  # hands freed heap back to the OS; imports nothing of ours
-    "indexing": 2, "search": 2, "models": 2,
-    "sessions": 3,
-    "rlm": 4,
-    "handles": 5, "mcp_errors": 5, "unknown_names": 5, "http": 5, "completions": 5, "doctor": 5,
-    "server": 6,
-    "cli": 7, "__init__": 7,
-}
-MCP_SDK_USERS = {"server", "mcp_errors", "unknown_names", "http", "completions", "handles", "cli"}
+README = REPO / "README.md"
+LAYER_LINE = re.compile(r"^(\d): (.*?)(?=^\d: |\Z)", re.MULTILINE | re.DOTALL)
+NAME = re.compile(r"`([a-z_]+)/?`")
+
+
+def readme_layers() -> dict[str, int]:
+    """The README's Layers paragraph as {unit: layer}: every lowercase name in backticks after "N: "."""
+    text = README.read_text()
+    start = text.index("**Layers.**")
+    end = text.find("\n\n", start)
+    paragraph = text[start : end if end != -1 else None]
+    layers: dict[str, int] = {}
+    for number, body in LAYER_LINE.findall(paragraph):
+        for name in NAME.findall(body):
+            assert name not in layers, f"the README gives {name} two layers"
+            layers[name] = int(number)
+    return layers
+
+
+LAYERS = readme_layers()
+MCP_SURFACE = 5  # layers from here up may import the mcp SDK (the README says so)
 
 
 def unit_of(path: Path) -> str:
@@ -45,12 +55,14 @@ def imports(path: Path) -> set[str]:
 
 
 def sources() -> list[Path]:
-    return [p for p in PACKAGE.rglob("*.py") if "guest" not in p.relative_to(PACKAGE).parts]
+    return list(PACKAGE.rglob("*.py"))
 
 
-def test_every_module_has_a_layer() -> None:
-    missing = {unit_of(path) for path in sources()} - set(LAYERS)
-    assert not missing, f"give {sorted(missing)} a layer in tests/config/test_layers.py (and the README's Layers)"
+def test_the_readme_names_every_module_and_no_other() -> None:
+    units = {unit_of(path) for path in sources()}
+    assert units - set(LAYERS) == set(), "give these a layer in the README's Layers paragraph"
+    assert set(LAYERS) - units == set(), "the README's Layers paragraph names modules the package does not have"
+    assert LAYERS["errors"] == 0 and LAYERS["server"] == 6 and LAYERS["repl_regex"] == 1  # the parse itself
 
 
 def test_imports_go_down_only() -> None:
@@ -72,4 +84,59 @@ def test_only_the_mcp_surface_knows_the_mcp_sdk() -> None:
                 [a.name for a in node.names] if isinstance(node, ast.Import) else [])
             if any(name == "mcp" or name.startswith(("mcp.", "mcp_types")) for name in names):
                 users.add(unit_of(path))
-    assert users <= MCP_SDK_USERS, users - MCP_SDK_USERS
+    below = {unit for unit in users if LAYERS.get(unit, -1) < MCP_SURFACE}
+    assert not below, f"only layers {MCP_SURFACE}-7 may import the mcp SDK: {sorted(below)}"
+
+
+def module_imports(path: Path) -> set[Path]:
+    """The files of rlm_mcp that `path` imports (a package means its __init__), at any depth of the file."""
+    here = path.parent
+    found: set[Path] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.ImportFrom) or not node.level:
+            continue
+        base = here
+        for _ in range(node.level - 1):
+            base = base.parent
+        target = base.joinpath(*(node.module or "").split(".")) if node.module else base
+        for candidate in [*(target / alias.name for alias in node.names), target]:
+            for file in (candidate.with_suffix(".py"), candidate / "__init__.py"):
+                if file.is_file() and file != path:
+                    found.add(file)
+                    break
+    return found
+
+
+def test_no_import_cycle_between_modules() -> None:
+    """Within a layer too: two modules that import each other (even inside a function) are one module
+    in two files. A package's __init__ re-exporting its own modules is not a cycle."""
+    graph = {path: {t for t in module_imports(path) if t.name != "__init__.py" or t.parent != path.parent}
+             for path in sources()}
+    cycles = []
+    state: dict[Path, int] = {}
+
+    def visit(node: Path, trail: list[Path]) -> None:
+        state[node] = 1
+        for target in graph.get(node, ()):
+            if state.get(target) == 1:
+                cycles.append(" -> ".join(str(p.relative_to(REPO)) for p in [*trail[trail.index(target):], target]))
+            elif target not in state:
+                visit(target, [*trail, target])
+        state[node] = 2
+
+    for node in graph:
+        if node not in state:
+            visit(node, [node])
+    assert not cycles, "\n".join(cycles)
+
+
+def test_litellm_is_known_to_one_module() -> None:
+    """Its exceptions and reply objects are translated at one boundary: only that module imports it."""
+    importers = set()
+    for path in sources():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            if any(name.split(".")[0] == "litellm" for name in names):
+                importers.add(str(path.relative_to(REPO)))
+    assert importers == {"rlm_mcp/workers/litellm_backend.py"}

@@ -12,11 +12,10 @@ from typing import Any
 import anyio
 import pytest
 
-import rlm_mcp
 from rlm_mcp.contexts import LoadLimits, read_manifest, store_paths, store_text
+from rlm_mcp.errors import BadRequest
+from rlm_mcp.prelude import PRELUDE
 from rlm_mcp.search import ContextSearch
-
-PRELUDE = Path(rlm_mcp.__file__).with_name("repl_helpers.py")  # guest code: read, never imported
 
 FILES = {  # in the order the contexts component stores them (sorted paths)
     "a.py": "import os\nclass A:\n    def f(self):\n        os.path.join('x')\n    def g(self): pass\n",
@@ -50,7 +49,7 @@ class Prelude:
         self.ns: dict[str, Any] = {  # what the sandbox provides, minus the jail
             "_rlm_callback": self.callback, "_rlm_reserve_lazy": lambda name, factory: None,
             "_rlm_read_text": lambda path: str(Path(path).read_bytes(), "utf-8", "replace")}
-        exec(compile(PRELUDE.read_text(), "repl_helpers", "exec"), self.ns)
+        exec(compile(PRELUDE, "prelude", "exec"), self.ns)  # guest code: run as the jail runs it
         self.ns["contexts"]._attach("main", stored.content_path)
         self.ns["_manifests"]["main"] = read_manifest(stored)
         if files is not None:  # expected_hits() lists files in this order
@@ -228,7 +227,7 @@ def test_pages_carry_on_from_their_cursor(tmp_path: Path, monkeypatch: pytest.Mo
 ])
 def test_host_refuses_malformed_payloads(tmp_path: Path, payload: Any) -> None:
     prelude = Prelude(tmp_path, FILES)
-    with pytest.raises(ValueError, match="grep"):
+    with pytest.raises(BadRequest, match="grep"):  # bad guest input: logged as one line, no traceback
         anyio.run(prelude.search.query, payload)
 
 
@@ -237,5 +236,5 @@ def test_host_declines_a_stale_fingerprint_and_out_of_range_files(tmp_path: Path
     base = {"context": "main", "pattern": "def", "fingerprint": prelude.ns["_manifests"]["main"]["fingerprint"]}
     assert "fallback" in anyio.run(prelude.search.query, {**base, "fingerprint": "other"})
     assert "fallback" in anyio.run(prelude.search.query, {**base, "context": "nope"})
-    with pytest.raises(ValueError, match="beyond"):
+    with pytest.raises(BadRequest, match="beyond"):
         anyio.run(prelude.search.query, {**base, "files": [[0, 99]]})

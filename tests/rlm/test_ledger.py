@@ -18,7 +18,7 @@ import pytest
 
 from rlm_mcp import RLM
 from rlm_mcp.rlm import RLMLimits
-from rlm_mcp.workers.backends import price_of
+from rlm_mcp.workers import price_of
 from tests.fakes import FakeOpenAI
 from tests.helpers import server_command, stdio_client
 

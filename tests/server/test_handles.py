@@ -11,7 +11,7 @@ import pytest
 from mcp import MCPError
 
 from rlm_mcp.config import load_settings
-from rlm_mcp.handles import HandleRegistry, SessionExpired, UnknownSession
+from rlm_mcp.handles import HandleRegistry, ReplicaGone, SessionExpired, UnknownSession
 from rlm_mcp.sessions import SessionManager
 from tests.helpers import stdio_client
 from tests.server.test_http import client_with_headers, start, stop
@@ -41,6 +41,24 @@ async def test_handles_name_their_own_sessions_for_their_owner_only(tmp_path: Pa
         assert registry.handle_of(default, "alice") == registry.handle_of(default, "alice")
         assert await registry.resolve(registry.handle_of(default, "alice"), "alice") is default
         await manager.close_all()
+
+
+async def test_a_handle_of_another_replica_or_an_earlier_run_says_its_session_is_gone(tmp_path: Path) -> None:
+    async with anyio.create_task_group() as group:
+        first_run = HandleRegistry(SessionManager(settings(tmp_path, replica_id="r1"), group))
+        handle, _ = await first_run.open("alice")
+        assert handle.startswith("r1.") and handle.count(".") == 2
+        restarted = HandleRegistry(SessionManager(settings(tmp_path, replica_id="r1"), group))
+        with pytest.raises(ReplicaGone, match=r"started on this replica \('r1'\) before it restarted"):
+            await restarted.resolve(handle, "alice")
+        other = HandleRegistry(SessionManager(settings(tmp_path, replica_id="r2"), group))
+        with pytest.raises(ReplicaGone, match=r"started on replica 'r1' and this is replica 'r2'.*load_context"):
+            await other.resolve(handle, "alice")
+        with pytest.raises(UnknownSession) as made_up:  # no replica in it: an unknown handle, as anywhere
+            await other.resolve("x" * 24, "alice")
+        assert type(made_up.value) is UnknownSession
+        for registry in (first_run, restarted, other):
+            await registry.sessions.close_all()
 
 
 async def test_an_idle_or_closed_session_makes_its_handle_expire(tmp_path: Path) -> None:

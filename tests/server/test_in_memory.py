@@ -56,3 +56,16 @@ async def test_final_answer_is_reported(tmp_path: Path, workspace: Path, mode: s
         assert result.structured_content["final_answer"] == "42"
         playbook = await client.get_prompt("rlm_playbook", {"task": "count the callers"})
         assert "llm_query_batched" in playbook.messages[0].content.text
+
+
+async def test_bad_guest_input_is_a_bad_request_logged_in_one_line(tmp_path: Path, workspace: Path, mode: str,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """Guest code that calls the host's grep with a malformed payload gets the BadRequest's message; the
+    server logs one line naming the session and the callback, no traceback (it is not a server bug)."""
+    async with Client(server_for(tmp_path, workspace), mode=mode) as client:
+        await client.call_tool("load_context", {"text": "one line\n"})
+        with caplog.at_level("WARNING", logger="rlm_mcp.sessions"):
+            result = await client.call_tool("exec_code", {"code": "_rlm_callback('grep', {'context': 7})"})
+    assert result.is_error and "grep: 'context' must be a context name" in result.structured_content["error"]
+    refused = [r for r in caplog.records if "REPL callback grep refused" in r.getMessage()]
+    assert len(refused) == 1 and refused[0].exc_info is None and refused[0].levelname == "WARNING"

@@ -10,6 +10,8 @@ asks -- the environment cannot carry test switches, since the backend passes onl
   "CLI:exit"            a message on stderr, exit 3
   "CLI:hang"            starts a child and both sleep (their pids go to hang.pids)
   "CLI:slow"            answers after 0.3 s
+  "CLI:flood"           17 MiB on stdout, more than the backend reads
+  "CLI:context-full"    the CLI's error for a prompt longer than the model's window
   "Question:" (a root-model turn) a fenced code block that uses the REPL and a worker call
   anything else         "echo: <prompt>"
 Every call appends what it saw (argv, cwd and its contents and mode, environment, timing) to
@@ -56,6 +58,11 @@ def behave(prompt: str) -> int:
         return 3
     if "CLI:is_error" in prompt:
         return error(LOGIN_ERROR, None)
+    if "CLI:context-full" in prompt:
+        return error("Prompt is too long", 400)
+    if "CLI:flood" in prompt:
+        sys.stdout.write("x" * (17 << 20))
+        return 0
     if "CLI:overloaded" in prompt and not ("-once" in prompt and seen_before(prompt)):
         return error("API Error: 529 Overloaded", 529)
     if "CLI:slow" in prompt:

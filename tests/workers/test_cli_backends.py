@@ -17,10 +17,17 @@ from pathlib import Path
 import anyio
 import pytest
 
-from rlm_mcp.workers import Budget, BudgetLimits, TrajectoryLog, WorkerDispatcher, WorkerSettings
-from rlm_mcp.workers.backends import WorkerRequest, backend_for
+from rlm_mcp.workers import (
+    Budget,
+    BudgetLimits,
+    ModelRequest,
+    TrajectoryLog,
+    WorkerDispatcher,
+    WorkerSettings,
+    backend_for,
+)
 from rlm_mcp.workers.cli_backend import CliBackend
-from rlm_mcp.workers.errors import WorkerCallFailed, WorkerTimeout
+from rlm_mcp.workers.errors import ContextWindowExceeded, WorkerCallFailed, WorkerTimeout
 from tests.helpers import server_command, stdio_client
 
 pytestmark = pytest.mark.anyio
@@ -80,7 +87,7 @@ def alive(pid: int) -> bool:
 
 async def ask(standins: StandIns, model: str, prompt: str, timeout_s: float = 20, **env: str):
     backend = CliBackend(standins.environ(**env))
-    return await backend.complete(WorkerRequest(model, prompt, timeout_s))
+    return await backend.complete(ModelRequest.of_prompt(model, prompt, timeout_s))
 
 
 # --- the backend ---------------------------------------------------------------------------------------------
@@ -166,6 +173,15 @@ async def test_garbage_and_a_crash_are_clear_errors(standins: StandIns, flavor: 
     assert not garbage.value.retryable and not crash.value.retryable
 
 
+async def test_a_flood_is_stopped_and_a_full_window_is_named(standins: StandIns) -> None:
+    """Output is capped while it is read (the error leaves the reading task group as ours), and a prompt too
+    long for the model is the error the root loop answers by dropping older turns."""
+    with pytest.raises(WorkerCallFailed, match=r"wrote more than 16 MiB on stdout: stopped"):
+        await ask(standins, MODELS["claude"], "CLI:flood")
+    with pytest.raises(ContextWindowExceeded, match="Prompt is too long"):
+        await ask(standins, MODELS["claude"], "CLI:context-full")
+
+
 @pytest.mark.parametrize("flavor", MODELS)
 async def test_a_hang_times_out_and_the_whole_process_group_dies(standins: StandIns, flavor: str) -> None:
     started = time.monotonic()
@@ -186,7 +202,7 @@ async def test_a_cli_not_on_path_names_the_package_to_install(standins: StandIns
                                                               tmp_path: Path) -> None:
     backend = CliBackend({"PATH": str(tmp_path), "HOME": str(tmp_path)})
     with pytest.raises(WorkerCallFailed) as caught:
-        await backend.complete(WorkerRequest(MODELS[flavor], "hi", 5))
+        await backend.complete(ModelRequest.of_prompt(MODELS[flavor], "hi", 5))
     package = {"claude": "@anthropic-ai/claude-code", "codex": "@openai/codex", "gemini": "@google/gemini-cli"}
     message = str(caught.value)
     assert f"npm install -g {package[flavor]}" in message and f"`{flavor}` is not on PATH" in message
@@ -282,6 +298,7 @@ async def test_llm_query_batched_and_sub_query_through_the_server(server_env, st
         sub = await client.call_tool("sub_query", {"prompts": ["x", "CLI:exit"]})
         answers = sub.structured_content["answers"]
         assert answers[0]["text"] == "echo: x" and "boom: the CLI crashed" in answers[1]["error"]
+        assert sub.structured_content["backend"] == "assistant-cli"
         failed = await client.call_tool("exec_code", {"code": "llm_query('CLI:is_error')"})
         assert failed.is_error and "Not logged in · Please run /login" in failed.structured_content["error"]
 

@@ -26,6 +26,7 @@ async def test_single_call_is_accounted(make_dispatcher, fake: FakeOpenAI, tmp_p
     event = json.loads((tmp_path / "trajectory.jsonl").read_text().splitlines()[0])
     assert event["type"] == "worker_call" and event["prompt_chars"] == len("What is 2+2?")
     assert event["cost_usd"] == pytest.approx(result.cost_usd) and event["error"] is None
+    assert event["backend"] == result.backend == dispatcher.backend.name  # which backend answered
 
 
 async def test_unknown_price_is_unknown_not_zero(make_dispatcher, fake: FakeOpenAI) -> None:
@@ -157,7 +158,7 @@ async def test_no_model_configured_says_how(make_dispatcher, fake: FakeOpenAI) -
 
 
 def test_price_map_read_without_litellm_matches_litellms_own() -> None:
-    from rlm_mcp.workers.backends import load_litellm, price_of
+    from rlm_mcp.workers import load_litellm, price_of
 
     table = load_litellm().model_cost
     for model in ("gpt-4o-mini", "openai/gpt-4o-mini", "claude-3-5-haiku-20241022", "no-such/model"):

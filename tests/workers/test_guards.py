@@ -10,8 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from rlm_mcp.workers import Budget, BudgetExceeded, BudgetLimits, LiteLLMBackend, WorkerDispatcher, WorkerSettings
-from rlm_mcp.workers.backends import load_litellm, retry_after_seconds
+from rlm_mcp.workers import (
+    Budget,
+    BudgetExceeded,
+    BudgetLimits,
+    LiteLLMBackend,
+    WorkerDispatcher,
+    WorkerSettings,
+    load_litellm,
+)
+from rlm_mcp.workers.protocol import retry_after_seconds
 from tests.fakes import FakeOpenAI, Fault
 
 from .conftest import PRICED, budget
@@ -155,7 +163,7 @@ async def test_errors_read_well(make_dispatcher, fake: FakeOpenAI) -> None:
     fake.inject(Fault("drop"), Fault("500"))
     dispatcher = make_dispatcher(fake, retries=0)
     dropped, failed = await dispatcher.query("one"), await dispatcher.query("two")
-    assert dropped.error is not None and dropped.error.startswith("cannot reach the worker model")
+    assert dropped.error is not None and dropped.error.startswith("cannot reach openai/")
     assert failed.error is not None and "HTTP 500" in failed.error and "OpenAIException" not in failed.error
 
 

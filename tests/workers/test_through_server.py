@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from mcp import MCPError
-from mcp_types import CreateMessageResult, TextContent
+from mcp_types import INVALID_PARAMS, CreateMessageResult, TextContent
 
 from tests.fakes import FakeOpenAI
 from tests.helpers import stdio_client
@@ -102,6 +102,7 @@ async def test_sub_query_over_a_context_slice(worker_env, upstream: FakeOpenAI, 
         assert len(answers) == 3 and all(a["text"].startswith("echo: Count") for a in answers)
         batch = await client.call_tool("sub_query", {"prompts": ["x", "y"]})
         assert [a["text"] for a in batch.structured_content["answers"]] == ["echo: x", "echo: y"]
+        assert batch.structured_content["backend"] == "openai-compatible"  # the lean client answered
         with pytest.raises(MCPError, match="not a file of context"):
             await client.call_tool("sub_query", {"prompt": "?", "context": "main", "path": "missing.py"})
 
@@ -132,6 +133,13 @@ async def test_sampling_answers_when_no_worker_is_configured(server_env, mode: s
         result = await client.call_tool("sub_query", {"prompt": "What is RLM?"})
         report = result.structured_content
         assert report["backend"] == "sampling" and report["answers"][0]["text"] == "from the client's model"
+        # A request the sampling path cannot serve is the tool's protocol error, not a failed result.
+        with pytest.raises(MCPError, match="no context named 'nothing'") as unknown:
+            await client.call_tool("sub_query", {"prompt": "?", "context": "nothing"})
+        assert unknown.value.error.code == INVALID_PARAMS
+        with pytest.raises(MCPError, match="session") as foreign:
+            await client.call_tool("sub_query", {"prompt": "?", "session": "not-a-handle"})
+        assert foreign.value.error.code == INVALID_PARAMS
     assert seen == ["What is RLM?"]
 
 
@@ -165,6 +173,6 @@ async def test_worker_backend_that_disappears(server_env) -> None:
         assert alive.structured_content["stdout"] == "'echo: before'\n"
         fake.__exit__(None, None, None)  # the upstream goes away mid-session
         gone = await client.call_tool("exec_code", {"code": "llm_query('after')"})
-        assert gone.is_error and "cannot reach the worker model" in gone.structured_content["error"]
+        assert gone.is_error and "cannot reach openai/gpt-4o-mini" in gone.structured_content["error"]
         still = await client.call_tool("exec_code", {"code": "'the REPL is fine'"})
         assert still.structured_content["stdout"] == "'the REPL is fine'\n"
