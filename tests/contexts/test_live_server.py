@@ -32,7 +32,7 @@ async def test_edits_reach_context_files_and_index_with_a_note(server_env, tmp_p
         found = await client.call_tool("find_symbol", {"name": "alpha"})
         assert [r["path"] for r in found.structured_content["results"]] == ["a.py"]
         first = await _exec(client, "print(sorted(files))")
-        assert first["stdout"] == "['a.py', 'c.py']\n" and first["context_changed"] is None
+        assert first["stdout"] == "['a.py', 'c.py']\n" and first.get("context_changed") is None
 
         _write(proj / "a.py", "def beta():\n    return 2\n")  # rename alpha -> beta
         _write(proj / "b.py", "def gamma():\n    return 3\n")  # a new file
@@ -41,7 +41,7 @@ async def test_edits_reach_context_files_and_index_with_a_note(server_env, tmp_p
         assert after["stdout"] == "['a.py', 'b.py']\ndef beta():\n    return 2\nFalse\n", after
         assert after["context_changed"].startswith("3 files changed since your last call: a.py, b.py, c.py")
         # The next call sees no change, so says nothing.
-        assert (await _exec(client, "print(1)"))["context_changed"] is None
+        assert (await _exec(client, "print(1)")).get("context_changed") is None
 
         for name, expected in (("beta", ["a.py"]), ("gamma", ["b.py"]), ("alpha", [])):
             found = await client.call_tool("find_symbol", {"name": name})
@@ -64,7 +64,7 @@ async def test_snapshot_does_not_move(server_env, tmp_path: Path) -> None:
         _write(proj / "a.py", "def Z(): pass\n")
         _write(proj / "b.py", "B = 1\n")
         out = await _exec(client, "print(sorted(files), files['a.py'].strip())")
-        assert out["stdout"] == "['a.py'] def A(): pass\n" and out["context_changed"] is None
+        assert out["stdout"] == "['a.py'] def A(): pass\n" and out.get("context_changed") is None
         # The index reads the stored text, not the disk: it agrees with `files`, not with the edit.
         for name, expected in (("A", ["a.py"]), ("Z", [])):
             found = await client.call_tool("find_symbol", {"name": name})
@@ -106,7 +106,7 @@ async def test_bad_input_is_a_note_and_the_rest_stays_usable(server_env, tmp_pat
         gone = await _exec(client, "print(sorted(files))")
         assert "keeps its files as last seen" in gone["context_changed"]
         assert "ok.py" in gone["stdout"]
-        assert (await _exec(client, "print(1)"))["context_changed"] is None
+        assert (await _exec(client, "print(1)")).get("context_changed") is None
         moved.rename(proj)
         back = await _exec(client, "print(files['ok.py'].strip())")
         assert back["stdout"] == "OK = 2\n" and "back" in back["context_changed"]
