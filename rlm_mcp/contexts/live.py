@@ -27,7 +27,7 @@ from .cas import ContentStore
 from .models import LoadLimits, StoredContext
 from .store import read_manifest, store_paths
 from .walk import WalkResult, walk_sources
-from .watch import DirectoryWatch, WatchUnavailable
+from .watch import DirectoryWatch
 from .write import Previous
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class LiveContext:
             self._watch = DirectoryWatch()
             self._watch.add(walked.dirs)
             self._dirty = False
-        except WatchUnavailable as exc:  # not Linux, or the watch limit: walk on every check
+        except OSError as exc:  # not Linux, or the watch limit: walk on every check
             log.info("no watcher for context %s (%s): every call walks its sources", self.stored.name, exc)
             self.close()
 
@@ -114,7 +114,7 @@ class LiveContext:
         if self._watch is not None:
             try:
                 self._watch.add(walked.dirs)  # new directories; known ones keep their watch
-            except WatchUnavailable as exc:
+            except OSError as exc:
                 log.info("watcher of context %s stopped (%s): walking instead", self.stored.name, exc)
                 self.close()
         missing = [s for s in walked.missing_sources if s not in self._file_sources]

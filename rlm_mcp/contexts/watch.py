@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Iterable
 
-__all__ = ["DirectoryWatch", "WatchUnavailable"]
+__all__ = ["DirectoryWatch"]
 
 IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x002, 0x004, 0x008
 IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x040, 0x080, 0x100, 0x200
@@ -33,34 +33,31 @@ IN_NONBLOCK, IN_CLOEXEC = os.O_NONBLOCK, os.O_CLOEXEC
 READ_BYTES = 1 << 16
 
 
-class WatchUnavailable(OSError):
-    """No inotify here (not Linux) or the kernel refused a watch; the caller walks instead."""
-
-
 def _libc() -> ctypes.CDLL:
     if not sys.platform.startswith("linux"):
-        raise WatchUnavailable("inotify is Linux-only")
+        raise OSError("inotify is Linux-only")
     return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
 class DirectoryWatch:
-    """Non-recursive inotify watches on a set of directories; `changed()` drains the queue."""
+    """Non-recursive inotify watches on a set of directories; `changed()` drains the queue. Construction and
+    `add` raise OSError where no watch can be had (not Linux, no inotify, limits): the caller walks instead."""
 
     def __init__(self) -> None:
         self._libc = _libc()
         fd = self._libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         if fd < 0:
-            raise WatchUnavailable(ctypes.get_errno(), "inotify_init1 failed")
+            raise OSError(ctypes.get_errno(), "inotify_init1 failed")
         self._fd = fd
 
     def add(self, directories: Iterable[str]) -> None:
-        """Watch each directory (again: the kernel keeps one watch per directory). Raises WatchUnavailable
-        when the per-user watch limit is reached."""
+        """Watch each directory (again: the kernel keeps one watch per directory). Raises OSError when the
+        per-user watch limit is reached (the caller then walks instead)."""
         for directory in directories:
             if self._libc.inotify_add_watch(self._fd, os.fsencode(directory), MASK) < 0:
                 err = ctypes.get_errno()
                 if err in (28, 12):  # ENOSPC (max_user_watches), ENOMEM
-                    raise WatchUnavailable(err, "inotify watch limit reached (fs.inotify.max_user_watches)")
+                    raise OSError(err, "inotify watch limit reached (fs.inotify.max_user_watches)")
                 # ENOENT, EACCES, ENOTDIR: the directory went away or changed since the walk; the walk
                 # that follows the event it caused sees that.
 
