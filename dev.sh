@@ -58,6 +58,15 @@ guest_python_check() {
         log "no Python readable by the jail's unprivileged uid: run '$VENV/bin/rlm-mcp doctor' for the fix"
 }
 
+wasm_runtime() {
+    # Where nsjail cannot run (macOS, Windows, Linux without user namespaces) the REPL runs in WebAssembly:
+    # npm's pyodide under Deno (the deno wheel). Fetch Pyodide once, now, into RLM_HOME through the npm
+    # registry, so no session waits for it (and the tests find it).
+    "$VENV/bin/python" -c 'from rlm_mcp.config import load_settings as l; from rlm_mcp.sandbox import PyodideCache as C, SandboxPolicy as P
+s = l(); C(s.home / "wasm", P.load(s.sandbox_policy).wasm.pyodide_version).ensure()' 2>/dev/null ||
+        log "could not fetch Pyodide for the wasm sandbox: run '$VENV/bin/rlm-mcp doctor --fix' once online"
+}
+
 setup() {
     local extras="${1:-}" python
     system_packages "$extras"
@@ -70,6 +79,7 @@ setup() {
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
     "$VENV/bin/python" -m pip install -q -e ".${extras:+[$extras]}"
     guest_python_check
+    wasm_runtime
 }
 
 test_tools() {

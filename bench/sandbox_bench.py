@@ -1,25 +1,41 @@
-"""Sandbox benchmark: start to ready, warm exec round trip, 40 MB context, against yardsticks.
+"""Sandbox benchmark: start to ready, warm exec round trip, 40 MB context, against yardsticks; then the
+two isolation backends side by side: wasm (Pyodide under Deno) against nsjail.
 
-Run: `.venv/bin/python bench/sandbox_bench.py` (needs nsjail, like the server). Prints medians.
-Yardsticks: the same REPL protocol with the unisolated launcher (a plain child process), and a bare
-in-process `exec` of the same statement.
+Run: `.venv/bin/python bench/sandbox_bench.py` (needs nsjail, like the server, and the Pyodide that
+`./dev.sh setup` fetches). Prints medians. Yardsticks: the same REPL protocol with the unisolated
+launcher (a plain child process), and a bare in-process `exec` of the same statement. The side-by-side
+table interleaves the backends (nsjail, wasm, nsjail, ...) so that load on a shared machine hits both.
 """
 
 from __future__ import annotations
 
 import shutil
+import statistics
 import sys
+import sysconfig
+import tempfile
 import time
 from pathlib import Path
 
 import anyio
+from anyio.abc import TaskGroup
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import median_ms, print_table, sandbox_starts_and_warm, time_async
 
+from rlm_mcp.config import Settings, load_settings
 from rlm_mcp.sandbox import new_data_dir
+from rlm_mcp.sandbox.repl import _group_members
+from rlm_mcp.sessions import SessionManager
 
 STARTS = 15
+SIDE_BY_SIDE_RUNS = 3
+SIDE_EXECS = 200
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+CPU_SNIPPET = ("import re\ntext = '\\n'.join(f'line {i} value={i * 7}' for i in range(300_000))\n"
+               "total = sum(int(v) for v in re.findall(r'value=(\\d+)', text)) + sum(range(5_000_000))")
+GREP = "hits = len(grep(r'^class \\w+\\(', max_hits=None))"
+DECODE = "import re\nn = len(re.findall(r'(?m)^def ', context))"
 EXECS = 2000
 CONTEXT_RUNS = 7
 LINE = "2026-11-23T10:00:00 INFO worker-17 request handled in 12 ms path=/api/v1/items\n"
@@ -49,6 +65,80 @@ def in_process_exec() -> float:
     return median_ms(samples)
 
 
+def peak_rss_mb(pgid: int) -> float:
+    """Sum of the peak resident sizes (VmHWM) of the sandbox's processes: nsjail and its guest, or Deno."""
+    total = 0
+    for pid in _group_members(pgid):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+async def one_session(kind: str, home: Path, runtime_dir: Path, group: TaskGroup) -> dict[str, float]:
+    """One session on `kind`: start, warm exec round trips, stdlib load, grep, decode + regex, CPU, peak RSS."""
+    settings = load_settings(flags={"home": home, "sandbox": kind, "allowed_roots": str(STDLIB),
+                                    "runtime_dir": runtime_dir}, environ={})
+    manager = SessionManager(settings, group)
+    session = await manager.get(f"bench-{kind}")
+    figures: dict[str, float] = {}
+    started = time.perf_counter()
+    await session.exec("pass")
+    figures["start"] = time.perf_counter() - started
+    figures["exec"] = statistics.median(await time_async(lambda: session.exec("x = 1"), SIDE_EXECS))
+    started = time.perf_counter()
+    await session.load_paths("main", [str(STDLIB)], [STDLIB])
+    figures["load"] = time.perf_counter() - started
+    for name, code in (("grep", GREP), ("decode", DECODE), ("cpu", CPU_SNIPPET)):
+        outcome = await session.exec(code, timeout_s=600)
+        assert outcome.result.ok, outcome.result
+        figures[name] = outcome.result.elapsed_s
+    assert session.sandbox is not None and session.sandbox._process is not None
+    figures["rss"] = peak_rss_mb(session.sandbox._process.pid)
+    await manager.close_all()
+    return figures
+
+
+async def side_by_side() -> None:
+    home = Path(tempfile.mkdtemp(prefix="rlm-bench-home-"))
+    (home / "wasm").symlink_to(Settings().home / "wasm", target_is_directory=True)  # Pyodide, fetched once
+    runtime_dir = Path(tempfile.mkdtemp(prefix="rlm-bench-runtime-"))
+    runtime_dir.chmod(0o711)
+    runs: dict[str, list[dict[str, float]]] = {"nsjail": [], "wasm": []}
+    try:
+        async with anyio.create_task_group() as group:
+            for _ in range(SIDE_BY_SIDE_RUNS):
+                for kind in runs:
+                    runs[kind].append(await one_session(kind, home, runtime_dir, group))
+            group.cancel_scope.cancel()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(runtime_dir, ignore_errors=True)
+
+    def med(kind: str, key: str) -> float:
+        return statistics.median(run[key] for run in runs[kind])
+
+    def row(label: str, key: str, unit: str, scale: float, digits: int) -> tuple[str, str, str, str]:
+        nsjail, wasm = med("nsjail", key) * scale, med("wasm", key) * scale
+        return (label, f"{nsjail:.{digits}f} {unit}", f"{wasm:.{digits}f} {unit}", f"{wasm / nsjail:.1f}x")
+
+    size_mb = sum(p.stat().st_size for p in STDLIB.rglob("*") if p.is_file()) / 2**20
+    print_table(
+        f"wasm against nsjail (medians of {SIDE_BY_SIDE_RUNS} interleaved sessions each; stdlib: {STDLIB}, "
+        f"{size_mb:.0f} MB on disk)",
+        ("measure", "nsjail", "wasm", "wasm / nsjail"),
+        [
+            row("session start to first exec", "start", "ms", 1000, 0),
+            row("warm exec round trip", "exec", "ms", 1000, 3),
+            row("load_context of the stdlib", "load", "s", 1, 2),
+            row("grep r'^class \\w+\\(' over it (rg on the host)", "grep", "ms", 1000, 0),
+            row("decode `context` + re.findall in the guest", "decode", "s", 1, 2),
+            row("CPU-bound snippet (300k-line regex, sum of 5M)", "cpu", "s", 1, 2),
+            row("peak RSS of the sandbox's processes", "rss", "MB", 1, 0),
+        ],
+    )
+
+
 async def main() -> None:
     data_dir = new_data_dir()
     (data_dir / "context.txt").write_text(LINE * (40_000_000 // len(LINE)))
@@ -69,6 +159,7 @@ async def main() -> None:
         ("measure", "nsjail", "unisolated child", "in-process exec", "target"),
         rows,
     )
+    await side_by_side()
 
 
 if __name__ == "__main__":

@@ -64,8 +64,9 @@ def main(ctx: click.Context) -> None:
 @click.option("--port", type=int, default=None, help="HTTP port (RLM_PORT, default 8765).")
 @click.option("--config", "config", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="TOML config file (RLM_CONFIG; default RLM_HOME/config.toml when present).")
-@click.option("--sandbox", type=click.Choice(["nsjail", "none"]), default=None,
-              help="Isolation backend (RLM_SANDBOX). 'none' runs model code WITHOUT isolation.")
+@click.option("--sandbox", type=click.Choice(["auto", "wasm", "nsjail", "none"]), default=None,
+              help="Isolation backend (RLM_SANDBOX): auto (default) is nsjail where it works, else wasm. "
+              "'none' runs model code WITHOUT isolation.")
 @click.option("--allowed-roots", default=None, help="Directories load_context may read, path-separated.")
 @click.option("--auth-token", default=None, help="Bearer token HTTP clients must send (RLM_AUTH_TOKEN).")
 @click.option("--worker-model", default=None, help="Model for llm_query and sub_query: a litellm model string or "
@@ -151,15 +152,18 @@ def ask(question: str, paths: tuple[str, ...], root_model: str | None, worker_mo
 @click.option("--config", "config", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="TOML config file.")
 @click.option("--check-worker", is_flag=True, help="Also make one tiny call to the worker model.")
-def doctor(config: Path | None = None, check_worker: bool = False) -> None:
-    """Check this machine (Python, nsjail, namespaces, guest interpreter, policy, a real jail) and print fixes.
+@click.option("--fix", is_flag=True, help="Fetch what the wasm sandbox needs (Pyodide, through the npm registry, "
+              "into RLM_HOME) if it is missing.")
+def doctor(config: Path | None = None, check_worker: bool = False, fix: bool = False) -> None:
+    """Check this machine (Python, nsjail, namespaces, guest interpreter, policy, a real jail, a real wasm
+    sandbox), say which backend sessions use and why, and print fixes.
 
     Exit code 0 when rlm-mcp can run isolated code here (and, with --check-worker, the worker answered),
     1 otherwise.
     """
     from .doctor import can_run_isolated, render, run_checks
 
-    results = run_checks(load_settings(config), check_worker)
+    results = run_checks(load_settings(config), check_worker, fix)
     click.echo(render(results))
     verdict = "can" if can_run_isolated(results) else "CANNOT"
     click.echo(f"=> rlm-mcp {verdict} run isolated code on this machine")

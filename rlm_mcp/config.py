@@ -29,7 +29,9 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # --- sandbox ---
-    sandbox: Literal["nsjail", "none"] = Field("nsjail", description="nsjail, or none (NO isolation, dev only)")
+    sandbox: Literal["auto", "wasm", "nsjail", "none"] = Field(
+        "auto", description="auto (nsjail where it works, else wasm), wasm (CPython in WebAssembly under Deno), "
+        "nsjail, or none (NO isolation, dev only)")
     guest_python: str | None = Field(None, description="interpreter the jailed REPL runs on (stdlib only)")
     sandbox_policy: Path | None = Field(None, description="TOML file overriding keys of the jail policy")
     runtime_dir: Path | None = Field(None, description="where per-session jail data directories live")

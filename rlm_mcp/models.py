@@ -183,6 +183,7 @@ class SessionReport(Report):
     handle: str = Field("", description="pass it as `session` to work in this session; it expires when idle "
                         "for limits.session_idle_s")
     isolated: bool
+    sandbox: str = Field("", description="the isolation backend and why it runs here")
     repl_running: bool
     contexts: list[ContextBrief]
     execs: int
@@ -201,7 +202,7 @@ class SessionReport(Report):
         usage = self.worker_usage
         cost = "unknown" if usage.cost_usd is None else f"${usage.cost_usd:.4f}"
         return (
-            f"Session {self.session} ({'nsjail' if self.isolated else 'NOT ISOLATED'}; action: {self.action}). "
+            f"Session {self.session} ({self.sandbox if self.isolated else 'NOT ISOLATED'}; action: {self.action}). "
             f"Contexts: {names}. Execs: {self.execs} ({self.exec_seconds:.2f} s, {self.timeouts} timeouts, "
             f"{self.restarts} restarts). Workers: {usage.calls} calls, {usage.tokens_in + usage.tokens_out:,} tokens, "
             f"cost {cost} (model: {self.worker_model or 'not configured'}). All model calls: {self.spent or 'none'}. "

@@ -113,7 +113,8 @@ class Session:
 
     async def ensure_started(self) -> Sandbox:
         if self._sandbox is None:
-            launcher = create_launcher(self.settings.sandbox, self.policy, self.settings.guest_python)
+            launcher = create_launcher(self.settings.sandbox, self.policy, self.settings.guest_python,
+                                       home=self.settings.home)
             if self.extension is None and self.extension_factory is not None:
                 self.extension = self.extension_factory(self)
             callbacks = self.extension.callbacks() if self.extension else {}
@@ -234,7 +235,8 @@ class Session:
     async def _register(self, stored: ctx_store.StoredContext) -> ctx_store.StoredContext:
         async with self._lock:
             self.touch()
-            await self.ensure_started()
+            sandbox = await self.ensure_started()
+            sandbox.check_capacity(stored.bytes, f"context {stored.name!r}")
             await self._attach(stored)
             self.contexts[stored.name] = stored
         self.code_index().start(stored, self.task_group)  # text search works now; symbols follow

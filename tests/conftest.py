@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import REPO
+from .helpers import REPO, link_wasm_cache
 
 
 @pytest.fixture
@@ -36,3 +36,17 @@ def server_env(tmp_path: Path, runtime_dir: Path) -> dict[str, str]:
         "RLM_RUNTIME_DIR": str(runtime_dir),
         "RLM_ALLOWED_ROOTS": os.pathsep.join([str(tmp_path), str(REPO)]),
     }
+
+
+@pytest.fixture(params=["nsjail", "wasm"])
+def repl_backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each REPL-touching test that takes this runs on both isolation backends; tmp_path/home (the tests'
+    RLM_HOME) gets the cached Pyodide."""
+    link_wasm_cache(tmp_path / "home")
+    return request.param
+
+
+@pytest.fixture
+def backend_env(server_env: dict[str, str], repl_backend: str) -> dict[str, str]:
+    """server_env with RLM_SANDBOX set to this test's backend."""
+    return {**server_env, "RLM_SANDBOX": repl_backend}

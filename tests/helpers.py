@@ -29,6 +29,18 @@ def needs_node_tool(name: str, what: str) -> pytest.MarkDecorator:
                               reason=f"{what} missing: run ./dev.sh test once (on CI this is a failure)")
 
 
+def link_wasm_cache(home: Path) -> None:
+    """Give a test's private RLM_HOME the Pyodide that `./dev.sh setup` fetched into the default RLM_HOME
+    (`rlm-mcp doctor --fix`), so the wasm backend starts without fetching it again."""
+    from rlm_mcp.config import Settings
+
+    shared = Settings().home / "wasm"
+    shared.mkdir(parents=True, exist_ok=True)  # a first test fetches into it when setup has not
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "wasm").exists():
+        (home / "wasm").symlink_to(shared, target_is_directory=True)
+
+
 def server_command() -> str:
     """The console script installed next to this interpreter (the wheel's or the editable install's)."""
     script = Path(sys.executable).with_name("rlm-mcp")

@@ -154,7 +154,8 @@ def status_report(session: Session, action: str, handle: str) -> SessionReport:
     calls = session.extension if isinstance(session.extension, WorkerCalls) else None
     spending: dict[str, Any] = {"worker_usage": calls.usage, "spent": calls.budget.ledger.used()} if calls else {}
     return SessionReport(
-        session=session.key, handle=handle, isolated=settings.sandbox == "nsjail",
+        session=session.key, handle=handle, isolated=settings.sandbox != "none",
+        sandbox=sandbox.backend if sandbox else f"{settings.sandbox} (starts with the first load or exec)",
         repl_running=bool(sandbox and sandbox.alive),
         contexts=[ContextBrief(name=s.name, kind=s.kind, chars=s.chars, files=s.file_count,
                                estimated_tokens=s.estimated_tokens, index=session.code_index().summary(s.name))

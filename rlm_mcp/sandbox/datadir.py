@@ -16,7 +16,8 @@ from .interpreter import readable_by_others
 
 
 def default_runtime_root() -> Path:
-    return Path(os.environ.get("RLM_RUNTIME_DIR") or Path(tempfile.gettempdir()) / f"rlm-mcp-{os.getuid()}")
+    user = os.getuid() if hasattr(os, "getuid") else "user"  # Windows has no uids (its temp dir is per user)
+    return Path(os.environ.get("RLM_RUNTIME_DIR") or Path(tempfile.gettempdir()) / f"rlm-mcp-{user}")
 
 
 def new_data_dir(runtime_root: Path | None = None) -> Path:

@@ -44,6 +44,9 @@ class LaunchPlan:
 class Launcher(Protocol):
     isolated: bool
     name: str
+    expected_uid: int | None  # the uid the guest must report at start-up, None where there are no uids
+    max_context_bytes: int | None  # the largest context the guest can hold, None when only the host limits
+    reason: str  # why this backend runs here (set by create_launcher; shown by session status and doctor)
 
     def plan(self, data_dir: Path) -> LaunchPlan: ...
 
@@ -106,6 +109,11 @@ def linked_libraries(binary: str) -> dict[str, str | None] | None:
     return parse_ldd(completed.stdout)
 
 
+def jail_data_path(host_path: Path, data_dir: Path) -> str:
+    """Where a file of the data directory appears inside an isolated guest (nsjail and wasm alike)."""
+    return f"{JAIL_DATA_DIR}/{host_path.relative_to(data_dir).as_posix()}"
+
+
 def _data_mount(data_dir: Path) -> MountPt:
     return MountPt(src=str(data_dir), dst=JAIL_DATA_DIR, is_bind=True, rw=False, is_dir=True, nosuid=True, nodev=True)
 
@@ -115,11 +123,14 @@ class NsjailLauncher:
 
     isolated = True
     name = "nsjail"
+    max_context_bytes = None
+    reason = ""
 
     def __init__(self, policy: SandboxPolicy, interpreter: GuestInterpreter) -> None:
         self.policy = policy
         self.interpreter = interpreter
         self.binary = nsjail_binary()
+        self.expected_uid: int | None = policy.identity.uid
 
     def config(self, data_dir: Path) -> NsJailConfig:
         policy, limits = self.policy, self.policy.limits
@@ -187,7 +198,7 @@ class NsjailLauncher:
         )
 
     def guest_path(self, host_path: Path, data_dir: Path) -> str:
-        return f"{JAIL_DATA_DIR}/{host_path.relative_to(data_dir).as_posix()}"
+        return jail_data_path(host_path, data_dir)
 
 
 class UnisolatedLauncher:
@@ -195,6 +206,9 @@ class UnisolatedLauncher:
 
     isolated = False
     name = "none"
+    expected_uid = None
+    max_context_bytes = None
+    reason = ""
 
     def __init__(self, policy: SandboxPolicy, interpreter: GuestInterpreter) -> None:
         self.policy = policy

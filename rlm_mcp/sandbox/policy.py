@@ -79,6 +79,13 @@ class Seccomp:
 
 
 @dataclass(frozen=True, slots=True)
+class Wasm:
+    pyodide_version: str
+    memory_mb: int
+    max_context_mb: int
+
+
+@dataclass(frozen=True, slots=True)
 class SandboxPolicy:
     identity: Identity
     namespaces: Namespaces
@@ -87,6 +94,7 @@ class SandboxPolicy:
     environment: Environment
     mounts: Mounts
     seccomp: Seccomp
+    wasm: Wasm
 
     @classmethod
     def load(cls, *overrides: dict[str, Any] | Path | None) -> Self:
@@ -121,6 +129,7 @@ class SandboxPolicy:
 _SECTION_TYPES: dict[str, type] = {
     "identity": Identity, "namespaces": Namespaces, "limits": Limits, "cgroups": Cgroups,
     "environment": Environment, "mounts": Mounts, "seccomp": Seccomp,
+    "wasm": Wasm,
 }
 
 

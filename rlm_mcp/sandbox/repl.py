@@ -85,6 +85,11 @@ class Sandbox:
         return self.launcher.isolated
 
     @property
+    def backend(self) -> str:
+        """The backend's name and why it runs here, e.g. "wasm (auto: nsjail cannot run here (...))"."""
+        return f"{self.launcher.name} ({self.launcher.reason})" if self.launcher.reason else self.launcher.name
+
+    @property
     def alive(self) -> bool:
         return self._process is not None and self._process.returncode is None and self._death is None
 
@@ -98,7 +103,7 @@ class Sandbox:
             raise SandboxClosed("this sandbox was closed; create a new one")
         self._task_group = task_group
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if self.isolated and (problem := unreachable_reason(self.data_dir)):
+        if self.launcher.expected_uid is not None and (problem := unreachable_reason(self.data_dir)):
             raise SandboxStartError(problem)
         plan = self.launcher.plan(self.data_dir)
         self._cleanup += plan.cleanup_paths
@@ -122,9 +127,10 @@ class Sandbox:
             await self._kill()
             raise SandboxStartError(f"unexpected first message from the guest: {ready!r}", log=self.log_tail())
         self.guest_info = ready
-        if self.isolated and ready.get("uid") != self.policy.identity.uid:
+        expected_uid = self.launcher.expected_uid
+        if expected_uid is not None and ready.get("uid") != expected_uid:
             await self._kill()
-            raise SandboxStartError(f"guest runs as uid {ready.get('uid')}, expected {self.policy.identity.uid}")
+            raise SandboxStartError(f"guest runs as uid {ready.get('uid')}, expected {expected_uid}")
         self._cancel = anyio.CancelScope()
         task_group.start_soon(self._pump, self._cancel, self._process)
         if self.prelude:
@@ -182,7 +188,8 @@ class Sandbox:
             await self._kill()
             return _dead_result(
                 "killed",
-                f"the code ignored its {timeout:g} s timeout and the REPL was killed; its variables are lost",
+                f"the code ignored its {timeout:g} s timeout (it never let the interrupt through) and "
+                f"the {self.launcher.name} REPL was killed; its variables are lost",
                 started,
             )
         except SandboxCrashed as exc:
@@ -209,6 +216,17 @@ class Sandbox:
         if reply.get("status") != "ok":
             raise GuestCallFailed(f"{function} failed in the sandbox: {reply.get('error')}")
         return reply.get("value")
+
+    def check_capacity(self, size_bytes: int, what: str) -> None:
+        """Refuse data this backend's guest cannot hold (wasm: WebAssembly's memory), before it is attached."""
+        limit = self.launcher.max_context_bytes
+        if limit is not None and size_bytes > limit:
+            raise BadRequest(
+                f"{what} is {size_bytes / 2**20:,.1f} MB; the {self.launcher.name} sandbox holds at most "
+                f"{limit / 2**20:,.1f} MB (WebAssembly addresses 4 GiB, and a context is decoded as one str; "
+                "[wasm] max_context_mb in the sandbox policy). Load a subdirectory or a glob such as "
+                "'src/**/*.py', or run rlm-mcp on Linux, where nsjail has no such ceiling"
+            )
 
     def guest_path(self, host_path: Path) -> str:
         """Where a file under the data directory appears inside the guest."""
@@ -329,8 +347,13 @@ async def _kill_jail(process: Process) -> None:
 
     The guest shares nsjail's process group (skip_setsid) and is the init of its pid namespace, so
     killing the group's members takes every guest process. Killing nsjail first would orphan the
-    guest to the host's init, which may never reap it.
+    guest to the host's init, which may never reap it. Without /proc or process groups (macOS,
+    Windows: the wasm backend, one Deno process) killing the process itself is all there is.
     """
+    if not hasattr(os, "killpg"):
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        return
     for pid in _group_members(process.pid):
         if pid != process.pid:
             with contextlib.suppress(ProcessLookupError):
@@ -342,7 +365,9 @@ async def _kill_jail(process: Process) -> None:
 
 
 def _group_members(pgid: int) -> list[int]:
-    members = []
+    members: list[int] = []
+    if not os.path.isdir("/proc"):
+        return members
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             with contextlib.suppress(OSError):
@@ -355,13 +380,13 @@ def _describe_exit(code: int | None) -> str:
     if code is None:
         return "it stopped answering"
     signal_number = -code if code < 0 else code - 128 if code > 128 else None
-    if signal_number == signal.SIGKILL:
+    if signal_number == getattr(signal, "SIGKILL", None):
         return "killed by SIGKILL (out of memory, the session's CPU or wall-clock limit, or a hard kill)"
-    if signal_number == signal.SIGSYS:
+    if signal_number == getattr(signal, "SIGSYS", None):
         return "killed by the seccomp policy (a forbidden system call)"
-    if signal_number == signal.SIGXCPU:
+    if signal_number == getattr(signal, "SIGXCPU", None):
         return "killed for using up the session's CPU-time limit"
-    if signal_number:
+    if signal_number and signal_number in signal.Signals._value2member_map_:
         return f"killed by signal {signal.Signals(signal_number).name}"
     return f"exited with status {code}"
 

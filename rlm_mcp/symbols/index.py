@@ -421,7 +421,8 @@ def parse_in_parallel(files: FileSource, paths: list[str], workers: int | None =
     chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
     processes = workers or os.cpu_count() or 2
     # Niced workers: indexing a big tree in the background must not slow the REPL the user is driving.
-    with ProcessPoolExecutor(max_workers=processes, initializer=os.nice, initargs=(10,)) as pool:
+    nice = getattr(os, "nice", None)  # POSIX only; Windows workers run at normal priority
+    with ProcessPoolExecutor(max_workers=processes, initializer=nice, initargs=(10,) if nice else ()) as pool:
         queued = iter(chunks)
         running = {pool.submit(parse, files.only(chunk), chunk) for chunk in _take(queued, 2 * processes)}
         while running:

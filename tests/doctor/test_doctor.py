@@ -78,10 +78,17 @@ def test_an_unusable_runtime_dir(tmp_path: Path) -> None:
 
 
 def test_a_missing_guest_interpreter(tmp_path: Path) -> None:
-    completed = doctor(RLM_GUEST_PYTHON=str(tmp_path / "no-such-python3"))
+    missing = str(tmp_path / "no-such-python3")
+    completed = doctor(RLM_GUEST_PYTHON=missing, RLM_SANDBOX="nsjail")
     assert_cannot_isolate(completed)
     report, fix = line(completed.stdout, "guest python")
     assert report.startswith("[FAIL]") and "does not exist" in report and "RLM_GUEST_PYTHON" in fix
+    # With RLM_SANDBOX=auto (the default) sessions fall back to wasm, and nsjail's findings only warn.
+    fallback = doctor(RLM_GUEST_PYTHON=missing)
+    assert fallback.returncode == 0, fallback.stdout
+    assert line(fallback.stdout, "guest python")[0].startswith("[WARN]")
+    report, _ = line(fallback.stdout, "isolation")
+    assert report.startswith("[ok  ]") and "sessions run code in wasm (auto: nsjail cannot run here" in report
 
 
 def test_no_isolation_by_choice_still_checks_the_jail() -> None:

@@ -1,4 +1,5 @@
-"""The context's str is decoded in the jail only when code names it: files[], grep and the index read the file."""
+"""The context's str is decoded in the jail only when code names it: files[], grep and the index read the file
+(on both backends, nsjail and wasm)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,12 @@ async def run(client, code: str) -> str:
     return report["stdout"]
 
 
-async def test_files_and_names_without_decoding_then_context_on_first_mention(server_env, tmp_path: Path) -> None:
+async def test_files_and_names_without_decoding_then_context_on_first_mention(backend_env, tmp_path: Path) -> None:
     source = tmp_path / "src"
     source.mkdir()
     (source / "plain.py").write_text("def plain():\n    return 1\n")
     (source / "wide.py").write_text("# naïve café 🚀\nrocket = '🚀'\n", encoding="utf-8")
-    async with stdio_client(server_env) as client:
+    async with stdio_client(backend_env) as client:
         await client.call_tool("load_context", {"source": [str(source)]})
         assert await run(client, "print(contexts.loaded('main') is None, list(files))") == \
             "True ['plain.py', 'wide.py']\n"
@@ -38,10 +39,10 @@ async def test_files_and_names_without_decoding_then_context_on_first_mention(se
                                  "[:len(files['wide.py'])])") == "True\n"
 
 
-async def test_before_any_load_context_is_empty_and_keywords_named_context_decode_nothing(server_env,
+async def test_before_any_load_context_is_empty_and_keywords_named_context_decode_nothing(backend_env,
                                                                                           tmp_path: Path) -> None:
     (tmp_path / "a.py").write_text("A = 1\n")
-    async with stdio_client(server_env) as client:
+    async with stdio_client(backend_env) as client:
         assert await run(client, "print(repr(context), sorted(contexts))") == "'' []\n"
         await client.call_tool("load_context", {"source": [str(tmp_path / "a.py")]})
         # `context=` as a keyword (as in rlm_query(q, context=...)) is not a use of the variable.

@@ -27,7 +27,7 @@ def test_doctor_passes_on_this_machine() -> None:
 
 
 def test_doctor_fails_with_a_fix() -> None:
-    completed = run("doctor", RLM_GUEST_PYTHON="/nonexistent/python3")
+    completed = run("doctor", RLM_GUEST_PYTHON="/nonexistent/python3", RLM_SANDBOX="nsjail")
     assert completed.returncode == 1
     assert "[FAIL] guest python" in completed.stdout and "fix: " in completed.stdout
     assert "problem(s): guest python, jail" in completed.stderr

@@ -20,6 +20,7 @@ from mcp import Client, MCPError
 
 from rlm_mcp.config import load_settings
 from rlm_mcp.server import create_server
+from tests.helpers import link_wasm_cache
 
 HOSTILE_TEXT = [
     "", "\x00", "../../../../etc/shadow", "/etc/shadow", "/proc/self/environ", "~", "**/**/**/**/*",
@@ -48,12 +49,16 @@ calls = st.sampled_from(sorted(TOOL_KEYS)).flatmap(
 )
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BlockingPortal, Client]]:
+@pytest.fixture(scope="module", params=["nsjail", "wasm"])
+def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[tuple[BlockingPortal, Client]]:
+    """One server per isolation backend, each fuzzed the same way."""
     root = tmp_path_factory.mktemp("fuzz-root")
     (root / "known.txt").write_text("the canary line\n")
+    link_wasm_cache(root / "home")
     server = create_server(load_settings(
-        flags={"home": root / "home", "allowed_roots": str(root), "exec_timeout_s": 2, "max_output_chars": 2000},
+        flags={"home": root / "home", "allowed_roots": str(root), "exec_timeout_s": 2, "max_output_chars": 2000,
+               "sandbox": request.param},
         environ={},
     ))
     with start_blocking_portal() as portal, portal.wrap_async_context_manager(Client(server)) as client:

@@ -105,9 +105,9 @@ async def test_reset_without_contexts_drops_files_and_index(tmp_path: Path, smal
         await manager.close_all()
 
 
-async def test_reset_keeping_contexts_keeps_them(tmp_path: Path, small_repo: Path, runtime_dir) -> None:
+async def test_reset_keeping_contexts_keeps_them(tmp_path: Path, small_repo: Path, runtime_dir, repl_backend) -> None:
     async with anyio.create_task_group() as group:
-        manager = SessionManager(settings(tmp_path, runtime_dir=runtime_dir), group)
+        manager = SessionManager(settings(tmp_path, runtime_dir=runtime_dir, sandbox=repl_backend), group)
         session = await manager.get("s")
         await session.load_paths("main", [str(small_repo)], [tmp_path])
         await session.exec("x = 1")
@@ -134,9 +134,9 @@ async def test_reset_through_the_server_forgets_the_codebase(server_env, small_r
             await client.call_tool("find_symbol", {"name": "top"})
 
 
-async def test_rebinding_a_reserved_name_is_undone_with_a_note(tmp_path: Path, runtime_dir) -> None:
+async def test_rebinding_a_reserved_name_is_undone_with_a_note(tmp_path: Path, runtime_dir, repl_backend) -> None:
     async with anyio.create_task_group() as group:
-        manager = SessionManager(settings(tmp_path, runtime_dir=runtime_dir), group)
+        manager = SessionManager(settings(tmp_path, runtime_dir=runtime_dir, sandbox=repl_backend), group)
         session = await manager.get("s")
         rebound = await session.exec("json = 5\ndel chunk\nmine = 1")
         assert "note: chunk, json are reserved names of this REPL" in rebound.result.stderr.text

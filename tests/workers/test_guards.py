@@ -140,7 +140,7 @@ async def test_trajectory_records_every_field(make_dispatcher, fake: FakeOpenAI,
     dispatcher.trajectory.record({"type": "code", "code": "print(1)"})
     lines = [json.loads(line) for line in (tmp_path / "trajectory.jsonl").read_text().splitlines()]
     fields = {"ts", "type", "model", "prompt_chars", "response_chars", "tokens_in", "tokens_out", "cost_usd",
-              "latency_s", "cached", "error", "depth"}
+              "latency_s", "cached", "error", "depth", "backend"}
     assert set(lines[0]) == fields and lines[0]["depth"] == 1 and lines[0]["response_chars"] == len("echo: hello")
     assert lines[1]["cached"] is True and lines[1]["cost_usd"] == 0.0 and lines[1]["depth"] == 0
     assert lines[2]["type"] == "code" and "ts" in lines[2]

@@ -23,8 +23,6 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import lockdown
-
 PREVIEW = reprlib.Repr()
 PREVIEW.maxstring = 80
 PREVIEW.maxother = 80
@@ -186,17 +184,31 @@ class Guest:
 
     # --- requests ---------------------------------------------------------------------------------
     def serve(self) -> None:
-        handlers = {"exec": self.do_exec, "get": self.do_get, "call": self.do_call, "prelude": self.do_prelude}
         while True:
             request = self.requests.get()
-            op = request.get("op")
-            if op == "shutdown":
+            if request.get("op") == "shutdown":
                 return
-            handler = handlers.get(op)
-            reply = handler(request) if handler else {"status": "error", "error": f"unknown op {op!r}"}
-            reply["id"] = request.get("id")
-            reply["op"] = "done"
-            self.channel.send(reply)
+            self.channel.send(self.handle(request))
+
+    def handle(self, request: dict) -> dict:
+        """One request's reply (the wasm guest calls this directly, once per request)."""
+        handlers = {"exec": self.do_exec, "get": self.do_get, "call": self.do_call, "prelude": self.do_prelude}
+        op = request.get("op")
+        handler = handlers.get(op)
+        reply = handler(request) if handler else {"status": "error", "error": f"unknown op {op!r}"}
+        reply["id"] = request.get("id")
+        reply["op"] = "done"
+        return reply
+
+    # --- the exec timeout: SIGALRM here; the wasm guest is interrupted from outside instead ----------
+    timeout_errors: tuple = (ExecTimeout,)
+
+    def arm_timer(self, timeout: float) -> None:
+        signal.signal(signal.SIGALRM, raise_timeout)
+        signal.setitimer(signal.ITIMER_REAL, timeout, 1.0)
+
+    def disarm_timer(self) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
     def do_prelude(self, request: dict) -> dict:
         """Run helper code once; every public name it defines becomes reserved."""
@@ -248,14 +260,13 @@ class Guest:
         status, error = "ok", None
         started = time.perf_counter()
         sys.stdout, sys.stderr = out, err
-        signal.signal(signal.SIGALRM, raise_timeout)
-        signal.setitimer(signal.ITIMER_REAL, timeout, 1.0)
+        self.arm_timer(timeout)
         try:
             tree = ast.parse(request["code"], "<exec>", "exec")
             if self.lazy:
                 self.materialize(mentioned(tree, set(self.lazy)))
             run_cell(tree, self.namespace)
-        except ExecTimeout:
+        except self.timeout_errors:
             status, error = "timeout", f"execution exceeded {timeout:g} s and was interrupted"
         except SyntaxError as exc:
             status, error = "error", f"SyntaxError: {exc}"
@@ -264,7 +275,7 @@ class Guest:
             status, error = "error", f"{type(exc).__name__}: {exc}"
             err.write(format_exception(exc))
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            self.disarm_timer()
             sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         elapsed = time.perf_counter() - started
         err.write(self.restore_reserved())
@@ -368,6 +379,8 @@ def read_text(path: str) -> str:
 
 
 def main() -> None:
+    import lockdown  # Linux only: the wasm guest imports this module without it
+
     channel = Channel()
     lockdown.deny_exec()
     guest = Guest(channel)

@@ -1,0 +1,84 @@
+"""Which isolation backend runs: nsjail where it works, else WebAssembly; `none` only when named.
+
+`auto` (the default) probes nsjail once per process: its binary, a guest interpreter the jail can
+read, and one real jail (user namespaces may be switched off even on Linux). Every launcher carries
+the reason it was chosen, which the session status and `rlm-mcp doctor` show.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Literal
+
+from .errors import SandboxUnavailable
+from .interpreter import find_guest_interpreter
+from .launch import Launcher, NsjailLauncher, UnisolatedLauncher
+from .policy import SandboxPolicy
+from .wasm import wasm_launcher
+
+SandboxKind = Literal["auto", "wasm", "nsjail", "none"]
+UNISOLATED_WARNING = (
+    "RLM_SANDBOX=none: model-written code runs WITHOUT ISOLATION, with your user's files, network and "
+    "credentials. Use this only for development on a machine where neither nsjail nor wasm can run."
+)
+PROBE_TIMEOUT_S = 10
+
+
+def create_launcher(kind: SandboxKind, policy: SandboxPolicy, guest_python: str | None = None, *,
+                    home: Path | None = None) -> Launcher:
+    """The launcher for `kind` with its reason; wasm needs `home` (RLM_HOME) for its Pyodide cache."""
+    launcher: Launcher
+    if kind == "nsjail":
+        launcher, reason = NsjailLauncher(policy, find_guest_interpreter(guest_python)), "RLM_SANDBOX=nsjail"
+    elif kind == "wasm":
+        launcher, reason = wasm_launcher(policy, _home(home)), "RLM_SANDBOX=wasm"
+    elif kind == "auto":
+        problem = nsjail_problem(policy, guest_python)
+        if problem is None:
+            launcher = NsjailLauncher(policy, find_guest_interpreter(guest_python))
+            reason = "auto: nsjail works on this machine"
+        else:
+            launcher, reason = wasm_launcher(policy, _home(home)), f"auto: nsjail cannot run here ({problem})"
+    elif kind == "none":
+        logging.getLogger("rlm_mcp").warning(UNISOLATED_WARNING)
+        launcher = UnisolatedLauncher(policy, find_guest_interpreter(guest_python))
+        reason = "RLM_SANDBOX=none: NO isolation"
+    else:
+        raise SandboxUnavailable(f"unknown sandbox kind {kind!r}: use auto (the default), wasm, nsjail, or none "
+                                 "(no isolation)")
+    launcher.reason = reason
+    return launcher
+
+
+def _home(home: Path | None) -> Path:
+    if home is None:
+        raise SandboxUnavailable("the wasm backend needs RLM_HOME (home=...) for its Pyodide cache")
+    return home
+
+
+def nsjail_problem(policy: SandboxPolicy, guest_python: str | None = None) -> str | None:
+    """Why nsjail cannot isolate code here (first line of the reason), or None when it can."""
+    try:
+        launcher = NsjailLauncher(policy, find_guest_interpreter(guest_python))
+    except SandboxUnavailable as exc:
+        return str(exc).splitlines()[0]
+    return _jail_probe(launcher.binary, launcher.interpreter.executable, policy.identity.uid, policy.identity.gid)
+
+
+@functools.cache
+def _jail_probe(binary: str, interpreter: str, uid: int, gid: int) -> str | None:
+    """Start one trivial jail (new namespaces, the jail's uid); cached: the machine does not change."""
+    program = shutil.which("true") or interpreter
+    command = [binary, "-Mo", "--quiet", "--chroot", "/", "--user", str(uid), "--group", str(gid), "--", program]
+    try:
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"nsjail does not start: {exc}"
+    if completed.returncode != 0:
+        errors = [line for line in completed.stderr.splitlines() if "[E]" in line or "[F]" in line]
+        return f"a test jail failed: {(errors or completed.stderr.splitlines() or ['no output'])[-1][-200:]}"
+    return None

@@ -1,0 +1,110 @@
+// The wasm sandbox's host side inside Deno: speaks the guest protocol (JSON lines, see
+// rlm_mcp/sandbox/guest/runtime.py) on stdin/stdout and runs the guest in a Worker (worker.js) so
+// this thread stays free to interrupt it at its timeout.
+//
+// Channel: requests go to the Worker by postMessage; the Worker's lines come back by postMessage and
+// are written to stdout unchanged (the Python host validates every one: the guest is hostile). Replies
+// to the guest's callbacks cannot be posted, since the Worker is blocked waiting for them; they go
+// through a SharedArrayBuffer the Worker polls with Atomics.wait. Everything here is data from the
+// Python host; the Worker's messages are only ever forwarded, never obeyed, except "idle" (which
+// only stops the timeout timer early: the host's own deadline still applies).
+
+const config = JSON.parse(Deno.args[0]);
+const REPLY_FREE = 0, REPLY_FULL = 1;
+const control = new Int32Array(new SharedArrayBuffer(8)); // [state, length]
+const replyBuffer = new SharedArrayBuffer(1 << 16, { maxByteLength: config.max_reply_bytes });
+const interrupt = new Int32Array(new SharedArrayBuffer(4));
+const SIGINT = 2;
+const encoder = new TextEncoder();
+const pendingReplies = [];
+let timer = null;
+
+const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+worker.postMessage({ kind: "init", config, control: control.buffer, reply: replyBuffer, interrupt: interrupt.buffer });
+
+async function writeLine(line) {
+  const data = encoder.encode(line + "\n");
+  let written = 0;
+  while (written < data.length) written += await Deno.stdout.write(data.subarray(written));
+}
+
+let output = Promise.resolve();
+worker.onmessage = (event) => {
+  const message = event.data ?? {};
+  if (message.kind === "line" && typeof message.line === "string") {
+    output = output.then(() => writeLine(message.line));
+  } else if (message.kind === "idle") {
+    stopTimer();
+  } else if (message.kind === "taken") {
+    deliverReply();
+  } else if (message.kind === "fatal") {
+    console.error(`rlm wasm guest: ${message.error}`);
+    Deno.exit(70);
+  }
+};
+worker.onerror = (event) => {
+  console.error(`rlm wasm guest died: ${event.message}`);
+  event.preventDefault();
+  Deno.exit(70);
+};
+
+function stopTimer() {
+  clearTimeout(timer); // (clearTimeout also clears an interval)
+  timer = null;
+}
+
+// At the timeout, raise KeyboardInterrupt in the guest, and again every second in case code catches it.
+function armTimer(seconds) {
+  stopTimer();
+  timer = setTimeout(() => {
+    Atomics.store(interrupt, 0, SIGINT);
+    timer = setInterval(() => Atomics.store(interrupt, 0, SIGINT), 1000);
+  }, Math.max(0, seconds * 1000));
+}
+
+function deliverReply() {
+  if (pendingReplies.length === 0 || Atomics.load(control, 0) !== REPLY_FREE) return;
+  const data = pendingReplies.shift();
+  if (data.length > replyBuffer.maxByteLength) {
+    // Over the policy's message cap: dropped; the guest waits on until its exec times out.
+    console.error(`rlm wasm host: dropping a ${data.length}-byte reply over the cap`);
+    return deliverReply();
+  }
+  if (data.length > replyBuffer.byteLength) replyBuffer.grow(data.length);
+  new Uint8Array(replyBuffer).set(data);
+  Atomics.store(control, 1, data.length);
+  Atomics.store(control, 0, REPLY_FULL);
+  Atomics.notify(control, 0);
+}
+
+const decoder = new TextDecoder();
+let pending = new Uint8Array(0);
+for await (const chunk of Deno.stdin.readable) {
+  const joined = new Uint8Array(pending.length + chunk.length);
+  joined.set(pending);
+  joined.set(chunk, pending.length);
+  let start = 0;
+  for (let end = joined.indexOf(10, start); end !== -1; end = joined.indexOf(10, start)) {
+    handleLine(joined.subarray(start, end));
+    start = end + 1;
+  }
+  pending = joined.slice(start);
+}
+Deno.exit(0); // the host closed the channel
+
+function handleLine(bytes) {
+  let message;
+  try {
+    message = JSON.parse(decoder.decode(bytes));
+  } catch {
+    console.error("rlm wasm host: dropping a malformed line from the host");
+    return;
+  }
+  if (message.op === "reply") {
+    pendingReplies.push(bytes.slice());
+    deliverReply();
+    return;
+  }
+  if (message.op === "exec") armTimer(Number(message.timeout_s) || 60);
+  worker.postMessage({ kind: "request", request: message });
+}
