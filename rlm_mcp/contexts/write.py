@@ -184,9 +184,12 @@ class _Output:
         self.run = None
         while start < end:
             try:
+                if not hasattr(os, "copy_file_range"):  # Linux-only: macOS and Windows copy through here
+                    raise OSError("no copy_file_range")
                 done = os.copy_file_range(self.source, self.fd, end - start, start)
-            except OSError:  # a filesystem without it: plain reads
-                done = len(chunk := os.pread(self.source, min(end - start, 8 << 20), start))
+            except OSError:  # a filesystem or system without it: plain reads
+                os.lseek(self.source, start, os.SEEK_SET)
+                done = len(chunk := os.read(self.source, min(end - start, 8 << 20)))
                 _writev_all(self.fd, [chunk])
             if done <= 0:
                 raise ContextError("the previous stored context is shorter than its manifest: load again")

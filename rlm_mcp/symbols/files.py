@@ -70,11 +70,9 @@ class StoredFiles(NamedTuple):
 
     def read(self, path: str, limit: int) -> bytes:
         start, end, _, _ = self._span(path)
-        fd = os.open(self.content_path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            return os.pread(fd, min(end - start, limit), start)
-        finally:
-            os.close(fd)
+        with open(self.content_path, "rb", buffering=0) as handle:  # (os.pread is not on Windows)
+            handle.seek(start)
+            return handle.read(min(end - start, limit))
 
     def only(self, paths: Iterable[str]) -> StoredFiles:
         return StoredFiles(self.root, self.content_path, {p: self.spans[p] for p in paths if p in self.spans})

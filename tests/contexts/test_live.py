@@ -122,3 +122,10 @@ def test_a_limit_crossed_keeps_the_last_version_and_is_tried_again(tmp_path: Pat
     (tree / "extra1.py").unlink()
     assert sorted(live.check().changed) == ["extra2.py"]  # type: ignore[union-attr]
     live.close()
+
+
+def test_without_copy_file_range_unchanged_files_are_copied_by_reads(tmp_path: Path, monkeypatch) -> None:
+    """macOS and Windows have no copy_file_range: the incremental store reads the runs instead, same bytes."""
+    monkeypatch.delattr(os, "copy_file_range", raising=False)
+    tree, live = follow(tmp_path, watch=False)
+    check_edits(tree, live)
