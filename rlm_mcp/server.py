@@ -137,7 +137,9 @@ def _close_with_connection(ctx: Context, sessions: SessionManager, key: str) -> 
 
 
 def tool_result(report: Report, *, is_error: bool = False) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=report.text())],
+    """The designed view (models.py, shaping.py): compact structured content, which Claude Code and Codex show their
+    model, and the text block, which Gemini CLI and OpenCode show theirs (Claude Code: for errors)."""
+    return CallToolResult(content=[TextContent(type="text", text=report.capped_text())],
                           structured_content=report.structured(), is_error=is_error)
 
 
@@ -201,8 +203,9 @@ async def load_context(
         sources = source or _paths_from_roots(roots) or [str(Path.cwd())]
         allowed = list(state.settings.roots()) + [Path(p) for p in _paths_from_roots(roots)]
         stored = await current.load_paths(name, sources, allowed, on_progress=_progress_reporter(ctx), live=live)
+    sandbox = current.sandbox.backend if current.sandbox else ""
     return tool_result(ContextSummary.from_stored(stored, current.code_index().summary(stored.name), session=handle,
-                                                  live=stored.name in current.live))
+                                                  sandbox=sandbox, live=stored.name in current.live))
 
 
 async def exec_code(

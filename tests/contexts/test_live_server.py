@@ -60,7 +60,7 @@ async def test_snapshot_does_not_move(server_env, tmp_path: Path) -> None:
     _write(proj / "a.py", "def A(): pass\n")
     async with stdio_client(server_env, cwd=tmp_path) as client:
         loaded = await client.call_tool("load_context", {"source": [str(proj)], "live": False})
-        assert loaded.structured_content["live"] is False
+        assert loaded.structured_content.get("live", False) is False  # a default: left out
         _write(proj / "a.py", "def Z(): pass\n")
         _write(proj / "b.py", "B = 1\n")
         out = await _exec(client, "print(sorted(files), files['a.py'].strip())")

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 Responder = Callable[[dict[str, Any]], "str | dict[str, Any] | Fault"]
 FaultKind = Literal["429", "500", "hang", "malformed", "drop", "context"]
@@ -62,7 +62,23 @@ class _Server(ThreadingHTTPServer):
                 connection.shutdown(socket.SHUT_RDWR)
 
 
-class FakeOpenAI:
+class LocalService:
+    """An HTTP server on 127.0.0.1 answering from a daemon thread while the `with` block runs."""
+
+    server: _Server
+    thread: threading.Thread
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.server.drop_all()
+
+
+class FakeOpenAI(LocalService):
     """Context manager: `with FakeOpenAI() as fake: fake.api_base` -> http://127.0.0.1:PORT/v1."""
 
     def __init__(self, responder: Responder = echo_responder, *, latency_s: float = 0.0, port: int = 0,
@@ -90,15 +106,6 @@ class FakeOpenAI:
 
     def prompts(self) -> list[str]:
         return [r["messages"][-1]["content"] for r in self.requests]
-
-    def __enter__(self) -> FakeOpenAI:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.server.drop_all()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self

@@ -55,6 +55,8 @@ async def test_the_server_on_another_platform_runs_wasm(macos_env: dict[str, str
         async with stdio_client(env) as client:
             loaded = await client.call_tool("load_context", {"source": [str(small_repo)]})
             assert not loaded.is_error, loaded
+            assert loaded.structured_content["sandbox"].startswith("wasm (auto: nsjail cannot run here")
+            assert "REPL: wasm (auto: nsjail cannot run here" in loaded.content[0].text
             status = (await client.call_tool("session", {})).structured_content
             assert status["sandbox"].startswith("wasm (auto: nsjail cannot run here (nsjail needs Linux"), status
             handle = status["handle"]

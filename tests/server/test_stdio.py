@@ -59,6 +59,7 @@ async def test_load_own_source_and_answer_with_code(server_env, mode) -> None:
         summary = loaded.structured_content
         assert summary["files"] >= len(expected) and summary["languages"]["python"] == len(expected)
         assert "context" in loaded.content[0].text
+        assert summary["sandbox"].startswith("nsjail (auto: ") and "REPL: nsjail (auto: " in loaded.content[0].text
         result = await client.call_tool("exec_code", {"code": "sorted(p for p in files if p.endswith('.py'))"})
         assert not result.is_error
         assert result.structured_content["stdout"].strip() == repr(expected)
