@@ -5,7 +5,10 @@ installed packages (this interpreter's site-packages and standard library, hard-
 is downloaded), until it holds about `--target-mb` of text. One run prints: load, the first
 `find_symbol(name=...)` answer right after the load, index ready, `grep()` vs `rg` per pattern (with
 their hit counts), peak memory of the server's whole process tree against the loaded text, a warm
-reload, and universal-ctags on the same files.
+reload, and universal-ctags on the same files. Then the live-context figures (`--live-only` runs just
+these): the per-call cost of the freshness check on the unchanged tree, edit-to-visible latency, a new
+server reloading the unchanged tree with its index from RLM_HOME/store, and the first find_symbol
+answers for a common and a rare name right after a fresh load, checked against the finished index.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ PATTERNS = [
     r"raise \w+Error\(",
 ]
 SYMBOL = "validate_call"  # a name in pydantic, present in this project's environment
+COMMON = "BaseModel"  # in thousands of files of the tree: the names people ask about
+RARE = "validate_call"
+CALLS = 15  # samples per side for the freshness check
 SNIFF = 8192
 MAX_FILE = 2 * 1024 * 1024  # the server's default RLM_MAX_FILE_BYTES: bigger files are skipped by a load
 
@@ -205,14 +211,14 @@ async def answer_or_none(client: Client, tool: str, arguments: dict[str, Any]) -
     return None if result.is_error else result.structured_content or {}
 
 
-async def index_status(client: Client) -> str:
-    report = structured(await client.call_tool("session", {"action": "status"}))
+async def index_status(client: Client, session: str | None = None) -> str:
+    report = structured(await client.call_tool("session", {"action": "status", "session": session}))
     return next((c.get("index", "") for c in report.get("contexts", []) if c["name"] == "main"), "")
 
 
-async def wait_for_index(client: Client) -> float:
+async def wait_for_index(client: Client, session: str | None = None) -> float:
     started = time.perf_counter()
-    while not (await index_status(client)).startswith(("ready", "failed")):
+    while not (await index_status(client, session)).startswith(("ready", "failed")):
         await anyio.sleep(0.1)
     return time.perf_counter() - started
 
@@ -302,19 +308,86 @@ async def measure(tree: Path, home: Path, rows: list[tuple[str, str]], rg: str |
         rows.append(("code that names `context`: the whole str decoded in the jail",
                      f"{elapsed:.2f} s, PSS then {memory.current / 1e6:,.0f} MB = "
                      f"{memory.current / text:.2f}x text"))
+    memory.stop()
+
+
+def _params(tree: Path, home: Path) -> StdioServerParameters:
+    env = {**os.environ, "RLM_ALLOWED_ROOTS": str(tree), "RLM_HOME": str(home)}
+    return StdioServerParameters(command=str(Path(sys.executable).with_name("rlm-mcp")), args=[], env=env)
+
+
+def _median(samples: list[float]) -> float:
+    return sorted(samples)[len(samples) // 2]
+
+
+async def _timed(client: Client, tool: str, arguments: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+    started = time.perf_counter()
+    result = structured(await client.call_tool(tool, arguments))
+    return time.perf_counter() - started, result
+
+
+async def measure_live(tree: Path, home: Path, rows: list[tuple[str, str]]) -> None:
+    """Live contexts and the store under RLM_HOME, each figure from the real server over stdio."""
+    params = _params(tree, home)
+    async with Client(params) as client:
+        load_s, summary = await _timed(client, "load_context", {"source": [str(tree)]})
+        rare_s, rare = await _timed(client, "find_symbol", {"name": RARE, "limit": 1000})
+        common_s, common = await _timed(client, "find_symbol", {"name": COMMON, "limit": 1000})
+        await wait_for_index(client)
+        finished = [structured(await client.call_tool("find_symbol", {"name": n, "limit": 1000}))["results"]
+                    for n in (RARE, COMMON)]
+        same = "identical to the finished index" if [rare["results"], common["results"]] == finished else \
+            "DIFFERENT from the finished index"
+        rows += [
+            ("live: fresh load of the tree (store written)", f"{load_s:.2f} s, {summary['files']:,} files"),
+            (f"first find_symbol(name={RARE!r}) right after the load (rare)",
+             f"{rare_s:.2f} s, {len(rare['results'])} results"),
+            (f"then find_symbol(name={COMMON!r}) (common), before the index is ready",
+             f"{common_s:.2f} s, {len(common['results'])} results, {same}"),
+        ]
+        # The freshness check: the same exec in a live session and in a snapshot session, interleaved.
+        snapshot = structured(await client.call_tool("load_context", {"source": [str(tree)], "live": False,
+                                                                      "new_session": True}))["session"]
+        await wait_for_index(client, snapshot)  # its index (from the cache) must not compete with what follows
+        live_s, still_s = [], []
+        for _ in range(CALLS):
+            live_s.append((await _timed(client, "exec_code", {"code": "pass"}))[0])
+            still_s.append((await _timed(client, "exec_code", {"code": "pass", "session": snapshot}))[0])
+        rows.append(("per-call cost of the freshness check, unchanged tree",
+                     f"{(_median(live_s) - _median(still_s)) * 1000:+.1f} ms (exec_code 'pass': live "
+                     f"{_median(live_s) * 1000:.1f} ms, snapshot {_median(still_s) * 1000:.1f} ms, "
+                     f"medians of {CALLS})"))
+        visible, found_s = [], []
+        for i in range(5):
+            name = f"edited_probe_{i}"
+            (tree / f"{name}.py").write_text(f"def {name}():\n    return {i}\n")
+            seconds, out = await _timed(client, "exec_code", {"code": f"print({name + '.py'!r} in files)"})
+            assert out["stdout"] == "True\n" and out.get("context_changed"), out
+            visible.append(seconds)
+            seconds, found = await _timed(client, "find_symbol", {"name": name})
+            assert [r["path"] for r in found["results"]] == [f"{name}.py"], found
+            found_s.append(seconds)
+        for i in range(5):
+            (tree / f"edited_probe_{i}.py").unlink()
+        await client.call_tool("exec_code", {"code": "pass"})  # the deletions, stored
+        await wait_for_index(client)
+        rows.append(("edit-to-visible: a new file, then exec_code sees it in `files`",
+                     f"{_median(visible):.2f} s (median of 5); find_symbol on it then {_median(found_s):.2f} s"))
     async with Client(params) as client:
         started = time.perf_counter()
-        await client.call_tool("load_context", {"source": [str(tree)]})
+        again = structured(await client.call_tool("load_context", {"source": [str(tree)]}))
+        loaded_s = time.perf_counter() - started
         await wait_for_index(client)
         rows.append(("reload of the unchanged tree in a new server, index included",
-                     f"{time.perf_counter() - started:.2f} s"))
-    memory.stop()
+                     f"{time.perf_counter() - started:.2f} s (load_context {loaded_s:.2f} s, "
+                     f"reused={again['reused']})"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target-mb", type=float, default=287.0, help="text to load (default: 287 MB)")
     parser.add_argument("--tree", type=Path, help="where to build the tree (default: a temporary directory)")
+    parser.add_argument("--live-only", action="store_true", help="only the live-context and store figures")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="rlm-scale-"))
     tree = args.tree or workdir / "tree"
@@ -326,9 +399,11 @@ def main() -> None:
     rg = str(Path(sys.executable).with_name("rg")) if Path(sys.executable).with_name("rg").exists() \
         else shutil.which("rg")
     try:
-        anyio.run(measure, tree, workdir / "home", rows, rg)
+        if not args.live_only:
+            anyio.run(measure, tree, workdir / "home", rows, rg)
+        anyio.run(measure_live, tree, workdir / "live-home", rows)
         ctags = shutil.which("ctags")
-        if ctags:
+        if ctags and not args.live_only:
             rows.append(("universal-ctags -R on the tree, Python only, 1 process",
                          f"{run_ctags(ctags, tree, 'Python', workdir / 'tags'):.1f} s"))
             rows.append(("universal-ctags -R on the tree, all languages, 1 process",

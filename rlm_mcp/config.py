@@ -45,6 +45,8 @@ class Settings(BaseModel):
                                 "skipped and listed (a file named directly is always loaded)")
     max_context_bytes: int = Field(512 * 1024 * 1024, gt=0, description="cap on one context's total size")
     max_files: int = Field(100_000, gt=0, description="cap on files in one context")
+    store_max_bytes: int = Field(4 * 1024**3, gt=0, description="cap on RLM_HOME/store, the stored contexts and "
+                                 "code indexes every server shares; least recently used ones are evicted")
 
     # --- sessions ---
     home: Path = Field(default_factory=lambda: _default_home(), description="cache, index and trajectory logs")

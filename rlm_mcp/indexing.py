@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,14 @@ from .contexts.scan import files_containing
 from .errors import BadRequest
 from .memory import release_memory
 from .symbols import CodeIndex
+from .symbols.files import StoredFiles
 from .symbols.index import lookup_key, parse, parse_in_parallel
 from .symbols.languages import spec_for
+from .symbols.prefilter import can_define_here
 
 log = logging.getLogger(__name__)
 MAX_RESULTS = 1000
+IN_PLACE_FILES = 200  # a live change of more files (a branch switch) is indexed like a reload instead
 
 
 class IndexNotReady(BadRequest):
@@ -49,6 +53,7 @@ class ContextIndex:
     opened: anyio.Event = field(default_factory=anyio.Event)  # the cache is read: queries may start
     cancel: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     _entries: list[dict[str, Any]] | None = None
+    _files: StoredFiles | None = None
 
     def summary(self) -> str:
         if self.error is not None:
@@ -63,10 +68,20 @@ class ContextIndex:
 
     def entries(self) -> list[dict[str, Any]]:
         """The manifest's file entries (with byte offsets), read once."""
-        if self._entries is None:
-            with open(self.stored.manifest_path, encoding="utf-8") as handle:
-                self._entries = json.load(handle)["files"]
+        self.files()
+        assert self._entries is not None
         return self._entries
+
+    def files(self) -> StoredFiles:
+        """What the index reads: this version's stored text. Its generation directory, not the context's
+        link, which a live refresh points at the next version while this one may still be read."""
+        if self._files is None:
+            generation = os.path.dirname(os.path.realpath(self.stored.manifest_path))
+            with open(os.path.join(generation, "manifest.json"), encoding="utf-8") as handle:
+                self._entries = json.load(handle)["files"]
+            self._files = StoredFiles.of(self.stored.root or "/", os.path.join(generation, "content.txt"),
+                                         self._entries)
+        return self._files
 
 
 class SessionIndex:
@@ -93,14 +108,31 @@ class SessionIndex:
         task_group.start_soon(self._build, entry)
         return entry
 
+    async def refresh(self, stored: StoredContext, changed: list[str], removed: list[str], task_group: Any) -> None:
+        """A live context changed: patch its complete index in place when few files did (parsed here, from
+        the new stored text), else index the new version from the cache like a reload."""
+        current = self.indexes.get(stored.name)
+        index = current.index if current is not None else None
+        if current is None or index is None or not index.complete or current.error is not None \
+                or len(changed) > IN_PLACE_FILES:
+            self.start(stored, task_group)
+            return
+        entry = ContextIndex(stored, status="ready", index=index)
+        files = await anyio.to_thread.run_sync(entry.files)
+        parsed = await anyio.to_thread.run_sync(parse, files.only(changed), changed)
+        index.replace(files, list(files.spans), parsed, removed)
+        entry.opened.set()
+        self.indexes[stored.name] = entry
+        task_group.start_soon(anyio.to_thread.run_sync, index.cache_writer())
+
     async def _build(self, entry: ContextIndex) -> None:
         stored = entry.stored
-        root = Path(stored.root or "/")
-        cache = self.cache_dir / f"{hashlib.sha256(str(root).encode()).hexdigest()[:16]}.idx"
+        cache = self.cache_dir / f"{hashlib.sha256(str(stored.root).encode()).hexdigest()[:16]}.idx"
         with entry.cancel:
             try:
-                rel_paths = [e["path"] for e in await anyio.to_thread.run_sync(entry.entries)]
-                entry.index = await anyio.to_thread.run_sync(lambda: CodeIndex.open(root, rel_paths, cache))
+                files = await anyio.to_thread.run_sync(entry.files)
+                rel_paths = list(files.spans)
+                entry.index = await anyio.to_thread.run_sync(lambda: CodeIndex.open(files, rel_paths, cache))
                 entry.opened.set()
                 async with self._one_build_at_a_time:
                     index = entry.index
@@ -117,7 +149,7 @@ class SessionIndex:
     def _fill(index: CodeIndex, cancel: anyio.CancelScope) -> None:
         """In a worker thread: parse what is pending, handing each chunk to the event loop's thread;
         stops early when the context is dropped or reloaded."""
-        for chunk in parse_in_parallel(str(index.root), index.pending()):
+        for chunk in parse_in_parallel(index.files, index.pending()):
             if cancel.cancel_called:
                 return
             anyio.from_thread.run_sync(index.add, chunk)
@@ -148,11 +180,16 @@ class SessionIndex:
         """Parse those of `paths` the index has not got yet (in a thread) and add them."""
         missing = [path for path in paths if path not in index.records and spec_for(path) is not None]
         if missing:
-            index.add(await anyio.to_thread.run_sync(parse, str(index.root), missing))
+            index.add(await anyio.to_thread.run_sync(parse, index.files, missing))
 
-    async def _files_naming(self, entry: ContextIndex, name: str) -> list[str]:
-        needle = lookup_key(name).encode("utf-8")
-        return await anyio.to_thread.run_sync(files_containing, entry.stored.content_path, entry.entries(), needle)
+    async def _files_naming(self, entry: ContextIndex, name: str, defining: bool = False) -> list[str]:
+        """The files whose stored text contains `name`; with `defining`, only those that can define it."""
+        key = lookup_key(name)
+        files, entries = entry.files(), entry.entries()
+
+        accept = can_define_here if defining else None
+        return await anyio.to_thread.run_sync(
+            lambda: files_containing(files.content_path, entries, key.encode("utf-8"), accept=accept))
 
     async def query(self, payload: Any) -> dict[str, Any]:
         """The REPL's `index` callback: validated, capped, plain data back: {results, note}."""
@@ -166,7 +203,7 @@ class SessionIndex:
         within: list[str] | None = None
         if op == "find":
             if not index.complete and name is not None:
-                within = await self._files_naming(entry, name)
+                within = await self._files_naming(entry, name, defining=True)
                 await self._ensure(index, within)
             elif not index.complete and path is not None:
                 await self._ensure(index, [path])

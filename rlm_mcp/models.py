@@ -18,6 +18,9 @@ from .sandbox import ExecResult
 from .shaping import cap_text, fit
 from .workers import Usage
 
+CONTEXT_CHANGED = ("set when a live context's files changed since your last call: which ones, and why any left; "
+                   "variables computed from the old text may be stale")
+
 
 class Report(BaseModel):
     """A tool's result: its text for hosts that show only text, its structured content for the rest."""
@@ -63,6 +66,7 @@ class ContextSummary(Report):
     reused: bool = False
     elapsed_s: float
     index_status: str = "none"
+    live: bool = Field(False, description="the context follows its files: edits show up in the next call")
     repl_names: str = Field(description="how to reach this context from exec_code")
     session: str = Field("", description="the session handle: pass it as `session` to later calls to keep "
                          "working in this session")
@@ -71,7 +75,7 @@ class ContextSummary(Report):
 
     @classmethod
     def from_stored(cls, stored: StoredContext, index_status: str = "none", session: str = "",
-                    sandbox: str = "") -> ContextSummary:
+                    sandbox: str = "", live: bool = False) -> ContextSummary:
         data = stored.to_dict()
         access = "context (str), files[path]" if stored.name == "main" else f"contexts[{stored.name!r}]"
         return cls(
@@ -80,7 +84,7 @@ class ContextSummary(Report):
             largest_files=data["largest_files"], skipped={why: n for why, n in data["skipped"].items() if n},
             too_large_files=data.get("too_large_files", []), roots=data.get("roots", []),
             reused=data.get("reused", False), elapsed_s=data["elapsed_s"], index_status=index_status,
-            repl_names=access, session=session, sandbox=sandbox,
+            repl_names=access, session=session, sandbox=sandbox, live=live,
         )
 
     def text(self) -> str:
@@ -94,6 +98,8 @@ class ContextSummary(Report):
         ]
         if self.sandbox:
             lines.append(f"REPL: {self.sandbox}.")
+        if self.live:
+            lines.append("Live: edits to these files show up in the next call (load with live=false for a snapshot).")
         if self.session:
             lines.append(f"Session handle: {self.session!r}: pass session={self.session!r} to exec_code, sub_query, "
                          "find_symbol, rlm_complete and session to keep working in this session.")
@@ -130,10 +136,11 @@ class ExecReport(Report):
     restarted: bool = Field(False, description="the REPL was restarted: variables lost, contexts re-attached")
     final_answer: str | None = Field(None, description="set when the code called FINAL(...) or FINAL_VAR(...)")
     worker_usage: Usage = Field(default_factory=Usage)
+    context_changed: str | None = Field(None, description=CONTEXT_CHANGED)
 
     @classmethod
     def build(cls, result: ExecResult, *, restarted: bool, final_answer: str | None,
-              worker_usage: Usage | None = None) -> ExecReport:
+              worker_usage: Usage | None = None, context_changed: str | None = None) -> ExecReport:
         return cls(
             status=result.status, stdout=result.stdout.text, stderr=result.stderr.text,
             stdout_cut_chars=result.stdout.cut_chars, stderr_cut_chars=result.stderr.cut_chars,
@@ -141,7 +148,7 @@ class ExecReport(Report):
             variables=[
                 VariableModel(name=v.name, type=v.type, size=v.size, preview=v.preview) for v in result.variables
             ],
-            final_answer=final_answer, worker_usage=worker_usage or Usage(),
+            final_answer=final_answer, worker_usage=worker_usage or Usage(), context_changed=context_changed,
         )
 
     def compact(self) -> dict[str, Any]:
@@ -155,7 +162,7 @@ class ExecReport(Report):
         return data
 
     def text(self) -> str:
-        parts = []
+        parts = [f"[context changed] {self.context_changed}"] if self.context_changed else []
         if self.stdout:
             parts.append(self.stdout.rstrip("\n"))
         if self.stderr:
@@ -244,12 +251,14 @@ class SubQueryReport(Report):
     backend: str = Field(description="what answered: litellm, openai-compatible, assistant-cli, or sampling "
                          "(the client's own model)")
     usage: Usage = Field(default_factory=Usage)
+    context_changed: str | None = Field(None, description=CONTEXT_CHANGED)
 
     def text(self) -> str:
+        changed = f"[context changed] {self.context_changed}\n" if self.context_changed else ""
         if len(self.answers) == 1:
             answer = self.answers[0]
-            return answer.text if answer.error is None else f"[error] {answer.error}"
-        return "\n\n".join(f"[{i}] {a.text if a.error is None else '[error] ' + a.error}"
+            return changed + (answer.text if answer.error is None else f"[error] {answer.error}")
+        return changed + "\n\n".join(f"[{i}] {a.text if a.error is None else '[error] ' + a.error}"
                             for i, a in enumerate(self.answers))
 
 
@@ -309,9 +318,12 @@ class SymbolReport(Report):
     results: list[dict[str, Any]]
     note: str | None = Field(None, description="Set when the results are partial (a pattern/kind query while the "
                              "index builds) and how far the build has come.")
+    context_changed: str | None = Field(None, description=CONTEXT_CHANGED)
 
     def text(self) -> str:
         note = f"({self.note})\n" if self.note else ""
+        if self.context_changed:
+            note = f"[context changed] {self.context_changed}\n" + note
         if not self.results:
             return note + "No matches."
         if self.op == "references":

@@ -173,6 +173,8 @@ async def load_context(
     session: SessionArg = None,
     new_session: Annotated[bool, Field(description="Start a separate session (its own REPL and contexts) for "
                                        "this load and return its handle, e.g. for a second analysis.")] = False,
+    live: Annotated[bool, Field(description="Follow the files: edits, new and deleted files show up in the next "
+                                "call. false keeps a fixed snapshot.")] = True,
     roots: Annotated[ListRootsResult | None, Resolve(client_roots)] = None,
 ) -> Annotated[CallToolResult, ContextSummary]:
     """Load a whole codebase, directory, file set or large text ONCE into this session's sandboxed Python REPL,
@@ -200,10 +202,10 @@ async def load_context(
     else:
         sources = source or _paths_from_roots(roots) or [str(Path.cwd())]
         allowed = list(state.settings.roots()) + [Path(p) for p in _paths_from_roots(roots)]
-        stored = await current.load_paths(name, sources, allowed, on_progress=_progress_reporter(ctx))
+        stored = await current.load_paths(name, sources, allowed, on_progress=_progress_reporter(ctx), live=live)
     sandbox = current.sandbox.backend if current.sandbox else ""
     return tool_result(ContextSummary.from_stored(stored, current.code_index().summary(stored.name), session=handle,
-                                                  sandbox=sandbox))
+                                                  sandbox=sandbox, live=stored.name in current.live))
 
 
 async def exec_code(
@@ -225,7 +227,7 @@ async def exec_code(
     current = await current_session(ctx, session)
     outcome = await current.exec(code, timeout_s, _progress_forwarder(ctx))
     report = ExecReport.build(outcome.result, restarted=outcome.restarted, final_answer=outcome.final_answer,
-                              worker_usage=outcome.worker_usage)
+                              worker_usage=outcome.worker_usage, context_changed=outcome.context_note)
     return tool_result(report, is_error=report.status != "ok")
 
 
@@ -276,9 +278,11 @@ async def sub_query(
         return tool_result(SubQueryReport(answers=[AnswerModel(text=text, model=sampled.model or "client")],
                                           backend="sampling"))
     current = await current_session(ctx, session)
+    changed = await current.refresh() if context else None
     questions = worker_prompts(prompt, prompts, current.context(context) if context else None, path, start, end,
                                chunk_chars)
     report = await session_calls(current).sub_query(questions, model, _batch_progress(ctx))
+    report.context_changed = changed
     return tool_result(report, is_error=all(a.error for a in report.answers))
 
 
@@ -330,8 +334,10 @@ async def find_symbol(
             raise BadRequest("give name, pattern, kind, path or callers_of")
         payload |= {"op": "find", "name": name, "pattern": pattern, "kind": kind, "path": path}
     current = await current_session(ctx, session)
+    changed = await current.refresh()
     found = await current.code_index().query(payload)
-    return tool_result(SymbolReport(op=payload["op"], results=found["results"][:limit], note=found["note"]))
+    return tool_result(SymbolReport(op=payload["op"], results=found["results"][:limit], note=found["note"],
+                                    context_changed=changed))
 
 
 async def session(
@@ -355,24 +361,31 @@ async def rlm_playbook(task: str = "") -> str:
     return PLAYBOOK + (f"\n\nThe task:\n{task}" if task else "")
 
 
+async def _fresh_session(ctx: Context, handle: str | None = None) -> Session:
+    """The session, its live contexts brought up to date first: a resource is read as the files are now."""
+    current = await current_session(ctx, handle)
+    await current.refresh()
+    return current
+
+
 async def context_summary(name: str, ctx: Context) -> dict[str, Any]:
     """The summary of one loaded context (sizes, files, languages, skipped); the session tool lists names."""
-    return (await current_session(ctx)).context(name).to_dict()
+    return (await _fresh_session(ctx)).context(name).to_dict()
 
 
 async def context_manifest(name: str, ctx: Context) -> dict[str, Any]:
     """The file manifest of one loaded context: path, offsets, bytes, lines, language per file."""
-    return read_manifest((await current_session(ctx)).context(name))
+    return read_manifest((await _fresh_session(ctx)).context(name))
 
 
 async def handle_context_summary(session: str, name: str, ctx: Context) -> dict[str, Any]:
     """The summary of a context loaded in the session a handle names (one of yours)."""
-    return (await current_session(ctx, session)).context(name).to_dict()
+    return (await _fresh_session(ctx, session)).context(name).to_dict()
 
 
 async def handle_context_manifest(session: str, name: str, ctx: Context) -> dict[str, Any]:
     """The file manifest of a context loaded in the session a handle names (one of yours)."""
-    return read_manifest((await current_session(ctx, session)).context(name))
+    return read_manifest((await _fresh_session(ctx, session)).context(name))
 
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)

@@ -62,6 +62,7 @@ class ExecOutcome:
     restarted: bool = False
     final_answer: str | None = None
     worker_usage: Usage = field(default_factory=Usage)
+    context_note: str | None = None  # live contexts that changed since the last call
 
 
 @dataclass(slots=True)
@@ -91,6 +92,7 @@ class Session:
     extension: SessionExtension | None = None
     progress: Callable[[int, int, str], Awaitable[None]] | None = None  # set by the host call in flight
     index: SessionIndex | None = None
+    live: dict[str, ctx_store.LiveContext] = field(default_factory=dict)  # contexts that follow their files
     _attached: dict[str, str] = field(default_factory=dict)  # name -> fingerprint live in the REPL
     _sandbox: Sandbox | None = None
     _data_dir: Path | None = None
@@ -156,24 +158,79 @@ class Session:
         return True
 
     # --- contexts ----------------------------------------------------------------------------
+    def content_store(self) -> ctx_store.ContentStore:
+        """The store under RLM_HOME shared by every server and session of this user."""
+        return ctx_store.ContentStore(self.settings.home / "store", self.settings.store_max_bytes)
+
     async def load_text(self, name: str, text: str) -> ctx_store.StoredContext:
-        stored = await anyio.to_thread.run_sync(lambda: ctx_store.store_text(name, text, self.data_dir))
+        stored = await anyio.to_thread.run_sync(
+            lambda: ctx_store.store_text(name, text, self.data_dir, self.content_store()))
+        self._stop_following(name)
         return await self._register(stored)
 
     async def load_paths(
-        self, name: str, sources: Sequence[str], roots: Sequence[Path], on_progress: ProgressCallback | None = None
+        self, name: str, sources: Sequence[str], roots: Sequence[Path], on_progress: ProgressCallback | None = None,
+        live: bool = True,
     ) -> ctx_store.StoredContext:
+        """Store the sources; with `live`, the context then follows them (see `refresh`)."""
         limits = ctx_store.LoadLimits(
             max_file_bytes=self.settings.max_file_bytes,
             max_total_bytes=self.settings.max_context_bytes,
             max_files=self.settings.max_files,
         )
-        stored = await anyio.to_thread.run_sync(
-            lambda: ctx_store.store_paths(
-                name, sources, allowed_roots=roots, store_dir=self.data_dir, limits=limits, on_progress=on_progress
-            )
-        )
+        base_dir, store = Path.cwd(), self.content_store()
+
+        def load() -> tuple[ctx_store.StoredContext, ctx_store.LiveContext | None]:
+            walked = ctx_store.walk_sources(sources, allowed_roots=roots, limits=limits, base_dir=base_dir,
+                                            on_progress=on_progress)
+            stored = ctx_store.store_paths(name, sources, allowed_roots=roots, store_dir=self.data_dir, limits=limits,
+                                           on_progress=on_progress, base_dir=base_dir, cas=store, walked=walked)
+            if not live:
+                return stored, None
+            follower = ctx_store.LiveContext(stored, sources, allowed_roots=roots, limits=limits, base_dir=base_dir,
+                                             store_dir=self.data_dir, cas=store)
+            follower.start(walked)
+            return stored, follower
+
+        stored, follower = await anyio.to_thread.run_sync(load)
+        self._stop_following(name)
+        if follower is not None:
+            self.live[name] = follower
         return await self._register(stored)
+
+    def _stop_following(self, name: str) -> None:
+        follower = self.live.pop(name, None)
+        if follower is not None:
+            follower.close()
+
+    async def refresh(self) -> str | None:
+        """Bring live contexts up to date before a call reads them; returns the note for the model, if any.
+
+        While an exec (or a load, or a reset) holds the session, the contexts stay as that call found them:
+        a find_symbol alongside a long exec answers at once instead of waiting for it."""
+        if self._lock.locked():
+            return None
+        async with self._lock:
+            return await self._refresh()
+
+    async def _refresh(self) -> str | None:
+        notes = []
+        for name, follower in list(self.live.items()):
+            try:
+                change = await anyio.to_thread.run_sync(follower.check)
+            except (ctx_store.ContextError, OSError) as exc:  # the tree grew past a limit, a disk error...
+                log.warning("session %s: context %s could not follow its files: %s", self.key, name, exc)
+                notes.append(f"context {name!r} could not follow its files ({exc}); it stays as last seen.")
+                continue
+            if change is None:
+                continue
+            if change.stored is not None:
+                await self.ensure_started()
+                await self._attach(change.stored)
+                self.contexts[name] = change.stored
+                await self.code_index().refresh(change.stored, change.changed, change.removed, self.task_group)
+            notes.append(change.describe(name))
+        return " ".join(notes) or None
 
     async def _register(self, stored: ctx_store.StoredContext) -> ctx_store.StoredContext:
         async with self._lock:
@@ -187,7 +244,7 @@ class Session:
 
     def code_index(self) -> SessionIndex:
         if self.index is None:
-            self.index = SessionIndex(self.settings.home / "index")
+            self.index = SessionIndex(self.content_store().index_dir)
         return self.index
 
     async def _attach(self, stored: ctx_store.StoredContext) -> None:
@@ -216,7 +273,10 @@ class Session:
         async with self._lock:
             self.progress = progress
             try:
-                return await self._exec(code, timeout_s, tags or {})
+                note = await self._refresh()
+                outcome = await self._exec(code, timeout_s, tags or {})
+                outcome.context_note = note
+                return outcome
             finally:
                 self.progress = None
 
@@ -256,6 +316,7 @@ class Session:
         async with self._lock:
             if not keep_contexts:
                 for name in list(self.contexts):
+                    self._stop_following(name)
                     await anyio.to_thread.run_sync(ctx_store.delete_stored, name, self.data_dir)
                     self.code_index().drop(name)
                 self.contexts.clear()
@@ -269,6 +330,8 @@ class Session:
         """Stop the jail, close the extension and the trajectory, delete the data. Each step runs even when
         one before it failed (nothing leaks); the first failure is raised afterwards."""
         failures: list[Exception] = []
+        for name in list(self.live):
+            self._stop_following(name)
         for step in (self._sandbox and self._sandbox.close, self.extension and self.extension.aclose):
             try:
                 if step:

@@ -9,8 +9,10 @@ written atomically under `store_dir/<name>/`. The sandbox maps the file read-onl
     stored.to_dict()   # the summary a model may see: sizes, languages, skips -- never the content
 """
 
+from .cas import ContentStore
 from .errors import ContextError, ContextTooLarge, InvalidContextName, OutsideAllowedRoots, SourceNotFound
 from .languages import language_of
+from .live import Change, LiveContext
 from .models import (
     CONTEXT_NAME_RE,
     DEFAULT_SKIP_DIRS,
@@ -22,16 +24,20 @@ from .models import (
     StoredContext,
 )
 from .store import delete_stored, files_of, load_stored, read_manifest, store_paths, store_text, validate_name
+from .walk import walk_sources
 
 __all__ = [
     "CONTEXT_NAME_RE",
     "DEFAULT_SKIP_DIRS",
     "FILE_HEADER",
     "FORMAT_VERSION",
+    "Change",
+    "ContentStore",
     "ContextError",
     "ContextTooLarge",
     "FileSize",
     "InvalidContextName",
+    "LiveContext",
     "LoadLimits",
     "OutsideAllowedRoots",
     "SkipCounts",
@@ -45,4 +51,5 @@ __all__ = [
     "store_paths",
     "store_text",
     "validate_name",
+    "walk_sources",
 ]

@@ -24,7 +24,7 @@ __all__ = [
 
 #: Version of the on-disk layout (content.txt + manifest.json + summary.json); bump when it changes so
 #: stale stores are rewritten instead of reused.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 #: Header written before each file body in a "files" context. `{path}` is the manifest path (relative,
 #: posix). The manifest's `start`/`end` point at the body only, never at the header, so

@@ -1,5 +1,9 @@
 """Write a context to disk once, atomically, and reuse it while its sources are unchanged.
 
+With a ContentStore (rlm_mcp/contexts/cas.py) the entry is written once under RLM_HOME for every server
+and session, and the generation directory below holds hard links to it; the bytes of content.txt are
+written by rlm_mcp/contexts/write.py.
+
 Layout: `store_dir/<name>` is a symlink to a generation directory `store_dir/.<name>.<gen>/` holding
 
 - `content.txt`   the whole context, UTF-8. For codebases: FILE_HEADER + body for every file.
@@ -34,8 +38,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .errors import ContextError, ContextTooLarge, InvalidContextName
-from .languages import language_of
+from .cas import ContentStore, link_entry
+from .errors import ContextError, InvalidContextName
 from .models import (
     CONTEXT_NAME_RE,
     FILE_HEADER,
@@ -46,14 +50,11 @@ from .models import (
     StoredContext,
     estimate_tokens,
 )
-from .walk import WalkResult, _biggest_dirs, walk_sources
+from .walk import WalkResult, walk_sources
+from .write import Previous, Progress, rel_path, write_files
 
 __all__ = ["files_of", "load_stored", "read_manifest", "store_paths", "store_text"]
 
-_PROGRESS_EVERY = 200
-_SNIFF_BYTES = 8192
-_IOV_BATCH = 512  # buffers per writev: fewer syscalls than a write per file (below IOV_MAX 1024)
-Progress = Callable[[int, int | None, str], None]
 
 
 def validate_name(name: str) -> str:
@@ -63,13 +64,15 @@ def validate_name(name: str) -> str:
     return name
 
 
-def store_text(name: str, text: str, store_dir: Path) -> StoredContext:
-    """Store inline text as a "text" context (no manifest entries). Reused when the text is the same."""
+def store_text(name: str, text: str, store_dir: Path, cas: ContentStore | None = None) -> StoredContext:
+    """Store inline text as a "text" context (no manifest entries). Reused when the text is the same.
+
+    With `cas`, the text is stored there once for every server and linked into `store_dir`."""
     t0 = time.perf_counter()
     validate_name(name)
     data = text.encode("utf-8", errors="replace")  # lone surrogates -> '?', one char each
     fingerprint = _hash(f"text|{FORMAT_VERSION}".encode(), data)
-    reused = _try_reuse(store_dir, name, fingerprint, t0)
+    reused = _try_reuse(store_dir, name, fingerprint, t0, cas)
     if reused is not None:
         return reused
     lines = data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
@@ -98,6 +101,8 @@ def store_text(name: str, text: str, store_dir: Path) -> StoredContext:
             fingerprint=fingerprint,
         ),
         t0=t0,
+        cas=cas,
+        key=fingerprint,
     )
 
 
@@ -110,6 +115,10 @@ def store_paths(
     limits: LoadLimits,
     base_dir: Path | None = None,
     on_progress: Progress | None = None,
+    cas: ContentStore | None = None,
+    walked: WalkResult | None = None,
+    previous: Previous | None = None,
+    entries_out: list[dict[str, Any]] | None = None,
 ) -> StoredContext:
     """Store files, directories and globs as one "files" context.
 
@@ -118,15 +127,21 @@ def store_paths(
     pass `[Path.cwd()]` (an empty list allows nothing). Relative sources resolve against `base_dir`
     (default: the current working directory).
 
+    With `cas`, the context is stored there once for every server and linked into `store_dir`. A
+    live refresh passes the `walked` result it already has and the `previous` version of the same
+    sources: files whose size, mtime and ctime are unchanged are copied from its text, not read again;
+    `entries_out` receives the new manifest's file entries (a list to extend), so it need not read them.
+
     Raises InvalidContextName, SourceNotFound, OutsideAllowedRoots, ContextTooLarge.
     """
     t0 = time.perf_counter()
     validate_name(name)
     if not sources:
         raise ContextError("No source given. Pass at least one file, directory or glob, e.g. '.'.")
-    walked = walk_sources(
-        sources, allowed_roots=allowed_roots, limits=limits, base_dir=base_dir, on_progress=on_progress
-    )
+    if walked is None:
+        walked = walk_sources(
+            sources, allowed_roots=allowed_roots, limits=limits, base_dir=base_dir, on_progress=on_progress
+        )
     root = _common_root(walked)
     resolved_sources = tuple(walked.roots)
     fingerprint = _hash(
@@ -135,7 +150,7 @@ def store_paths(
         os.fspath(base_dir or os.getcwd()).encode("utf-8", "surrogateescape"),
         "\n".join(walked.fingerprint_parts).encode("utf-8", "surrogateescape"),
     )
-    reused = _try_reuse(store_dir, name, fingerprint, t0)
+    reused = _try_reuse(store_dir, name, fingerprint, t0, cas)
     if reused is not None:
         return reused
 
@@ -143,7 +158,8 @@ def store_paths(
     entries: list[dict[str, Any]] = []
 
     def write(gen: Path) -> dict[str, Any]:
-        entries.extend(_write_files(gen / "content.txt", walked, root, limits, on_progress, stats))
+        old = previous if previous is not None and previous.stored.root == root else None
+        entries.extend(write_files(gen / "content.txt", walked, root, limits, on_progress, stats, old))
         return {"files": entries}
 
     root_prefix = root if root.endswith("/") else root + "/"
@@ -162,7 +178,8 @@ def store_paths(
             languages=dict(sorted(langs.items(), key=lambda kv: (-kv[1], kv[0]))),
             largest_files=tuple(FileSize(e["path"], e["bytes"]) for e in largest),
             too_large_files=tuple(
-                FileSize(_rel(f.path, root_prefix), f.bytes) for f in sorted(walked.too_large, key=lambda f: -f.bytes)
+                FileSize(rel_path(f.path, root_prefix), f.bytes)
+                for f in sorted(walked.too_large, key=lambda f: -f.bytes)
             ),
             skipped=SkipCounts(
                 ignored=walked.ignored,
@@ -179,90 +196,10 @@ def store_paths(
             fingerprint=fingerprint,
         )
 
-    return _commit(store_dir, name, write, summary=summary_fields, t0=t0)
-
-
-def _write_files(
-    content_path: Path,
-    walked: WalkResult,
-    root: str,
-    limits: LoadLimits,
-    on_progress: Progress | None,
-    stats: dict[str, Any],
-) -> list[dict[str, Any]]:
-    """Read every candidate, skip binaries, and stream header + body into content_path."""
-    entries: list[dict[str, Any]] = []
-    total = len(walked.candidates)
-    pos = 0  # characters written so far
-    nbytes = 0  # bytes written so far
-    loaded_bytes = 0  # bytes of source files loaded (what max_total_bytes limits)
-    binary = unreadable = replaced = 0
-    newline_count = 0  # newlines in content.txt so far: where each body starts as a line of the whole file
-    root_prefix = root if root.endswith("/") else root + "/"
-    pending: list[bytes] = []  # header/body buffers flushed with one writev per _IOV_BATCH
-    fd = os.open(content_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        for i, cand in enumerate(walked.candidates, 1):
-            if on_progress is not None and i % _PROGRESS_EVERY == 0:
-                on_progress(i, total, f"reading {_rel(cand.logical, root_prefix)}")
-            try:
-                data = _read_file(cand.real, cand.size, max(limits.max_file_bytes, cand.size))  # named
-            except OSError:
-                unreadable += 1
-                continue
-            if b"\0" in data[:_SNIFF_BYTES]:
-                binary += 1
-                continue
-            if data.isascii():
-                body, chars = data, len(data)
-            else:
-                try:
-                    chars = len(data.decode("utf-8"))
-                    body = data
-                except UnicodeDecodeError:
-                    text = data.decode("utf-8", errors="replace")
-                    body, chars = text.encode("utf-8", errors="surrogatepass"), len(text)
-                    replaced += 1
-            loaded_bytes += len(data)
-            if loaded_bytes > limits.max_total_bytes:
-                raise ContextTooLarge("bytes", loaded_bytes, limits.max_total_bytes, _biggest_dirs(walked.candidates))
-            rel = _rel(cand.logical, root_prefix)
-            header = FILE_HEADER.format(path=rel)
-            hbytes = header.encode("utf-8", errors="replace")
-            pending.append(hbytes)
-            pending.append(body)
-            if len(pending) >= _IOV_BATCH:
-                _writev_all(fd, pending)
-                pending = []
-            start = pos + len(header)
-            pos = start + chars
-            byte_start = nbytes + len(hbytes)
-            nbytes = byte_start + len(body)
-            newline_count += hbytes.count(b"\n")
-            first_line = newline_count + 1
-            body_newlines = data.count(b"\n")
-            newline_count += body_newlines
-            lines = body_newlines + (0 if not data or data.endswith(b"\n") else 1)
-            entries.append(
-                {
-                    "path": rel,
-                    "start": start,
-                    "end": pos,
-                    "byte_start": byte_start,
-                    "byte_end": nbytes,
-                    "first_line": first_line,
-                    "bytes": len(data),
-                    "lines": lines,
-                    "language": language_of(rel),
-                }
-            )
-        _writev_all(fd, pending)
-    finally:
-        os.close(fd)
-    if on_progress is not None:
-        on_progress(total, total, f"stored {len(entries)} files")
-    stats.update(chars=pos, bytes=nbytes, binary=binary, unreadable=unreadable, replaced=replaced)
-    return entries
+    stored = _commit(store_dir, name, write, summary=summary_fields, t0=t0, cas=cas, key=fingerprint)
+    if entries_out is not None:
+        entries_out.extend(entries)
+    return stored
 
 
 def _commit(
@@ -272,15 +209,21 @@ def _commit(
     *,
     summary: dict[str, Any] | Callable[[], dict[str, Any]],
     t0: float,
+    cas: ContentStore | None = None,
+    key: str = "",
 ) -> StoredContext:
-    """Write a new generation directory, then atomically point `store_dir/<name>` at it."""
+    """Write a new entry (`key`: its fingerprint) and atomically point `store_dir/<name>` at it.
+
+    Without `cas` the entry is written straight into a generation directory of `store_dir`; with it,
+    into the shared store (published whole, see rlm_mcp/contexts/cas.py) and then hard-linked into one."""
     store_dir = Path(store_dir)
     store_dir.mkdir(parents=True, exist_ok=True)
-    gen_name = f".{name}.{time.time_ns():x}-{os.getpid()}"
-    gen = store_dir / gen_name
-    gen.mkdir()
+    gen = store_dir / f".{name}.{time.time_ns():x}-{os.getpid()}"
+    target = cas.begin(key) if cas is not None else gen
+    if target == gen:
+        gen.mkdir()
     try:
-        manifest = write(gen)
+        manifest = write(target)
         fields = summary() if callable(summary) else summary
         link = store_dir / name
         stored = StoredContext(
@@ -293,7 +236,6 @@ def _commit(
         )
         manifest_doc = {
             "format_version": FORMAT_VERSION,
-            "name": name,
             "kind": stored.kind,
             "encoding": "utf-8",
             "newlines": "as on disk: open content.txt with newline='' for offsets to hold",
@@ -306,15 +248,24 @@ def _commit(
             "fingerprint": stored.fingerprint,
             **manifest,
         }
-        _write_json(gen / "manifest.json", manifest_doc)
-        _write_json(gen / "summary.json", stored.to_dict())
-        old = _swap_link(store_dir, name, gen_name)
+        _write_json(target / "manifest.json", manifest_doc)
+        _write_json(target / "summary.json", stored.to_dict())
+        if cas is not None and target != gen:
+            _link_into(gen, cas.publish(key, target))
+        old = _swap_link(store_dir, name, gen.name)
     except BaseException:
         shutil.rmtree(gen, ignore_errors=True)
+        if target != gen:
+            shutil.rmtree(target, ignore_errors=True)
         raise
     if old is not None:
         shutil.rmtree(store_dir / old, ignore_errors=True)
     return stored
+
+
+def _link_into(gen: Path, entry: Path) -> None:
+    gen.mkdir()
+    link_entry(entry, gen)
 
 
 def _swap_link(store_dir: Path, name: str, gen_name: str) -> str | None:
@@ -347,22 +298,48 @@ def delete_stored(name: str, store_dir: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def _try_reuse(store_dir: Path, name: str, fingerprint: str, t0: float) -> StoredContext | None:
-    """The stored summary when it exists, is complete and carries the same fingerprint."""
+def _try_reuse(
+    store_dir: Path, name: str, fingerprint: str, t0: float, cas: ContentStore | None = None
+) -> StoredContext | None:
+    """The stored context when `store_dir` already holds this fingerprint, or `cas` has it (then it is
+    linked into `store_dir`, nothing read or written but three links)."""
     prev = load_stored(name, store_dir)
-    if prev is None or prev.fingerprint != fingerprint or not os.path.exists(prev.content_path):
+    if prev is not None and prev.fingerprint == fingerprint and os.path.exists(prev.content_path):
+        if cas is not None:
+            cas.get(fingerprint)  # a use: keeps it from eviction's front
+        return replace(prev, reused=True, elapsed_s=round(time.perf_counter() - t0, 4))
+    entry = cas.get(fingerprint) if cas is not None else None
+    if entry is None:
         return None
-    return replace(prev, reused=True, elapsed_s=round(time.perf_counter() - t0, 4))
+    gen = Path(store_dir) / f".{name}.{time.time_ns():x}-{os.getpid()}"
+    Path(store_dir).mkdir(parents=True, exist_ok=True)
+    try:
+        _link_into(gen, entry)
+    except FileNotFoundError:  # evicted between the look and the link: store it again
+        shutil.rmtree(gen, ignore_errors=True)
+        return None
+    old = _swap_link(Path(store_dir), name, gen.name)
+    if old is not None:
+        shutil.rmtree(Path(store_dir) / old, ignore_errors=True)
+    stored = load_stored(name, store_dir)
+    if stored is None:
+        return None
+    return replace(stored, reused=True, elapsed_s=round(time.perf_counter() - t0, 4))
 
 
 def load_stored(name: str, store_dir: Path) -> StoredContext | None:
-    """The summary of an existing stored context, or None (absent, unreadable or older format)."""
+    """The summary of an existing stored context, or None (absent, unreadable or older format).
+
+    Name and paths are the ones it has here: a summary shared through the store was written by
+    whichever session stored it first."""
     validate_name(name)
+    link = Path(store_dir) / name
     try:
-        with open(Path(store_dir) / name / "summary.json", encoding="utf-8") as f:
+        with open(link / "summary.json", encoding="utf-8") as f:
             data = json.load(f)
         if data.get("format_version") != FORMAT_VERSION:
             return None
+        data.update(name=name, content_path=str(link / "content.txt"), manifest_path=str(link / "manifest.json"))
         return StoredContext.from_dict(data)
     except (OSError, ValueError, TypeError, KeyError):
         return None
@@ -396,51 +373,12 @@ def _common_root(walked: WalkResult) -> str:
     return os.path.commonpath(walked.bases) if walked.bases else os.getcwd()
 
 
-def _read_file(path: str, size: int, limit: int) -> bytes:
-    """Read at most limit + 1 bytes with bare os calls (no BufferedReader: ~2x faster per file)."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        want = min(size, limit) + 1
-        chunks = [os.read(fd, want)]
-        got = len(chunks[0])
-        while chunks[-1] and got < want:  # the file grew since stat, or a short read
-            chunks.append(os.read(fd, want - got))
-            got += len(chunks[-1])
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
-def _rel(logical: str, root_prefix: str) -> str:
-    """Manifest path: relative to root (given with a trailing '/'), valid UTF-8 (bad bytes -> U+FFFD).
-
-    Plain slicing: every logical path starts with the root prefix, and os.path.relpath costs 25 us.
-    """
-    rel = logical[len(root_prefix) :]
-    try:
-        rel.encode("utf-8")
-    except UnicodeEncodeError:
-        rel = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return rel
-
-
 def _hash(*parts: bytes) -> str:
     h = hashlib.blake2b(digest_size=16)
     for p in parts:
         h.update(len(p).to_bytes(8, "little"))
         h.update(p)
     return h.hexdigest()
-
-
-def _writev_all(fd: int, bufs: list[bytes]) -> None:
-    """os.writev until every byte is written (writev may write less than asked)."""
-    while bufs:
-        n = os.writev(fd, bufs)
-        while bufs and n >= len(bufs[0]):
-            n -= len(bufs[0])
-            bufs = bufs[1:]
-        if n:
-            bufs = [bufs[0][n:], *bufs[1:]]
 
 
 def _write_json(path: Path, doc: dict[str, Any]) -> None:

@@ -11,6 +11,8 @@ Decisions (documented here because the summary reflects them):
 - Glob syntax: `*` and `?` stay within one path segment, `**` spans any number of segments (zero
   included), `[...]` is a character class; `*` also matches dot-files.
 - Symlinks: see LoadLimits.follow_symlinks. Entries are reported under the link's path.
+- A directory tagged as a cache (a CACHEDIR.TAG file with its signature, as rlm-mcp's own store under
+  RLM_HOME is) is skipped below a source, like an ignored one.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Candidate:
     logical: str  # absolute path as the user sees it (under the link's name)
     size: int
     mtime_ns: int
+    ctime_ns: int  # changes on chmod too: a file that became unreadable is noticed
 
 
 @dataclass
@@ -57,6 +60,12 @@ class WalkResult:
     symlinks: int = 0
     unreadable: int = 0
     fingerprint_parts: list[str] = field(default_factory=list)
+    # Which files were left out and why, for a live context's notes about files it had before.
+    binary_paths: list[str] = field(default_factory=list)
+    outside_paths: list[str] = field(default_factory=list)
+    unreadable_paths: list[str] = field(default_factory=list)
+    missing_sources: list[str] = field(default_factory=list)  # only with walk_sources(missing_ok=True)
+    dirs: list[str] = field(default_factory=list)  # every directory entered (real paths): what to watch
 
 
 def glob_to_regex(pattern: str) -> re.Pattern[str]:
@@ -120,6 +129,7 @@ class _Walker:
         self.res = WalkResult()
         self.seen_files: set[str] = set()
         self.seen_dirs: set[str] = set()
+        self.named: set[str] = set()  # files given as sources themselves
         self.source_root = ""  # real path of the source being walked
 
     # -- roots ---------------------------------------------------------------------------------
@@ -140,14 +150,15 @@ class _Walker:
         res = self.res
         if os.path.splitext(logical)[1].lower() in BINARY_EXTENSIONS:
             res.binary += 1
+            res.binary_paths.append(logical)
             res.fingerprint_parts.append(f"b\0{logical}")
             return
         if st.st_size > self.limits.max_file_bytes and not named:
             res.too_large.append(FileSize(logical, st.st_size))
             res.fingerprint_parts.append(f"L\0{logical}\0{st.st_size}\0{st.st_mtime_ns}")
             return
-        res.candidates.append(Candidate(real, logical, st.st_size, st.st_mtime_ns))
-        res.fingerprint_parts.append(f"f\0{logical}\0{st.st_size}\0{st.st_mtime_ns}")
+        res.candidates.append(Candidate(real, logical, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+        res.fingerprint_parts.append(f"f\0{logical}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}")
         n = len(res.candidates)
         if n > self.limits.max_files:
             raise ContextTooLarge("files", n, self.limits.max_files, _biggest_dirs(res.candidates))
@@ -171,13 +182,16 @@ class _Walker:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError:
             self.res.unreadable += 1
+            self.res.unreadable_paths.append(logical_dir)
             return
         res = self.res
         limits = self.limits
         for e in entries:
             if e.name == ".gitignore":
                 rules = rules.push_file(ign_prefix, e.path)
-                break
+            elif e.name == CACHEDIR_TAG and real_dir != self.source_root and _is_cache_dir(e.path):
+                self.res.ignored += 1  # e.g. rlm-mcp's own store: a live context must not swallow itself
+                return
         for e in entries:
             name = e.name
             real = e.path
@@ -190,6 +204,7 @@ class _Walker:
                     real = os.path.realpath(real)
                     if self.root_of(real) is None:
                         res.outside_roots += 1
+                        res.outside_paths.append(logical)
                         continue
                     st = os.stat(real)
                     is_dir = stat.S_ISDIR(st.st_mode)
@@ -200,6 +215,7 @@ class _Walker:
                     st = e.stat(follow_symlinks=False) if is_file else None  # type: ignore[assignment]
             except OSError:
                 res.unreadable += 1
+                res.unreadable_paths.append(logical)
                 continue
             if is_dir:
                 if name in limits.skip_dirs or rules.ignored(ign_prefix + name, True):
@@ -237,10 +253,13 @@ def walk_sources(
     limits: LoadLimits,
     base_dir: Path | None = None,
     on_progress: Callable[[int, int | None, str], None] | None = None,
+    missing_ok: bool = False,
 ) -> WalkResult:
     """Resolve every source, check it against the allowed roots, and walk it.
 
-    Raises SourceNotFound, OutsideAllowedRoots or ContextTooLarge (max_files).
+    Raises SourceNotFound, OutsideAllowedRoots or ContextTooLarge (max_files). With `missing_ok` (a
+    live context re-walking what it loaded), a source that no longer exists or now resolves outside
+    the roots is listed in `missing_sources` instead, and the others are walked.
     """
     base = os.path.abspath(base_dir if base_dir is not None else os.getcwd())
     base_real = os.path.realpath(base)
@@ -251,15 +270,21 @@ def walk_sources(
         absolute = os.path.normpath(os.path.join(base, expanded))
         # Relative sources keep the user's naming: 'src/**/*.py' stores 'src/a.py', not 'a.py'.
         relative_base = base_real if not os.path.isabs(expanded) else None
-        if _MAGIC.search(expanded):
-            _walk_glob(w, source, absolute, relative_base)
+        try:
+            if _MAGIC.search(expanded):
+                _walk_glob(w, source, absolute, relative_base)
+                continue
+            real = os.path.realpath(absolute)
+            if not os.path.exists(real):
+                raise SourceNotFound(source, Path(absolute))
+            root = w.root_of(real)
+            if root is None:
+                raise OutsideAllowedRoots(source, Path(real), [Path(r) for r in roots])
+        except (SourceNotFound, OutsideAllowedRoots):
+            if not missing_ok:
+                raise
+            w.res.missing_sources.append(source)
             continue
-        real = os.path.realpath(absolute)
-        if not os.path.exists(real):
-            raise SourceNotFound(source, Path(absolute))
-        root = w.root_of(real)
-        if root is None:
-            raise OutsideAllowedRoots(source, Path(real), [Path(r) for r in roots])
         if os.path.isdir(real):
             w.res.roots.append(real)
             w.res.bases.append(_base_for(real, relative_base))
@@ -275,6 +300,10 @@ def walk_sources(
                 w.res.unreadable += 1
                 continue
             w.add_file(real, real, st, named=True)
+            w.named.add(real)
+    # Named files and symlinked files live in directories the walk did not enter: watch those too.
+    outside_walk = {os.path.dirname(c.real) for c in w.res.candidates if c.real != c.logical or c.real in w.named}
+    w.res.dirs = sorted(w.seen_dirs | outside_walk)
     return w.res
 
 
@@ -302,6 +331,19 @@ def _walk_glob(w: _Walker, source: str, absolute: str, relative_base: str | None
     w.walk(real, real, rules, ign_prefix, "", glob_to_regex("/".join(rest)), max_depth)
     if len(w.res.candidates) + len(w.res.too_large) + w.res.binary == before:
         raise SourceNotFound(source, Path(absolute), is_glob=True)
+
+
+CACHEDIR_TAG = "CACHEDIR.TAG"
+CACHEDIR_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"  # https://bford.info/cachedir/
+
+
+def _is_cache_dir(tag: str) -> bool:
+    """A directory tagged as a cache (the Cache Directory Tagging convention tar and backup tools honour)."""
+    try:
+        with open(tag, "rb") as handle:
+            return handle.read(len(CACHEDIR_SIGNATURE)) == CACHEDIR_SIGNATURE
+    except OSError:
+        return False
 
 
 def _within(path: str, root: str) -> bool:

@@ -8,11 +8,11 @@ references() lookup only needs the few files whose text names the callee (see `c
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from tree_sitter import Node, Parser, QueryCursor
 
+from .files import FileSource
 from .languages import CONTAINER, IMPORT, Compiled, compiled, spec_for
 
 MAX_FILE_BYTES = 1_000_000
@@ -34,24 +34,23 @@ class FileRecord:
     problem: str | None = None
 
 
-def extract_file(root: str, path: str) -> FileRecord:
+def extract_file(files: FileSource, path: str) -> FileRecord:
     spec = spec_for(path)
-    full = os.path.join(root, path)
     try:
-        stat = os.stat(full)
+        size, mtime_ns = files.key(path)
     except OSError as exc:
         return FileRecord(path, 0, 0, None, [], [], f"unreadable: {exc.strerror}")
-    record = FileRecord(path, stat.st_size, stat.st_mtime_ns, spec.name if spec else None, [], [])
+    record = FileRecord(path, size, mtime_ns, spec.name if spec else None, [], [])
     if spec is None:
         return record
-    if stat.st_size > MAX_FILE_BYTES:
-        record.problem = f"skipped: {stat.st_size:,} bytes is over the {MAX_FILE_BYTES:,}-byte index limit"
+    if size > MAX_FILE_BYTES:
+        record.problem = f"skipped: {size:,} bytes is over the {MAX_FILE_BYTES:,}-byte index limit"
         return record
     try:
-        with open(full, "rb") as handle:
-            source = handle.read()
+        source = files.read(path, MAX_FILE_BYTES + 1)
     except OSError as exc:
         record.problem = f"unreadable: {exc.strerror}"
+        record.mtime_ns = -1  # never fresh in a cache: the next build tries again
         return record
     if b"\0" in source[:8192]:
         record.problem = "skipped: binary content"
@@ -121,14 +120,13 @@ def query_definitions(record: FileRecord, grammar: Compiled, root: Node, lines: 
         record.symbols.append(_symbol(name, (*prefix, name), kind, node, lines))
 
 
-def call_sites(root: str, path: str, name: str) -> list[tuple[int, str]]:
+def call_sites(files: FileSource, path: str, name: str) -> list[tuple[int, str]]:
     """(line, line text) of the calls to `name` in one file; [] when the file never names it or cannot parse."""
     spec = spec_for(path)
     if spec is None or not spec.calls:
         return []
     try:
-        with open(os.path.join(root, path), "rb") as handle:
-            source = handle.read(MAX_FILE_BYTES + 1)
+        source = files.read(path, MAX_FILE_BYTES + 1)
     except OSError:
         return []
     if len(source) > MAX_FILE_BYTES or name.encode() not in source:

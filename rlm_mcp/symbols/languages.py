@@ -39,6 +39,9 @@ class LanguageSpec:
     calls: str = ""
     entry: str = "language"  # the wheel's function returning the grammar
     walk: TreeWalk | None = None  # the fast path for definitions and imports, when the language has one
+    # A bytes regex that every definition's name follows in the source (a superset is fine): lets a query
+    # by name skip parsing the files that merely mention the name (rlm_mcp/symbols/prefilter.py).
+    defined_after: bytes | None = None
 
 
 PY = LanguageSpec(
@@ -49,6 +52,9 @@ PY = LanguageSpec(
     """,
     scopes=frozenset({"function_definition", "class_definition"}),
     class_scopes=frozenset({"class_definition"}),
+    # The name is the identifier after `def` or `class` (`async def` too), across any whitespace or a
+    # backslash line continuation: the only two definition nodes above.
+    defined_after=rb"(?:def|class)[\s\\]+",
     imports="(import_statement) @import (import_from_statement) @import",
     calls="""(call function: (identifier) @call)
              (call function: (attribute attribute: (identifier) @call))""",

@@ -34,7 +34,7 @@ values = st.recursive(
     max_leaves=8,
 )
 TOOL_KEYS = {  # every argument of every tool; "session" is the optional session handle of each
-    "load_context": ["source", "text", "name", "session", "new_session"],
+    "load_context": ["source", "text", "name", "session", "new_session", "live"],
     "exec_code": ["code", "timeout_s", "session"],
     "session": ["action", "keep_contexts", "session"],
     "sub_query": ["prompt", "prompts", "context", "path", "start", "end", "chunk_chars", "model", "session"],

@@ -98,3 +98,29 @@ def test_both_lookup_representations_answer_alike(tmp_path: Path, monkeypatch: p
     assert answers(large) == from_dicts
     assert small._prebuilt is not None and large._prebuilt is None and large._by_key is not None
     assert from_dicts[0][0], "OrderedDict is defined in collections/__init__.py"
+
+
+@pytest.mark.parametrize("prebuilt", [100_000, 0], ids=["dicts", "row-pointers"])
+def test_a_live_change_patched_in_place_answers_like_a_rebuild(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               prebuilt: int) -> None:
+    """CodeIndex.replace (a few changed, added and removed files) gives the lookups a fresh build gives."""
+    from rlm_mcp.symbols import CodeIndex, index
+    from rlm_mcp.symbols.files import DiskFiles
+    from rlm_mcp.symbols.index import parse
+
+    monkeypatch.setattr(index, "PREBUILT_SYMBOLS", prebuilt)
+    for i in range(6):
+        (tmp_path / f"m{i}.py").write_text(f"class Shared:\n    def run(self): pass\n\ndef only{i}(): pass\n")
+    paths = [f"m{i}.py" for i in range(6)]
+    patched = CodeIndex.build(tmp_path, paths)
+    patched.finish(prepare_lookups=True)
+    (tmp_path / "m2.py").write_text("def renamed(): pass\n\nclass Shared:\n    def run(self): pass\n")
+    (tmp_path / "m9.py").write_text("def run(): pass\n")
+    (tmp_path / "m4.py").unlink()
+    now = [p for p in paths if p != "m4.py"] + ["m9.py"]
+    files = DiskFiles(str(tmp_path))
+    patched.replace(files, now, parse(files, ["m2.py", "m9.py"]), ["m4.py"])
+    fresh = CodeIndex.build(tmp_path, now)
+    for name in ("Shared", "Shared.run", "run", "only2", "only4", "renamed", "only0"):
+        assert patched.find_definitions(name) == fresh.find_definitions(name), name
+    assert (patched._prebuilt is not None) == bool(prebuilt) and patched.find_definitions("only4") == []

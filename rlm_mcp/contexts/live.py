@@ -1,0 +1,174 @@
+"""Keep a stored files-context in step with the working tree it was loaded from.
+
+Before each call that reads a live context, `LiveContext.check()` answers "did anything change?".
+Measured on a 23,797-file, 292 MB tree (2 shared cores): a full stat walk with the ignore rules takes
+~0.30 s, an inotify watch answers "nothing" in ~1 ms. So a watch on the directories the walk entered is
+the dirty bit (rlm_mcp/contexts/watch.py says why it is read directly) and the walk is the truth: after
+any event the sources are walked again (rlm_mcp/contexts/walk.py, the same rules as the load) and stored
+again incrementally -- unchanged files are copied from the previous content file, not read
+(rlm_mcp/contexts/store.py). Without a watch (not Linux, watch limit reached) every check walks.
+
+Bad input never breaks the context: a file that turned binary, grew over the size limit, lost its
+read permission or became a symlink out of the allowed roots leaves the context with a note saying
+why; a loaded directory that disappears freezes the context as last seen, with a note, until it is
+back. Nothing outside the allowed roots is read: the walk resolves every symlink before following it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .cas import ContentStore
+from .models import LoadLimits, StoredContext
+from .store import read_manifest, store_paths
+from .walk import WalkResult, walk_sources
+from .watch import DirectoryWatch
+from .write import Previous
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Change", "LiveContext"]
+
+NAMED_IN_NOTE = 10  # changed paths listed by name; the rest counted
+
+
+@dataclass
+class Change:
+    """What a check found: the new stored context (None when only a note is new), paths and notes."""
+
+    stored: StoredContext | None
+    changed: list[str] = field(default_factory=list)  # added or modified, manifest paths
+    removed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self, name: str) -> str:
+        """One line for the model: which files moved under its feet, and why any left."""
+        parts = []
+        paths = sorted(set(self.changed) | set(self.removed))
+        if paths:
+            shown = ", ".join(paths[:NAMED_IN_NOTE]) + (f" and {len(paths) - NAMED_IN_NOTE} more"
+                                                        if len(paths) > NAMED_IN_NOTE else "")
+            where = "" if name == "main" else f" in context {name!r}"
+            parts.append(f"{len(paths)} file{'s' if len(paths) != 1 else ''} changed{where} since your last call: "
+                         f"{shown}. Variables computed from the old text may be stale.")
+        parts += self.notes
+        return " ".join(parts)
+
+
+class LiveContext:
+    """One live context: its sources as loaded, its current stored version, and a watcher."""
+
+    def __init__(self, stored: StoredContext, sources: Sequence[str], *, allowed_roots: Sequence[Path],
+                 limits: LoadLimits, base_dir: Path, store_dir: Path, cas: ContentStore | None) -> None:
+        self.stored = stored
+        self.sources = list(sources)
+        self.allowed_roots = list(allowed_roots)
+        self.limits = limits
+        self.base_dir = base_dir
+        self.store_dir = store_dir
+        self.cas = cas
+        self._entries: list[dict[str, Any]] | None = None  # of the current version, read at the first change
+        self.frozen_note: str | None = None  # set while a loaded directory is missing
+        # Sources that were single files: one that disappears was deleted, not a vanished directory.
+        self._file_sources = {s for s in sources if os.path.isfile(base_dir / os.path.expanduser(s))}
+        self._watch: DirectoryWatch | None = None
+        self._dirty = True  # until a watcher runs, every check walks
+
+    def start(self, walked: WalkResult) -> None:
+        """Watch the directories the load's walk entered (see rlm_mcp/contexts/watch.py)."""
+        try:
+            self._watch = DirectoryWatch()
+            self._watch.add(walked.dirs)
+            self._dirty = False
+        except OSError as exc:  # not Linux, or the watch limit: walk on every check
+            log.info("no watcher for context %s (%s): every call walks its sources", self.stored.name, exc)
+            self.close()
+
+    def close(self) -> None:
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.close()
+
+    @property
+    def watched(self) -> bool:
+        return self._watch is not None
+
+    def entries(self) -> list[dict[str, Any]]:
+        if self._entries is None:
+            self._entries = read_manifest(self.stored)["files"]
+        return self._entries
+
+    def check(self) -> Change | None:
+        """Bring the stored context up to date with its sources; None when nothing changed. Blocking."""
+        changed = self._watch.changed() if self._watch is not None else True
+        if not (changed or self._dirty):
+            return None
+        self._dirty = True  # until this check succeeds: a failed one (a limit crossed) is tried again next call
+        walked = walk_sources(self.sources, allowed_roots=self.allowed_roots, limits=self.limits,
+                              base_dir=self.base_dir, missing_ok=True)
+        if self._watch is not None:
+            try:
+                self._watch.add(walked.dirs)  # new directories; known ones keep their watch
+            except OSError as exc:
+                log.info("watcher of context %s stopped (%s): walking instead", self.stored.name, exc)
+                self.close()
+        missing = [s for s in walked.missing_sources if s not in self._file_sources]
+        if missing:
+            note = (f"{', '.join(missing)} no longer exists or now resolves outside the allowed roots: context "
+                    f"{self.stored.name!r} keeps its files as last seen until it is back (or load_context again).")
+            if note == self.frozen_note:  # said already; keep looking (dirty) until it is back
+                return None
+            self.frozen_note = note
+            return Change(None, notes=[note])
+        entries: list[dict[str, Any]] = []
+        stored = store_paths(self.stored.name, self.sources, allowed_roots=self.allowed_roots,
+                             store_dir=self.store_dir, limits=self.limits, base_dir=self.base_dir, cas=self.cas,
+                             walked=walked, previous=Previous(self.stored, self.entries()), entries_out=entries)
+        self._dirty = self._watch is None
+        thawed, self.frozen_note = self.frozen_note is not None, None
+        if stored.fingerprint == self.stored.fingerprint:
+            return Change(None, notes=["Every loaded directory is back."]) if thawed else None
+        if stored.reused:  # an earlier version of the tree came back (an undo): the store had it
+            entries = read_manifest(stored)["files"]
+        old_entries, new_entries = _keys(self.entries()), _keys(entries)
+        self.stored, self._entries = stored, entries
+        changed = [p for p, key in new_entries.items() if old_entries.get(p) != key]
+        removed = [p for p in old_entries if p not in new_entries]
+        notes = _why_removed(removed, walked, stored.root or "")
+        if thawed:
+            notes.append("Every loaded directory is back.")
+        return Change(stored, changed, removed, notes)
+
+
+def _keys(entries: list[dict[str, Any]]) -> dict[str, tuple[int, int, int]]:
+    return {e["path"]: (e["size"], e["mtime_ns"], e["ctime_ns"]) for e in entries}
+
+
+def _why_removed(removed: list[str], walked: WalkResult, root: str) -> list[str]:
+    """A note per file that left the context for a reason other than being deleted."""
+    prefix = root if root.endswith("/") else root + "/"
+
+    def rel(logical: str) -> str:
+        return logical[len(prefix):] if logical.startswith(prefix) else logical
+
+    reasons: dict[str, str] = {}
+    for path in walked.binary_paths:
+        reasons[rel(path)] = "is binary now"
+    for big in walked.too_large:
+        reasons[rel(big.path)] = f"is {big.bytes:,} bytes now, over the per-file limit (RLM_MAX_FILE_BYTES)"
+    for path in walked.outside_paths:
+        reasons[rel(path)] = "is a symlink pointing outside the allowed roots now (not followed, not read)"
+    unreadable = [rel(path) for path in walked.unreadable_paths]
+    notes = []
+    for path in removed:
+        why = reasons.get(path)
+        if why is None and any(path == u or path.startswith(u.rstrip("/") + "/") for u in unreadable):
+            why = "cannot be read any more (permission denied?)"
+        if why is not None:
+            notes.append(f"{path} {why}: dropped from the context; the rest is up to date.")
+    return notes
