@@ -217,9 +217,12 @@ def _read_file(path: str, size: int, limit: int) -> bytes:
 
 
 def _writev_all(fd: int, bufs: list[bytes]) -> None:
-    """os.writev until every byte is written (writev may write less than asked)."""
+    """os.writev until every byte is written (writev may write less than asked); where there is no writev
+    (Windows), the buffers are joined into one write."""
+    if not hasattr(os, "writev"):
+        bufs = [b"".join(bufs)] if bufs else []
     while bufs:
-        n = os.writev(fd, bufs)
+        n = os.writev(fd, bufs) if hasattr(os, "writev") else os.write(fd, bufs[0])
         while bufs and n >= len(bufs[0]):
             n -= len(bufs[0])
             bufs = bufs[1:]

@@ -23,7 +23,8 @@ pytestmark = pytest.mark.anyio
 AS_IF_MACOS = """\
 import os, platform
 platform.system = lambda: "Darwin"
-for name in ("killpg", "getpgid", "nice"):
+# and the calls Windows lacks as well (the store and the index must not need them)
+for name in ("killpg", "getpgid", "nice", "writev", "copy_file_range", "pread", "pwrite"):
     if hasattr(os, name):
         delattr(os, name)
 """
