@@ -21,6 +21,7 @@ import marshal
 import os
 import re
 import sys
+import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
@@ -34,6 +35,7 @@ from .languages import spec_for
 
 CACHE_VERSION = 5
 PARALLEL_MIN_FILES = 64
+WORKER_WATCH_S = 0.5  # how often a parse worker checks that its server is still there
 CHUNK = 48
 UNPACKED_FILES = 256
 PREBUILT_SYMBOLS = 100_000  # see CodeIndex._prebuilt_lookups
@@ -420,9 +422,7 @@ def parse_in_parallel(files: FileSource, paths: list[str], workers: int | None =
         return
     chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
     processes = workers or os.cpu_count() or 2
-    # Niced workers: indexing a big tree in the background must not slow the REPL the user is driving.
-    nice = getattr(os, "nice", None)  # POSIX only; Windows workers run at normal priority
-    with ProcessPoolExecutor(max_workers=processes, initializer=nice, initargs=(10,) if nice else ()) as pool:
+    with ProcessPoolExecutor(max_workers=processes, initializer=_start_worker, initargs=(os.getpid(),)) as pool:
         queued = iter(chunks)
         running = {pool.submit(parse, files.only(chunk), chunk) for chunk in _take(queued, 2 * processes)}
         while running:
@@ -430,6 +430,21 @@ def parse_in_parallel(files: FileSource, paths: list[str], workers: int | None =
             running |= {pool.submit(parse, files.only(chunk), chunk) for chunk in _take(queued, len(done))}
             for future in done:
                 yield future.result()
+
+
+def _start_worker(server_pid: int) -> None:
+    """A pool worker runs niced (indexing a big tree in the background must not slow the REPL the user is
+    driving; POSIX only) and ends when its server does: a server stopped mid-build (a host closing its
+    conversation) would otherwise leave its workers blocked on the pool's queue for good."""
+    if hasattr(os, "nice"):
+        os.nice(10)
+
+    def exit_with_the_server() -> None:
+        while os.getppid() == server_pid:
+            time.sleep(WORKER_WATCH_S)
+        os._exit(0)
+
+    threading.Thread(target=exit_with_the_server, name="rlm-exit-with-server", daemon=True).start()
 
 
 def _take(items: Iterator[list[str]], count: int) -> list[list[str]]:
