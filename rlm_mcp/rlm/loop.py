@@ -191,7 +191,8 @@ class RLMLoop:
     async def run_code(self, code: str, iteration: int) -> str:
         await self.notify(iteration, "running code")
         outcome = await self.session.exec(code, self.limits.exec_timeout_s, tags={"iteration": iteration})
-        report = ExecReport.build(outcome.result, restarted=outcome.restarted, final_answer=outcome.final_answer)
+        report = ExecReport.build(outcome.result, restarted=outcome.restarted, final_answer=outcome.final_answer,
+                                  context_changed=outcome.context_note)
         text = report.text()
         if len(text) > OUTPUT_BUDGET_CHARS:
             half = OUTPUT_BUDGET_CHARS // 2
