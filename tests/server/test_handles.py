@@ -13,7 +13,7 @@ from mcp import MCPError
 from rlm_mcp.config import load_settings
 from rlm_mcp.handles import HandleRegistry, ReplicaGone, SessionExpired, UnknownSession
 from rlm_mcp.sessions import SessionManager
-from tests.helpers import stdio_client
+from tests.helpers import link_wasm_cache, stdio_client
 from tests.server.test_http import client_with_headers, start, stop
 
 pytestmark = pytest.mark.anyio
@@ -84,9 +84,10 @@ async def stdout_of(client, code: str, handle: str | None = None) -> str:
     return result.structured_content["stdout"]
 
 
-@pytest.mark.parametrize("mode", ["auto", "legacy"])
-async def test_two_handles_in_one_stdio_server_keep_separate_repls_and_contexts(server_env, mode) -> None:
-    async with stdio_client(server_env, mode) as client:
+@pytest.mark.parametrize(("mode", "sandbox"), [("auto", "nsjail"), ("legacy", "nsjail"), ("auto", "wasm")])
+async def test_two_handles_in_one_stdio_server_keep_separate_repls_and_contexts(server_env, mode, sandbox) -> None:
+    link_wasm_cache(Path(server_env["RLM_HOME"]))
+    async with stdio_client({**server_env, "RLM_SANDBOX": sandbox}, mode) as client:
         first = await client.call_tool("load_context", {"text": "alpha text", "new_session": True})
         second = await client.call_tool("load_context", {"text": "beta text", "new_session": True})
         one, two = first.structured_content["session"], second.structured_content["session"]
