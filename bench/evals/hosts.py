@@ -1,12 +1,11 @@
 """Host in the loop: the code QA tasks through a real host CLI, with rlm-mcp and with the host's own tools only.
 
-    ./dev.sh eval --host claude-code|codex|opencode [--real] [--tasks N] [--model MODEL]
+    ./dev.sh eval --host claude-code|codex|gemini-cli|opencode [--real] [--tasks N] [--model MODEL]
 
 Each task runs twice in the host, in the generated codebase's directory: once with rlm-mcp configured
-(Claude Code: `--mcp-config`, its tools allowed; Codex: an `mcp_servers.rlm` entry; OpenCode: an `mcp` entry)
+(Claude Code: `--mcp-config`, its tools allowed; Codex: an `mcp_servers.rlm` entry; OpenCode: an `mcp` entry;
+Gemini CLI: a `mcpServers.rlm` entry in a settings file of its own for the run, see gemini_cli)
 and once with nothing but the host's built-in tools (Claude Code: Read, Grep, Glob; the others: their own).
-Gemini CLI is not wired in: it reads MCP servers only from settings files, so adding ours for one run
-would mean editing your settings or writing into the codebase under test.
 One table compares score, tokens, cost and time per task and arm, from the host's own JSON report.
 
 By default the host talks to the scripted model endpoint (tests/fakes/model_endpoint.py): the rlm-mcp arm
@@ -36,6 +35,8 @@ from tests.fakes.model_endpoint import ScriptedModel, Seen, Turn, handle_in
 from tests.helpers import NODE_BIN, server_command
 from tests.hosts.claude_code import host_env, mcp_config, run_claude
 from tests.hosts.codex import codex_home, run_codex, toml_string
+from tests.hosts.gemini import MODEL as GEMINI_MODEL
+from tests.hosts.gemini import gemini_home, mcp_server, run_gemini
 from tests.hosts.opencode import mcp_entry, opencode_home, run_opencode
 
 from . import codeqa
@@ -72,9 +73,10 @@ def scripted_turns(task: Task, with_rlm: bool) -> list[Turn]:
 
 def final_answer(seen: Seen) -> str:
     """The answer the reference program marked with FINAL(), as the host handed it to the model: from the JSON of
-    the structured content (Claude Code, Codex) or from our text block (OpenCode)."""
+    the structured content (Claude Code, Codex) or from our text block (OpenCode, Gemini CLI)."""
     result = seen.last("exec_code")
-    marked = re.search(r"^\[final answer set\] (.*)$", result.body, re.MULTILINE | re.DOTALL)
+    text = result.json()["output"] if result.body.startswith('{"output": ') else result.body  # Gemini CLI's wrapper
+    marked = re.search(r"^\[final answer set\] (.*?)\s*(?:</untrusted_context>)?\Z", text, re.MULTILINE | re.DOTALL)
     if marked:
         return marked.group(1).strip()
     return str(result.first_object().get("final_answer", ""))
@@ -146,7 +148,39 @@ def opencode(prompt: str, cwd: Path, workdir: Path, env: dict[str, str] | None, 
     return HostRun(texts[-1] if texts else "", tokens, sum(costs) if costs else None)
 
 
-HOSTS = {"claude-code": claude_code, "codex": codex, "opencode": opencode}
+def gemini_system_settings(workdir: Path, env: dict[str, str]) -> dict[str, str]:
+    """The variables that add rlm-mcp to Gemini CLI for one run without touching your settings: Gemini CLI reads
+    MCP servers only from settings files, but takes its system settings file from GEMINI_CLI_SYSTEM_SETTINGS_PATH
+    and merges it over your ~/.gemini/settings.json (`mcpServers` key by key), leaving login and the rest to your
+    HOME. The machine's own system settings, if any, are copied in; its system defaults are still read in place."""
+    system = Path(os.environ.get("GEMINI_CLI_SYSTEM_SETTINGS_PATH", "/etc/gemini-cli/settings.json"))
+    settings = json.loads(system.read_text()) if system.is_file() else {}
+    settings.setdefault("mcpServers", {})["rlm"] = mcp_server(env)
+    path = workdir / "gemini-system-settings.json"
+    path.write_text(json.dumps(settings))
+    defaults = os.environ.get("GEMINI_CLI_SYSTEM_DEFAULTS_PATH", str(system.parent / "system-defaults.json"))
+    return {"GEMINI_CLI_SYSTEM_SETTINGS_PATH": str(path), "GEMINI_CLI_SYSTEM_DEFAULTS_PATH": defaults}
+
+
+def gemini_cli(prompt: str, cwd: Path, workdir: Path, env: dict[str, str] | None, base_url: str | None,
+               arguments: argparse.Namespace) -> HostRun:
+    """One `gemini -p` run; with your login, rlm-mcp comes from gemini_system_settings. The codebase's directory is
+    trusted for the run (GEMINI_CLI_TRUST_WORKSPACE), as headless runs require."""
+    model = ("-m", arguments.model) if arguments.model else ()
+    if base_url is None:
+        host = {**os.environ, "PATH": f"{NODE_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+                "GEMINI_CLI_TRUST_WORKSPACE": "true", **(gemini_system_settings(workdir, env) if env else {})}
+        output = run_gemini(prompt, home=None, base_url=None, cwd=cwd, extra=model, env=host, timeout=arguments.timeout)
+    else:
+        home = gemini_home(workdir / f"gemini-{time.monotonic_ns()}", env)
+        output = run_gemini(prompt, home=home, base_url=base_url, cwd=cwd, extra=model or ("-m", GEMINI_MODEL),
+                            timeout=arguments.timeout)
+    tokens = sum(int(stats.get("tokens", {}).get("total", 0)) for stats in output.get("stats", {}).get("models",
+                                                                                                     {}).values())
+    return HostRun(output.get("response", ""), tokens, None)
+
+
+HOSTS = {"claude-code": claude_code, "codex": codex, "gemini-cli": gemini_cli, "opencode": opencode}
 
 
 def run_task(task: Task, with_rlm: bool, arguments: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Row:
