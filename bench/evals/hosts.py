@@ -2,9 +2,10 @@
 
     ./dev.sh eval --host claude-code|codex|gemini-cli|opencode [--real] [--tasks N] [--model MODEL]
 
-Each task runs twice in the host, in the generated codebase's directory: once with rlm-mcp configured
+Each task runs twice in the host, in the generated codebase's directory (Gemini CLI: with it included): once
+with rlm-mcp configured
 (Claude Code: `--mcp-config`, its tools allowed; Codex: an `mcp_servers.rlm` entry; OpenCode: an `mcp` entry;
-Gemini CLI: a `mcpServers.rlm` entry in a settings file of its own for the run, see gemini_cli)
+Gemini CLI: a `mcpServers.rlm` entry in the workspace settings of a private working directory, see gemini_cli)
 and once with nothing but the host's built-in tools (Claude Code: Read, Grep, Glob; the others: their own).
 One table compares score, tokens, cost and time per task and arm, from the host's own JSON report.
 
@@ -44,9 +45,9 @@ from .runner import server_env
 from .tasks import Task, score
 
 OWN_TOOLS = "Read,Grep,Glob"  # the host alone: read-only built-ins
-PROMPT_RLM = ("{question}\n\nThe code is in the current directory ({cwd}). Use the rlm tools: load_context on it, "
+PROMPT_RLM = ("{question}\n\nThe code is in {cwd}. Use the rlm tools: load_context on it, "
               "then exec_code. End with the answer alone on the last line (a list: one item per line, nothing after).")
-PROMPT_OWN = ("{question}\n\nThe code is in the current directory ({cwd}). End with the answer alone on the last line "
+PROMPT_OWN = ("{question}\n\nThe code is in {cwd}. End with the answer alone on the last line "
               "(a list: one item per line, nothing after).")
 
 
@@ -148,35 +149,31 @@ def opencode(prompt: str, cwd: Path, workdir: Path, env: dict[str, str] | None, 
     return HostRun(texts[-1] if texts else "", tokens, sum(costs) if costs else None)
 
 
-def gemini_system_settings(workdir: Path, env: dict[str, str]) -> dict[str, str]:
-    """The variables that add rlm-mcp to Gemini CLI for one run without touching your settings: Gemini CLI reads
-    MCP servers only from settings files, but takes its system settings file from GEMINI_CLI_SYSTEM_SETTINGS_PATH
-    and merges it over your ~/.gemini/settings.json (`mcpServers` key by key), leaving login and the rest to your
-    HOME. The machine's own system settings, if any, are copied in; its system defaults are still read in place."""
-    system = Path(os.environ.get("GEMINI_CLI_SYSTEM_SETTINGS_PATH", "/etc/gemini-cli/settings.json"))
-    settings = json.loads(system.read_text()) if system.is_file() else {}
-    settings.setdefault("mcpServers", {})["rlm"] = mcp_server(env)
-    path = workdir / "gemini-system-settings.json"
-    path.write_text(json.dumps(settings))
-    defaults = os.environ.get("GEMINI_CLI_SYSTEM_DEFAULTS_PATH", str(system.parent / "system-defaults.json"))
-    return {"GEMINI_CLI_SYSTEM_SETTINGS_PATH": str(path), "GEMINI_CLI_SYSTEM_DEFAULTS_PATH": defaults}
-
-
 def gemini_cli(prompt: str, cwd: Path, workdir: Path, env: dict[str, str] | None, base_url: str | None,
                arguments: argparse.Namespace) -> HostRun:
-    """One `gemini -p` run; with your login, rlm-mcp comes from gemini_system_settings. The codebase's directory is
-    trusted for the run (GEMINI_CLI_TRUST_WORKSPACE), as headless runs require."""
-    model = ("-m", arguments.model) if arguments.model else ()
+    """One `gemini -p` run. Gemini CLI reads MCP servers only from settings files, and an extra system settings
+    file (GEMINI_CLI_SYSTEM_SETTINGS_PATH) is ignored unless it and every directory above it belong to root. So it
+    runs in a private working directory whose workspace settings (.gemini/settings.json) name rlm-mcp, with the
+    codebase added by --include-directories: your ~/.gemini and login are used as they are, nothing is written to
+    them or to the codebase. The directory is trusted for the run (GEMINI_CLI_TRUST_WORKSPACE), as headless runs
+    require; workspace settings apply only in a trusted folder."""
+    run_dir = workdir / f"gemini-{time.monotonic_ns()}"
+    workspace = run_dir / "cwd"
+    (workspace / ".gemini").mkdir(parents=True)
+    if env is not None:
+        (workspace / ".gemini" / "settings.json").write_text(json.dumps({"mcpServers": {"rlm": mcp_server(env)}}))
+    extra = ("--include-directories", str(cwd), "-m", arguments.model or GEMINI_MODEL)
     if base_url is None:
+        extra = extra if arguments.model else extra[:2]  # your configured model
         host = {**os.environ, "PATH": f"{NODE_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-                "GEMINI_CLI_TRUST_WORKSPACE": "true", **(gemini_system_settings(workdir, env) if env else {})}
-        output = run_gemini(prompt, home=None, base_url=None, cwd=cwd, extra=model, env=host, timeout=arguments.timeout)
-    else:
-        home = gemini_home(workdir / f"gemini-{time.monotonic_ns()}", env)
-        output = run_gemini(prompt, home=home, base_url=base_url, cwd=cwd, extra=model or ("-m", GEMINI_MODEL),
+                "GEMINI_CLI_TRUST_WORKSPACE": "true"}
+        output = run_gemini(prompt, home=None, base_url=None, cwd=workspace, extra=extra, env=host,
                             timeout=arguments.timeout)
-    tokens = sum(int(stats.get("tokens", {}).get("total", 0)) for stats in output.get("stats", {}).get("models",
-                                                                                                     {}).values())
+    else:
+        output = run_gemini(prompt, home=gemini_home(run_dir / "home", None), base_url=base_url, cwd=workspace,
+                            extra=extra, timeout=arguments.timeout)
+    tokens = sum(int(stats.get("tokens", {}).get("total", 0))
+                 for stats in output.get("stats", {}).get("models", {}).values())
     return HostRun(output.get("response", ""), tokens, None)
 
 
