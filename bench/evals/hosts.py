@@ -2,11 +2,11 @@
 
     ./dev.sh eval --host claude-code|codex|gemini-cli|opencode [--real] [--tasks N] [--model MODEL]
 
-Each task runs twice in the host, in the generated codebase's directory (Gemini CLI: with it included): once
-with rlm-mcp configured
-(Claude Code: `--mcp-config`, its tools allowed; Codex: an `mcp_servers.rlm` entry; OpenCode: an `mcp` entry;
-Gemini CLI: a `mcpServers.rlm` entry in the workspace settings of a private working directory, see gemini_cli)
-and once with nothing but the host's built-in tools (Claude Code: Read, Grep, Glob; the others: their own).
+Each task runs twice in the host, in the generated codebase's directory (Gemini CLI: with it included), once
+with rlm-mcp configured (Claude Code: `--mcp-config`, its tools allowed; Codex: an `mcp_servers.rlm` entry;
+OpenCode: an `mcp` entry; Gemini CLI: a `mcpServers.rlm` entry in the workspace settings of a private working
+directory, see gemini_cli) and once with nothing but the host's built-in tools (Claude Code: Read, Grep, Glob;
+Gemini CLI: those it offers headless without --yolo; the others: their own).
 One table compares score, tokens, cost and time per task and arm, from the host's own JSON report.
 
 By default the host talks to the scripted model endpoint (tests/fakes/model_endpoint.py): the rlm-mcp arm
@@ -156,15 +156,17 @@ def gemini_cli(prompt: str, cwd: Path, workdir: Path, env: dict[str, str] | None
     runs in a private working directory whose workspace settings (.gemini/settings.json) name rlm-mcp, with the
     codebase added by --include-directories: your ~/.gemini and login are used as they are, nothing is written to
     them or to the codebase. The directory is trusted for the run (GEMINI_CLI_TRUST_WORKSPACE), as headless runs
-    require; workspace settings apply only in a trusted folder."""
+    require; workspace settings apply only in a trusted folder. No --yolo: headless, Gemini CLI then offers only the
+    tools that need no confirmation -- read_file, grep_search, glob, list_directory, google_web_search and a few
+    more, no shell, no writes -- and ours, as the settings mark the server trusted."""
     run_dir = workdir / f"gemini-{time.monotonic_ns()}"
     workspace = run_dir / "cwd"
     (workspace / ".gemini").mkdir(parents=True)
     if env is not None:
         (workspace / ".gemini" / "settings.json").write_text(json.dumps({"mcpServers": {"rlm": mcp_server(env)}}))
-    extra = ("--include-directories", str(cwd), "-m", arguments.model or GEMINI_MODEL)
+    model = arguments.model or (None if base_url is None else GEMINI_MODEL)  # --real: your configured model
+    extra = ("--include-directories", str(cwd), *(("-m", model) if model else ()))
     if base_url is None:
-        extra = extra if arguments.model else extra[:2]  # your configured model
         host = {**os.environ, "PATH": f"{NODE_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
                 "GEMINI_CLI_TRUST_WORKSPACE": "true"}
         output = run_gemini(prompt, home=None, base_url=None, cwd=workspace, extra=extra, env=host,

@@ -35,13 +35,13 @@ def gemini_home(home: Path, server_env: dict[str, str] | None) -> Path:
 
 
 def run_gemini(prompt: str, *, home: Path | None, base_url: str | None, cwd: Path, timeout: float = 180,
-               extra: tuple[str, ...] = ("-m", MODEL), env: dict[str, str] | None = None) -> dict:
+               extra: tuple[str, ...] = ("-m", MODEL, "--yolo"), env: dict[str, str] | None = None) -> dict:
     """`gemini -p --output-format json`: the response and its stats (env given: the user's own HOME and login)."""
     if env is None:
         assert home is not None and base_url is not None
         env = {"PATH": f"{NODE_BIN}{os.pathsep}/usr/bin:/bin", "HOME": str(home), "GEMINI_API_KEY": "sk-scripted",
                "GOOGLE_GEMINI_BASE_URL": base_url, "GEMINI_CLI_TRUST_WORKSPACE": "true"}
-    completed = subprocess.run([str(GEMINI), "-p", prompt, "--output-format", "json", "--yolo", *extra],
+    completed = subprocess.run([str(GEMINI), "-p", prompt, "--output-format", "json", *extra],
                                capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env,
                                stdin=subprocess.DEVNULL)
     assert completed.returncode == 0, f"gemini -p failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
