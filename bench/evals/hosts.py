@@ -1,12 +1,12 @@
 """Host in the loop: the code QA tasks through a real host CLI, with rlm-mcp and with the host's own tools only.
 
-    ./dev.sh eval --host claude-code|codex|opencode [--real] [--tasks N] [--model MODEL]
+    ./dev.sh eval --host claude-code|codex|gemini-cli|opencode [--real] [--tasks N] [--model MODEL]
 
-Each task runs twice in the host, in the generated codebase's directory: once with rlm-mcp configured
-(Claude Code: `--mcp-config`, its tools allowed; Codex: an `mcp_servers.rlm` entry; OpenCode: an `mcp` entry)
-and once with nothing but the host's built-in tools (Claude Code: Read, Grep, Glob; the others: their own).
-Gemini CLI is not wired in: it reads MCP servers only from settings files, so adding ours for one run
-would mean editing your settings or writing into the codebase under test.
+Each task runs twice in the host, in the generated codebase's directory (Gemini CLI: with it included), once
+with rlm-mcp configured (Claude Code: `--mcp-config`, its tools allowed; Codex: an `mcp_servers.rlm` entry;
+OpenCode: an `mcp` entry; Gemini CLI: a `mcpServers.rlm` entry in the workspace settings of a private working
+directory, see gemini_cli) and once with nothing but the host's built-in tools (Claude Code: Read, Grep, Glob;
+Gemini CLI: those it offers headless without --yolo; the others: their own).
 One table compares score, tokens, cost and time per task and arm, from the host's own JSON report.
 
 By default the host talks to the scripted model endpoint (tests/fakes/model_endpoint.py): the rlm-mcp arm
@@ -36,6 +36,8 @@ from tests.fakes.model_endpoint import ScriptedModel, Seen, Turn, handle_in
 from tests.helpers import NODE_BIN, server_command
 from tests.hosts.claude_code import host_env, mcp_config, run_claude
 from tests.hosts.codex import codex_home, run_codex, toml_string
+from tests.hosts.gemini import MODEL as GEMINI_MODEL
+from tests.hosts.gemini import gemini_home, mcp_server, run_gemini
 from tests.hosts.opencode import mcp_entry, opencode_home, run_opencode
 
 from . import codeqa
@@ -43,9 +45,9 @@ from .runner import server_env
 from .tasks import Task, score
 
 OWN_TOOLS = "Read,Grep,Glob"  # the host alone: read-only built-ins
-PROMPT_RLM = ("{question}\n\nThe code is in the current directory ({cwd}). Use the rlm tools: load_context on it, "
+PROMPT_RLM = ("{question}\n\nThe code is in {cwd}. Use the rlm tools: load_context on it, "
               "then exec_code. End with the answer alone on the last line (a list: one item per line, nothing after).")
-PROMPT_OWN = ("{question}\n\nThe code is in the current directory ({cwd}). End with the answer alone on the last line "
+PROMPT_OWN = ("{question}\n\nThe code is in {cwd}. End with the answer alone on the last line "
               "(a list: one item per line, nothing after).")
 
 
@@ -72,9 +74,10 @@ def scripted_turns(task: Task, with_rlm: bool) -> list[Turn]:
 
 def final_answer(seen: Seen) -> str:
     """The answer the reference program marked with FINAL(), as the host handed it to the model: from the JSON of
-    the structured content (Claude Code, Codex) or from our text block (OpenCode)."""
+    the structured content (Claude Code, Codex) or from our text block (OpenCode, Gemini CLI)."""
     result = seen.last("exec_code")
-    marked = re.search(r"^\[final answer set\] (.*)$", result.body, re.MULTILINE | re.DOTALL)
+    text = result.json()["output"] if result.body.startswith('{"output": ') else result.body  # Gemini CLI's wrapper
+    marked = re.search(r"^\[final answer set\] (.*?)\s*(?:</untrusted_context>)?\Z", text, re.MULTILINE | re.DOTALL)
     if marked:
         return marked.group(1).strip()
     return str(result.first_object().get("final_answer", ""))
@@ -146,7 +149,37 @@ def opencode(prompt: str, cwd: Path, workdir: Path, env: dict[str, str] | None, 
     return HostRun(texts[-1] if texts else "", tokens, sum(costs) if costs else None)
 
 
-HOSTS = {"claude-code": claude_code, "codex": codex, "opencode": opencode}
+def gemini_cli(prompt: str, cwd: Path, workdir: Path, env: dict[str, str] | None, base_url: str | None,
+               arguments: argparse.Namespace) -> HostRun:
+    """One `gemini -p` run. Gemini CLI reads MCP servers only from settings files, and an extra system settings
+    file (GEMINI_CLI_SYSTEM_SETTINGS_PATH) is ignored unless it and every directory above it belong to root. So it
+    runs in a private working directory whose workspace settings (.gemini/settings.json) name rlm-mcp, with the
+    codebase added by --include-directories: your ~/.gemini and login are used as they are, nothing is written to
+    them or to the codebase. The directory is trusted for the run (GEMINI_CLI_TRUST_WORKSPACE), as headless runs
+    require; workspace settings apply only in a trusted folder. No --yolo: headless, Gemini CLI then offers only the
+    tools that need no confirmation -- read_file, grep_search, glob, list_directory, google_web_search and a few
+    more, no shell, no writes -- and ours, as the settings mark the server trusted."""
+    run_dir = workdir / f"gemini-{time.monotonic_ns()}"
+    workspace = run_dir / "cwd"
+    (workspace / ".gemini").mkdir(parents=True)
+    if env is not None:
+        (workspace / ".gemini" / "settings.json").write_text(json.dumps({"mcpServers": {"rlm": mcp_server(env)}}))
+    model = arguments.model or (None if base_url is None else GEMINI_MODEL)  # --real: your configured model
+    extra = ("--include-directories", str(cwd), *(("-m", model) if model else ()))
+    if base_url is None:
+        host = {**os.environ, "PATH": f"{NODE_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+                "GEMINI_CLI_TRUST_WORKSPACE": "true"}
+        output = run_gemini(prompt, home=None, base_url=None, cwd=workspace, extra=extra, env=host,
+                            timeout=arguments.timeout)
+    else:
+        output = run_gemini(prompt, home=gemini_home(run_dir / "home", None), base_url=base_url, cwd=workspace,
+                            extra=extra, timeout=arguments.timeout)
+    tokens = sum(int(stats.get("tokens", {}).get("total", 0))
+                 for stats in output.get("stats", {}).get("models", {}).values())
+    return HostRun(output.get("response", ""), tokens, None)
+
+
+HOSTS = {"claude-code": claude_code, "codex": codex, "gemini-cli": gemini_cli, "opencode": opencode}
 
 
 def run_task(task: Task, with_rlm: bool, arguments: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Row:
