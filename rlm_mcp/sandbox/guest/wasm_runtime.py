@@ -54,7 +54,23 @@ class WasmGuest(runtime.Guest):
         self._exec_done()
 
     def handle_line(self, line: str) -> str:
-        return json.dumps(self.handle(json.loads(line)), ensure_ascii=False, default=repr)
+        request = json.loads(line)
+        try:
+            reply = self.handle(request)
+        except KeyboardInterrupt:
+            reply = self.interrupted_outside_the_code(request)
+        return json.dumps(reply, ensure_ascii=False, default=repr)
+
+    def interrupted_outside_the_code(self, request: dict) -> dict:
+        """The reply when the timeout's interrupt lands while the guest sets up or reports a run rather than
+        inside the user's code: the host raises it again every second until the result reaches it, so on a
+        busy machine it can arrive after the code ended. The namespace is intact; only this run's output and
+        variable report are lost."""
+        self.disarm_timer()
+        return {"status": "timeout" if request.get("op") == "exec" else "error", "id": request.get("id"),
+                "op": "done", "error": "the exec's timeout interrupted the REPL outside your code (while it "
+                "started or reported the run); variables are kept, this run's output is lost",
+                "elapsed_s": 0.0, "stdout": ("", "", 0), "stderr": ("", "", 0), "vars": []}
 
 
 def read_text(path: str) -> str:
