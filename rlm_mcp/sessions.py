@@ -214,13 +214,13 @@ class Session:
             return await self._refresh()
 
     async def _refresh(self) -> str | None:
+        if not self.live:
+            return None
         notes = []
-        for name, follower in list(self.live.items()):
-            try:
-                change = await anyio.to_thread.run_sync(follower.check)
-            except (ctx_store.ContextError, OSError) as exc:  # the tree grew past a limit, a disk error...
-                log.warning("session %s: context %s could not follow its files: %s", self.key, name, exc)
-                notes.append(f"context {name!r} could not follow its files ({exc}); it stays as last seen.")
+        for name, change, failure in await anyio.to_thread.run_sync(self._check_live, list(self.live.items())):
+            if failure is not None:  # the tree grew past a limit, a disk error...
+                log.warning("session %s: context %s could not follow its files: %s", self.key, name, failure)
+                notes.append(f"context {name!r} could not follow its files ({failure}); it stays as last seen.")
                 continue
             if change is None:
                 continue
@@ -231,6 +231,17 @@ class Session:
                 await self.code_index().refresh(change.stored, change.changed, change.removed, self.task_group)
             notes.append(change.describe(name))
         return " ".join(notes) or None
+
+    @staticmethod
+    def _check_live(followers: list[tuple[str, ctx_store.LiveContext]]) -> list[tuple[str, ctx_store.Change | None, Exception | None]]:
+        """Every live context's check in one trip to a worker thread (this runs before each exec)."""
+        checked: list[tuple[str, ctx_store.Change | None, Exception | None]] = []
+        for name, follower in followers:
+            try:
+                checked.append((name, follower.check(), None))
+            except (ctx_store.ContextError, OSError) as exc:
+                checked.append((name, None, exc))
+        return checked
 
     async def _register(self, stored: ctx_store.StoredContext) -> ctx_store.StoredContext:
         async with self._lock:
