@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int | None, str], None]
 Callback = Callable[[Any], Awaitable[Any]]
+LiveCheck = tuple[str, ctx_store.Change | None, Exception | None]  # a live context's name, change, failure
 
 
 class SessionExtension(Protocol):
@@ -233,9 +234,9 @@ class Session:
         return " ".join(notes) or None
 
     @staticmethod
-    def _check_live(followers: list[tuple[str, ctx_store.LiveContext]]) -> list[tuple[str, ctx_store.Change | None, Exception | None]]:
+    def _check_live(followers: list[tuple[str, ctx_store.LiveContext]]) -> list[LiveCheck]:
         """Every live context's check in one trip to a worker thread (this runs before each exec)."""
-        checked: list[tuple[str, ctx_store.Change | None, Exception | None]] = []
+        checked: list[LiveCheck] = []
         for name, follower in followers:
             try:
                 checked.append((name, follower.check(), None))
