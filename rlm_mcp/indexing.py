@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from .contexts.scan import files_containing
 from .errors import BadRequest
 from .memory import release_memory
 from .symbols import CodeIndex
+from .symbols.cache import load_cache
 from .symbols.files import StoredFiles
 from .symbols.index import lookup_key, parse, parse_in_parallel
 from .symbols.languages import spec_for
@@ -44,6 +46,45 @@ class IndexNotReady(BadRequest):
     """No index can answer: the context is plain text, was never loaded, or its index failed."""
 
 
+class StoredVersion:
+    """The files of one stored version, for its index: the manifest is read at the first file read, so an
+    index reopened from a cache of this very version never reads it (~70 ms at 24k files). Its generation
+    directory, not the context's link, which a live refresh points at the next version while this one
+    may still be read."""
+
+    def __init__(self, stored: StoredContext) -> None:
+        self.generation = os.path.dirname(os.path.realpath(stored.manifest_path))
+        self.root = stored.root or "/"
+        self._files: StoredFiles | None = None
+        self._entries: list[dict[str, Any]] = []
+
+    def files(self) -> StoredFiles:
+        if self._files is None:
+            with open(os.path.join(self.generation, "manifest.json"), encoding="utf-8") as handle:
+                self._entries = json.load(handle)["files"]
+            self._files = StoredFiles.of(self.root, os.path.join(self.generation, "content.txt"), self._entries)
+        return self._files
+
+    def entries(self) -> list[dict[str, Any]]:
+        """The manifest's file entries (with byte offsets)."""
+        self.files()
+        return self._entries
+
+    # The index's FileSource (rlm_mcp/symbols/files.py):
+    def key(self, path: str) -> tuple[int, int]:
+        return self.files().key(path)
+
+    def read(self, path: str, limit: int) -> bytes:
+        return self.files().read(path, limit)
+
+    def only(self, paths: Iterable[str]) -> StoredFiles:
+        return self.files().only(paths)
+
+    @property
+    def identity(self) -> str:
+        return self.root
+
+
 @dataclass(eq=False)
 class ContextIndex:
     stored: StoredContext
@@ -52,8 +93,10 @@ class ContextIndex:
     error: str | None = None
     opened: anyio.Event = field(default_factory=anyio.Event)  # the cache is read: queries may start
     cancel: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    _entries: list[dict[str, Any]] | None = None
-    _files: StoredFiles | None = None
+    source: StoredVersion = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.source = StoredVersion(self.stored)
 
     def summary(self) -> str:
         if self.error is not None:
@@ -66,22 +109,15 @@ class ContextIndex:
         problems = f", {stats['problem_count']} files with problems" if stats["problem_count"] else ""
         return f"ready: {stats['symbols']:,} symbols in {stats['files_indexed']:,} files{problems}"
 
-    def entries(self) -> list[dict[str, Any]]:
-        """The manifest's file entries (with byte offsets), read once."""
-        self.files()
-        assert self._entries is not None
-        return self._entries
-
-    def files(self) -> StoredFiles:
-        """What the index reads: this version's stored text. Its generation directory, not the context's
-        link, which a live refresh points at the next version while this one may still be read."""
-        if self._files is None:
-            generation = os.path.dirname(os.path.realpath(self.stored.manifest_path))
-            with open(os.path.join(generation, "manifest.json"), encoding="utf-8") as handle:
-                self._entries = json.load(handle)["files"]
-            self._files = StoredFiles.of(self.stored.root or "/", os.path.join(generation, "content.txt"),
-                                         self._entries)
-        return self._files
+    def open(self, cache_path: Path) -> CodeIndex:
+        """The index as far as the cache goes; complete at once when the cache is of this very version."""
+        cache = load_cache(cache_path, self.source.identity)
+        if cache.version == self.stored.fingerprint:
+            index = CodeIndex.reopen(self.source, cache, cache_path)
+            index.prepare_lookups()
+            return index
+        files = self.source.files()
+        return CodeIndex.open(files, list(files.spans), cache_path, self.stored.fingerprint, cache)
 
 
 class SessionIndex:
@@ -91,6 +127,10 @@ class SessionIndex:
         self.cache_dir = cache_dir
         self.indexes: dict[str, ContextIndex] = {}
         self._one_build_at_a_time = anyio.Lock()  # later builds of the same tree then hit the cache
+
+    def cache_path(self, stored: StoredContext) -> Path:
+        """Where the index of a tree is cached: one file per root, shared by every version of it."""
+        return self.cache_dir / f"{hashlib.sha256(str(stored.root).encode()).hexdigest()[:16]}.idx"
 
     def start(self, stored: StoredContext, task_group: Any) -> ContextIndex:
         """Begin indexing `stored` in the background; returns at once. An unchanged reload keeps its index."""
@@ -118,22 +158,21 @@ class SessionIndex:
             self.start(stored, task_group)
             return
         entry = ContextIndex(stored, status="ready", index=index)
-        files = await anyio.to_thread.run_sync(entry.files)
+        files = await anyio.to_thread.run_sync(entry.source.files)
         parsed = await anyio.to_thread.run_sync(parse, files.only(changed), changed)
-        index.replace(files, list(files.spans), parsed, removed)
+        index.replace(files, list(files.spans), parsed, removed, stored.fingerprint)
         entry.opened.set()
         self.indexes[stored.name] = entry
         task_group.start_soon(anyio.to_thread.run_sync, index.cache_writer())
 
     async def _build(self, entry: ContextIndex) -> None:
         stored = entry.stored
-        cache = self.cache_dir / f"{hashlib.sha256(str(stored.root).encode()).hexdigest()[:16]}.idx"
         with entry.cancel:
             try:
-                files = await anyio.to_thread.run_sync(entry.files)
-                rel_paths = list(files.spans)
-                entry.index = await anyio.to_thread.run_sync(lambda: CodeIndex.open(files, rel_paths, cache))
+                entry.index = await anyio.to_thread.run_sync(entry.open, self.cache_path(stored))
                 entry.opened.set()
+                if entry.index.complete:
+                    return
                 async with self._one_build_at_a_time:
                     index = entry.index
                     await anyio.to_thread.run_sync(lambda: self._fill(index, entry.cancel), abandon_on_cancel=True)
@@ -185,7 +224,7 @@ class SessionIndex:
     async def _files_naming(self, entry: ContextIndex, name: str, defining: bool = False) -> list[str]:
         """The files whose stored text contains `name`; with `defining`, only those that can define it."""
         key = lookup_key(name)
-        files, entries = entry.files(), entry.entries()
+        files, entries = entry.source.files(), entry.source.entries()
 
         accept = can_define_here if defining else None
         return await anyio.to_thread.run_sync(

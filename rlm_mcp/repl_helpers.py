@@ -13,7 +13,43 @@ import math
 import re
 import sys
 
-_manifests = {}
+
+class _Manifests(dict):
+    """name -> that context's parsed manifest.json, read at first use: attaching a 24k-file context then
+    costs the load nothing (its manifest takes ~70 ms to parse), and a session that never asks for
+    `files` or grep never parses it."""
+
+    def __init__(self):
+        super().__init__()
+        self._unread = {}
+
+    def attach(self, name, path):
+        self.pop(name, None)
+        self._unread[name] = path
+
+    def detach(self, name):
+        self.pop(name, None)
+        self._unread.pop(name, None)
+
+    def _read(self, name):
+        path = self._unread.pop(name, None)
+        if path is not None:
+            with open(path, encoding="utf-8") as handle:
+                self[name] = json.load(handle)
+
+    def __getitem__(self, name):
+        self._read(name)
+        return super().__getitem__(name)
+
+    def __contains__(self, name):
+        return name in self._unread or super().__contains__(name)
+
+    def get(self, name, default=None):
+        self._read(name)
+        return super().get(name, default)
+
+
+_manifests = _Manifests()
 
 
 class ContextMap:
@@ -143,18 +179,17 @@ def _rlm_attach(name, content_path, manifest_path):
     text is decoded only when code first uses it (see ContextMap)."""
     global files
     contexts._attach(name, content_path)
-    with open(manifest_path, encoding="utf-8") as handle:
-        _manifests[name] = json.load(handle)
+    _manifests.attach(name, manifest_path)
     if name == "main":
         files = FileView(name)
         _rlm_reserve_lazy("context", lambda: contexts["main"])  # noqa: F821 (provided by the sandbox)
         _rlm_reserve("files", files)  # noqa: F821
-    return {"name": name, "chars": _manifests[name].get("chars")}
+    return {"name": name}
 
 
 def _rlm_detach(name):
     contexts._detach(name)
-    _manifests.pop(name, None)
+    _manifests.detach(name)
     return True
 
 

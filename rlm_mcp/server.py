@@ -409,6 +409,7 @@ def create_server(settings: Settings) -> MCPServer:
         async with anyio.create_task_group() as group:
             sessions = SessionManager(settings, group, WorkerCalls.for_session)
             group.start_soon(sessions.reap_idle)
+            group.start_soon(sessions.choose_sandbox)
             if _needs_litellm(settings):  # warm the slow import off the event loop, before the first call waits for it
                 group.start_soon(anyio.to_thread.run_sync, load_litellm)
             try:

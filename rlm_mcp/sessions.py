@@ -30,7 +30,7 @@ from .errors import RlmMcpError, SessionLimitReached, UnknownContext
 from .indexing import SessionIndex
 from .memory import release_memory
 from .prelude import PRELUDE
-from .sandbox import ExecResult, Sandbox, SandboxPolicy, create_launcher, new_data_dir
+from .sandbox import ExecResult, Launcher, Sandbox, SandboxPolicy, create_launcher, new_data_dir
 from .search import ContextSearch
 from .workers import SpendAccount, TrajectoryLog, Usage
 
@@ -114,8 +114,7 @@ class Session:
 
     async def ensure_started(self) -> Sandbox:
         if self._sandbox is None:
-            launcher = create_launcher(self.settings.sandbox, self.policy, self.settings.guest_python,
-                                       home=self.settings.home)
+            launcher = await anyio.to_thread.run_sync(launcher_for, self.settings, self.policy)
             if self.extension is None and self.extension_factory is not None:
                 self.extension = self.extension_factory(self)
             callbacks = self.extension.callbacks() if self.extension else {}
@@ -180,24 +179,46 @@ class Session:
             max_files=self.settings.max_files,
         )
         base_dir, store = Path.cwd(), self.content_store()
+        # The version any server stored last for these sources: where the tree moved on since, its unchanged
+        # files are copied from that version rather than read (a new server's first load of an edited tree).
+        last = ctx_store.last_stored(name, sources, limits, base_dir, store)
+        if self._sandbox is None:
+            self.task_group.start_soon(self._boot)  # the jail starts while the tree is walked
 
         def load() -> tuple[ctx_store.StoredContext, ctx_store.LiveContext | None]:
-            walked = ctx_store.walk_sources(sources, allowed_roots=roots, limits=limits, base_dir=base_dir,
-                                            on_progress=on_progress)
-            stored = ctx_store.store_paths(name, sources, allowed_roots=roots, store_dir=self.data_dir, limits=limits,
-                                           on_progress=on_progress, base_dir=base_dir, cas=store, walked=walked)
+            watch = ctx_store.open_watch() if live else None  # placed by the walk, directory by directory
+            try:
+                walked = ctx_store.walk_sources(sources, allowed_roots=roots, limits=limits, base_dir=base_dir,
+                                                on_progress=on_progress,
+                                                on_directory=watch.add if watch is not None else None)
+                stored = ctx_store.store_paths(name, sources, allowed_roots=roots, store_dir=self.data_dir,
+                                               limits=limits, on_progress=on_progress, base_dir=base_dir, cas=store,
+                                               walked=walked,
+                                               previous=ctx_store.Previous(last) if last is not None else None)
+            except BaseException:
+                if watch is not None:
+                    watch.close()
+                raise
             if not live:
                 return stored, None
-            follower = ctx_store.LiveContext(stored, sources, allowed_roots=roots, limits=limits, base_dir=base_dir,
-                                             store_dir=self.data_dir, cas=store)
-            follower.start(walked)
-            return stored, follower
+            return stored, ctx_store.LiveContext(stored, sources, allowed_roots=roots, limits=limits,
+                                                 base_dir=base_dir, store_dir=self.data_dir, cas=store, watch=watch,
+                                                 walked=walked)
 
         stored, follower = await anyio.to_thread.run_sync(load)
         self._stop_following(name)
         if follower is not None:
             self.live[name] = follower
         return await self._register(stored)
+
+    async def _boot(self) -> None:
+        """Start the sandbox ahead of the load that needs it. A failure is that load's to report: its
+        `_register` starts the sandbox again and raises."""
+        try:
+            async with self._lock:
+                await self.ensure_started()
+        except Exception as exc:
+            log.info("session %s: the sandbox did not start ahead of a load (%s)", self.key, exc)
 
     def _stop_following(self, name: str) -> None:
         follower = self.live.pop(name, None)
@@ -364,6 +385,11 @@ def new_trajectory(settings: Settings, key: str) -> TrajectoryLog:
     return TrajectoryLog(settings.home / "trajectories" / f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}.jsonl")
 
 
+def launcher_for(settings: Settings, policy: SandboxPolicy) -> Launcher:
+    """The configured sandbox's launcher (its probes are cached: the machine does not change)."""
+    return create_launcher(settings.sandbox, policy, settings.guest_python, home=settings.home)
+
+
 class SessionManager:
     """Owns every session of a server process; the reaper closes idle ones."""
 
@@ -376,6 +402,15 @@ class SessionManager:
         self.sessions: dict[str, Session] = {}
         self.accounts: dict[str, SpendAccount] = {}
         self._lock = anyio.Lock()
+
+    async def choose_sandbox(self) -> None:
+        """Make the sandbox choice now, at start-up, in a worker thread: probing the guest interpreter and a
+        test jail takes ~120 ms the first session's start would otherwise wait for. A failure is left for
+        that start to report."""
+        try:
+            await anyio.to_thread.run_sync(launcher_for, self.settings, self.policy)
+        except Exception as exc:
+            log.info("sandbox not chosen at start-up (%s): the first session reports it", exc)
 
     async def get(self, key: str, owner: str = "stdio") -> Session:
         """The session under `key`, opened for `owner` if there is none; a key names one owner's session."""

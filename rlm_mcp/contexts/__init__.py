@@ -23,8 +23,19 @@ from .models import (
     SkipCounts,
     StoredContext,
 )
-from .store import delete_stored, files_of, load_stored, read_manifest, store_paths, store_text, validate_name
+from .store import (
+    delete_stored,
+    files_of,
+    last_stored,
+    load_stored,
+    read_manifest,
+    store_paths,
+    store_text,
+    validate_name,
+)
 from .walk import walk_sources
+from .watch import open_watch
+from .write import Previous
 
 __all__ = [
     "CONTEXT_NAME_RE",
@@ -40,13 +51,16 @@ __all__ = [
     "LiveContext",
     "LoadLimits",
     "OutsideAllowedRoots",
+    "Previous",
     "SkipCounts",
     "SourceNotFound",
     "StoredContext",
     "delete_stored",
     "files_of",
     "language_of",
+    "last_stored",
     "load_stored",
+    "open_watch",
     "read_manifest",
     "store_paths",
     "store_text",

@@ -64,7 +64,11 @@ class LiveContext:
     """One live context: its sources as loaded, its current stored version, and a watcher."""
 
     def __init__(self, stored: StoredContext, sources: Sequence[str], *, allowed_roots: Sequence[Path],
-                 limits: LoadLimits, base_dir: Path, store_dir: Path, cas: ContentStore | None) -> None:
+                 limits: LoadLimits, base_dir: Path, store_dir: Path, cas: ContentStore | None,
+                 watch: DirectoryWatch | None, walked: WalkResult) -> None:
+        """`watch` is the one the load's walk placed on every directory it entered (see
+        rlm_mcp/contexts/watch.py: open_watch, and walk_sources' on_directory), or None: then every check
+        walks. `walked` is that walk's result."""
         self.stored = stored
         self.sources = list(sources)
         self.allowed_roots = list(allowed_roots)
@@ -76,17 +80,18 @@ class LiveContext:
         self.frozen_note: str | None = None  # set while a loaded directory is missing
         # Sources that were single files: one that disappears was deleted, not a vanished directory.
         self._file_sources = {s for s in sources if os.path.isfile(base_dir / os.path.expanduser(s))}
-        self._watch: DirectoryWatch | None = None
-        self._dirty = True  # until a watcher runs, every check walks
+        self._watch = watch
+        self._watched(walked)
+        self._dirty = self._watch is None  # without a watcher, every check walks
 
-    def start(self, walked: WalkResult) -> None:
-        """Watch the directories the load's walk entered (see rlm_mcp/contexts/watch.py)."""
-        try:
-            self._watch = DirectoryWatch()
-            self._watch.add(walked.dirs)
-            self._dirty = False
-        except OSError as exc:  # not Linux, or the watch limit: walk on every check
-            log.info("no watcher for context %s (%s): every call walks its sources", self.stored.name, exc)
+    def _watched(self, walked: WalkResult) -> None:
+        """Also watch the directories of files the walk took without entering them; give the watcher up if
+        the kernel refused one of its watches (the per-user limit)."""
+        if self._watch is None:
+            return
+        self._watch.add_all(walked.outside_dirs)
+        if self._watch.failure is not None:
+            log.info("watcher of context %s stopped (%s): walking instead", self.stored.name, self._watch.failure)
             self.close()
 
     def close(self) -> None:
@@ -110,13 +115,9 @@ class LiveContext:
             return None
         self._dirty = True  # until this check succeeds: a failed one (a limit crossed) is tried again next call
         walked = walk_sources(self.sources, allowed_roots=self.allowed_roots, limits=self.limits,
-                              base_dir=self.base_dir, missing_ok=True)
-        if self._watch is not None:
-            try:
-                self._watch.add(walked.dirs)  # new directories; known ones keep their watch
-            except OSError as exc:
-                log.info("watcher of context %s stopped (%s): walking instead", self.stored.name, exc)
-                self.close()
+                              base_dir=self.base_dir, missing_ok=True,
+                              on_directory=self._watch.add if self._watch is not None else None)
+        self._watched(walked)
         missing = [s for s in walked.missing_sources if s not in self._file_sources]
         if missing:
             note = (f"{', '.join(missing)} no longer exists or now resolves outside the allowed roots: context "

@@ -53,8 +53,7 @@ from .models import (
 from .walk import WalkResult, walk_sources
 from .write import Previous, Progress, rel_path, write_files
 
-__all__ = ["files_of", "load_stored", "read_manifest", "store_paths", "store_text"]
-
+__all__ = ["files_of", "last_stored", "load_stored", "read_manifest", "store_paths", "store_text"]
 
 
 def validate_name(name: str) -> str:
@@ -150,8 +149,11 @@ def store_paths(
         os.fspath(base_dir or os.getcwd()).encode("utf-8", "surrogateescape"),
         "\n".join(walked.fingerprint_parts).encode("utf-8", "surrogateescape"),
     )
+    latest = _sources_key(sources, limits, base_dir)
     reused = _try_reuse(store_dir, name, fingerprint, t0, cas)
     if reused is not None:
+        if cas is not None:
+            cas.remember(latest, fingerprint)
         return reused
 
     stats: dict[str, Any] = {}
@@ -197,9 +199,25 @@ def store_paths(
         )
 
     stored = _commit(store_dir, name, write, summary=summary_fields, t0=t0, cas=cas, key=fingerprint)
+    if cas is not None:
+        cas.remember(latest, fingerprint)
     if entries_out is not None:
         entries_out.extend(entries)
     return stored
+
+
+def last_stored(name: str, sources: Sequence[str], limits: LoadLimits, base_dir: Path | None,
+                cas: ContentStore) -> StoredContext | None:
+    """The version of these sources (with these limits, from this directory) that any server stored last,
+    as it is in the store -- what a load of them will most likely find again. Nothing is walked."""
+    entry = cas.recall(_sources_key(sources, limits, base_dir))
+    return _read_summary(entry, name) if entry is not None else None
+
+
+def _sources_key(sources: Sequence[str], limits: LoadLimits, base_dir: Path | None) -> str:
+    return _hash(f"sources|{FORMAT_VERSION}|{limits.key()}".encode(),
+                 "\0".join(sources).encode("utf-8", "surrogateescape"),
+                 os.fspath(base_dir or os.getcwd()).encode("utf-8", "surrogateescape"))
 
 
 def _commit(
@@ -332,14 +350,17 @@ def load_stored(name: str, store_dir: Path) -> StoredContext | None:
 
     Name and paths are the ones it has here: a summary shared through the store was written by
     whichever session stored it first."""
-    validate_name(name)
-    link = Path(store_dir) / name
+    return _read_summary(Path(store_dir) / validate_name(name), name)
+
+
+def _read_summary(directory: Path, name: str) -> StoredContext | None:
     try:
-        with open(link / "summary.json", encoding="utf-8") as f:
+        with open(directory / "summary.json", encoding="utf-8") as f:
             data = json.load(f)
         if data.get("format_version") != FORMAT_VERSION:
             return None
-        data.update(name=name, content_path=str(link / "content.txt"), manifest_path=str(link / "manifest.json"))
+        data.update(name=name, content_path=str(directory / "content.txt"),
+                    manifest_path=str(directory / "manifest.json"))
         return StoredContext.from_dict(data)
     except (OSError, ValueError, TypeError, KeyError):
         return None

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import os
 import sys
 from collections.abc import Iterable
 
-__all__ = ["DirectoryWatch"]
+__all__ = ["DirectoryWatch", "open_watch"]
 
 IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x002, 0x004, 0x008
 IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x040, 0x080, 0x100, 0x200
@@ -30,6 +31,7 @@ IN_DELETE_SELF, IN_MOVE_SELF, IN_ONLYDIR = 0x400, 0x800, 0x01000000
 MASK = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
         | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 IN_NONBLOCK, IN_CLOEXEC = os.O_NONBLOCK, os.O_CLOEXEC
+log = logging.getLogger(__name__)
 READ_BYTES = 1 << 16
 
 
@@ -39,9 +41,18 @@ def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
+def open_watch() -> DirectoryWatch | None:
+    """A new watch, or None where there can be none (not Linux, no inotify): the caller walks instead."""
+    try:
+        return DirectoryWatch()
+    except OSError as exc:
+        log.info("no file watcher (%s): live contexts walk their sources on every call", exc)
+        return None
+
+
 class DirectoryWatch:
-    """Non-recursive inotify watches on a set of directories; `changed()` drains the queue. Construction and
-    `add` raise OSError where no watch can be had (not Linux, no inotify, limits): the caller walks instead."""
+    """Non-recursive inotify watches on a set of directories; `changed()` drains the queue. Construction
+    raises OSError where no watch can be had (not Linux, no inotify): the caller walks instead."""
 
     def __init__(self) -> None:
         self._libc = _libc()
@@ -49,17 +60,23 @@ class DirectoryWatch:
         if fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1 failed")
         self._fd = fd
+        self.failure: OSError | None = None  # set when the kernel refused a watch: the caller walks instead
 
-    def add(self, directories: Iterable[str]) -> None:
-        """Watch each directory (again: the kernel keeps one watch per directory). Raises OSError when the
-        per-user watch limit is reached (the caller then walks instead)."""
+    def add(self, directory: str) -> None:
+        """Watch `directory` (again: the kernel keeps one watch per directory, and a directory deleted and
+        made anew needs a new one). The walk calls this before listing each directory it enters, so an
+        entry made after the listing is an event. A refusal for good (the per-user watch limit) is kept
+        in `failure`: the caller then walks on every call."""
+        if self.failure is None and self._libc.inotify_add_watch(self._fd, os.fsencode(directory), MASK) < 0:
+            err = ctypes.get_errno()
+            if err in (28, 12):  # ENOSPC (max_user_watches), ENOMEM
+                self.failure = OSError(err, "inotify watch limit reached (fs.inotify.max_user_watches)")
+            # ENOENT, EACCES, ENOTDIR: the directory went away or changed since the walk; the walk that
+            # follows the event it caused sees that.
+
+    def add_all(self, directories: Iterable[str]) -> None:
         for directory in directories:
-            if self._libc.inotify_add_watch(self._fd, os.fsencode(directory), MASK) < 0:
-                err = ctypes.get_errno()
-                if err in (28, 12):  # ENOSPC (max_user_watches), ENOMEM
-                    raise OSError(err, "inotify watch limit reached (fs.inotify.max_user_watches)")
-                # ENOENT, EACCES, ENOTDIR: the directory went away or changed since the walk; the walk
-                # that follows the event it caused sees that.
+            self.add(directory)
 
     def changed(self) -> bool:
         """Whether any event arrived since the last call (an overflowed queue counts as a change)."""

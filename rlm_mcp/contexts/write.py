@@ -9,6 +9,7 @@ so only the changed files are read.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -28,14 +29,22 @@ Progress = Callable[[int, int | None, str], None]
 
 
 class Previous:
-    """The version a live refresh starts from: its summary and its manifest's entries by path.
+    """The version a store starts from (a live refresh's last one, or the one a new server finds stored last
+    for the same sources): its summary and its manifest's entries by path, read when first needed.
 
     `content_path` is its generation's own file (not the context's link, which the refresh moves on)."""
 
-    def __init__(self, stored: StoredContext, entries: list[dict[str, Any]]) -> None:
+    def __init__(self, stored: StoredContext, entries: list[dict[str, Any]] | None = None) -> None:
         self.stored = stored
-        self.entries = {e["path"]: e for e in entries}
+        self._entries = {e["path"]: e for e in entries} if entries is not None else None
         self.content_path = os.path.realpath(stored.content_path)
+
+    @property
+    def entries(self) -> dict[str, dict[str, Any]]:
+        if self._entries is None:
+            with open(self.stored.manifest_path, encoding="utf-8") as handle:
+                self._entries = {e["path"]: e for e in json.load(handle)["files"]}
+        return self._entries
 
     def same(self, rel: str, cand: Any) -> dict[str, Any] | None:
         """The previous entry of `rel` when its file is unchanged (same size, mtime and ctime on disk)."""

@@ -9,15 +9,16 @@ An index is `open`ed from its cache first (fresh records kept, the rest pending)
 callers that need complete answers parse the files that can hold them first (`parse` + `add`; see
 rlm_mcp/indexing.py), and `find_definitions(within=...)` then looks only at those files.
 
-The cache is one marshal file per index holding each file's row keyed by (size, mtime_ns), so reloading
-an unchanged repository reads one file and re-parses nothing.
+The cache (rlm_mcp/symbols/cache.py) holds each file's row keyed by (size, mtime_ns), so reloading an
+unchanged repository reads one file and re-parses nothing; `reopen` takes a cache of the very version
+being loaded as saved, so a new server has the index of an unchanged tree without reading its manifest
+or checking one file (rlm_mcp/indexing.py).
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
-import marshal
 import os
 import re
 import sys
@@ -29,28 +30,18 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .cache import Cache, Counts, Indexed, Records, load_cache, save_cache
 from .extract import FileRecord, Symbol, call_sites, extract_file
 from .files import DiskFiles, FileSource
 from .languages import spec_for
+from .lookup import NameLookup
 
-CACHE_VERSION = 5
 PARALLEL_MIN_FILES = 64
 WORKER_WATCH_S = 0.5  # how often a parse worker checks that its server is still there
 CHUNK = 48
 UNPACKED_FILES = 256
 PREBUILT_SYMBOLS = 100_000  # see CodeIndex._prebuilt_lookups
 _FIELD, _ROW = "\x1f", "\x1e"  # separators of a packed symbol list (never in names; scrubbed from signatures)
-
-
-class Indexed(NamedTuple):
-    """One file's entry: what the cache stores and the queries read."""
-
-    size: int
-    mtime_ns: int
-    language: str | None
-    symbols: str  # packed: see `pack`
-    imports: tuple[str, ...]
-    problem: str | None
 
 
 def pack(symbols: Sequence[Symbol]) -> str:
@@ -119,18 +110,20 @@ class Unpacked(NamedTuple):
 
 
 class CodeIndex:
-    def __init__(self, files: FileSource, paths: Sequence[str], records: dict[str, Indexed],
-                 cache_path: Path | None) -> None:
+    def __init__(self, files: FileSource, paths: Iterable[str], records: Records,
+                 cache_path: Path | None, version: str | None = None) -> None:
         self.files = files
         self.paths = list(dict.fromkeys(paths))  # every file of the context, indexed or not
         self.records = records
         self.cache_path = cache_path
+        self.version = version  # what the records describe once complete (a stored context's fingerprint)
         self.cache_hits = 0
         self.elapsed_s = 0.0
         self.complete = False
         self._changed = False  # records differ from the cache on disk
         self._lookups_saved = False  # the cache on disk holds the name lookup of these records
-        self._by_key: dict[str, list[tuple[str, int]]] | None = None  # see _lookups
+        self._by_key: NameLookup | None = None  # see _lookups
+        self._counts: Counts | None = None  # of the records, until they change
         self._prebuilt: dict[str, list[dict[str, Any]]] | None = None  # see _prebuilt_lookups
         self._small: bool | None = None  # whether to prebuild them, decided on first use
         self._references: dict[str, list[dict[str, Any]]] = {}  # name -> call sites, until the next update
@@ -138,20 +131,35 @@ class CodeIndex:
 
     # --- building --------------------------------------------------------------------------------
     @classmethod
-    def open(cls, files: FileSource | Path, rel_paths: Sequence[str], cache_path: Path | None = None) -> CodeIndex:
+    def open(cls, files: FileSource | Path, rel_paths: Sequence[str], cache_path: Path | None = None,
+             version: str | None = None, cache: Cache | None = None) -> CodeIndex:
         """The index as far as the cache goes: fresh records kept, every other file pending.
 
-        `files`: where files are read (a Path means that directory on disk)."""
+        `files`: where files are read (a Path means that directory on disk); `version`: what the paths are
+        a version of, saved with the cache once complete; `cache`: the cache file's contents, if read already."""
         files = DiskFiles(str(files)) if isinstance(files, Path) else files
-        index = cls(files, rel_paths, {}, cache_path)
-        cached, lookups = _load_cache(cache_path, files.identity)
-        index.records = {path: cached[path] for path in index.paths if path in cached and index._fresh(cached[path],
-                                                                                                       path)}
+        index = cls(files, rel_paths, Records(), cache_path, version)
+        cached, lookups, counts, cached_version = cache if cache is not None else load_cache(cache_path,
+                                                                                            files.identity)
+        index.records = Records({path: entry for path in index.paths if (entry := cached.get(path)) is not None
+                                 and index._fresh(entry, path)})
         index.cache_hits = len(index.records)
-        index._changed = len(index.records) != len(cached)
-        if not index._changed and len(index.records) == len(index.paths):
+        same_records = len(index.records) == len(cached)
+        index._changed = not same_records or cached_version != version
+        if same_records and len(index.records) == len(index.paths):
             index._by_key = lookups  # the very same records: their name lookup as saved (~5x faster than built)
             index._lookups_saved = lookups is not None
+            index._counts = counts
+        return index
+
+    @classmethod
+    def reopen(cls, files: FileSource, cache: Cache, cache_path: Path | None) -> CodeIndex:
+        """The complete index of the version `cache` holds, as saved: no file is checked or read. Only for a
+        cache whose version is the one `files` are (the caller compares them)."""
+        index = cls(files, cache.records, cache.records, cache_path, cache.version)
+        index.cache_hits = len(index.records)
+        index._by_key, index._lookups_saved, index._counts = cache.lookups, cache.lookups is not None, cache.counts
+        index.complete = True
         return index
 
     @classmethod
@@ -175,12 +183,13 @@ class CodeIndex:
             self._unpacked.pop(path, None)
             self._changed = True
         self._forget_lookups()
+        self._counts = None
 
     def replace(self, files: FileSource, paths: Sequence[str], parsed: Sequence[tuple[str, Indexed]],
-                removed: Iterable[str]) -> None:
-        """A live context's few changed files, applied in place to a complete index: the records, and the
-        name lookups patched rather than rebuilt (a rebuild takes ~1 s at 300k definitions)."""
-        self.files, self.paths = files, list(dict.fromkeys(paths))
+                removed: Iterable[str], version: str | None = None) -> None:
+        """A live context's few changed files, applied in place to a complete index (now of `version`): the
+        records, and the name lookups patched rather than rebuilt (a rebuild takes ~1 s at 300k definitions)."""
+        self.files, self.paths, self.version = files, list(dict.fromkeys(paths)), version
         for path in [*removed, *(path for path, _ in parsed)]:
             old = self.records.pop(path, None)
             self._unpacked.pop(path, None)
@@ -190,17 +199,13 @@ class CodeIndex:
             self.records[path] = entry = entry._replace(language=sys.intern(entry.language) if entry.language else None)
             self._link(path, entry)
         self._references.clear()
-        self._changed, self._lookups_saved = True, False
+        self._changed, self._lookups_saved, self._counts = True, False, None
 
     def _unlink(self, path: str, entry: Indexed) -> None:
         """Drop one file's definitions from the lookups that exist."""
         if self._by_key is not None:
             for key in {key for key, _ in _row_keys(entry.symbols)}:
-                rows = [row for row in self._by_key.get(key, ()) if row[0] != path]
-                if rows:
-                    self._by_key[key] = rows
-                else:
-                    self._by_key.pop(key, None)
+                self._by_key.put(key, [row for row in self._by_key.get(key) if row[0] != path])
         if self._prebuilt is not None:
             for name in {n for s in unpack(path, entry) for n in (s["name"], s["qualname"])}:
                 symbols = [s for s in self._prebuilt.get(name, ()) if s["path"] != path]
@@ -213,7 +218,9 @@ class CodeIndex:
         """Add one file's definitions to the lookups that exist, in their (path, line) order."""
         if self._by_key is not None:
             for key, at in _row_keys(entry.symbols):
-                bisect.insort(self._by_key.setdefault(key, []), (path, at))
+                rows = list(self._by_key.get(key))
+                bisect.insort(rows, (path, at))
+                self._by_key.put(key, rows)
         if self._prebuilt is not None:
             grouped: dict[str, list[dict[str, Any]]] = {}
             group_by_name(unpack(path, entry), grouped)
@@ -224,10 +231,10 @@ class CodeIndex:
     def cache_writer(self) -> Any:
         """A function that writes the cache from a worker thread; records and lookups are copied now (~40 ms
         at 300k definitions), on the thread that changes the index, so the writer never sees them move."""
-        records, path, root = dict(self.records), self.cache_path, self.files.identity
-        lookups = {key: list(rows) for key, rows in self._by_key.items()} if self._by_key is not None else None
+        records, path, root, version = self.records.copy(), self.cache_path, self.files.identity, self.version
+        lookups, counts = (self._by_key.copy() if self._by_key is not None else None), self._counts
         self._changed, self._lookups_saved = False, lookups is not None
-        return lambda: _save_cache(path, root, records, lookups)
+        return lambda: save_cache(path, root, records, lookups, counts or _count(records), version)
 
     def _forget_lookups(self) -> None:
         self._by_key = self._prebuilt = self._small = None
@@ -252,13 +259,18 @@ class CodeIndex:
         """All files are in: say so and write the cache. The name lookup is built on the first query by
         name (an index reloaded but never queried should not pay), or here when asked: the session's
         build does it in its worker thread, so no query on the event loop waits for it."""
-        if prepare_lookups and self._prebuilt_lookups() is None:
-            self._lookups()
+        if prepare_lookups:
+            self.prepare_lookups()
         self.complete = True
         if self._changed or (self._by_key is not None and not self._lookups_saved):
-            _save_cache(self.cache_path, self.files.identity, self.records, self._by_key)
+            save_cache(self.cache_path, self.files.identity, self.records, self._by_key, self.counts(), self.version)
             self._changed = False
             self._lookups_saved = self._by_key is not None
+
+    def prepare_lookups(self) -> None:
+        """Build the name lookup now (in a worker thread) rather than on the first query (on the event loop)."""
+        if self._prebuilt_lookups() is None:
+            self._lookups()
 
     def update(self, files: FileSource | Path, rel_paths: Sequence[str], workers: int | None = None) -> int:
         """Re-index new and changed files, drop removed ones; returns how many files were parsed."""
@@ -272,6 +284,7 @@ class CodeIndex:
             self._unpacked.pop(path, None)
         if removed:
             self._forget_lookups()
+            self._counts = None
         for chunk in parse_in_parallel(files, stale, workers):
             self.add(chunk)
         self.cache_hits = len(self.paths) - len(stale)
@@ -288,7 +301,7 @@ class CodeIndex:
         except OSError:
             return False
 
-    def _lookups(self) -> dict[str, list[tuple[str, int]]]:
+    def _lookups(self) -> NameLookup:
         """lookup_key -> where its rows are: (path, offset of the row in the packed string), in path order.
 
         A pointer per symbol, not a dict: a lookup by name turns only its matches into dicts."""
@@ -297,7 +310,7 @@ class CodeIndex:
             for path in sorted(self.records):
                 for key, at in _row_keys(self.records[path].symbols):
                     by_key.setdefault(key, []).append((path, at))
-            self._by_key = by_key
+            self._by_key = NameLookup.of(by_key)
         return self._by_key
 
     def _prebuilt_lookups(self) -> dict[str, list[dict[str, Any]]] | None:
@@ -322,7 +335,7 @@ class CodeIndex:
         if prebuilt is not None:
             return prebuilt.get(name, [])
         found = []
-        for path, at in self._lookups().get(lookup_key(name), ()):
+        for path, at in self._lookups().get(lookup_key(name)):
             entry = self.records[path]
             end = entry.symbols.find(_ROW, at)
             row = entry.symbols[at : end if end >= 0 else len(entry.symbols)]
@@ -396,16 +409,21 @@ class CodeIndex:
     def progress(self) -> str:
         return f"{len(self.records):,} of {len(self.paths):,} files indexed"
 
+    def counts(self) -> Counts:
+        if self._counts is None:
+            self._counts = _count(self.records)
+        return self._counts
+
     def symbol_count(self) -> int:
-        return sum(e.symbols.count(_ROW) + 1 for e in self.records.values() if e.symbols)
+        return self.counts().symbols
 
     def stats(self) -> dict[str, Any]:
-        languages = Counter(e.language for e in self.records.values() if e.language)
-        problems = [{"path": p, "problem": e.problem} for p, e in self.records.items() if e.problem]
+        counts = self.counts()
         return {
-            "files": len(self.records), "files_indexed": sum(1 for e in self.records.values() if e.language),
-            "symbols": self.symbol_count(),
-            "languages": dict(languages), "problems": problems[:200], "problem_count": len(problems),
+            "files": len(self.records), "files_indexed": counts.files_indexed, "symbols": counts.symbols,
+            "languages": dict(counts.languages),
+            "problems": [{"path": path, "problem": problem} for path, problem in counts.problems[:200]],
+            "problem_count": len(counts.problems),
             "elapsed_s": round(self.elapsed_s, 4), "cache_hits": self.cache_hits,
         }
 
@@ -451,30 +469,9 @@ def _take(items: Iterator[list[str]], count: int) -> list[list[str]]:
     return [chunk for _, chunk in zip(range(count), items, strict=False)]
 
 
-Lookups = dict[str, list[tuple[str, int]]]
-
-
-def _load_cache(cache_path: Path | None, root: str) -> tuple[dict[str, Indexed], Lookups | None]:
-    """marshal of plain tuples: several times faster to load than pickle of objects, and it only
-    ever holds data (a cache from another Python version simply fails to load and is rebuilt).
-    The name lookup of a large index is saved with it (see `_lookups`), or None."""
-    if cache_path is None or not cache_path.exists():
-        return {}, None
-    try:
-        version, cached_root, rows, lookups = marshal.loads(cache_path.read_bytes())
-        if version != CACHE_VERSION or cached_root != root:
-            return {}, None
-        return {row[0]: Indexed(*row[1:]) for row in rows}, lookups
-    except Exception:  # a corrupt or foreign cache is rebuilt, never trusted
-        return {}, None
-
-
-def _save_cache(cache_path: Path | None, root: str, records: dict[str, Indexed], lookups: Lookups | None) -> None:
-    if cache_path is None:
-        return
-    rows = [(path, *entry) for path, entry in records.items()]
-    cache_path.parent.mkdir(parents=True, exist_ok=True)
-    # A temporary name per writer: servers share the cache, and two must never write one file together.
-    temporary = cache_path.with_name(f"{cache_path.name}.{os.getpid()}.{time.time_ns():x}.tmp")
-    temporary.write_bytes(marshal.dumps((CACHE_VERSION, root, rows, lookups)))
-    temporary.replace(cache_path)
+def _count(records: Records) -> Counts:
+    entries = list(records.values())
+    return Counts(symbols=sum(e.symbols.count(_ROW) + 1 for e in entries if e.symbols),
+                  files_indexed=sum(1 for e in entries if e.language),
+                  languages=dict(Counter(e.language for e in entries if e.language)),
+                  problems=[(path, e.problem) for path, e in zip(records, entries, strict=True) if e.problem])

@@ -3,30 +3,59 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from rlm_mcp.contexts import ContentStore, LiveContext, LoadLimits, read_manifest, store_paths, walk_sources
+from rlm_mcp.contexts import (
+    ContentStore,
+    LiveContext,
+    LoadLimits,
+    open_watch,
+    read_manifest,
+    store_paths,
+    walk_sources,
+)
 from rlm_mcp.contexts.live import _why_removed
 from rlm_mcp.contexts.walk import WalkResult
 
 LIMITS = LoadLimits()
 
 
-def follow(tmp_path: Path, *, watch: bool) -> tuple[Path, LiveContext]:
+def follow(tmp_path: Path, *, watch: bool, during_walk: Callable[[Path, str], None] | None = None,
+           ) -> tuple[Path, LiveContext]:
+    """A live context over a 30-file tree; `during_walk(tree, directory)` runs as the load's walk enters each
+    directory, right after the watcher was placed on it."""
     tree = tmp_path / "tree"
     for i in range(30):
         (tree / f"d{i % 3}").mkdir(parents=True, exist_ok=True)
         (tree / f"d{i % 3}" / f"f{i}.py").write_text(f"def f{i}():\n    return {i}\n")
     cas = ContentStore(tmp_path / "store", 1 << 30)
-    walked = walk_sources([str(tree)], allowed_roots=[tree], limits=LIMITS, base_dir=tmp_path)
+    watcher = open_watch() if watch else None
+
+    def entering(directory: str) -> None:
+        if watcher is not None:
+            watcher.add(directory)
+        if during_walk is not None:
+            during_walk(tree, directory)
+
+    walked = walk_sources([str(tree)], allowed_roots=[tree], limits=LIMITS, base_dir=tmp_path, on_directory=entering)
     stored = store_paths("main", [str(tree)], allowed_roots=[tree], store_dir=tmp_path / "s", limits=LIMITS,
                          cas=cas, walked=walked, base_dir=tmp_path)
     live = LiveContext(stored, [str(tree)], allowed_roots=[tree], limits=LIMITS, base_dir=tmp_path,
-                       store_dir=tmp_path / "s", cas=cas)
-    if watch:
-        live.start(walked)
-        assert live.watched
+                       store_dir=tmp_path / "s", cas=cas, watch=watcher, walked=walked)
+    assert live.watched == watch
     return tree, live
+
+
+def test_an_edit_made_while_the_load_walks_is_seen_by_the_first_check(tmp_path: Path) -> None:
+    def edit_a_listed_directory(tree: Path, directory: str) -> None:
+        if directory.endswith("d2"):  # d0 is listed already: the load's walk misses this file
+            (tree / "d0" / "late.py").write_text("LATE = 1\n")
+
+    _, live = follow(tmp_path, watch=True, during_walk=edit_a_listed_directory)
+    assert "d0/late.py" not in text_of(live)
+    change = live.check()
+    assert change is not None and change.changed == ["d0/late.py"] and text_of(live)["d0/late.py"] == "LATE = 1\n"
 
 
 def text_of(live: LiveContext) -> dict[str, str]:
