@@ -179,31 +179,37 @@ class Session:
             max_files=self.settings.max_files,
         )
         base_dir, store = Path.cwd(), self.content_store()
-        # The version any server stored last for these sources: where the tree moved on since, its unchanged
-        # files are copied from that version rather than read (a new server's first load of an edited tree).
-        last = ctx_store.last_stored(name, sources, limits, base_dir, store)
+        # The version any server stored last for these sources: a tree whose stats show it unchanged since is
+        # reused without a walk; where it moved on, that version's unchanged files are copied, not read.
+        last, snapshot = ctx_store.last_stored(name, sources, limits, base_dir, store) or (None, None)
         if self._sandbox is None:
             self.task_group.start_soon(self._boot)  # the jail starts while the tree is walked
 
         def load() -> tuple[ctx_store.StoredContext, ctx_store.LiveContext | None]:
-            watch = ctx_store.open_watch() if live else None  # placed by the walk, directory by directory
+            watch = ctx_store.open_watch() if live else None  # placed directory by directory, before each look
+            on_directory = watch.add if watch is not None else None
             try:
-                walked = ctx_store.walk_sources(sources, allowed_roots=roots, limits=limits, base_dir=base_dir,
-                                                on_progress=on_progress,
-                                                on_directory=watch.add if watch is not None else None)
-                stored = ctx_store.store_paths(name, sources, allowed_roots=roots, store_dir=self.data_dir,
-                                               limits=limits, on_progress=on_progress, base_dir=base_dir, cas=store,
-                                               walked=walked,
-                                               previous=ctx_store.Previous(last) if last is not None else None)
+                stored, found = None, snapshot
+                if last is not None and snapshot is not None and snapshot.unchanged(roots, on_directory):
+                    stored = ctx_store.reuse_stored(name, last, self.data_dir, store)
+                if stored is None:
+                    walked = ctx_store.walk_sources(sources, allowed_roots=roots, limits=limits, base_dir=base_dir,
+                                                    on_progress=on_progress, on_directory=on_directory)
+                    found = ctx_store.WalkSnapshot.of(walked, roots)
+                    stored = ctx_store.store_paths(name, sources, allowed_roots=roots, store_dir=self.data_dir,
+                                                   limits=limits, on_progress=on_progress, base_dir=base_dir,
+                                                   cas=store, walked=walked, snapshot=found,
+                                                   previous=ctx_store.Previous(last) if last is not None else None)
             except BaseException:
                 if watch is not None:
                     watch.close()
                 raise
             if not live:
                 return stored, None
+            assert found is not None
             return stored, ctx_store.LiveContext(stored, sources, allowed_roots=roots, limits=limits,
                                                  base_dir=base_dir, store_dir=self.data_dir, cas=store, watch=watch,
-                                                 walked=walked)
+                                                 snapshot=found)
 
         stored, follower = await anyio.to_thread.run_sync(load)
         self._stop_following(name)

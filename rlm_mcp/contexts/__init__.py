@@ -23,12 +23,14 @@ from .models import (
     SkipCounts,
     StoredContext,
 )
+from .snapshot import WalkSnapshot
 from .store import (
     delete_stored,
     files_of,
     last_stored,
     load_stored,
     read_manifest,
+    reuse_stored,
     store_paths,
     store_text,
     validate_name,
@@ -55,6 +57,7 @@ __all__ = [
     "SkipCounts",
     "SourceNotFound",
     "StoredContext",
+    "WalkSnapshot",
     "delete_stored",
     "files_of",
     "language_of",
@@ -62,6 +65,7 @@ __all__ = [
     "load_stored",
     "open_watch",
     "read_manifest",
+    "reuse_stored",
     "store_paths",
     "store_text",
     "validate_name",

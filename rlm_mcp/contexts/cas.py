@@ -10,9 +10,10 @@ Layout of `RLM_HOME/store/`:
 
     entries/<fingerprint>/   content.txt, manifest.json, summary.json (rlm_mcp/contexts/store.py)
     index/<root hash>.idx    the code index caches (rlm_mcp/symbols/index.py), counted in the cap too
-    latest/<sources hash>    the fingerprint stored last for those sources (store.py: last_stored): a new
-                             server's load starts from that version -- its index cache read while the tree
-                             is walked, its unchanged files copied rather than read when the tree moved on
+    latest/<sources hash>    the fingerprint stored last for those sources and the snapshot of the walk that
+                             found it (store.py: last_stored): a new server's load proves the tree unchanged
+                             by stat alone (rlm_mcp/contexts/snapshot.py), or copies the unchanged files of
+                             that version rather than reading them
     tmp/<fingerprint>.<pid>.<random>/   an entry being written, invisible to readers
     .lock                    flock held while entries are published or evicted
 
@@ -63,22 +64,24 @@ class ContentStore:
     def index_dir(self) -> Path:
         return self.root / "index"
 
-    def remember(self, sources: str, key: str) -> None:
-        """Note entry `key` as the version of `sources` (a hash of what was loaded, and how) stored last."""
+    def remember(self, sources: str, key: str, snapshot: bytes) -> None:
+        """Note entry `key` as the version of `sources` (a hash of what was loaded, and how) stored last, with
+        the snapshot of the walk that found it; replaced in one rename, so a reader sees one note whole."""
         latest = self.root / "latest"
         latest.mkdir(parents=True, exist_ok=True)
         temporary = latest / f".{sources}.{os.getpid()}.{secrets.token_hex(4)}"
-        temporary.write_text(key, encoding="ascii")
+        temporary.write_bytes(key.encode("ascii") + b"\n" + snapshot)
         os.replace(temporary, latest / sources)
 
-    def recall(self, sources: str) -> Path | None:
-        """The entry stored last for `sources`, if the store still has it (marked used: the last in line for
-        eviction, so it stays for the load that asked)."""
+    def recall(self, sources: str) -> tuple[Path, bytes] | None:
+        """The entry stored last for `sources` and its walk's snapshot, if the store still has the entry
+        (marked used: the last in line for eviction, so it stays for the load that asked)."""
         try:
-            key = (self.root / "latest" / sources).read_text(encoding="ascii").strip()
-        except (OSError, ValueError):
+            key, _, snapshot = (self.root / "latest" / sources).read_bytes().partition(b"\n")
+        except OSError:
             return None
-        return self.get(key) if key.isalnum() else None
+        entry = self.get(key.decode("ascii", "replace")) if key.isalnum() else None
+        return (entry, snapshot) if entry is not None else None
 
     def get(self, key: str) -> Path | None:
         """The entry's directory if it is in the store (and mark it used), else None."""

@@ -17,7 +17,7 @@ import re
 
 from pathspec import GitIgnoreSpec
 
-__all__ = ["IgnoreRules", "find_git_top"]
+__all__ = ["IgnoreRules", "find_git_top", "rule_inputs", "rules_for"]
 
 
 class IgnoreRules:
@@ -112,6 +112,23 @@ def find_git_top(start: str, stop: str) -> str | None:
         if parent == d:
             return None
         d = parent
+
+
+def rule_inputs(walk_root: str, allowed_root: str) -> list[str]:
+    """Every path whose change can change `rules_for(walk_root, allowed_root)`: each directory from `walk_root`
+    up to the allowed root (a `.git` or `.gitignore` appearing in it changes its mtime), each one's
+    `.gitignore` (edited in place) and the repository's `.git/info/exclude` (rlm_mcp/contexts/snapshot.py
+    stats them to prove the rules unchanged without reading them)."""
+    chain, d = [], walk_root
+    while True:
+        chain.append(d)
+        parent = os.path.dirname(d)
+        if d == allowed_root or len(d) <= len(allowed_root) or parent == d:
+            break
+        d = parent
+    top = find_git_top(walk_root, allowed_root)
+    exclude = [os.path.join(top, ".git", "info", "exclude")] if top is not None else []
+    return chain + [os.path.join(d, ".gitignore") for d in chain] + exclude
 
 
 def rules_for(walk_root: str, allowed_root: str) -> tuple[IgnoreRules, str]:

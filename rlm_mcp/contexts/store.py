@@ -50,10 +50,11 @@ from .models import (
     StoredContext,
     estimate_tokens,
 )
+from .snapshot import WalkSnapshot
 from .walk import WalkResult, walk_sources
 from .write import Previous, Progress, rel_path, write_files
 
-__all__ = ["files_of", "last_stored", "load_stored", "read_manifest", "store_paths", "store_text"]
+__all__ = ["files_of", "last_stored", "load_stored", "read_manifest", "reuse_stored", "store_paths", "store_text"]
 
 
 def validate_name(name: str) -> str:
@@ -118,6 +119,7 @@ def store_paths(
     walked: WalkResult | None = None,
     previous: Previous | None = None,
     entries_out: list[dict[str, Any]] | None = None,
+    snapshot: WalkSnapshot | None = None,
 ) -> StoredContext:
     """Store files, directories and globs as one "files" context.
 
@@ -130,6 +132,8 @@ def store_paths(
     live refresh passes the `walked` result it already has and the `previous` version of the same
     sources: files whose size, mtime and ctime are unchanged are copied from its text, not read again;
     `entries_out` receives the new manifest's file entries (a list to extend), so it need not read them.
+    `snapshot`: the snapshot of `walked`, if the caller made one already (it is kept with the store's note
+    of the version stored last for these sources).
 
     Raises InvalidContextName, SourceNotFound, OutsideAllowedRoots, ContextTooLarge.
     """
@@ -149,11 +153,11 @@ def store_paths(
         os.fspath(base_dir or os.getcwd()).encode("utf-8", "surrogateescape"),
         "\n".join(walked.fingerprint_parts).encode("utf-8", "surrogateescape"),
     )
-    latest = _sources_key(sources, limits, base_dir)
+    if cas is not None and snapshot is None:
+        snapshot = WalkSnapshot.of(walked, allowed_roots)
     reused = _try_reuse(store_dir, name, fingerprint, t0, cas)
     if reused is not None:
-        if cas is not None:
-            cas.remember(latest, fingerprint)
+        _remember(cas, sources, limits, base_dir, fingerprint, snapshot)
         return reused
 
     stats: dict[str, Any] = {}
@@ -199,19 +203,34 @@ def store_paths(
         )
 
     stored = _commit(store_dir, name, write, summary=summary_fields, t0=t0, cas=cas, key=fingerprint)
-    if cas is not None:
-        cas.remember(latest, fingerprint)
+    _remember(cas, sources, limits, base_dir, fingerprint, snapshot)
     if entries_out is not None:
         entries_out.extend(entries)
     return stored
 
 
 def last_stored(name: str, sources: Sequence[str], limits: LoadLimits, base_dir: Path | None,
-                cas: ContentStore) -> StoredContext | None:
+                cas: ContentStore) -> tuple[StoredContext, WalkSnapshot | None] | None:
     """The version of these sources (with these limits, from this directory) that any server stored last,
-    as it is in the store -- what a load of them will most likely find again. Nothing is walked."""
-    entry = cas.recall(_sources_key(sources, limits, base_dir))
-    return _read_summary(entry, name) if entry is not None else None
+    as it is in the store, with the snapshot of the walk that found it -- what a load of them will most
+    likely find again (`WalkSnapshot.unchanged` says whether it will). Nothing is walked."""
+    recalled = cas.recall(_sources_key(sources, limits, base_dir))
+    if recalled is None:
+        return None
+    stored = _read_summary(recalled[0], name)
+    return (stored, WalkSnapshot.from_bytes(recalled[1])) if stored is not None else None
+
+
+def reuse_stored(name: str, stored: StoredContext, store_dir: Path, cas: ContentStore) -> StoredContext | None:
+    """`stored` (an entry of `cas`, as last_stored gave it) linked into `store_dir` as context `name`; None
+    if it was evicted meanwhile."""
+    return _try_reuse(store_dir, validate_name(name), stored.fingerprint, time.perf_counter(), cas)
+
+
+def _remember(cas: ContentStore | None, sources: Sequence[str], limits: LoadLimits, base_dir: Path | None,
+              fingerprint: str, snapshot: WalkSnapshot | None) -> None:
+    if cas is not None and snapshot is not None:
+        cas.remember(_sources_key(sources, limits, base_dir), fingerprint, snapshot.to_bytes())
 
 
 def _sources_key(sources: Sequence[str], limits: LoadLimits, base_dir: Path | None) -> str:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ContextTooLarge, OutsideAllowedRoots, SourceNotFound
-from .ignore import IgnoreRules, rules_for
+from .ignore import IgnoreRules, rule_inputs, rules_for
 from .languages import BINARY_EXTENSIONS
 from .models import FileSize, LoadLimits
 
@@ -70,6 +70,14 @@ class WalkResult:
     # Directories holding selected files the walk did not enter (named files, symlinked files): a watcher
     # gets the entered ones from walk_sources(on_directory=...) and these after the walk.
     outside_dirs: list[str] = field(default_factory=list)
+    # What rlm_mcp/contexts/snapshot.py needs to prove a later walk would find the same: each directory
+    # entered, stat'ed before it was listed (real path, mtime_ns, ctime_ns; -1s when it could not be),
+    # the stat of every file the ignore rules were read from or could be (Stat.MISSING when absent),
+    # each source as given (absolute) with what it resolved to, and the too-large files' stats.
+    dir_stats: list[tuple[str, int, int]] = field(default_factory=list)
+    rule_stats: list[tuple[str, int, int, int]] = field(default_factory=list)
+    resolved: list[tuple[str, str]] = field(default_factory=list)
+    too_large_stats: list[tuple[str, int, int, int]] = field(default_factory=list)
 
 
 def glob_to_regex(pattern: str) -> re.Pattern[str]:
@@ -163,6 +171,7 @@ class _Walker:
             return
         if st.st_size > self.limits.max_file_bytes and not named:
             res.too_large.append(FileSize(logical, st.st_size))
+            res.too_large_stats.append((real, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
             res.fingerprint_parts.append(f"L\0{logical}\0{st.st_size}\0{st.st_mtime_ns}")
             return
         res.candidates.append(Candidate(real, logical, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
@@ -187,6 +196,7 @@ class _Walker:
         self.seen_dirs.add(real_dir)
         if self.on_directory is not None:
             self.on_directory(real_dir)  # before the listing: whatever changes after it is an event
+        self.res.dir_stats.append(stat_of_dir(real_dir))  # before the listing too (rlm_mcp/contexts/snapshot.py)
         try:
             with os.scandir(real_dir) as it:
                 entries = sorted(it, key=_NAME)
@@ -198,7 +208,10 @@ class _Walker:
         limits = self.limits
         names = {e.name: e for e in entries}
         if ".gitignore" in names:
+            self.res.rule_stats.append(stat_of_file(names[".gitignore"].path))
             rules = rules.push_file(ign_prefix, names[".gitignore"].path)
+        if CACHEDIR_TAG in names:
+            self.res.rule_stats.append(stat_of_file(names[CACHEDIR_TAG].path))
         if CACHEDIR_TAG in names and real_dir != self.source_root and _is_cache_dir(names[CACHEDIR_TAG].path):
             self.res.ignored += 1  # e.g. rlm-mcp's own store: a live context must not swallow itself
             return
@@ -282,6 +295,7 @@ def walk_sources(
     for source in sources:
         expanded = os.path.expanduser(source)
         absolute = os.path.normpath(os.path.join(base, expanded))
+        w.res.resolved.append((absolute, os.path.realpath(absolute)))
         # Relative sources keep the user's naming: 'src/**/*.py' stores 'src/a.py', not 'a.py'.
         relative_base = base_real if not os.path.isabs(expanded) else None
         try:
@@ -303,6 +317,7 @@ def walk_sources(
             w.res.roots.append(real)
             w.res.bases.append(_base_for(real, relative_base))
             w.source_root = real
+            w.res.rule_stats += [stat_of_file(path) for path in rule_inputs(real, root)]
             rules, prefix = rules_for(real, root)
             w.walk(real, real, rules, prefix, "", None, None)
         else:
@@ -340,6 +355,7 @@ def _walk_glob(w: _Walker, source: str, absolute: str, relative_base: str | None
     w.res.bases.append(_base_for(real, relative_base))
     w.source_root = real
     before = len(w.res.candidates) + len(w.res.too_large) + w.res.binary
+    w.res.rule_stats += [stat_of_file(path) for path in rule_inputs(real, root)]
     rules, ign_prefix = rules_for(real, root)
     max_depth = None if "**" in rest else len(rest)
     w.walk(real, real, rules, ign_prefix, "", glob_to_regex("/".join(rest)), max_depth)
@@ -349,6 +365,25 @@ def _walk_glob(w: _Walker, source: str, absolute: str, relative_base: str | None
 
 CACHEDIR_TAG = "CACHEDIR.TAG"
 CACHEDIR_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"  # https://bford.info/cachedir/
+
+
+def stat_of_dir(path: str) -> tuple[str, int, int]:
+    """(path, mtime_ns, ctime_ns): a directory's mtime moves when an entry is added, removed or renamed in
+    it, its ctime when its permissions change too; (path, -1, -1) when it cannot be stat'ed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return path, -1, -1
+    return path, st.st_mtime_ns, st.st_ctime_ns
+
+
+def stat_of_file(path: str) -> tuple[str, int, int, int]:
+    """(path, size, mtime_ns, ctime_ns), or (path, -1, -1, -1) when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return path, -1, -1, -1
+    return path, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _is_cache_dir(tag: str) -> bool:

@@ -10,6 +10,7 @@ from rlm_mcp.contexts import (
     ContentStore,
     LiveContext,
     LoadLimits,
+    WalkSnapshot,
     open_watch,
     read_manifest,
     store_paths,
@@ -42,7 +43,7 @@ def follow(tmp_path: Path, *, watch: bool, during_walk: Callable[[Path, str], No
     stored = store_paths("main", [str(tree)], allowed_roots=[tree], store_dir=tmp_path / "s", limits=LIMITS,
                          cas=cas, walked=walked, base_dir=tmp_path)
     live = LiveContext(stored, [str(tree)], allowed_roots=[tree], limits=LIMITS, base_dir=tmp_path,
-                       store_dir=tmp_path / "s", cas=cas, watch=watcher, walked=walked)
+                       store_dir=tmp_path / "s", cas=cas, watch=watcher, snapshot=WalkSnapshot.of(walked, [tree]))
     assert live.watched == watch
     return tree, live
 

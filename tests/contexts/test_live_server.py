@@ -129,3 +129,24 @@ async def test_sub_query_slices_and_resources_read_the_current_files(server_env,
             _write(proj / "b.py", "B = 1\n")
             manifest = await client.read_resource("rlm://contexts/main/manifest")
             assert '"b.py"' in manifest.contents[0].text
+
+
+async def test_a_new_server_sees_what_changed_while_no_server_ran(server_env, tmp_path: Path) -> None:
+    """A new server proves an unchanged tree unchanged by stat alone (rlm_mcp/contexts/snapshot.py) and
+    reuses it; an edit made in place between servers (same size, same directory listing) is still seen."""
+    proj = tmp_path / "proj"
+    _write(proj / "a.py", "def alpha():\n    return 1\n")
+    _write(proj / "b.py", "B = 1\n")
+
+    async def new_server() -> tuple[bool, list[str], str]:
+        async with stdio_client(server_env, cwd=tmp_path) as client:
+            loaded = await client.call_tool("load_context", {"source": [str(proj)]})
+            found = await client.call_tool("find_symbol", {"name": "alpha"})
+            text = await _exec(client, "print(files['a.py'], end='')")
+            paths = [r["path"] for r in found.structured_content["results"]]
+            return loaded.structured_content.get("reused", False), paths, text["stdout"]
+
+    assert await new_server() == (False, ["a.py"], "def alpha():\n    return 1\n")
+    assert await new_server() == (True, ["a.py"], "def alpha():\n    return 1\n")
+    (proj / "a.py").write_text("def omega():\n    return 1\n")  # in place: the directory's mtime stays
+    assert await new_server() == (False, [], "def omega():\n    return 1\n")
