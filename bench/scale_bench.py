@@ -6,9 +6,10 @@ is downloaded), until it holds about `--target-mb` of text. One run prints: load
 `find_symbol(name=...)` answer right after the load, index ready, `grep()` vs `rg` per pattern (with
 their hit counts), peak memory of the server's whole process tree against the loaded text, a warm
 reload, and universal-ctags on the same files. Then the live-context figures (`--live-only` runs just
-these): the per-call cost of the freshness check on the unchanged tree, edit-to-visible latency, a new
-server reloading the unchanged tree with its index from RLM_HOME/store, and the first find_symbol
-answers for a common and a rare name right after a fresh load, checked against the finished index.
+these): the per-call cost of the freshness check on the unchanged tree, edit-to-visible latency, new
+servers loading the tree with its index from RLM_HOME/store -- unchanged, and with one file changed while
+no server ran -- timed to their first find_symbol answer, and the first find_symbol answers for a common
+and a rare name right after a fresh load, checked against the finished index.
 """
 
 from __future__ import annotations
@@ -373,14 +374,37 @@ async def measure_live(tree: Path, home: Path, rows: list[tuple[str, str]]) -> N
         await wait_for_index(client)
         rows.append(("edit-to-visible: a new file, then exec_code sees it in `files`",
                      f"{_median(visible):.2f} s (median of 5); find_symbol on it then {_median(found_s):.2f} s"))
+    unchanged = [await _new_server_load(params, tree) for _ in range(NEW_SERVERS)]
+    rows.append(("reload of the unchanged tree in a new server, index included",
+                 _new_server_row(unchanged)))
+    probe = min(path for path in tree.iterdir() if path.is_dir()) / "edited_while_no_server_ran.py"
+    edited = []
+    for i in range(NEW_SERVERS):  # one file changed between servers: the rest is copied, not read
+        probe.write_text(f"def edited_{i}():\n    return {i}\n")
+        edited.append(await _new_server_load(params, tree))
+    probe.unlink()
+    rows.append(("load in a new server after one file changed while no server ran, index included",
+                 _new_server_row(edited)))
+
+
+NEW_SERVERS = 3
+
+
+async def _new_server_load(params: StdioServerParameters, tree: Path) -> tuple[float, float, bool]:
+    """(seconds to load_context's answer, seconds to the first find_symbol's answer, reused) in a new server."""
     async with Client(params) as client:
         started = time.perf_counter()
-        again = structured(await client.call_tool("load_context", {"source": [str(tree)]}))
+        loaded = structured(await client.call_tool("load_context", {"source": [str(tree)]}))
         loaded_s = time.perf_counter() - started
-        await wait_for_index(client)
-        rows.append(("reload of the unchanged tree in a new server, index included",
-                     f"{time.perf_counter() - started:.2f} s (load_context {loaded_s:.2f} s, "
-                     f"reused={again['reused']})"))
+        found = structured(await client.call_tool("find_symbol", {"name": COMMON, "limit": 1000}))
+        assert found["results"], found
+        return loaded_s, time.perf_counter() - started, bool(loaded.get("reused"))
+
+
+def _new_server_row(runs: list[tuple[float, float, bool]]) -> str:
+    loads, answers = [run[0] for run in runs], [run[1] for run in runs]
+    return (f"{_median(answers):.2f} s to the first find_symbol({COMMON!r}) answer, load_context "
+            f"{_median(loads):.2f} s (medians of {len(runs)} servers; reused: {', '.join(str(r[2]) for r in runs)})")
 
 
 def main() -> None:

@@ -38,7 +38,10 @@ class LaunchPlan:
     argv: list[str]
     env: dict[str, str]
     cwd: str
-    cleanup_paths: list[Path] = field(default_factory=list)
+    cleanup_paths: list[Path] = field(default_factory=list)  # removed when the sandbox closes
+    # Read only while the guest starts (nsjail's config): removed once it is up, so a server killed later
+    # (SIGKILL, a crash) leaves nothing behind in the temporary directory.
+    startup_paths: list[Path] = field(default_factory=list)
 
 
 class Launcher(Protocol):
@@ -194,7 +197,7 @@ class NsjailLauncher:
             argv=[self.binary, "--config", str(config_path)],
             env={"PATH": "/usr/bin:/bin"},
             cwd=str(config_dir),
-            cleanup_paths=[config_dir],
+            startup_paths=[config_dir],
         )
 
     def guest_path(self, host_path: Path, data_dir: Path) -> str:

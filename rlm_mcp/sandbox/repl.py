@@ -123,6 +123,9 @@ class Sandbox:
         except (TimeoutError, SandboxCrashed, ProtocolViolation) as exc:
             await self._kill()
             raise SandboxStartError(f"the sandbox did not start: {exc}", log=self.log_tail()) from exc
+        finally:
+            for path in plan.startup_paths:
+                shutil.rmtree(path, ignore_errors=True)
         if ready.get("op") != "ready":
             await self._kill()
             raise SandboxStartError(f"unexpected first message from the guest: {ready!r}", log=self.log_tail())

@@ -176,14 +176,16 @@ async def test_disconnect_cleans_up_jail_and_data(server_env, mode, runtime_dir:
 
 
 def _jail_pids(runtime_dir: Path) -> list[int]:
-    """nsjail processes whose config mounts a session directory under `runtime_dir`."""
+    """nsjail processes whose guest has a session directory under `runtime_dir` mounted (their config file is
+    gone once the jail is up)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-                is_jail = len(cmdline) > 2 and cmdline[0].endswith(b"nsjail")
-                if is_jail and str(runtime_dir).encode() in Path(cmdline[2].decode()).read_bytes():
+                if not (entry / "cmdline").read_bytes().split(b"\0")[0].endswith(b"nsjail"):
+                    continue
+                guests = (entry / "task" / entry.name / "children").read_text().split()
+                if any(f" {runtime_dir}/" in Path(f"/proc/{guest}/mountinfo").read_text() for guest in guests):
                     pids.append(int(entry.name))
             except OSError:
                 continue
