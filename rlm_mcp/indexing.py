@@ -33,13 +33,12 @@ from .memory import release_memory
 from .symbols import CodeIndex
 from .symbols.cache import load_cache
 from .symbols.files import StoredFiles
-from .symbols.index import lookup_key, parse, parse_in_parallel
+from .symbols.index import PATCH_FILES, lookup_key, parse, parse_in_parallel
 from .symbols.languages import spec_for
 from .symbols.prefilter import can_define_here
 
 log = logging.getLogger(__name__)
 MAX_RESULTS = 1000
-IN_PLACE_FILES = 200  # a live change of more files (a branch switch) is indexed like a reload instead
 
 
 class IndexNotReady(BadRequest):
@@ -117,7 +116,12 @@ class ContextIndex:
             index.prepare_lookups()
             return index
         files = self.source.files()
-        return CodeIndex.open(files, list(files.spans), cache_path, self.stored.fingerprint, cache)
+        index = CodeIndex.open(files, list(files.spans), cache_path, self.stored.fingerprint, cache)
+        pending = index.pending()
+        if index.has_lookups and len(pending) <= PATCH_FILES:  # a few files changed since: complete it now
+            index.add(parse(files, pending))
+            index.finish(prepare_lookups=True, save=False)
+        return index
 
 
 class SessionIndex:
@@ -154,7 +158,7 @@ class SessionIndex:
         current = self.indexes.get(stored.name)
         index = current.index if current is not None else None
         if current is None or index is None or not index.complete or current.error is not None \
-                or len(changed) > IN_PLACE_FILES:
+                or len(changed) > PATCH_FILES:
             self.start(stored, task_group)
             return
         entry = ContextIndex(stored, status="ready", index=index)
@@ -169,12 +173,13 @@ class SessionIndex:
         stored = entry.stored
         with entry.cancel:
             try:
-                entry.index = await anyio.to_thread.run_sync(entry.open, self.cache_path(stored))
+                entry.index = index = await anyio.to_thread.run_sync(entry.open, self.cache_path(stored))
                 entry.opened.set()
-                if entry.index.complete:
+                if index.complete:
+                    if index.unsaved:
+                        await anyio.to_thread.run_sync(index.cache_writer())
                     return
                 async with self._one_build_at_a_time:
-                    index = entry.index
                     await anyio.to_thread.run_sync(lambda: self._fill(index, entry.cancel), abandon_on_cancel=True)
                     await anyio.to_thread.run_sync(lambda: index.finish(prepare_lookups=True))
                 release_memory()  # the parsed chunks' transient objects

@@ -41,6 +41,9 @@ WORKER_WATCH_S = 0.5  # how often a parse worker checks that its server is still
 CHUNK = 48
 UNPACKED_FILES = 256
 PREBUILT_SYMBOLS = 100_000  # see CodeIndex._prebuilt_lookups
+# Up to this many files changed (a live edit, or edits made while no server ran), the saved name lookup is
+# patched rather than rebuilt (~1 s at 310k definitions); more (a branch switch) and it is rebuilt.
+PATCH_FILES = 200
 _FIELD, _ROW = "\x1f", "\x1e"  # separators of a packed symbol list (never in names; scrubbed from signatures)
 
 
@@ -144,11 +147,15 @@ class CodeIndex:
         index.records = Records({path: entry for path in index.paths if (entry := cached.get(path)) is not None
                                  and index._fresh(entry, path)})
         index.cache_hits = len(index.records)
-        same_records = len(index.records) == len(cached)
-        index._changed = not same_records or cached_version != version
-        if same_records and len(index.records) == len(index.paths):
-            index._by_key = lookups  # the very same records: their name lookup as saved (~5x faster than built)
-            index._lookups_saved = lookups is not None
+        dropped = [path for path in cached if path not in index.records]  # changed or gone since the cache
+        unchanged = not dropped and len(index.records) == len(index.paths)
+        index._changed = not unchanged or cached_version != version
+        if lookups is not None and len(dropped) + len(index.paths) - len(index.records) <= PATCH_FILES:
+            index._by_key = lookups  # as saved (~5x faster than built), less what changed; `add` links the rest
+            for path in dropped:
+                index._unlink(path, cached[path])
+            index._lookups_saved = unchanged
+        if unchanged:
             index._counts = counts
         return index
 
@@ -178,11 +185,16 @@ class CodeIndex:
         return [path for path in self.paths if path not in self.records]
 
     def add(self, parsed: Iterable[tuple[str, Indexed]]) -> None:
+        """Parsed files in. Name lookups that exist (a reload that found few files changed) are patched; others
+        are built when first needed."""
         for path, entry in parsed:
-            self.records[path] = entry._replace(language=sys.intern(entry.language) if entry.language else None)
+            old = self.records.get(path)
+            if old is not None:
+                self._unlink(path, old)
+            self.records[path] = entry = entry._replace(language=sys.intern(entry.language) if entry.language else None)
+            self._link(path, entry)
             self._unpacked.pop(path, None)
             self._changed = True
-        self._forget_lookups()
         self._counts = None
 
     def replace(self, files: FileSource, paths: Sequence[str], parsed: Sequence[tuple[str, Indexed]],
@@ -190,14 +202,12 @@ class CodeIndex:
         """A live context's few changed files, applied in place to a complete index (now of `version`): the
         records, and the name lookups patched rather than rebuilt (a rebuild takes ~1 s at 300k definitions)."""
         self.files, self.paths, self.version = files, list(dict.fromkeys(paths)), version
-        for path in [*removed, *(path for path, _ in parsed)]:
+        for path in removed:
             old = self.records.pop(path, None)
             self._unpacked.pop(path, None)
             if old is not None:
                 self._unlink(path, old)
-        for path, entry in parsed:
-            self.records[path] = entry = entry._replace(language=sys.intern(entry.language) if entry.language else None)
-            self._link(path, entry)
+        self.add(parsed)
         self._references.clear()
         self._changed, self._lookups_saved, self._counts = True, False, None
 
@@ -255,17 +265,28 @@ class CodeIndex:
             self._unpacked.popitem(last=False)
         return cached
 
-    def finish(self, prepare_lookups: bool = False) -> None:
-        """All files are in: say so and write the cache. The name lookup is built on the first query by
-        name (an index reloaded but never queried should not pay), or here when asked: the session's
-        build does it in its worker thread, so no query on the event loop waits for it."""
+    def finish(self, prepare_lookups: bool = False, save: bool = True) -> None:
+        """All files are in: say so and write the cache (unless `save` is false: the caller writes it later,
+        with `cache_writer`). The name lookup is built on the first query by name (an index reloaded but
+        never queried should not pay), or here when asked: the session's build does it in its worker
+        thread, so no query on the event loop waits for it."""
         if prepare_lookups:
             self.prepare_lookups()
         self.complete = True
-        if self._changed or (self._by_key is not None and not self._lookups_saved):
+        if save and self.unsaved:
             save_cache(self.cache_path, self.files.identity, self.records, self._by_key, self.counts(), self.version)
             self._changed = False
             self._lookups_saved = self._by_key is not None
+
+    @property
+    def has_lookups(self) -> bool:
+        """Whether a name lookup is kept (a large index reopened from its cache has one)."""
+        return self._by_key is not None
+
+    @property
+    def unsaved(self) -> bool:
+        """Whether the cache on disk lags behind: records or their version changed, or a lookup was built."""
+        return self._changed or (self._by_key is not None and not self._lookups_saved)
 
     def prepare_lookups(self) -> None:
         """Build the name lookup now (in a worker thread) rather than on the first query (on the event loop)."""

@@ -124,3 +124,33 @@ def test_a_live_change_patched_in_place_answers_like_a_rebuild(tmp_path: Path, m
     for name in ("Shared", "Shared.run", "run", "only2", "only4", "renamed", "only0"):
         assert patched.find_definitions(name) == fresh.find_definitions(name), name
     assert (patched._prebuilt is not None) == bool(prebuilt) and patched.find_definitions("only4") == []
+
+
+def test_a_reload_after_a_few_changes_patches_the_saved_lookup_like_a_rebuild(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """CodeIndex.open on a cache that a few files moved away from keeps the saved name lookup, less what
+    changed, and `add` links the files parsed again: the answers of a fresh build, without rebuilding it."""
+    from rlm_mcp.symbols import CodeIndex, index
+    from rlm_mcp.symbols.files import DiskFiles
+    from rlm_mcp.symbols.index import parse
+
+    monkeypatch.setattr(index, "PREBUILT_SYMBOLS", 0)  # large-index lookups: the ones a cache saves
+    for i in range(6):
+        (tmp_path / f"m{i}.py").write_text(f"class Shared:\n    def run(self): pass\n\ndef only{i}(): pass\n")
+    cache = tmp_path / "index.idx"
+    paths = [f"m{i}.py" for i in range(6)]
+    built = CodeIndex.build(tmp_path, paths, cache)
+    built.find_definitions("Shared")  # builds the lookup; the next save keeps it
+    built.finish()
+    (tmp_path / "m2.py").write_text("def renamed(): pass\n\nclass Shared:\n    def run(self): pass\n")
+    (tmp_path / "m9.py").write_text("def run(): pass\n")
+    (tmp_path / "m4.py").unlink()
+    now = [p for p in paths if p != "m4.py"] + ["m9.py"]
+    reopened = CodeIndex.open(tmp_path, now, cache)
+    assert reopened.has_lookups and sorted(reopened.pending()) == ["m2.py", "m9.py"]
+    reopened.add(parse(DiskFiles(str(tmp_path)), reopened.pending()))
+    reopened.finish()
+    fresh = CodeIndex.build(tmp_path, now)
+    for name in ("Shared", "Shared.run", "run", "only2", "only4", "renamed", "only0"):
+        assert reopened.find_definitions(name) == fresh.find_definitions(name), name
+    assert reopened.find_definitions("only4") == [] and reopened.find_definitions("renamed")
