@@ -374,6 +374,20 @@ async def measure_live(tree: Path, home: Path, rows: list[tuple[str, str]]) -> N
         await wait_for_index(client)
         rows.append(("edit-to-visible: a new file, then exec_code sees it in `files`",
                      f"{_median(visible):.2f} s (median of 5); find_symbol on it then {_median(found_s):.2f} s"))
+        edited = min(path for path in tree.iterdir() if path.is_dir()) / "edited_in_place.py"
+        edited.write_text("def edited_in_place_0():\n    return 0\n")
+        await client.call_tool("exec_code", {"code": "pass"})
+        in_place = []
+        for i in range(1, 6):  # the same file rewritten, as an assistant's edit tool does: nothing listed changes
+            edited.write_text(f"def edited_in_place_{i}():\n    return {i}\n")
+            seconds, out = await _timed(client, "exec_code",
+                                        {"code": f"print(files[{str(edited.relative_to(tree))!r}])"})
+            assert f"edited_in_place_{i}" in out["stdout"] and out.get("context_changed"), out
+            in_place.append(seconds)
+        edited.unlink()
+        await client.call_tool("exec_code", {"code": "pass"})
+        rows.append(("edit-to-visible: a file rewritten in place, then exec_code sees the new text",
+                     f"{_median(in_place):.2f} s (median of 5)"))
     unchanged = [await _new_server_load(params, tree) for _ in range(NEW_SERVERS)]
     rows.append(("reload of the unchanged tree in a new server, index included",
                  _new_server_row(unchanged)))

@@ -189,7 +189,7 @@ class Session:
             watch = ctx_store.open_watch() if live else None  # placed directory by directory, before each look
             on_directory = watch.add if watch is not None else None
             try:
-                stored, found = None, snapshot
+                stored, found, walked = None, snapshot, None
                 if last is not None and snapshot is not None and snapshot.unchanged(roots, on_directory):
                     stored = ctx_store.reuse_stored(name, last, self.data_dir, store)
                 if stored is None:
@@ -209,7 +209,7 @@ class Session:
             assert found is not None
             return stored, ctx_store.LiveContext(stored, sources, allowed_roots=roots, limits=limits,
                                                  base_dir=base_dir, store_dir=self.data_dir, cas=store, watch=watch,
-                                                 snapshot=found)
+                                                 snapshot=found, walked=walked)
 
         stored, follower = await anyio.to_thread.run_sync(load)
         self._stop_following(name)

@@ -29,7 +29,7 @@ from .cas import ContentStore
 from .models import LoadLimits, StoredContext
 from .snapshot import WalkSnapshot
 from .store import read_manifest, store_paths
-from .walk import WalkResult, walk_sources
+from .walk import WalkResult, restat, walk_sources
 from .watch import DirectoryWatch
 from .write import Previous
 
@@ -68,10 +68,11 @@ class LiveContext:
 
     def __init__(self, stored: StoredContext, sources: Sequence[str], *, allowed_roots: Sequence[Path],
                  limits: LoadLimits, base_dir: Path, store_dir: Path, cas: ContentStore | None,
-                 watch: DirectoryWatch | None, snapshot: WalkSnapshot) -> None:
+                 watch: DirectoryWatch | None, snapshot: WalkSnapshot, walked: WalkResult | None = None) -> None:
         """`watch` is the one the load's walk placed on every directory it entered (see
-        rlm_mcp/contexts/watch.py: open_watch, and walk_sources' on_directory), or None: then every check
-        re-stats what `snapshot` (of the walk that found `stored`) lists, and walks only when that moved."""
+        rlm_mcp/contexts/watch.py: open_watch, and walk_sources' on_directory), or None. `snapshot` is of
+        the walk that found `stored`, and `walked` that walk's result when there was one (a load that
+        proved the tree unchanged walked nothing)."""
         self.stored = stored
         self.sources = list(sources)
         self.allowed_roots = list(allowed_roots)
@@ -84,7 +85,7 @@ class LiveContext:
         # Sources that were single files: one that disappears was deleted, not a vanished directory.
         self._file_sources = {s for s in sources if os.path.isfile(base_dir / os.path.expanduser(s))}
         self._watch = watch
-        self._snapshot = snapshot
+        self._snapshot, self._walked = snapshot, walked
         self._watched(snapshot)
         self._dirty = self._watch is None  # without a watcher, every check looks
 
@@ -117,12 +118,18 @@ class LiveContext:
         changed = self._watch.changed() if self._watch is not None else True
         if not (changed or self._dirty):
             return None
-        if self._watch is None and self.frozen_note is None and self._snapshot.unchanged(self.allowed_roots):
-            return None  # no watcher (macOS, Windows): ~0.1 s of stat calls instead of a ~0.25 s walk
+        # Re-stat what the last walk found before walking again (~0.1 s against ~0.3-0.45 s on a 24k-file tree).
+        moved = self._snapshot.moved(self.allowed_roots) if self.frozen_note is None else None
+        if moved == []:  # nothing a walk would see moved (an ignored file was written, say)
+            self._dirty = self._watch is None
+            return None
         self._dirty = True  # until this check succeeds: a failed one (a limit crossed) is tried again next call
-        walked = walk_sources(self.sources, allowed_roots=self.allowed_roots, limits=self.limits,
-                              base_dir=self.base_dir, missing_ok=True,
-                              on_directory=self._watch.add if self._watch is not None else None)
+        # Files edited in place and nothing else: the last walk with their new stats is what a walk would find.
+        walked = restat(self._walked, moved, self.limits) if moved and self._walked is not None else None
+        if walked is None:
+            walked = walk_sources(self.sources, allowed_roots=self.allowed_roots, limits=self.limits,
+                                  base_dir=self.base_dir, missing_ok=True,
+                                  on_directory=self._watch.add if self._watch is not None else None)
         snapshot = WalkSnapshot.of(walked, self.allowed_roots)
         self._watched(snapshot)
         missing = [s for s in walked.missing_sources if s not in self._file_sources]
@@ -138,7 +145,7 @@ class LiveContext:
                              store_dir=self.store_dir, limits=self.limits, base_dir=self.base_dir, cas=self.cas,
                              walked=walked, previous=Previous(self.stored, self.entries()), entries_out=entries,
                              snapshot=snapshot)
-        self._dirty, self._snapshot = self._watch is None, snapshot
+        self._dirty, self._snapshot, self._walked = self._watch is None, snapshot, walked
         thawed, self.frozen_note = self.frozen_note is not None, None
         if stored.fingerprint == self.stored.fingerprint:
             return Change(None, notes=["Every loaded directory is back."]) if thawed else None

@@ -60,24 +60,36 @@ class WalkSnapshot(NamedTuple):
                   on_directory: Callable[[str], None] | None = None) -> bool:
         """Whether a walk now would find what the snapshot's walk found. `on_directory` is called with each
         directory before its stat (a watcher placed then sees every later change)."""
+        return self.moved(allowed_roots, on_directory, first_only=True) == []
+
+    def moved(self, allowed_roots: Sequence[os.PathLike[str] | str],
+              on_directory: Callable[[str], None] | None = None, *,
+              first_only: bool = False) -> list[tuple[int, os.stat_result]] | None:
+        """The files edited in place since, as (position in `files`, their stat now), when nothing else moved
+        (rlm_mcp/contexts/walk.py `restat` then gives what a walk would); None when a directory, an
+        ignore-rule input, a root or a source moved, or a file is gone: only a walk can tell then."""
         if _resolved_roots(allowed_roots) != self.allowed_roots:
-            return False
+            return None
         if any(os.path.realpath(given) != real for given, real in self.resolved):
-            return False
+            return None
         for path, mtime_ns, ctime_ns in self.dirs:
             if on_directory is not None:
                 on_directory(path)
             if stat_of_dir(path) != (path, mtime_ns, ctime_ns):
-                return False
-        stat = os.stat
-        for path, size, mtime_ns, ctime_ns in self.files:
+                return None
+        if not all(stat_of_file(rule[0]) == rule for rule in self.rules):
+            return None
+        stat, moved = os.stat, []
+        for at, (path, size, mtime_ns, ctime_ns) in enumerate(self.files):
             try:
                 st = stat(path)
             except OSError:
-                return False
+                return None
             if st.st_mtime_ns != mtime_ns or st.st_size != size or st.st_ctime_ns != ctime_ns:
-                return False
-        return all(stat_of_file(rule[0]) == rule for rule in self.rules)
+                moved.append((at, st))
+                if first_only:
+                    break
+        return moved
 
 
 def _resolved_roots(allowed_roots: Sequence[os.PathLike[str] | str]) -> tuple[str, ...]:

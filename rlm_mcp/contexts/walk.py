@@ -22,7 +22,7 @@ import os
 import re
 import stat
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import ContextTooLarge, OutsideAllowedRoots, SourceNotFound
@@ -30,7 +30,7 @@ from .ignore import IgnoreRules, rule_inputs, rules_for
 from .languages import BINARY_EXTENSIONS
 from .models import FileSize, LoadLimits
 
-__all__ = ["Candidate", "WalkResult", "glob_to_regex", "walk_sources"]
+__all__ = ["Candidate", "WalkResult", "glob_to_regex", "restat", "walk_sources"]
 
 _MAGIC = re.compile(r"[*?\[]")
 _NAME = operator.attrgetter("name")
@@ -174,8 +174,9 @@ class _Walker:
             res.too_large_stats.append((real, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
             res.fingerprint_parts.append(f"L\0{logical}\0{st.st_size}\0{st.st_mtime_ns}")
             return
-        res.candidates.append(Candidate(real, logical, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
-        res.fingerprint_parts.append(f"f\0{logical}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}")
+        candidate = Candidate(real, logical, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        res.candidates.append(candidate)
+        res.fingerprint_parts.append(_part(candidate))
         n = len(res.candidates)
         if n > self.limits.max_files:
             raise ContextTooLarge("files", n, self.limits.max_files, _biggest_dirs(res.candidates))
@@ -365,6 +366,28 @@ def _walk_glob(w: _Walker, source: str, absolute: str, relative_base: str | None
 
 CACHEDIR_TAG = "CACHEDIR.TAG"
 CACHEDIR_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"  # https://bford.info/cachedir/
+
+
+def restat(walked: WalkResult, moved: Sequence[tuple[int, os.stat_result]], limits: LoadLimits) -> WalkResult | None:
+    """What a walk would find now that the files at these positions of `walked`'s snapshot (its candidates,
+    then its too-large files: rlm_mcp/contexts/snapshot.py) were edited in place and nothing else moved;
+    None when one of them crossed the size limit either way (it changes sides: a walk must file it)."""
+    candidates, parts = list(walked.candidates), list(walked.fingerprint_parts)
+    where: dict[str, int] = {}
+    for at, st in moved:
+        if at >= len(candidates) or st.st_size > limits.max_file_bytes:
+            return None
+        old = candidates[at]
+        candidates[at] = new = Candidate(old.real, old.logical, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        where = where or {part: index for index, part in enumerate(parts)}
+        parts[where[_part(old)]] = _part(new)
+    return replace(walked, candidates=candidates, fingerprint_parts=parts, binary_paths=list(walked.binary_paths),
+                   unreadable_paths=list(walked.unreadable_paths))
+
+
+def _part(candidate: Candidate) -> str:
+    """A selected file's part of the fingerprint (rlm_mcp/contexts/store.py hashes them all)."""
+    return f"f\0{candidate.logical}\0{candidate.size}\0{candidate.mtime_ns}\0{candidate.ctime_ns}"
 
 
 def stat_of_dir(path: str) -> tuple[str, int, int]:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+import rlm_mcp.contexts.live as live_module
 from rlm_mcp.contexts import (
     ContentStore,
     LiveContext,
@@ -43,7 +47,8 @@ def follow(tmp_path: Path, *, watch: bool, during_walk: Callable[[Path, str], No
     stored = store_paths("main", [str(tree)], allowed_roots=[tree], store_dir=tmp_path / "s", limits=LIMITS,
                          cas=cas, walked=walked, base_dir=tmp_path)
     live = LiveContext(stored, [str(tree)], allowed_roots=[tree], limits=LIMITS, base_dir=tmp_path,
-                       store_dir=tmp_path / "s", cas=cas, watch=watcher, snapshot=WalkSnapshot.of(walked, [tree]))
+                       store_dir=tmp_path / "s", cas=cas, watch=watcher, snapshot=WalkSnapshot.of(walked, [tree]),
+                       walked=walked)
     assert live.watched == watch
     return tree, live
 
@@ -96,7 +101,40 @@ def test_watched_edits_are_seen_by_the_next_check(tmp_path: Path) -> None:
         live.close()
 
 
-def test_without_a_watch_every_check_walks(tmp_path: Path) -> None:
+def same_as_a_fresh_store(tree: Path, live: LiveContext) -> bool:
+    fresh = store_paths("main", [str(tree)], allowed_roots=[tree], store_dir=tree.parent / f"fresh{time.time_ns()}",
+                        limits=LIMITS, base_dir=tree.parent)
+    return (Path(fresh.content_path).read_bytes() == Path(live.stored.content_path).read_bytes()
+            and read_manifest(fresh)["files"] == read_manifest(live.stored)["files"])
+
+
+@pytest.mark.parametrize("watch", [True, False], ids=["inotify", "no watcher"])
+def test_files_edited_in_place_are_restated_without_a_walk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           watch: bool) -> None:
+    """Only files edited in place (nothing added, removed or renamed): the last walk with their new stats is
+    what a walk would find (rlm_mcp/contexts/walk.py `restat`); the stored context is byte for byte a fresh
+    store's. A file that crosses the size limit changes sides, so that one takes a walk."""
+    tree, live = follow(tmp_path, watch=watch)
+    walks: list[int] = []
+    real_walk = live_module.walk_sources
+    monkeypatch.setattr(live_module, "walk_sources", lambda *args, **kwargs: walks.append(1) or real_walk(*args,
+                                                                                                         **kwargs))
+    try:
+        (tree / "d0" / "f0.py").write_text("def f0():\n    return 'edited in place'\n")
+        (tree / "d1" / "f1.py").write_text("def f1():\n    return 1\n")  # the same text, a new mtime
+        change = live.check()
+        assert change is not None and sorted(change.changed) == ["d0/f0.py", "d1/f1.py"] and walks == []
+        assert text_of(live)["d0/f0.py"] == "def f0():\n    return 'edited in place'\n"
+        assert same_as_a_fresh_store(tree, live) and live.check() is None and walks == []
+        (tree / "d2" / "f2.py").write_text("x" * (LIMITS.max_file_bytes + 1))
+        change = live.check()
+        assert change is not None and change.removed == ["d2/f2.py"] and "over the per-file limit" in change.notes[0]
+        assert walks == [1] and same_as_a_fresh_store(tree, live)
+    finally:
+        live.close()
+
+
+def test_without_a_watch_every_check_looks_again(tmp_path: Path) -> None:
     tree, live = follow(tmp_path, watch=False)
     assert not live.watched
     check_edits(tree, live)
