@@ -166,8 +166,14 @@ class SessionIndex:
         parsed = await anyio.to_thread.run_sync(parse, files.only(changed), changed)
         index.replace(files, list(files.spans), parsed, removed, stored.fingerprint)
         entry.opened.set()
-        self.indexes[stored.name] = entry
-        task_group.start_soon(anyio.to_thread.run_sync, index.cache_writer())
+        self.indexes[stored.name] = entry  # its cache is written when the session ends (`save`), like its text
+
+    async def save(self) -> None:
+        """Write the cache of every complete index that changed since it was last written (a live context's
+        patched ones), for the next server."""
+        for entry in list(self.indexes.values()):
+            if entry.index is not None and entry.index.complete and entry.index.unsaved:
+                await anyio.to_thread.run_sync(entry.index.cache_writer())
 
     async def _build(self, entry: ContextIndex) -> None:
         stored = entry.stored

@@ -52,7 +52,7 @@ from .models import (
     SymbolReport,
 )
 from .playbook import PLAYBOOK, SERVER_INSTRUCTIONS
-from .rlm.calls import WorkerCalls, answer, session_calls, status_report
+from .rlm.calls import WorkerCalls, answer, require_root_model, session_calls, status_report
 from .sessions import Session, SessionManager
 from .slices import worker_prompts
 from .unknown_names import install as install_unknown_names
@@ -302,6 +302,7 @@ async def rlm_complete(
     async def progress(iteration: int, total: int, message: str) -> None:
         await ctx.report_progress(float(iteration), float(total), f"iteration {iteration}: {message}")
 
+    require_root_model(state_of(ctx).settings)
     current = await current_session(ctx, session)
     report = await answer(current, query, max_iterations=max_iterations, on_iteration=progress)
     return tool_result(report, is_error=report.status == "failed")

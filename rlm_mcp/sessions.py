@@ -226,6 +226,19 @@ class Session:
         except Exception as exc:
             log.info("session %s: the sandbox did not start ahead of a load (%s)", self.key, exc)
 
+    async def _keep_live_versions(self) -> None:
+        """Stop following, and put what live contexts changed to (their text and their index) into the store
+        under RLM_HOME for the next server: it then reuses them instead of storing and indexing again."""
+        followers, self.live = list(self.live.values()), {}
+        for follower in followers:
+            follower.close()
+        try:
+            for follower in followers:
+                await anyio.to_thread.run_sync(follower.keep)
+        finally:
+            if self.index is not None:
+                await self.index.save()
+
     def _stop_following(self, name: str) -> None:
         follower = self.live.pop(name, None)
         if follower is not None:
@@ -369,9 +382,8 @@ class Session:
         """Stop the jail, close the extension and the trajectory, delete the data. Each step runs even when
         one before it failed (nothing leaks); the first failure is raised afterwards."""
         failures: list[Exception] = []
-        for name in list(self.live):
-            self._stop_following(name)
-        for step in (self._sandbox and self._sandbox.close, self.extension and self.extension.aclose):
+        for step in (self._keep_live_versions, self._sandbox and self._sandbox.close,
+                     self.extension and self.extension.aclose):
             try:
                 if step:
                     await step()

@@ -28,7 +28,7 @@ from typing import Any
 from .cas import ContentStore
 from .models import LoadLimits, StoredContext
 from .snapshot import WalkSnapshot
-from .store import read_manifest, store_paths
+from .store import keep_stored, read_manifest, store_paths
 from .walk import WalkResult, restat, walk_sources
 from .watch import DirectoryWatch
 from .write import Previous
@@ -86,6 +86,7 @@ class LiveContext:
         self._file_sources = {s for s in sources if os.path.isfile(base_dir / os.path.expanduser(s))}
         self._watch = watch
         self._snapshot, self._walked = snapshot, walked
+        self._kept = True  # whether the current version is in the store under RLM_HOME (see `keep`)
         self._watched(snapshot)
         self._dirty = self._watch is None  # without a watcher, every check looks
 
@@ -98,6 +99,14 @@ class LiveContext:
         if self._watch.failure is not None:
             log.info("watcher of context %s stopped (%s): walking instead", self.stored.name, self._watch.failure)
             self.close()
+
+    def keep(self) -> None:
+        """Put the current version into the store under RLM_HOME, if only the session has it: the next server
+        that loads these sources then finds it (by stat alone when the tree is still as it is). Blocking."""
+        if not self._kept and self.cas is not None and self.frozen_note is None:
+            keep_stored(self.stored, self.sources, limits=self.limits, base_dir=self.base_dir, cas=self.cas,
+                        snapshot=self._snapshot)
+            self._kept = True
 
     def close(self) -> None:
         watch, self._watch = self._watch, None
@@ -141,11 +150,14 @@ class LiveContext:
             self.frozen_note = note
             return Change(None, notes=[note])
         entries: list[dict[str, Any]] = []
+        # Into the session's directory only: most versions an editing session makes are superseded within
+        # seconds, and one written to the store is fsync'ed (0.1 s to seconds for 292 MB, with the disk
+        # throttling every later write). `keep` puts the last one into the store when the session ends.
         stored = store_paths(self.stored.name, self.sources, allowed_roots=self.allowed_roots,
-                             store_dir=self.store_dir, limits=self.limits, base_dir=self.base_dir, cas=self.cas,
-                             walked=walked, previous=Previous(self.stored, self.entries()), entries_out=entries,
-                             snapshot=snapshot)
+                             store_dir=self.store_dir, limits=self.limits, base_dir=self.base_dir, walked=walked,
+                             previous=Previous(self.stored, self.entries()), entries_out=entries)
         self._dirty, self._snapshot, self._walked = self._watch is None, snapshot, walked
+        self._kept = self._kept and stored.fingerprint == self.stored.fingerprint
         thawed, self.frozen_note = self.frozen_note is not None, None
         if stored.fingerprint == self.stored.fingerprint:
             return Change(None, notes=["Every loaded directory is back."]) if thawed else None

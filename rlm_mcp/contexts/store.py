@@ -38,7 +38,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .cas import ContentStore, link_entry
+from .cas import ContentStore, discard, link_entry
 from .errors import ContextError, InvalidContextName
 from .models import (
     CONTEXT_NAME_RE,
@@ -54,7 +54,8 @@ from .snapshot import WalkSnapshot
 from .walk import WalkResult, walk_sources
 from .write import Previous, Progress, rel_path, write_files
 
-__all__ = ["files_of", "last_stored", "load_stored", "read_manifest", "reuse_stored", "store_paths", "store_text"]
+__all__ = ["files_of", "keep_stored", "last_stored", "load_stored", "read_manifest", "reuse_stored", "store_paths",
+           "store_text"]
 
 
 def validate_name(name: str) -> str:
@@ -231,6 +232,22 @@ def _remember(cas: ContentStore | None, sources: Sequence[str], limits: LoadLimi
               fingerprint: str, snapshot: WalkSnapshot | None) -> None:
     if cas is not None and snapshot is not None:
         cas.remember(_sources_key(sources, limits, base_dir), fingerprint, snapshot.to_bytes())
+
+
+def keep_stored(stored: StoredContext, sources: Sequence[str], *, limits: LoadLimits, base_dir: Path | None,
+                cas: ContentStore, snapshot: WalkSnapshot) -> None:
+    """Put a version stored in a session's directory only (a live refresh's: rlm_mcp/contexts/live.py) into
+    `cas` for later servers -- its files hard-linked, fsync'ed and published like any entry -- and note it
+    as the version stored last for its sources."""
+    if cas.get(stored.fingerprint) is None:
+        written = cas.begin(stored.fingerprint)
+        try:
+            link_entry(Path(os.path.realpath(stored.content_path)).parent, written)
+        except BaseException:
+            discard(written)
+            raise
+        cas.publish(stored.fingerprint, written)
+    _remember(cas, sources, limits, base_dir, stored.fingerprint, snapshot)
 
 
 def _sources_key(sources: Sequence[str], limits: LoadLimits, base_dir: Path | None) -> str:

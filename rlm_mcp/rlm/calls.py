@@ -131,12 +131,17 @@ def session_calls(session: Session) -> WorkerCalls:
     return session.extension
 
 
+def require_root_model(settings: Settings) -> None:
+    """Refuse rlm_complete before anything is opened for it (a session counts against the caller's cap)."""
+    if not settings.root_model:
+        raise BadRequest("rlm_complete needs a root model: set RLM_ROOT_MODEL (e.g. openai/gpt-4o, or "
+                         "ollama/qwen2.5-coder with RLM_ROOT_API_BASE) and restart; or drive exec_code yourself")
+
+
 async def answer(session: Session, query: str, *, max_iterations: int | None = None,
                  on_iteration: OnIteration | None = None) -> RLMReport:
     """The host's rlm_complete: the loop over what `session` has loaded, reported with what it cost."""
-    if not session.settings.root_model:
-        raise BadRequest("rlm_complete needs a root model: set RLM_ROOT_MODEL (e.g. openai/gpt-4o, or "
-                         "ollama/qwen2.5-coder with RLM_ROOT_API_BASE) and restart; or drive exec_code yourself")
+    require_root_model(session.settings)
     if not session.contexts:
         raise BadRequest("nothing is loaded in this session: call load_context first")
     calls = session_calls(session)

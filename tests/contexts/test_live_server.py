@@ -150,3 +150,24 @@ async def test_a_new_server_sees_what_changed_while_no_server_ran(server_env, tm
     assert await new_server() == (True, ["a.py"], "def alpha():\n    return 1\n")
     (proj / "a.py").write_text("def omega():\n    return 1\n")  # in place: the directory's mtime stays
     assert await new_server() == (False, [], "def omega():\n    return 1\n")
+
+
+async def test_what_a_live_context_changed_to_is_kept_for_the_next_server(server_env, tmp_path: Path) -> None:
+    """Live refreshes write to the session only; the version the session ends with (text and index) goes into
+    the store under RLM_HOME, so the next server reuses it as it is, by stat alone."""
+    proj = tmp_path / "proj"
+    _write(proj / "a.py", "def alpha():\n    return 1\n")
+    _write(proj / "b.py", "B = 1\n")
+    async with stdio_client(server_env, cwd=tmp_path) as client:
+        await client.call_tool("load_context", {"source": [str(proj)]})
+        _write(proj / "a.py", "def omega():\n    return 1\n")
+        _write(proj / "c.py", "def gamma():\n    return 3\n")
+        seen = await _exec(client, "print(sorted(files))")
+        assert seen["stdout"] == "['a.py', 'b.py', 'c.py']\n" and seen.get("context_changed")
+    async with stdio_client(server_env, cwd=tmp_path) as client:
+        loaded = await client.call_tool("load_context", {"source": [str(proj)]})
+        assert loaded.structured_content.get("reused") is True, loaded.structured_content
+        found = await client.call_tool("find_symbol", {"name": "gamma"})
+        assert [r["path"] for r in found.structured_content["results"]] == ["c.py"]
+        text = await _exec(client, "print(files['a.py'], end='')")
+        assert text["stdout"] == "def omega():\n    return 1\n"

@@ -58,6 +58,17 @@ async def test_rlm_complete_without_root_model_says_how(server_env) -> None:
             await client.call_tool("rlm_complete", {"query": "?"})
 
 
+async def test_rlm_complete_without_root_model_opens_no_session(server_env) -> None:
+    """Refused before a session is opened for it: with room for one session, a new session still gets it."""
+    from mcp import MCPError
+
+    async with stdio_client({**server_env, "RLM_MAX_SESSIONS": "1"}) as client:
+        with pytest.raises(MCPError, match="RLM_ROOT_MODEL"):
+            await client.call_tool("rlm_complete", {"query": "?"})
+        loaded = await client.call_tool("load_context", {"text": "x", "new_session": True})
+        assert loaded.structured_content["session"], loaded
+
+
 def test_ask_streams_to_stderr_and_answers_on_stdout(server_env, project: Path) -> None:
     with FakeOpenAI(root) as fake:
         env = {**server_env, "RLM_ROOT_API_BASE": fake.api_base, "OPENAI_API_KEY": "sk-test"}
