@@ -154,3 +154,15 @@ def test_a_tree_holding_the_store_leaves_the_store_out(tmp_path: Path) -> None:
     second = store(tree, tmp_path / "s2", cas)
     assert second.reused and second.fingerprint == first.fingerprint and second.file_count == 5
     assert "store" not in Path(second.content_path).read_text()
+
+
+def test_notes_of_the_version_stored_last_count_against_the_cap(tmp_path: Path) -> None:
+    """Each note carries its walk's snapshot (~3 MB at 24k files): counted in RLM_STORE_MAX_BYTES, evicted too."""
+    tree = tmp_path / "tree"
+    make_tree(tree, files=5)
+    cas = ContentStore(tmp_path / "store", 1 << 30)
+    store_paths("main", [str(tree)], allowed_roots=[tree], store_dir=tmp_path / "s", limits=LoadLimits(), cas=cas)
+    (note,) = [path for path in (cas.root / "latest").iterdir() if not path.name.startswith(".")]
+    assert cas.usage() >= note.stat().st_size > 0
+    ContentStore(cas.root, 1).evict()  # a cap everything is over
+    assert not note.exists() and cas.usage() == 0
