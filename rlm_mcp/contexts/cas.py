@@ -76,12 +76,17 @@ class ContentStore:
     def recall(self, sources: str) -> tuple[Path, bytes] | None:
         """The entry stored last for `sources` and its walk's snapshot, if the store still has the entry
         (marked used: the last in line for eviction, so it stays for the load that asked)."""
+        note = self.root / "latest" / sources
         try:
-            key, _, snapshot = (self.root / "latest" / sources).read_bytes().partition(b"\n")
+            key, _, snapshot = note.read_bytes().partition(b"\n")
         except OSError:
             return None
         entry = self.get(key.decode("ascii", "replace")) if key.isalnum() else None
-        return (entry, snapshot) if entry is not None else None
+        if entry is None:
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(note)  # a use, like its entry's
+        return entry, snapshot
 
     def get(self, key: str) -> Path | None:
         """The entry's directory if it is in the store (and mark it used), else None."""
