@@ -13,6 +13,7 @@ neither the sessions nor the model budget of the others.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import time
@@ -177,6 +178,8 @@ class Session:
             max_file_bytes=self.settings.max_file_bytes,
             max_total_bytes=self.settings.max_context_bytes,
             max_files=self.settings.max_files,
+            # Our own files are never context: trajectories, caches, the sessions' stored texts.
+            skip_paths=frozenset(os.path.realpath(path) for path in (self.settings.home, self.data_dir.parent)),
         )
         base_dir, store = Path.cwd(), self.content_store()
         # The version any server stored last for these sources: a tree whose stats show it unchanged since is

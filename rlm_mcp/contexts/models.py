@@ -65,6 +65,9 @@ class LoadLimits:
         this says: they are counted as `outside_roots`. False skips every symlink (counted as
         `symlinks`).
     skip_dirs: directory names never descended into (see DEFAULT_SKIP_DIRS).
+    skip_paths: directories (real paths) never descended into: the server's own RLM_HOME and
+        RLM_RUNTIME_DIR, whose trajectories, caches and stored texts a load of a home directory (or of a
+        tree holding them) must not take in, nor a live context chase as they are written.
     """
 
     max_file_bytes: int = 2 * 1024 * 1024
@@ -72,11 +75,13 @@ class LoadLimits:
     max_files: int = 100_000
     follow_symlinks: bool = True
     skip_dirs: frozenset[str] = DEFAULT_SKIP_DIRS
+    skip_paths: frozenset[str] = frozenset()
 
     def key(self) -> str:
         """Stable text for the reuse fingerprint: a store made under other limits is not reused."""
         dirs = ",".join(sorted(self.skip_dirs))
-        return f"{self.max_file_bytes}|{self.max_total_bytes}|{self.max_files}|{self.follow_symlinks}|{dirs}"
+        paths = "\0".join(sorted(self.skip_paths))
+        return f"{self.max_file_bytes}|{self.max_total_bytes}|{self.max_files}|{self.follow_symlinks}|{dirs}|{paths}"
 
 
 @dataclass(frozen=True)

@@ -217,7 +217,7 @@ class _Walker:
             self.res.ignored += 1  # e.g. rlm-mcp's own store: a live context must not swallow itself
             return
         prefix = logical_dir if logical_dir.endswith("/") else logical_dir + "/"
-        skip_dirs, ignored, add_file = limits.skip_dirs, rules.ignored, self.add_file
+        skip_dirs, skip_paths, ignored, add_file = limits.skip_dirs, limits.skip_paths, rules.ignored, self.add_file
         for e in entries:
             name = e.name
             real = e.path
@@ -244,7 +244,7 @@ class _Walker:
                 res.unreadable_paths.append(logical)
                 continue
             if is_dir:
-                if name in skip_dirs or ignored(ign_prefix + name, True):
+                if name in skip_dirs or ignored(ign_prefix + name, True) or real in skip_paths:
                     res.ignored += 1
                     continue
                 if max_depth is not None and max_depth <= 1:

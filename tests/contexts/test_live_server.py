@@ -171,3 +171,22 @@ async def test_what_a_live_context_changed_to_is_kept_for_the_next_server(server
         assert [r["path"] for r in found.structured_content["results"]] == ["c.py"]
         text = await _exec(client, "print(files['a.py'], end='')")
         assert text["stdout"] == "def omega():\n    return 1\n"
+
+
+async def test_the_servers_own_files_are_never_loaded(server_env, tmp_path: Path, runtime_dir: Path) -> None:
+    """A tree holding RLM_HOME (trajectories written on every call) and RLM_RUNTIME_DIR (the sessions' stored
+    texts): neither is loaded, and the writes to them are no change to a live context."""
+    tree = runtime_dir  # jail-traversable, unlike pytest's own temporary directories
+    _write(tree / "code.py", "X = 1\n")
+    home, runtime = tree / "home", tree / "runtime"
+    runtime.mkdir()
+    runtime.chmod(0o711)
+    env = {**server_env, "RLM_HOME": str(home), "RLM_RUNTIME_DIR": str(runtime),
+           "RLM_ALLOWED_ROOTS": str(tree)}
+    async with stdio_client(env, cwd=tmp_path) as client:
+        await _exec(client, "print(1)")  # the trajectory and the session's directory exist now
+        await client.call_tool("load_context", {"source": [str(tree)]})
+        listing = await _exec(client, "print(sorted(files))")
+        assert listing["stdout"] == "['code.py']\n" and any(home.rglob("*.jsonl")), listing
+        again = await _exec(client, "print(2)")
+        assert again.get("context_changed") is None, again
