@@ -17,15 +17,16 @@ from __future__ import annotations
 import marshal
 import os
 import time
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 from .lookup import NameLookup
 
 __all__ = ["NO_CACHE", "Cache", "Counts", "Indexed", "Records", "load_cache", "save_cache"]
 
-CACHE_VERSION = 7
+CACHE_VERSION = 8
+ROWS_PER_PART = 2000  # the cache is written and read in parts: 24k rows encoded at once took ~90 MB more
 
 
 class Indexed(NamedTuple):
@@ -78,9 +79,10 @@ class Records(MutableMapping[str, Indexed]):
     def copy(self) -> Records:
         return Records(dict(self._rows))
 
-    def encoded(self) -> dict[str, bytes]:
-        """Every row as bytes, for the cache: rows never read are not decoded to be encoded again."""
-        return {path: row if isinstance(row, bytes) else marshal.dumps(tuple(row)) for path, row in self._rows.items()}
+    def encoded(self, paths: Iterable[str]) -> dict[str, bytes]:
+        """Those rows as bytes, for the cache: rows never read are not decoded to be encoded again."""
+        return {path: row if isinstance(row := self._rows[path], bytes) else marshal.dumps(tuple(row))
+                for path in paths}
 
 
 class Cache(NamedTuple):
@@ -101,9 +103,13 @@ def load_cache(cache_path: Path | None, root: str) -> Cache:
     if cache_path is None or not cache_path.exists():
         return NO_CACHE
     try:
-        format_version, cached_root, version, rows, lookups, counts = marshal.loads(cache_path.read_bytes())
+        parts = _parts(cache_path.read_bytes())
+        format_version, cached_root, version, lookups, counts = marshal.loads(next(parts))
         if format_version != CACHE_VERSION or cached_root != root:
             return NO_CACHE
+        rows: dict[str, Indexed | bytes] = {}
+        for part in parts:
+            rows.update(marshal.loads(part))
         return Cache(Records(rows), NameLookup(lookups) if lookups else None, Counts(*counts) if counts else None,
                      version)
     except Exception:  # a corrupt or foreign cache is rebuilt, never trusted
@@ -114,10 +120,28 @@ def save_cache(cache_path: Path | None, root: str, records: Records, lookups: Na
                counts: Counts | None, version: str | None) -> None:
     if cache_path is None:
         return
-    frozen = lookups.frozen() if lookups is not None else None
+    header = (CACHE_VERSION, root, version, lookups.frozen() if lookups is not None else None,
+              tuple(counts) if counts is not None else None)
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     # A temporary name per writer: servers share the cache, and two must never write one file together.
     temporary = cache_path.with_name(f"{cache_path.name}.{os.getpid()}.{time.time_ns():x}.tmp")
-    temporary.write_bytes(marshal.dumps((CACHE_VERSION, root, version, records.encoded(), frozen,
-                                         tuple(counts) if counts is not None else None)))
+    with open(temporary, "wb") as handle:
+        _write_part(handle, marshal.dumps(header))
+        paths = list(records)
+        for start in range(0, len(paths), ROWS_PER_PART):  # a part at a time: the save's memory stays small
+            _write_part(handle, marshal.dumps(records.encoded(paths[start : start + ROWS_PER_PART])))
     temporary.replace(cache_path)
+
+
+def _write_part(handle: BinaryIO, data: bytes) -> None:
+    handle.write(len(data).to_bytes(8, "little"))
+    handle.write(data)
+
+
+def _parts(data: bytes) -> Iterator[memoryview]:
+    """The length-prefixed parts of a cache file (a header, then the rows in parts)."""
+    view, at = memoryview(data), 0
+    while at < len(view):
+        size = int.from_bytes(view[at : at + 8], "little")
+        yield view[at + 8 : at + 8 + size]
+        at += 8 + size

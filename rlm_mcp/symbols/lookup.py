@@ -52,22 +52,21 @@ class NameLookup:
         if changed is not None:
             return changed
         at = self._find(key)
-        if at < 0:
-            return []
-        paths, rows = self._paths, self._rows
-        start, end = (self._row_ends[at - 1] if at else 0), self._row_ends[at]
-        return [(paths[rows[2 * i]], rows[2 * i + 1]) for i in range(start, end)]
+        return self._rows_at(at) if at >= 0 else []
 
     def put(self, key: str, rows: Rows) -> None:
         """Replace the rows of `key` (an empty list removes it)."""
         self._changed[key] = rows
 
     def frozen(self) -> tuple[list[str], str, bytes, bytes, bytes]:
-        """The whole lookup as plain values for marshal: the overlay merged in, keys sorted."""
+        """The whole lookup as plain values for marshal: the overlay merged in, keys sorted. Rows are fetched
+        a key at a time, so freezing does not hold every row as objects at once."""
+        if not self._changed:
+            return self._paths, self._keys, self._key_ends.tobytes(), self._row_ends.tobytes(), self._rows.tobytes()
         numbers: dict[str, int] = {}
         keys, key_ends, row_ends, rows = [], array(_UNSIGNED), array(_UNSIGNED), array(_UNSIGNED)
         length = 0
-        for key, key_rows in sorted(self._items()):
+        for key, key_rows in self._merged():
             if not key_rows:
                 continue
             keys.append(key)
@@ -80,12 +79,26 @@ class NameLookup:
         joined = "".join(_SEPARATOR + key for key in keys)
         return list(numbers), joined, key_ends.tobytes(), row_ends.tobytes(), rows.tobytes()
 
-    def _items(self) -> Iterator[tuple[str, Rows]]:
-        yield from self._changed.items()
+    def _merged(self) -> Iterator[tuple[str, Rows]]:
+        """(key, rows) in key order, the overlay merged into the frozen keys (themselves in order)."""
+        overlay, next_changed = sorted(self._changed), 0
         for at in range(len(self._key_ends)):
             key = self._key(at)
-            if key not in self._changed:
-                yield key, self.get(key)
+            while next_changed < len(overlay) and overlay[next_changed] < key:
+                yield overlay[next_changed], self._changed[overlay[next_changed]]
+                next_changed += 1
+            if next_changed < len(overlay) and overlay[next_changed] == key:
+                next_changed += 1
+                yield key, self._changed[key]
+            else:
+                yield key, self._rows_at(at)
+        for key in overlay[next_changed:]:
+            yield key, self._changed[key]
+
+    def _rows_at(self, at: int) -> Rows:
+        paths, rows = self._paths, self._rows
+        start, end = (self._row_ends[at - 1] if at else 0), self._row_ends[at]
+        return [(paths[rows[2 * i]], rows[2 * i + 1]) for i in range(start, end)]
 
     def _key(self, at: int) -> str:
         return self._keys[(self._key_ends[at - 1] if at else 0) + 1 : self._key_ends[at]]
