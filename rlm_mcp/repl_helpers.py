@@ -27,10 +27,6 @@ class _Manifests(dict):
         self.pop(name, None)
         self._unread[name] = path
 
-    def detach(self, name):
-        self.pop(name, None)
-        self._unread.pop(name, None)
-
     def _read(self, name):
         path = self._unread.pop(name, None)
         if path is not None:
@@ -97,10 +93,6 @@ class ContextMap:
 
     def _attach(self, name, content_path):
         self._paths[name] = content_path
-        self._texts.pop(name, None)
-
-    def _detach(self, name):
-        self._paths.pop(name, None)
         self._texts.pop(name, None)
 
     def _path(self, name):
@@ -185,12 +177,6 @@ def _rlm_attach(name, content_path, manifest_path):
         _rlm_reserve_lazy("context", lambda: contexts["main"])  # noqa: F821 (provided by the sandbox)
         _rlm_reserve("files", files)  # noqa: F821
     return {"name": name}
-
-
-def _rlm_detach(name):
-    contexts._detach(name)
-    _manifests.detach(name)
-    return True
 
 
 def llm_query(prompt, model=None):

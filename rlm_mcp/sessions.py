@@ -182,13 +182,13 @@ class Session:
             skip_paths=frozenset(os.path.realpath(path) for path in (self.settings.home, self.data_dir.parent)),
         )
         base_dir, store = Path.cwd(), self.content_store()
-        # The version any server stored last for these sources: a tree whose stats show it unchanged since is
-        # reused without a walk; where it moved on, that version's unchanged files are copied, not read.
-        last, snapshot = ctx_store.last_stored(name, sources, limits, base_dir, store) or (None, None)
         if self._sandbox is None:
             self.task_group.start_soon(self._boot)  # the jail starts while the tree is walked
 
         def load() -> tuple[ctx_store.StoredContext, ctx_store.LiveContext | None]:
+            # The version any server stored last for these sources: a tree whose stats show it unchanged since
+            # is reused without a walk; where it moved on, that version's unchanged files are copied, not read.
+            last, snapshot = ctx_store.last_stored(name, sources, limits, base_dir, store) or (None, None)
             watch = ctx_store.open_watch() if live else None  # placed directory by directory, before each look
             on_directory = watch.add if watch is not None else None
             try:

@@ -7,6 +7,7 @@ what goes back to a model with a small context window.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -158,3 +159,10 @@ class StoredContext:
 def estimate_tokens(chars: int) -> int:
     """ceil(chars / 4): the usual rule of thumb for English and code, offline and instant."""
     return (chars + 3) // 4
+
+
+def read_manifest(stored: StoredContext) -> dict[str, Any]:
+    """The parsed manifest.json of a stored context."""
+    with open(stored.manifest_path, encoding="utf-8") as f:
+        result: dict[str, Any] = json.load(f)
+    return result

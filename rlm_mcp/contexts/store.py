@@ -49,6 +49,7 @@ from .models import (
     SkipCounts,
     StoredContext,
     estimate_tokens,
+    read_manifest,
 )
 from .snapshot import WalkSnapshot
 from .walk import WalkResult, walk_sources
@@ -400,13 +401,6 @@ def _read_summary(directory: Path, name: str) -> StoredContext | None:
         return StoredContext.from_dict(data)
     except (OSError, ValueError, TypeError, KeyError):
         return None
-
-
-def read_manifest(stored: StoredContext) -> dict[str, Any]:
-    """The parsed manifest.json of a stored context."""
-    with open(stored.manifest_path, encoding="utf-8") as f:
-        result: dict[str, Any] = json.load(f)
-    return result
 
 
 def files_of(stored: StoredContext) -> list[tuple[Path, str]]:

@@ -9,7 +9,6 @@ so only the changed files are read.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 from .errors import ContextError, ContextTooLarge
 from .languages import language_of
-from .models import FILE_HEADER, LoadLimits, StoredContext
+from .models import FILE_HEADER, LoadLimits, StoredContext, read_manifest
 from .walk import WalkResult, _biggest_dirs
 
 __all__ = ["Previous", "rel_path", "write_files"]
@@ -42,8 +41,7 @@ class Previous:
     @property
     def entries(self) -> dict[str, dict[str, Any]]:
         if self._entries is None:
-            with open(self.stored.manifest_path, encoding="utf-8") as handle:
-                self._entries = {e["path"]: e for e in json.load(handle)["files"]}
+            self._entries = {e["path"]: e for e in read_manifest(self.stored)["files"]}
         return self._entries
 
     def same(self, rel: str, cand: Any) -> dict[str, Any] | None:

@@ -140,8 +140,8 @@ def require_root_model(settings: Settings) -> None:
 
 async def answer(session: Session, query: str, *, max_iterations: int | None = None,
                  on_iteration: OnIteration | None = None) -> RLMReport:
-    """The host's rlm_complete: the loop over what `session` has loaded, reported with what it cost."""
-    require_root_model(session.settings)
+    """The host's rlm_complete (which has called `require_root_model` before opening the session): the loop
+    over what `session` has loaded, reported with what it cost."""
     if not session.contexts:
         raise BadRequest("nothing is loaded in this session: call load_context first")
     calls = session_calls(session)
