@@ -1,19 +1,19 @@
-"""The one place where rlm-mcp's errors become MCP errors (the server's error boundary).
+"""The one place where rlm-mcp's errors become what an MCP client receives (the server's error boundary).
 
-Every handler of the server -- its tools, resources, prompt and completion values -- is registered
-behind `translated` in one place (server.py's `_register`), so no exception of ours or of Python's
-crosses to a client raw (a tool's argument resolver raises nothing of ours: it leaves a request it
-cannot serve to the tool body):
+Two channels, as MCP's SEP-1303 (final, 2025-11-25) draws them. Every handler of the server -- its tools,
+resources, prompt and completion values -- is registered behind `translated` in one place (server.py's
+`_register`), so no exception of ours or of Python's crosses to a client raw:
 
-- a request that cannot be served as asked (BadRequest and its kin, IndexNotReady among them;
-  ContextError, a bad regular expression, a spent budget) -> INVALID_PARAMS with our message, which
-  names the problem and the fix;
-- the sandbox failing (SandboxError) -> INTERNAL_ERROR saying what happens next and where to look;
-- any other RlmMcpError -> INTERNAL_ERROR with its message (written for the caller);
-- anything else is a bug: logged with its traceback and the tool's name, and answered with an
-  INTERNAL_ERROR that says so, never with the exception's raw text alone.
+- a tool call: whatever its body raises becomes a tool result with `isError` whose text the host's model
+  reads and acts on -- an unknown or expired handle, a path outside the roots, a cap or a budget, a bad
+  regular expression, arguments the schema cannot express (BadRequest and its kin), a failed sandbox
+  (what happens next and where to look), and a bug (logged with its traceback, and called one);
+- a resource, the prompt or a completion, which have no `isError`: the same messages as JSON-RPC errors,
+  INVALID_PARAMS for what the caller can fix, INTERNAL_ERROR for the rest.
 
-Failures of the user's code are not errors here: tools return them as results with `is_error`.
+JSON-RPC errors otherwise stay for protocol matters, which the SDK and unknown_names.py answer: an unknown
+tool, prompt or resource, a malformed request. Failures of the user's code are not errors at all: tools
+return them as results with `is_error` and a status.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
 from mcp import MCPError
-from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
+from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, CallToolResult, TextContent
 
 from .contexts import ContextError
 from .errors import BadRequest, RlmMcpError
@@ -35,32 +35,40 @@ from .workers import BudgetExceeded
 log = logging.getLogger("rlm_mcp.server")
 P = ParamSpec("P")
 R = TypeVar("R")
-CALLER_FIXABLE = (BadRequest, ContextError, BudgetExceeded)  # re.error has its own message, above
+CALLER_FIXABLE = (BadRequest, ContextError, BudgetExceeded)  # re.error has its own message, below
+
+
+def message_for(exc: Exception, where: str) -> str:
+    """What the caller reads about `exc`, raised while serving `where`: the problem and its fix."""
+    if isinstance(exc, re.error):
+        return f"invalid regular expression: {exc}; fix the pattern (Python `re` syntax) or escape it with re.escape"
+    if isinstance(exc, SandboxError):
+        return (f"the sandbox failed: {exc}. The next call starts a fresh REPL (variables are lost, loaded contexts "
+                "are attached again); if this repeats, run `rlm-mcp doctor`")
+    if isinstance(exc, RlmMcpError):
+        return str(exc)
+    log.error("unexpected error in %s", where, exc_info=exc)
+    return (f"internal error in {where}: {type(exc).__name__}: {str(exc)[:300]}. This is a bug in rlm-mcp, not in "
+            "your request: the server's log (stderr) has the traceback; retry, or reset the session (session "
+            "action='reset') if it repeats")
 
 
 def to_mcp_error(exc: Exception, where: str) -> MCPError:
-    """The MCP error a client receives for `exc`, raised while serving `where` (a tool or resource)."""
+    """The JSON-RPC error for `exc` raised by a resource, the prompt or a completion (they have no isError)."""
     if isinstance(exc, MCPError):
         return exc
-    if isinstance(exc, re.error):
-        return MCPError(code=INVALID_PARAMS, message=f"invalid regular expression: {exc}; fix the pattern "
-                                                     "(Python `re` syntax) or escape it with re.escape")
-    if isinstance(exc, CALLER_FIXABLE):
-        return MCPError(code=INVALID_PARAMS, message=str(exc))
-    if isinstance(exc, SandboxError):
-        return MCPError(code=INTERNAL_ERROR, message=f"the sandbox failed: {exc}. The next call starts a fresh "
-                        "REPL (variables are lost, loaded contexts are attached again); if this repeats, run "
-                        "`rlm-mcp doctor`")
-    if isinstance(exc, RlmMcpError):
-        return MCPError(code=INTERNAL_ERROR, message=str(exc))
-    log.error("unexpected error in %s", where, exc_info=exc)
-    return MCPError(code=INTERNAL_ERROR, message=f"internal error in {where}: {type(exc).__name__}: {str(exc)[:300]}. "
-                    "This is a bug in rlm-mcp, not in your request: the server's log (stderr) has the traceback; "
-                    "retry, or reset the session (session action='reset') if it repeats")
+    code = INVALID_PARAMS if isinstance(exc, (re.error, *CALLER_FIXABLE)) else INTERNAL_ERROR
+    return MCPError(code=code, message=message_for(exc, where))
+
+
+def to_tool_error(exc: Exception, where: str) -> CallToolResult:
+    """The tool result with `isError` for `exc` raised by the tool `where`: its text is what the model reads."""
+    return CallToolResult(content=[TextContent(type="text", text=message_for(exc, where))], is_error=True)
 
 
 def translated(where: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
-    """Wrap an async handler so whatever it raises leaves as an MCPError (its signature is kept for the SDK)."""
+    """Wrap a resource, prompt or completion handler so whatever it raises leaves as an MCPError (its
+    signature is kept for the SDK)."""
 
     def wrap(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         @functools.wraps(fn)
@@ -74,3 +82,22 @@ def translated(where: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, 
 
     return wrap
 
+
+def translated_tool(
+    where: str,
+) -> Callable[[Callable[P, Awaitable[CallToolResult]]], Callable[P, Awaitable[CallToolResult]]]:
+    """Wrap a tool handler so whatever it raises comes back as a tool result with `isError` (SEP-1303)."""
+
+    def wrap(fn: Callable[P, Awaitable[CallToolResult]]) -> Callable[P, Awaitable[CallToolResult]]:
+        @functools.wraps(fn)
+        async def handler(*args: P.args, **kwargs: P.kwargs) -> CallToolResult:
+            try:
+                return await fn(*args, **kwargs)
+            except MCPError:
+                raise  # a protocol matter the SDK or a resolver already decided
+            except Exception as exc:
+                return to_tool_error(exc, where)
+
+        return handler
+
+    return wrap

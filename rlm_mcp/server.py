@@ -3,10 +3,9 @@
 Each tool handler parses its arguments, calls one function of a lower layer and returns that layer's
 result type. Handlers are plain module functions; `create_server` registers every one of them --
 tools, resources, the prompt and the completion values -- in one place, `_register`, which puts each
-behind `mcp_errors.translated`, the one boundary where errors become MCP errors. Two error channels:
-a request that cannot be served (bad arguments, unknown names, a spent budget, a failed sandbox) is a
-protocol error whose message says what to do; failures of the user's code come back as a normal
-result with is_error set and a status.
+behind mcp_errors.py, the one boundary where errors become what a client receives: for a tool, a result
+with is_error whose text says what to do (SEP-1303), be it a bad argument, an unknown handle, a spent
+budget or a failed sandbox; failures of the user's code come back as results with is_error and a status.
 """
 
 
@@ -38,7 +37,7 @@ from .contexts import Reader, read_manifest, read_scope
 from .errors import BadRequest, RlmMcpError
 from .handles import HandleRegistry, UnknownSession
 from .http import token_fingerprint
-from .mcp_errors import translated
+from .mcp_errors import translated, translated_tool
 from .models import (
     AnswerModel,
     ContextSummary,
@@ -430,10 +429,10 @@ def create_server(settings: Settings) -> MCPServer:
 
 
 def _register(mcp: MCPServer) -> None:
-    """Every handler, each behind the one error boundary (`translated`): the only place handlers are registered."""
+    """Every handler, each behind the one error boundary (mcp_errors.py): the only place handlers are registered."""
     for tool, annotations in TOOLS:
         register = mcp.tool(description=inspect.cleandoc(tool.__doc__ or ""), annotations=annotations)
-        register(translated(tool.__name__)(tool))
+        register(translated_tool(tool.__name__)(tool))
     for uri, read in RESOURCES:
         mcp.resource(uri, mime_type="application/json")(translated(f"resource {uri}")(read))
     mcp.prompt(name="rlm_playbook", title="RLM playbook: analyse inputs far larger than your context")(

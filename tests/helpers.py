@@ -8,10 +8,12 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.session import ListRootsFnT
+from mcp_types import TextContent
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / ".tools"  # what `./dev.sh test` installs from npm: Node, the Inspector, conformance, Claude Code
@@ -57,3 +59,13 @@ async def stdio_client(env: dict[str, str], mode: str = "auto", cwd: Path = REPO
     params = StdioServerParameters(command=server_command(), args=[], env=env, cwd=str(cwd))
     async with Client(params, mode=mode, list_roots_callback=list_roots) as client:  # type: ignore[arg-type]
         yield client
+
+
+async def tool_error(client: Client, tool: str, arguments: dict[str, Any]) -> str:
+    """The text of a tool call's result with isError, which is what the host's model reads (SEP-1303): errors
+    it can act on are results, not JSON-RPC errors."""
+    result = await client.call_tool(tool, arguments)
+    assert result.is_error and result.structured_content is None, result
+    [block] = result.content
+    assert isinstance(block, TextContent), block
+    return block.text

@@ -3,8 +3,9 @@ plugin) while a scripted model plays the turns, and each test asserts what reach
 
 One `claude -p` session per test keeps the suite fast (~3-6 s each): the first walks load -> exec (the session
 handle passed on) -> find_symbol -> sub_query (a stand-in worker) -> an error -> a long output -> a timeout ->
-session status; the second installs the plugin and checks the playbook skill is offered. `./dev.sh test`
-installs the CLI; elsewhere the tests are skipped when it is missing, on CI (CI=1) they fail.
+session status -> two errors the model can act on (a bad regular expression, a path outside the roots); the
+second installs the plugin and checks the playbook skill is offered. `./dev.sh test` installs the CLI; elsewhere
+the tests are skipped when it is missing, on CI (CI=1) they fail.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ def test_a_whole_session_through_mcp_config(server_env, worker: FakeOpenAI, proj
         Turn.call("exec_code", with_handle({"code": "while True:\n    pass", "timeout_s": 1})),
         Turn.call("exec_code", with_handle({"code": "FINAL('x' * 300_000)"})),
         Turn.call("session", with_handle({})),
+        Turn.call("find_symbol", with_handle({"pattern": "greet("})),
+        Turn.call("load_context", {"source": ["/etc"], "name": "etc"}),
         Turn("greet is called 2 times."),
     ]
     with ScriptedModel(script) as model:
@@ -91,7 +94,8 @@ def test_a_whole_session_through_mcp_config(server_env, worker: FakeOpenAI, proj
     seen = model.final()
     assert {"mcp__rlm__load_context", "mcp__rlm__exec_code", "mcp__rlm__find_symbol"} <= set(seen.tools)
     assert "rlm-mcp turns you into a Recursive Language Model" in json.dumps(model.scripted()[0].body)  # instructions
-    load, grep, symbol, answer, error, long, timeout, final, status = [r for r in seen.results if "rlm" in r.tool]
+    load, grep, symbol, answer, error, long, timeout, final, status, regex, outside = [
+        r for r in seen.results if "rlm" in r.tool]
 
     summary = load.json()  # Claude Code hands its model the structured content, as JSON
     handle = summary["session"]
@@ -120,6 +124,11 @@ def test_a_whole_session_through_mcp_config(server_env, worker: FakeOpenAI, proj
     report = status.json()
     assert report["handle"] == handle and report["timeouts"] == 1 and report["worker_usage"]["calls"] == 1
     assert [c["name"] for c in report["contexts"]] == ["main"]
+
+    # Errors the model can act on reach it as error results it reads (SEP-1303), not as the host's protocol error.
+    assert outside.is_error and "outside the allowed roots" in outside.body and not outside.body.startswith("{")
+    assert regex.is_error and regex.body.startswith("invalid regular expression: missing ), unterminated subpattern")
+    assert "re.escape" in regex.body
 
 
 def cut_marker(text: str) -> str:

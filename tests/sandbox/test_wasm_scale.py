@@ -8,9 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
-from mcp import MCPError
 
-from tests.helpers import link_wasm_cache, stdio_client
+from tests.helpers import link_wasm_cache, stdio_client, tool_error
 from tests.repl.test_grep_server import guest_stdlib
 
 pytestmark = pytest.mark.anyio
@@ -45,9 +44,7 @@ async def test_a_context_beyond_the_wasm_ceiling_is_refused(server_env: dict[str
     big.write_text("x" * 1_500_000 + "\n")
     async with stdio_client(wasm_env(server_env, RLM_SANDBOX_POLICY=str(policy))) as client:
         await client.call_tool("load_context", {"text": "small", "name": "notes"})
-        with pytest.raises(MCPError) as refused:
-            await client.call_tool("load_context", {"source": [str(big)]})
-        message = str(refused.value)
+        message = await tool_error(client, "load_context", {"source": [str(big)]})
         assert "is 1.4 MB; the wasm sandbox holds at most 1.0 MB" in message and "max_context_mb" in message, message
         assert "Load a subdirectory" in message and "nsjail" in message
         after = (await client.call_tool("exec_code", {"code": "print(contexts['notes'], sorted(contexts))"}))

@@ -1,4 +1,5 @@
-"""One error tree under RlmMcpError, translated to MCP errors at one boundary (rlm_mcp/mcp_errors.py)."""
+"""One error tree under RlmMcpError, translated at one boundary (rlm_mcp/mcp_errors.py): tool results with
+isError for tools, JSON-RPC errors for resources, the prompt and completions."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 from rlm_mcp.config import ConfigError
 from rlm_mcp.contexts import ContextError, SourceNotFound
 from rlm_mcp.errors import BadRequest, RlmMcpError, SessionLimitReached, UnknownContext
-from rlm_mcp.mcp_errors import to_mcp_error
+from rlm_mcp.mcp_errors import to_mcp_error, to_tool_error
 from rlm_mcp.rlm.errors import RLMError, RootModelError
 from rlm_mcp.sandbox import PolicyError, SandboxCrashed, SandboxError
 from rlm_mcp.workers import BudgetExceeded, WorkerError, WorkerNotConfigured
@@ -40,6 +41,18 @@ def test_our_errors_keep_their_message(error: Exception, code: int) -> None:
     translated = to_mcp_error(error, "some_tool")
     assert translated.error.code == code
     assert str(error).split(":")[0] in translated.error.message
+
+
+@pytest.mark.parametrize("error", [
+    BadRequest("give `prompt`"), SessionLimitReached("you have 2 sessions open"), SourceNotFound("/nope", "/nope"),
+    BudgetExceeded("max_cost_usd", limit=1, used=1.2, hint="raise RLM_MAX_COST_USD"), re.error("missing )"),
+    SandboxCrashed("killed by signal 9"), WorkerNotConfigured(),
+])
+def test_a_tool_hands_the_model_the_same_message_as_an_error_result(error: Exception) -> None:
+    """SEP-1303: what a model can act on is a tool result with isError, which the host's model reads."""
+    result = to_tool_error(error, "some_tool")
+    assert result.is_error and result.structured_content is None
+    assert [block.text for block in result.content] == [to_mcp_error(error, "some_tool").error.message]
 
 
 def test_a_sandbox_failure_says_what_happens_next() -> None:
