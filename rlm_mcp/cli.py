@@ -78,7 +78,7 @@ def serve(use_http: bool = False, host: str | None = None, port: int | None = No
           worker_model: str | None = None,
           root_model: str | None = None, verbose: bool = False) -> None:
     """Serve MCP (stdio by default)."""
-    from .server import create_server
+    from .server.app import create_server
 
     settings = load_settings(config, {"host": host, "port": port, "sandbox": sandbox, "allowed_roots": allowed_roots,
                                       "auth_token": auth_token, "worker_model": worker_model,
@@ -87,7 +87,7 @@ def serve(use_http: bool = False, host: str | None = None, port: int | None = No
     _logging(verbose)
     server = create_server(settings)
     if use_http:
-        from .http import serve_http
+        from .server.http import serve_http
 
         serve_http(server, settings)
     else:

@@ -3,10 +3,10 @@
     RlmMcpError                         base of every error rlm-mcp raises on purpose
     ├── BadRequest (ValueError)         a request cannot be served as asked; nothing was done
     │   ├── UnknownContext (KeyError)   a context name that was never loaded
-    │   ├── UnknownSession              handles.py: a session handle this caller does not hold
+    │   ├── UnknownSession              sessions/: a session handle this caller does not hold
     │   │   ├── SessionExpired          its session was closed (idle, or its connection ended)
     │   │   └── ReplicaGone             minted by another replica, or by this one before it restarted
-    │   └── IndexNotReady               indexing.py: the code index is still building or failed
+    │   └── IndexNotReady               sessions/index.py: the code index is still building or failed
     ├── SessionLimitReached             too many concurrent sessions
     ├── ConfigError (ValueError)        config.py: a setting is invalid (names it and where it came from)
     │   └── InsecureBind                http.py: serving beyond loopback without a bearer token
@@ -40,7 +40,7 @@ module imports nothing; this drawing holds them all (tests/config/test_error_tre
 every exception class of the package descends from RlmMcpError and is named here). Code that runs
 in the jail (the prelude and sandbox/guest/) cannot import the package: its errors are the guest's.
 Failures of the user's code are not errors at all: they are results with a status. The server turns
-the whole tree into MCP errors at one boundary (`mcp_errors.to_mcp_error`); the CLI prints the
+the whole tree into MCP errors at one boundary (server/errors.py); the CLI prints the
 message and exits 1, also at one place (cli.py's `main`).
 """
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import BadRequest
-from ..models import AnswerModel, ContextBrief, RLMReport, SessionReport, SubQueryReport
+from ..results import AnswerModel, ContextBrief, RLMReport, SessionReport, SubQueryReport
 from ..sessions import Callback, Session
 from ..workers import Budget, BudgetLimits, Usage, WorkerDispatcher, WorkerSettings, backend_for
 from ..workers.dispatcher import Progress

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..config import Settings
-from ..models import ExecReport
+from ..results import ExecReport
 from ..sessions import Session
 from ..workers import Budget, BudgetExceeded, Usage
 from .errors import RootContextFull, RootModelError

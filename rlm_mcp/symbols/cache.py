@@ -2,7 +2,7 @@
 
 marshal of plain values: several times faster to load than pickle of objects, and it only ever holds
 data (a cache from another Python version simply fails to load and is rebuilt). What makes a new
-server's reload of a 24k-file tree cheap (rlm_mcp/indexing.py):
+server's reload of a 24k-file tree cheap (rlm_mcp/sessions/index.py):
 
 - each file's row stays marshal bytes until a query reads that file (`Records`): loading 24k rows as
   objects took ~90 ms, as bytes ~12 ms; a lookup by name decodes the few files it returns;

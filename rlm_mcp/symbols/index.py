@@ -7,12 +7,12 @@ returns; the name lookup maps a name to the files that define it, not to per-sym
 An index is `open`ed from its cache first (fresh records kept, the rest pending), then filled with
 `add` as parsed chunks arrive and sealed with `finish`. Until then it answers from what it has:
 callers that need complete answers parse the files that can hold them first (`parse` + `add`; see
-rlm_mcp/indexing.py), and `find_definitions(within=...)` then looks only at those files.
+rlm_mcp/sessions/index.py), and `find_definitions(within=...)` then looks only at those files.
 
 The cache (rlm_mcp/symbols/cache.py) holds each file's row keyed by (size, mtime_ns), so reloading an
 unchanged repository reads one file and re-parses nothing; `reopen` takes a cache of the very version
 being loaded as saved, so a new server has the index of an unchanged tree without reading its manifest
-or checking one file (rlm_mcp/indexing.py).
+or checking one file (rlm_mcp/sessions/index.py).
 """
 
 from __future__ import annotations

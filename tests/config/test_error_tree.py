@@ -40,7 +40,7 @@ def exception_classes() -> dict[str, type[BaseException]]:
 
 def test_the_walk_sees_the_whole_package() -> None:
     classes = exception_classes()
-    assert "rlm_mcp.http.InsecureBind" in classes and "rlm_mcp.workers.errors.BudgetExceeded" in classes
+    assert "rlm_mcp.server.http.InsecureBind" in classes and "rlm_mcp.workers.errors.BudgetExceeded" in classes
     assert len(classes) >= 30
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from rlm_mcp.shaping import RESULT_BUDGET_CHARS
+from rlm_mcp.results.shaping import RESULT_BUDGET_CHARS
 from tests.fakes.model_endpoint import ScriptedModel, Turn, handle_in
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import REPO, needs_node_tool

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rlm_mcp.models import ExecReport, SymbolReport
-from rlm_mcp.shaping import CUT_NOTE, json_chars
+from rlm_mcp.results import ExecReport, SymbolReport
+from rlm_mcp.results.shaping import CUT_NOTE, json_chars
 
 
 def test_a_small_result_leaves_out_its_defaults_and_is_not_cut() -> None:

@@ -1,4 +1,4 @@
-"""The REPL prelude's grep(), run as plain Python against the real host search (rlm_mcp/search.py, real rg)
+"""The REPL prelude's grep(), run as plain Python against the real host search (rlm_mcp/contexts/search.py, real rg)
 over a context stored by the real contexts component: hits carry the right file, line number and line text,
 one per matching line, and the ripgrep path and the Python `re` path agree."""
 
@@ -13,9 +13,9 @@ import anyio
 import pytest
 
 from rlm_mcp.contexts import LoadLimits, read_manifest, store_paths, store_text
+from rlm_mcp.contexts.search import ContextSearch
 from rlm_mcp.errors import BadRequest
-from rlm_mcp.prelude import PRELUDE
-from rlm_mcp.search import ContextSearch
+from rlm_mcp.sandbox.prelude import PRELUDE
 
 FILES = {  # in the order the contexts component stores them (sorted paths)
     "a.py": "import os\nclass A:\n    def f(self):\n        os.path.join('x')\n    def g(self): pass\n",
@@ -206,9 +206,9 @@ def test_long_lines_are_cut_to_500_characters(tmp_path: Path) -> None:
 
 
 def test_pages_carry_on_from_their_cursor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import rlm_mcp.search
+    import rlm_mcp.contexts.search
 
-    monkeypatch.setattr(rlm_mcp.search, "PAGE_BYTES", 100)
+    monkeypatch.setattr(rlm_mcp.contexts.search, "PAGE_BYTES", 100)
     files = {f"f{i}.txt": "".join(f"hit {i} {n}\nmiss\n" for n in range(50)) for i in range(5)}
     prelude = Prelude(tmp_path, files)
     hits = prelude.grep("hit", max_hits=None)

@@ -7,7 +7,7 @@ import pytest
 from mcp import Client
 from mcp_types import PromptReference, ResourceTemplateReference
 
-from rlm_mcp.completions import MAX_VALUES, matching
+from rlm_mcp.server.completions import MAX_VALUES, matching
 from tests.helpers import stdio_client
 from tests.server.test_http import client_with_headers, http_server  # noqa: F401 (fixture)
 

@@ -1,4 +1,4 @@
-"""One error tree under RlmMcpError, translated at one boundary (rlm_mcp/mcp_errors.py): tool results with
+"""One error tree under RlmMcpError, translated at one boundary (rlm_mcp/server/errors.py): tool results with
 isError for tools, JSON-RPC errors for resources, the prompt and completions."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 from rlm_mcp.config import ConfigError
 from rlm_mcp.contexts import ContextError, SourceNotFound
 from rlm_mcp.errors import BadRequest, RlmMcpError, SessionLimitReached, UnknownContext
-from rlm_mcp.mcp_errors import to_mcp_error, to_tool_error
 from rlm_mcp.rlm.errors import RLMError, RootModelError
 from rlm_mcp.sandbox import PolicyError, SandboxCrashed, SandboxError
+from rlm_mcp.server.errors import to_mcp_error, to_tool_error
 from rlm_mcp.workers import BudgetExceeded, WorkerError, WorkerNotConfigured
 from tests.helpers import stdio_client
 

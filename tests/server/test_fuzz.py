@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from mcp import Client, MCPError
 
 from rlm_mcp.config import load_settings
-from rlm_mcp.server import create_server
+from rlm_mcp.server.app import create_server
 from tests.helpers import link_wasm_cache, tool_error
 
 HOSTILE_TEXT = [

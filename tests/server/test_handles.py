@@ -10,8 +10,7 @@ import anyio
 import pytest
 
 from rlm_mcp.config import load_settings
-from rlm_mcp.handles import HandleRegistry, ReplicaGone, SessionExpired, UnknownSession
-from rlm_mcp.sessions import SessionManager
+from rlm_mcp.sessions import HandleRegistry, ReplicaGone, SessionExpired, SessionManager, UnknownSession
 from tests.helpers import link_wasm_cache, stdio_client, tool_error
 from tests.server.test_http import client_with_headers, start, stop
 

@@ -9,7 +9,7 @@ from mcp import Client
 from mcp_types import ListRootsResult, Root
 
 from rlm_mcp.config import load_settings
-from rlm_mcp.server import create_server
+from rlm_mcp.server.app import create_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("mode", ["auto", "legacy"])]
 

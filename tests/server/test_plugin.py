@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 from rlm_mcp import __version__
-from rlm_mcp.playbook import SKILL_PATH, skill_markdown
+from rlm_mcp.server.playbook import SKILL_PATH, skill_markdown
 from tests.helpers import NODE_BIN, REPO, needs_node_tool, node_tool, server_command
 
 CLAUDE = node_tool("claude")
@@ -52,7 +52,7 @@ def without_venv(tmp_path: Path) -> Path:
 
 def test_skill_is_the_playbook() -> None:
     assert (REPO / SKILL_PATH).read_text() == skill_markdown(), (
-        f"{SKILL_PATH} is out of date: python -m rlm_mcp.playbook > {SKILL_PATH}")
+        f"{SKILL_PATH} is out of date: python -m rlm_mcp.server.playbook > {SKILL_PATH}")
 
 
 def test_manifests_agree() -> None:

@@ -86,7 +86,7 @@ def small_repo(tmp_path: Path) -> Path:
 
 
 async def test_reset_without_contexts_drops_files_and_index(tmp_path: Path, small_repo: Path, runtime_dir) -> None:
-    from rlm_mcp.indexing import IndexNotReady
+    from rlm_mcp.sessions import IndexNotReady
 
     async with anyio.create_task_group() as group:
         manager = SessionManager(settings(tmp_path, runtime_dir=runtime_dir), group)

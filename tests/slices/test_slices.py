@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from rlm_mcp.contexts import LoadLimits, StoredContext, read_manifest, store_paths, store_text
+from rlm_mcp.contexts.slices import context_slice, worker_prompts
 from rlm_mcp.errors import BadRequest
-from rlm_mcp.slices import context_slice, worker_prompts
 
 FILES = {
     "a.py": "A = 1\r\nB = 'é'\r\n",  # CRLF and a two-byte character: offsets count both as they are

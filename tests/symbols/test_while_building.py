@@ -15,7 +15,7 @@ import pytest
 
 from rlm_mcp.contexts import LoadLimits, store_paths
 from rlm_mcp.contexts.scan import files_containing
-from rlm_mcp.indexing import SessionIndex
+from rlm_mcp.sessions import SessionIndex
 
 pytestmark = pytest.mark.anyio
 

@@ -27,10 +27,10 @@ from typing import ParamSpec, TypeVar
 from mcp import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, CallToolResult, TextContent
 
-from .contexts import ContextError
-from .errors import BadRequest, RlmMcpError
-from .sandbox import SandboxError
-from .workers import BudgetExceeded
+from ..contexts import ContextError
+from ..errors import BadRequest, RlmMcpError
+from ..sandbox import SandboxError
+from ..workers import BudgetExceeded
 
 log = logging.getLogger("rlm_mcp.server")
 P = ParamSpec("P")

@@ -26,18 +26,18 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 
-from .contexts import StoredContext
-from .contexts.scan import files_containing
-from .errors import BadRequest
-from .memory import release_memory
-from .symbols import CodeIndex
-from .symbols.cache import load_cache
-from .symbols.files import StoredFiles
-from .symbols.index import PATCH_FILES, lookup_key, parse, parse_in_parallel
-from .symbols.languages import spec_for
-from .symbols.prefilter import can_define_here
+from ..contexts import StoredContext
+from ..contexts.scan import files_containing
+from ..errors import BadRequest
+from ..memory import release_memory
+from ..symbols import CodeIndex
+from ..symbols.cache import load_cache
+from ..symbols.files import StoredFiles
+from ..symbols.index import PATCH_FILES, lookup_key, parse, parse_in_parallel
+from ..symbols.languages import spec_for
+from ..symbols.prefilter import can_define_here
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__package__)  # rlm_mcp.sessions
 MAX_RESULTS = 1000
 
 

@@ -8,4 +8,4 @@ model uses), whose grep() calls the translator. Imports nothing of the package.
 from pathlib import Path
 
 GUEST_FILES = ("repl_regex.py", "repl_helpers.py")  # in this order: the helpers use the translator
-PRELUDE = "\n\n".join((Path(__file__).with_name(name)).read_text() for name in GUEST_FILES)
+PRELUDE = "\n\n".join((Path(__file__).with_name("guest") / name).read_text() for name in GUEST_FILES)

@@ -25,21 +25,37 @@ from typing import Any, Protocol
 import anyio
 from anyio.abc import TaskGroup
 
-from . import contexts as ctx_store
-from .config import Settings
-from .errors import RlmMcpError, SessionLimitReached, UnknownContext
-from .indexing import SessionIndex
-from .memory import release_memory
-from .prelude import PRELUDE
-from .sandbox import ExecResult, Launcher, Sandbox, SandboxPolicy, create_launcher, new_data_dir
-from .search import ContextSearch
-from .workers import SpendAccount, TrajectoryLog, Usage
+from ..config import Settings
+from ..contexts import (
+    Change,
+    ContentStore,
+    ContextError,
+    LiveContext,
+    LoadLimits,
+    Previous,
+    StoredContext,
+    WalkSnapshot,
+    delete_stored,
+    last_stored,
+    open_watch,
+    reuse_stored,
+    store_paths,
+    store_text,
+    walk_sources,
+)
+from ..contexts.search import ContextSearch
+from ..errors import RlmMcpError, SessionLimitReached, UnknownContext
+from ..memory import release_memory
+from ..sandbox import ExecResult, Launcher, Sandbox, SandboxPolicy, create_launcher, new_data_dir
+from ..sandbox.prelude import PRELUDE
+from ..workers import SpendAccount, TrajectoryLog, Usage
+from .index import SessionIndex
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__package__)  # rlm_mcp.sessions, for every module of the package
 
 ProgressCallback = Callable[[int, int | None, str], None]
 Callback = Callable[[Any], Awaitable[Any]]
-LiveCheck = tuple[str, ctx_store.Change | None, Exception | None]  # a live context's name, change, failure
+LiveCheck = tuple[str, Change | None, Exception | None]  # a live context's name, change, failure
 
 
 class SessionExtension(Protocol):
@@ -88,13 +104,13 @@ class Session:
     observer: Callable[[dict[str, Any]], None] | None = None  # sees every recorded event (the ask CLI)
     created: float = field(default_factory=time.time)
     last_used: float = field(default_factory=time.monotonic)
-    contexts: dict[str, ctx_store.StoredContext] = field(default_factory=dict)
+    contexts: dict[str, StoredContext] = field(default_factory=dict)
     usage: SessionUsage = field(default_factory=SessionUsage)
     final_answer: str | None = None
     extension: SessionExtension | None = None
     progress: Callable[[int, int, str], Awaitable[None]] | None = None  # set by the host call in flight
     index: SessionIndex | None = None
-    live: dict[str, ctx_store.LiveContext] = field(default_factory=dict)  # contexts that follow their files
+    live: dict[str, LiveContext] = field(default_factory=dict)  # contexts that follow their files
     _attached: dict[str, str] = field(default_factory=dict)  # name -> fingerprint live in the REPL
     _sandbox: Sandbox | None = None
     _data_dir: Path | None = None
@@ -159,22 +175,22 @@ class Session:
         return True
 
     # --- contexts ----------------------------------------------------------------------------
-    def content_store(self) -> ctx_store.ContentStore:
+    def content_store(self) -> ContentStore:
         """The store under RLM_HOME shared by every server and session of this user."""
-        return ctx_store.ContentStore(self.settings.home / "store", self.settings.store_max_bytes)
+        return ContentStore(self.settings.home / "store", self.settings.store_max_bytes)
 
-    async def load_text(self, name: str, text: str) -> ctx_store.StoredContext:
+    async def load_text(self, name: str, text: str) -> StoredContext:
         stored = await anyio.to_thread.run_sync(
-            lambda: ctx_store.store_text(name, text, self.data_dir, self.content_store()))
+            lambda: store_text(name, text, self.data_dir, self.content_store()))
         self._stop_following(name)
         return await self._register(stored)
 
     async def load_paths(
         self, name: str, sources: Sequence[str], roots: Sequence[Path], on_progress: ProgressCallback | None = None,
         live: bool = True,
-    ) -> ctx_store.StoredContext:
+    ) -> StoredContext:
         """Store the sources; with `live`, the context then follows them (see `refresh`)."""
-        limits = ctx_store.LoadLimits(
+        limits = LoadLimits(
             max_file_bytes=self.settings.max_file_bytes,
             max_total_bytes=self.settings.max_context_bytes,
             max_files=self.settings.max_files,
@@ -185,24 +201,24 @@ class Session:
         if self._sandbox is None:
             self.task_group.start_soon(self._boot)  # the jail starts while the tree is walked
 
-        def load() -> tuple[ctx_store.StoredContext, ctx_store.LiveContext | None]:
+        def load() -> tuple[StoredContext, LiveContext | None]:
             # The version any server stored last for these sources: a tree whose stats show it unchanged since
             # is reused without a walk; where it moved on, that version's unchanged files are copied, not read.
-            last, snapshot = ctx_store.last_stored(name, sources, limits, base_dir, store) or (None, None)
-            watch = ctx_store.open_watch() if live else None  # placed directory by directory, before each look
+            last, snapshot = last_stored(name, sources, limits, base_dir, store) or (None, None)
+            watch = open_watch() if live else None  # placed directory by directory, before each look
             on_directory = watch.add if watch is not None else None
             try:
                 stored, found, walked = None, snapshot, None
                 if last is not None and snapshot is not None and snapshot.unchanged(roots, on_directory):
-                    stored = ctx_store.reuse_stored(name, last, self.data_dir, store)
+                    stored = reuse_stored(name, last, self.data_dir, store)
                 if stored is None:
-                    walked = ctx_store.walk_sources(sources, allowed_roots=roots, limits=limits, base_dir=base_dir,
+                    walked = walk_sources(sources, allowed_roots=roots, limits=limits, base_dir=base_dir,
                                                     on_progress=on_progress, on_directory=on_directory)
-                    found = ctx_store.WalkSnapshot.of(walked, roots)
-                    stored = ctx_store.store_paths(name, sources, allowed_roots=roots, store_dir=self.data_dir,
+                    found = WalkSnapshot.of(walked, roots)
+                    stored = store_paths(name, sources, allowed_roots=roots, store_dir=self.data_dir,
                                                    limits=limits, on_progress=on_progress, base_dir=base_dir,
                                                    cas=store, walked=walked, snapshot=found,
-                                                   previous=ctx_store.Previous(last) if last is not None else None)
+                                                   previous=Previous(last) if last is not None else None)
             except BaseException:
                 if watch is not None:
                     watch.close()
@@ -210,7 +226,7 @@ class Session:
             if not live:
                 return stored, None
             assert found is not None
-            return stored, ctx_store.LiveContext(stored, sources, allowed_roots=roots, limits=limits,
+            return stored, LiveContext(stored, sources, allowed_roots=roots, limits=limits,
                                                  base_dir=base_dir, store_dir=self.data_dir, cas=store, watch=watch,
                                                  snapshot=found, walked=walked)
 
@@ -277,17 +293,17 @@ class Session:
         return " ".join(notes) or None
 
     @staticmethod
-    def _check_live(followers: list[tuple[str, ctx_store.LiveContext]]) -> list[LiveCheck]:
+    def _check_live(followers: list[tuple[str, LiveContext]]) -> list[LiveCheck]:
         """Every live context's check in one trip to a worker thread (this runs before each exec)."""
         checked: list[LiveCheck] = []
         for name, follower in followers:
             try:
                 checked.append((name, follower.check(), None))
-            except (ctx_store.ContextError, OSError) as exc:
+            except (ContextError, OSError) as exc:
                 checked.append((name, None, exc))
         return checked
 
-    async def _register(self, stored: ctx_store.StoredContext) -> ctx_store.StoredContext:
+    async def _register(self, stored: StoredContext) -> StoredContext:
         async with self._lock:
             self.touch()
             sandbox = await self.ensure_started()
@@ -302,7 +318,7 @@ class Session:
             self.index = SessionIndex(self.content_store().index_dir)
         return self.index
 
-    async def _attach(self, stored: ctx_store.StoredContext) -> None:
+    async def _attach(self, stored: StoredContext) -> None:
         """Map a stored context into the REPL, unless the very same version is already there."""
         assert self._sandbox is not None
         if self._attached.get(stored.name) == stored.fingerprint and stored.reused:
@@ -313,7 +329,7 @@ class Session:
         )
         self._attached[stored.name] = stored.fingerprint
 
-    def context(self, name: str) -> ctx_store.StoredContext:
+    def context(self, name: str) -> StoredContext:
         if name not in self.contexts:
             loaded = ", ".join(sorted(self.contexts)) or "none yet"
             raise UnknownContext(f"no context named {name!r} (loaded: {loaded}); call load_context first")
@@ -372,7 +388,7 @@ class Session:
             if not keep_contexts:
                 for name in list(self.contexts):
                     self._stop_following(name)
-                    await anyio.to_thread.run_sync(ctx_store.delete_stored, name, self.data_dir)
+                    await anyio.to_thread.run_sync(delete_stored, name, self.data_dir)
                     self.code_index().drop(name)
                 self.contexts.clear()
             if self._sandbox is not None:

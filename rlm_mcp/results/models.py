@@ -1,6 +1,6 @@
 """Structured results of the MCP tools: their JSON schemas are the tools' output schemas.
 
-What a host's model reads is designed here (measurements in rlm_mcp/shaping.py and tests/hosts/): the
+What a host's model reads is designed here (measurements in rlm_mcp/results/shaping.py and tests/hosts/): the
 structured content -- which Claude Code and Codex pass to their model as JSON instead of the text --
 leaves out every field at its default, so fields default to what the common path has, and is cut to the
 hosts' output limit. Each model also renders itself as short text, which Gemini CLI and OpenCode show
@@ -13,10 +13,10 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field, field_serializer
 
-from .contexts import StoredContext
-from .sandbox import ExecResult
+from ..contexts import StoredContext
+from ..sandbox import ExecResult
+from ..workers import Usage
 from .shaping import cap_text, fit
-from .workers import Usage
 
 CONTEXT_CHANGED = ("set when a live context's files changed since your last call: which ones, and why any left; "
                    "variables computed from the old text may be stale")

@@ -12,8 +12,8 @@ import json
 import os
 from pathlib import Path
 
-from .contexts import StoredContext
-from .errors import BadRequest
+from ..errors import BadRequest
+from .models import StoredContext
 
 READ_CHARS = 1 << 20  # characters skipped per read on the way to a range's start
 

@@ -1,7 +1,7 @@
 """Helpers every REPL session gets: the RLM toolbox.
 
 This file is not imported by the server: its source is sent into the jail as the sandbox's prelude,
-after repl_regex.py (grep's translator to ripgrep's dialect), as one text (rlm_mcp/prelude.py), and
+after repl_regex.py (grep's translator to ripgrep's dialect), as one text (rlm_mcp/sandbox/prelude.py), and
 runs on the guest interpreter (standard library only, Python >= 3.10; ruff lints it for 3.10). Every public name here
 is reserved: the sandbox restores it after each exec, so model code cannot replace `llm_query` or
 `context`. Host functions are reached through `_rlm_callback`, which the sandbox provides.

@@ -21,7 +21,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .config import ConfigError, Settings
+from ..config import ConfigError, Settings
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 

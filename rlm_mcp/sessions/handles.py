@@ -26,8 +26,8 @@ import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from .errors import BadRequest
-from .sessions import Session, SessionManager
+from ..errors import BadRequest
+from .session import Session, SessionManager
 
 REMEMBERED = 10_000  # handles kept to tell "expired" from "unknown"; older ones become unknown
 

@@ -1,24 +1,16 @@
-"""The MCP surface of rlm-mcp: thin handlers over sessions, contexts and the sandbox.
+"""The MCP surface's tools and resources: thin handlers over sessions, contexts and the sandbox.
 
 Each tool handler parses its arguments, calls one function of a lower layer and returns that layer's
-result type. Handlers are plain module functions; `create_server` registers every one of them --
-tools, resources, the prompt and the completion values -- in one place, `_register`, which puts each
-behind mcp_errors.py, the one boundary where errors become what a client receives: for a tool, a result
-with is_error whose text says what to do (SEP-1303), be it a bad argument, an unknown handle, a spent
-budget or a failed sandbox; failures of the user's code come back as results with is_error and a status.
+result type. Handlers are plain module functions, registered in one place (app.py's `_register`) behind
+errors.py, the one boundary where errors become what a client receives: for a tool, a result with
+is_error whose text says what to do (SEP-1303), be it a bad argument, an unknown handle, a spent budget
+or a failed sandbox; failures of the user's code come back as results with is_error and a status.
 """
 
-
-import inspect
-import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
-import anyio
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.resolve import ListRoots, Resolve, Sample
 from mcp_types import (
     CallToolResult,
@@ -30,15 +22,10 @@ from mcp_types import (
 )
 from pydantic import Field, WithJsonSchema
 
-from . import __version__
-from .completions import install as install_completions
-from .config import Settings
-from .contexts import Reader, read_manifest, read_scope
-from .errors import BadRequest, RlmMcpError
-from .handles import HandleRegistry, UnknownSession
-from .http import token_fingerprint
-from .mcp_errors import translated, translated_tool
-from .models import (
+from ..contexts import read_manifest, read_scope
+from ..contexts.slices import worker_prompts
+from ..errors import BadRequest, RlmMcpError
+from ..results import (
     AnswerModel,
     ContextSummary,
     ExecReport,
@@ -48,15 +35,19 @@ from .models import (
     SubQueryReport,
     SymbolReport,
 )
-from .playbook import PLAYBOOK, SERVER_INSTRUCTIONS
-from .rlm.calls import WorkerCalls, answer, require_root_model, session_calls, status_report
-from .sessions import Session, SessionManager
-from .slices import worker_prompts
-from .unknown_names import install as install_unknown_names
-from .workers import backend_for, load_litellm
+from ..rlm.calls import answer, require_root_model, session_calls, status_report
+from ..sessions import Session
+from .playbook import PLAYBOOK
+from .requests import (
+    batch_progress,
+    caller,
+    current_session,
+    exec_progress,
+    load_progress,
+    reader_of,
+    state_of,
+)
 
-log = logging.getLogger(__name__)
-PROGRESS_INTERVAL_S = 0.25
 CONTEXT_URI = "rlm://contexts/{name}"
 MANIFEST_URI = CONTEXT_URI + "/manifest"
 HANDLE_CONTEXT_URI = "rlm://sessions/{session}/contexts/{name}"
@@ -73,88 +64,11 @@ with the argument. The schema says "string" alone, as that revision requires of 
 still accepted, meaning "omitted"."""
 
 
-@dataclass(slots=True)
-class AppState:
-    settings: Settings
-    sessions: SessionManager
-    handles: HandleRegistry
-
-
-def caller(ctx: Context) -> str:
-    """Who is asking, and so whose sessions a request may reach: the bearer token (its fingerprint) over
-    HTTP, the process over stdio. Loopback HTTP without tokens has one caller, "http"."""
-    headers = ctx.headers
-    if headers is None:
-        return "stdio"
-    token = headers.get("authorization", "")
-    return f"token-{token_fingerprint(token)}" if token else "http"
-
-
-def reader_of(ctx: Context) -> Reader:
-    """Whose roots count when this request reads files (contexts/boundary.py): over stdio the user's own
-    editor, whose declared roots are trusted; over HTTP a token holder, held to RLM_ALLOWED_ROOTS."""
-    return Reader.LOCAL_CLIENT if ctx.headers is None else Reader.REMOTE_CLIENT
-
-
-def session_key(ctx: Context) -> str:
-    """Which of the caller's sessions a request without a handle belongs to.
-
-    stdio has one client per process. Over HTTP, legacy-protocol clients carry an Mcp-Session-Id (which
-    the SDK binds to the token that opened it, http.py); the 2026 protocol is stateless, so its clients
-    name a session with an X-RLM-Session header, or share one session per bearer token. Every key starts
-    with its caller: the same name or id from another token is another session.
-    """
-    owner = caller(ctx)
-    headers = ctx.headers
-    if headers is None:
-        return owner
-    if connection := headers.get("mcp-session-id"):
-        return f"{owner}/connection:{connection[:128]}"
-    if named := headers.get("x-rlm-session"):
-        return f"{owner}/named:{named[:128]}"
-    return owner
-
-
-async def current_session(ctx: Context, handle: str | None = None) -> Session:
-    """The session a handle names for this caller, else the caller's session for this connection."""
-    state: AppState = ctx.request_context.lifespan_context
-    if handle:
-        return await state.handles.resolve(handle, caller(ctx))
-    key = session_key(ctx)
-    session = await state.sessions.get(key, caller(ctx))
-    _close_with_connection(ctx, state.sessions, key)
-    return session
-
-
-def _close_with_connection(ctx: Context, sessions: SessionManager, key: str) -> None:
-    """Close a legacy HTTP client's session (and its jail) when its connection ends.
-
-    The SDK exposes the per-connection teardown stack only on its private `_connection`; the 2026
-    protocol has no connection to outlive a request, so those sessions end by idle expiry instead.
-    """
-    connection = getattr(ctx.session, "_connection", None)
-    if connection is None or not getattr(connection, "session_id", None) or connection.state.get("rlm-cleanup"):
-        return
-    connection.state["rlm-cleanup"] = True
-    connection.exit_stack.push_async_callback(sessions.close, key)
-
-
 def tool_result(report: Report, *, is_error: bool = False) -> CallToolResult:
     """The designed view (models.py, shaping.py): compact structured content, which Claude Code and Codex show their
     model, and the text block, which Gemini CLI and OpenCode show theirs (Claude Code: for errors)."""
     return CallToolResult(content=[TextContent(type="text", text=report.capped_text())],
                           structured_content=report.structured(), is_error=is_error)
-
-
-def _needs_litellm(settings: Settings) -> bool:
-    """Whether a configured model's backend imports litellm (assistant CLIs and the lean client do not)."""
-    root = settings.root_model and backend_for(settings.root_model, settings.root_api_base, tools=True)
-    worker = settings.worker_model and backend_for(settings.worker_model, settings.worker_api_base)
-    return any(backend and backend.loads_litellm for backend in (root, worker))
-
-
-def state_of(ctx: Context) -> AppState:
-    return ctx.request_context.lifespan_context
 
 
 def client_roots(source: list[str] | None, text: str | None, ctx: Context) -> ListRoots | None:
@@ -206,7 +120,7 @@ async def load_context(
         declared = [str(root.uri) for root in roots.roots] if roots else []
         scope = read_scope(reader_of(ctx), state.settings.roots(), declared)
         stored = await current.load_paths(name, source or list(scope.default_sources), list(scope.roots),
-                                          on_progress=_progress_reporter(ctx), live=live)
+                                          on_progress=load_progress(ctx), live=live)
     sandbox = current.sandbox.backend if current.sandbox else ""
     return tool_result(ContextSummary.from_stored(stored, current.code_index().summary(stored.name), session=handle,
                                                   sandbox=sandbox, live=stored.name in current.live))
@@ -229,7 +143,7 @@ async def exec_code(
     Returns stdout, stderr, changed variables with types and sizes, and elapsed time.
     """
     current = await current_session(ctx, session)
-    outcome = await current.exec(code, timeout_s, _progress_forwarder(ctx))
+    outcome = await current.exec(code, timeout_s, exec_progress(ctx))
     report = ExecReport.build(outcome.result, restarted=outcome.restarted, final_answer=outcome.final_answer,
                               worker_usage=outcome.worker_usage, context_changed=outcome.context_note)
     return tool_result(report, is_error=report.status != "ok")
@@ -285,7 +199,7 @@ async def sub_query(
     changed = await current.refresh() if context else None
     questions = worker_prompts(prompt, prompts, current.context(context) if context else None, path, start, end,
                                chunk_chars)
-    report = await session_calls(current).sub_query(questions, model, _batch_progress(ctx))
+    report = await session_calls(current).sub_query(questions, model, batch_progress(ctx))
     report.context_changed = changed
     return tool_result(report, is_error=all(a.error for a in report.answers))
 
@@ -408,90 +322,3 @@ RESOURCES: list[tuple[str, Callable[..., Awaitable[dict[str, Any]]]]] = [
 ]
 
 
-def create_server(settings: Settings) -> MCPServer:
-    @asynccontextmanager
-    async def lifespan(server: MCPServer) -> AsyncIterator[AppState]:
-        async with anyio.create_task_group() as group:
-            sessions = SessionManager(settings, group, WorkerCalls.for_session)
-            group.start_soon(sessions.reap_idle)
-            group.start_soon(sessions.choose_sandbox)
-            if _needs_litellm(settings):  # warm the slow import off the event loop, before the first call waits for it
-                group.start_soon(anyio.to_thread.run_sync, load_litellm)
-            try:
-                yield AppState(settings=settings, sessions=sessions, handles=HandleRegistry(sessions))
-            finally:
-                await sessions.close_all()
-                group.cancel_scope.cancel()
-
-    mcp = MCPServer("rlm-mcp", instructions=SERVER_INSTRUCTIONS, version=__version__, lifespan=lifespan)
-    _register(mcp)
-    return mcp
-
-
-def _register(mcp: MCPServer) -> None:
-    """Every handler, each behind the one error boundary (mcp_errors.py): the only place handlers are registered."""
-    for tool, annotations in TOOLS:
-        register = mcp.tool(description=inspect.cleandoc(tool.__doc__ or ""), annotations=annotations)
-        register(translated_tool(tool.__name__)(tool))
-    for uri, read in RESOURCES:
-        mcp.resource(uri, mime_type="application/json")(translated(f"resource {uri}")(read))
-    mcp.prompt(name="rlm_playbook", title="RLM playbook: analyse inputs far larger than your context")(
-        translated("prompt rlm_playbook")(rlm_playbook))
-    install_completions(mcp, [uri for uri, _ in RESOURCES], translated("completion")(completion_values))
-    install_unknown_names(mcp)
-
-
-async def completion_values(ctx: Context, argument: str, given: dict[str, str]) -> list[str]:
-    """What a resource argument may be, for this caller only: its live handles for `session`, else the
-    contexts loaded in the session `given["session"]` names or in its default one. Asking opens nothing."""
-    state: AppState = ctx.request_context.lifespan_context
-    owner = caller(ctx)
-    if argument == "session":
-        return state.handles.live_handles(owner)
-    if argument != "name":
-        return []
-    if handle := given.get("session"):
-        try:
-            session: Session | None = await state.handles.resolve(handle, owner)
-        except UnknownSession:
-            return []
-    else:
-        session = state.sessions.sessions.get(session_key(ctx))
-    return list(session.contexts) if session else []
-
-
-def _progress_forwarder(ctx: Context) -> Callable[[int, int, str], Awaitable[None]]:
-    """Worker-batch progress of an exec, forwarded to the client."""
-
-    async def forward(done: int, total: int, message: str) -> None:
-        await ctx.report_progress(float(done), float(total), message)
-
-    return forward
-
-
-def _batch_progress(ctx: Context) -> Callable[[int, int], Awaitable[None]]:
-    """sub_query's progress: every 10 answers and the last."""
-
-    async def report(done: int, total: int) -> None:
-        if done == total or done % 10 == 0:
-            await ctx.report_progress(float(done), float(total), f"{done}/{total} worker calls")
-
-    return report
-
-
-def _progress_reporter(ctx: Context) -> Callable[[int, int | None, str], None]:
-    """A thread-side progress callback that forwards to the client at most every 0.25 s."""
-    last = 0.0
-
-    def report(done: int, total: int | None, message: str) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if now - last < PROGRESS_INTERVAL_S:
-            return
-        last = now
-        try:
-            anyio.from_thread.run(ctx.report_progress, float(done), float(total) if total else None, message)
-        except Exception:  # progress is advisory; a client that went away must not fail the load
-            log.debug("progress notification failed", exc_info=True)
-
-    return report

@@ -2,7 +2,7 @@
 
 Why on the host: a regex scan of a 287 MB context in the guest takes ~10 s with Python's `re` and
 still 5-10x ripgrep's time with google-re2, while `rg` scans the stored `content.txt` at page-cache
-speed. The guest translates its pattern into an equivalent Rust regex (rlm_mcp/repl_regex.py decides
+speed. The guest translates its pattern into an equivalent Rust regex (rlm_mcp/sandbox/guest/repl_regex.py decides
 when that is exact) and calls the host's `grep` callback; this module runs `rg` over that one file and
 maps its line numbers back to (file, line) with the manifest. It knows nothing of MCP, models or the sandbox.
 
@@ -37,8 +37,8 @@ from typing import Any
 import anyio
 from anyio.abc import ByteReceiveStream
 
-from .contexts import StoredContext
-from .errors import BadRequest
+from ..errors import BadRequest
+from .models import StoredContext
 
 __all__ = ["ContextSearch", "LineTable", "find_rg", "line_table"]
 

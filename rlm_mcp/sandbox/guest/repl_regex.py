@@ -1,7 +1,7 @@
 """grep's dialect rule for the REPL prelude: which Python patterns have an exact ripgrep (Rust regex) twin.
 
 Guest code, like repl_helpers.py: never imported by the server, shipped into the jail ahead of
-repl_helpers.py as one text (rlm_mcp/prelude.py) and run on the guest interpreter (standard library
+repl_helpers.py as one text (rlm_mcp/sandbox/prelude.py) and run on the guest interpreter (standard library
 only, Python >= 3.10; ruff lints it for 3.10). `grep()` asks `_grep_plan(pattern, flags)` whether the
 host's ripgrep can answer a pattern exactly; when it cannot, the pattern runs on Python's `re` in the
 guest. Every name here is private: the prelude's public names are repl_helpers.py's.

@@ -63,7 +63,7 @@ def skill_markdown() -> str:
     tests/server/test_plugin.py checks that the checked-in SKILL_PATH is this text."""
     return (
         f"---\nname: rlm-playbook\ndescription: {json.dumps(SKILL_DESCRIPTION)}\n---\n\n"
-        f"<!-- Generated from rlm_mcp/playbook.py: python -m rlm_mcp.playbook > {SKILL_PATH} -->\n\n"
+        f"<!-- Generated from rlm_mcp/server/playbook.py: python -m rlm_mcp.server.playbook > {SKILL_PATH} -->\n\n"
         f"The tools named below are the rlm-mcp plugin's MCP server (`rlm`).\n\n{PLAYBOOK}"
     )
 

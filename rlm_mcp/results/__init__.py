@@ -1,0 +1,17 @@
+"""What the tools return: result models (their JSON schemas are the tools' output schemas) and the shaping
+that fits them to what a host's model reads (models.py, shaping.py)."""
+
+from .models import (
+    AnswerModel,
+    ContextBrief,
+    ContextSummary,
+    ExecReport,
+    Report,
+    RLMReport,
+    SessionReport,
+    SubQueryReport,
+    SymbolReport,
+)
+
+__all__ = ["AnswerModel", "ContextBrief", "ContextSummary", "ExecReport", "RLMReport", "Report", "SessionReport",
+           "SubQueryReport", "SymbolReport"]

@@ -1,0 +1,82 @@
+"""The MCP server itself: its lifespan (the sessions of this process) and the one place every handler is
+registered, each behind the error boundary of errors.py."""
+
+import inspect
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+
+from .. import __version__
+from ..config import Settings
+from ..rlm.calls import WorkerCalls
+from ..sessions import HandleRegistry, Session, SessionManager, UnknownSession
+from ..workers import backend_for, load_litellm
+from .completions import install as install_completions
+from .errors import translated, translated_tool
+from .playbook import SERVER_INSTRUCTIONS
+from .requests import AppState, caller, session_key
+from .tools import RESOURCES, TOOLS, rlm_playbook
+from .unknown_names import install as install_unknown_names
+
+
+def _needs_litellm(settings: Settings) -> bool:
+    """Whether a configured model's backend imports litellm (assistant CLIs and the lean client do not)."""
+    root = settings.root_model and backend_for(settings.root_model, settings.root_api_base, tools=True)
+    worker = settings.worker_model and backend_for(settings.worker_model, settings.worker_api_base)
+    return any(backend and backend.loads_litellm for backend in (root, worker))
+
+
+def create_server(settings: Settings) -> MCPServer:
+    @asynccontextmanager
+    async def lifespan(server: MCPServer) -> AsyncIterator[AppState]:
+        async with anyio.create_task_group() as group:
+            sessions = SessionManager(settings, group, WorkerCalls.for_session)
+            group.start_soon(sessions.reap_idle)
+            group.start_soon(sessions.choose_sandbox)
+            if _needs_litellm(settings):  # warm the slow import off the event loop, before the first call waits for it
+                group.start_soon(anyio.to_thread.run_sync, load_litellm)
+            try:
+                yield AppState(settings=settings, sessions=sessions, handles=HandleRegistry(sessions))
+            finally:
+                await sessions.close_all()
+                group.cancel_scope.cancel()
+
+    mcp = MCPServer("rlm-mcp", instructions=SERVER_INSTRUCTIONS, version=__version__, lifespan=lifespan)
+    _register(mcp)
+    return mcp
+
+
+def _register(mcp: MCPServer) -> None:
+    """Every handler, each behind the one error boundary (mcp_errors.py): the only place handlers are registered."""
+    for tool, annotations in TOOLS:
+        register = mcp.tool(description=inspect.cleandoc(tool.__doc__ or ""), annotations=annotations)
+        register(translated_tool(tool.__name__)(tool))
+    for uri, read in RESOURCES:
+        mcp.resource(uri, mime_type="application/json")(translated(f"resource {uri}")(read))
+    mcp.prompt(name="rlm_playbook", title="RLM playbook: analyse inputs far larger than your context")(
+        translated("prompt rlm_playbook")(rlm_playbook))
+    install_completions(mcp, [uri for uri, _ in RESOURCES], translated("completion")(completion_values))
+    install_unknown_names(mcp)
+
+
+async def completion_values(ctx: Context, argument: str, given: dict[str, str]) -> list[str]:
+    """What a resource argument may be, for this caller only: its live handles for `session`, else the
+    contexts loaded in the session `given["session"]` names or in its default one. Asking opens nothing."""
+    state: AppState = ctx.request_context.lifespan_context
+    owner = caller(ctx)
+    if argument == "session":
+        return state.handles.live_handles(owner)
+    if argument != "name":
+        return []
+    if handle := given.get("session"):
+        try:
+            session: Session | None = await state.handles.resolve(handle, owner)
+        except UnknownSession:
+            return []
+    else:
+        session = state.sessions.sessions.get(session_key(ctx))
+    return list(session.contexts) if session else []
+
+
