@@ -26,7 +26,7 @@ from common import median_ms, print_table, sandbox_starts_and_warm, time_async
 from rlm_mcp.config import Settings, load_settings
 from rlm_mcp.sandbox import new_data_dir
 from rlm_mcp.sandbox.repl import _group_members
-from rlm_mcp.sessions import SessionManager
+from rlm_mcp.sessions import SessionRegistry
 
 STARTS = 15
 SIDE_BY_SIDE_RUNS = 3
@@ -79,8 +79,8 @@ async def one_session(kind: str, home: Path, runtime_dir: Path, group: TaskGroup
     """One session on `kind`: start, warm exec round trips, stdlib load, grep, decode + regex, CPU, peak RSS."""
     settings = load_settings(flags={"home": home, "sandbox": kind, "allowed_roots": str(STDLIB),
                                     "runtime_dir": runtime_dir}, environ={})
-    manager = SessionManager(settings, group)
-    session = await manager.get(f"bench-{kind}")
+    manager = SessionRegistry(settings, group)
+    session = (await manager.default(f"bench-{kind}", "stdio")).session
     figures: dict[str, float] = {}
     started = time.perf_counter()
     await session.exec("pass")

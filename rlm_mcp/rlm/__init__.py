@@ -21,7 +21,7 @@ from ..contexts import Reader, read_scope
 from ..errors import raising_ours
 from ..sandbox import SandboxPolicy
 from ..sessions import Session, new_trajectory
-from .calls import new_loop, session_calls
+from .calls import child_rlm, new_loop
 from .errors import RLMError, RootModelError
 from .loop import OnIteration, Record, RLMLimits, RLMLoop, RLMResult, RLMUsage
 from .root import RootModel
@@ -62,14 +62,14 @@ class RLM:
     async def _run(self, query: str, context: ContextInput, record: Record | None,
                    on_iteration: OnIteration | None) -> RLMResult:
         async with anyio.create_task_group() as group:
-            session = Session("rlm", self.settings, SandboxPolicy.load(self.settings.sandbox_policy), group,
-                              trajectory=new_trajectory(self.settings, "rlm"), observer=record)
+            session = Session.build(self.settings, SandboxPolicy.load(self.settings.sandbox_policy), group, key="rlm",
+                                    trajectory=new_trajectory(self.settings, "rlm"), observer=record,
+                                    recurse=child_rlm)
             self.last_trajectory = session.trajectory.path if session.trajectory else None
             try:
-                calls = session_calls(session)
                 await load_into(session, context)
                 result = await new_loop(session, limits=self.limits, on_iteration=on_iteration).run(query)
-                result.worker_usage = calls.usage.as_dict()
+                result.worker_usage = session.calls.usage.as_dict()
                 return result
             finally:
                 await session.close()

@@ -10,13 +10,13 @@ from mcp.server.mcpserver import Context, MCPServer
 
 from .. import __version__
 from ..config import Settings
-from ..rlm.calls import WorkerCalls
-from ..sessions import HandleRegistry, Session, SessionManager, UnknownSession
+from ..rlm.calls import child_rlm
+from ..sessions import SessionRecord, SessionRegistry, UnknownSession
 from ..workers import backend_for, load_litellm
 from .completions import install as install_completions
 from .errors import translated, translated_tool
 from .playbook import SERVER_INSTRUCTIONS
-from .requests import AppState, caller, session_key
+from .requests import AppState, caller, session_key, state_of
 from .tools import RESOURCES, TOOLS, rlm_playbook
 from .unknown_names import install as install_unknown_names
 
@@ -32,13 +32,13 @@ def create_server(settings: Settings) -> MCPServer:
     @asynccontextmanager
     async def lifespan(server: MCPServer) -> AsyncIterator[AppState]:
         async with anyio.create_task_group() as group:
-            sessions = SessionManager(settings, group, WorkerCalls.for_session)
+            sessions = SessionRegistry(settings, group, recurse=child_rlm)
             group.start_soon(sessions.reap_idle)
             group.start_soon(sessions.choose_sandbox)
             if _needs_litellm(settings):  # warm the slow import off the event loop, before the first call waits for it
                 group.start_soon(anyio.to_thread.run_sync, load_litellm)
             try:
-                yield AppState(settings=settings, sessions=sessions, handles=HandleRegistry(sessions))
+                yield AppState(settings=settings, sessions=sessions)
             finally:
                 await sessions.close_all()
                 group.cancel_scope.cancel()
@@ -49,7 +49,7 @@ def create_server(settings: Settings) -> MCPServer:
 
 
 def _register(mcp: MCPServer) -> None:
-    """Every handler, each behind the one error boundary (mcp_errors.py): the only place handlers are registered."""
+    """Every handler, each behind the one error boundary (errors.py): the only place handlers are registered."""
     for tool, annotations in TOOLS:
         register = mcp.tool(description=inspect.cleandoc(tool.__doc__ or ""), annotations=annotations)
         register(translated_tool(tool.__name__)(tool))
@@ -64,19 +64,18 @@ def _register(mcp: MCPServer) -> None:
 async def completion_values(ctx: Context, argument: str, given: dict[str, str]) -> list[str]:
     """What a resource argument may be, for this caller only: its live handles for `session`, else the
     contexts loaded in the session `given["session"]` names or in its default one. Asking opens nothing."""
-    state: AppState = ctx.request_context.lifespan_context
-    owner = caller(ctx)
+    sessions, owner = state_of(ctx).sessions, caller(ctx)
     if argument == "session":
-        return state.handles.live_handles(owner)
+        return sessions.live_handles(owner)
     if argument != "name":
         return []
     if handle := given.get("session"):
         try:
-            session: Session | None = await state.handles.resolve(handle, owner)
+            record: SessionRecord | None = await sessions.resolve(handle, owner)
         except UnknownSession:
             return []
     else:
-        session = state.sessions.sessions.get(session_key(ctx))
-    return list(session.contexts) if session else []
+        record = sessions.peek_default(session_key(ctx))
+    return list(record.session.contexts) if record else []
 
 

@@ -15,7 +15,7 @@ from mcp.server.mcpserver import Context
 
 from ..config import Settings
 from ..contexts import Reader
-from ..sessions import HandleRegistry, Session, SessionManager
+from ..sessions import Session, SessionRecord, SessionRegistry
 from .http import token_fingerprint
 
 log = logging.getLogger("rlm_mcp.server")
@@ -25,8 +25,7 @@ PROGRESS_INTERVAL_S = 0.25
 @dataclass(slots=True)
 class AppState:
     settings: Settings
-    sessions: SessionManager
-    handles: HandleRegistry
+    sessions: SessionRegistry
 
 
 def state_of(ctx: Context) -> AppState:
@@ -69,18 +68,22 @@ def session_key(ctx: Context) -> str:
     return owner
 
 
-async def current_session(ctx: Context, handle: str | None = None) -> Session:
-    """The session a handle names for this caller, else the caller's session for this connection."""
-    state: AppState = ctx.request_context.lifespan_context
+async def current_record(ctx: Context, handle: str | None = None) -> SessionRecord:
+    """The session a handle names for this caller, else the caller's default session for this connection."""
+    sessions = state_of(ctx).sessions
     if handle:
-        return await state.handles.resolve(handle, caller(ctx))
+        return await sessions.resolve(handle, caller(ctx))
     key = session_key(ctx)
-    session = await state.sessions.get(key, caller(ctx))
-    _close_with_connection(ctx, state.sessions, key)
-    return session
+    record = await sessions.default(key, caller(ctx))
+    _close_with_connection(ctx, sessions, key)
+    return record
 
 
-def _close_with_connection(ctx: Context, sessions: SessionManager, key: str) -> None:
+async def current_session(ctx: Context, handle: str | None = None) -> Session:
+    return (await current_record(ctx, handle)).session
+
+
+def _close_with_connection(ctx: Context, sessions: SessionRegistry, key: str) -> None:
     """Close a legacy HTTP client's session (and its jail) when its connection ends.
 
     The SDK exposes the per-connection teardown stack only on its private `_connection`; the 2026
@@ -90,7 +93,7 @@ def _close_with_connection(ctx: Context, sessions: SessionManager, key: str) -> 
     if connection is None or not getattr(connection, "session_id", None) or connection.state.get("rlm-cleanup"):
         return
     connection.state["rlm-cleanup"] = True
-    connection.exit_stack.push_async_callback(sessions.close, key)
+    connection.exit_stack.push_async_callback(sessions.close_connection, key)
 
 
 def exec_progress(ctx: Context) -> Callable[[int, int, str], Awaitable[None]]:

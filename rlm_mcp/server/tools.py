@@ -35,12 +35,13 @@ from ..results import (
     SubQueryReport,
     SymbolReport,
 )
-from ..rlm.calls import answer, require_root_model, session_calls, status_report
+from ..rlm.calls import answer, require_root_model, status_report
 from ..sessions import Session
 from .playbook import PLAYBOOK
 from .requests import (
     batch_progress,
     caller,
+    current_record,
     current_session,
     exec_progress,
     load_progress,
@@ -110,10 +111,10 @@ async def load_context(
     if new_session and session:
         raise BadRequest("give `session` (to load into that session) or new_session=true (to start one), not both")
     if new_session:
-        handle, current = await state.handles.open(caller(ctx))
+        record = await state.sessions.open(caller(ctx))
     else:
-        current = await current_session(ctx, session)
-        handle = session or state.handles.handle_of(current, caller(ctx))
+        record = await current_record(ctx, session)
+    handle, current = record.handle, record.session
     if text is not None:
         stored = await current.load_text(name, text)
     else:
@@ -199,7 +200,7 @@ async def sub_query(
     changed = await current.refresh() if context else None
     questions = worker_prompts(prompt, prompts, current.context(context) if context else None, path, start, end,
                                chunk_chars)
-    report = await session_calls(current).sub_query(questions, model, batch_progress(ctx))
+    report = await current.calls.sub_query(questions, model, batch_progress(ctx))
     report.context_changed = changed
     return tool_result(report, is_error=all(a.error for a in report.answers))
 
@@ -268,11 +269,10 @@ async def session(
     session: SessionArg = None,
 ) -> Annotated[CallToolResult, SessionReport]:
     """Show this session's handle, loaded contexts, REPL state, usage and limits, or reset the REPL."""
-    current = await current_session(ctx, session)
+    record = await current_record(ctx, session)
     if action == "reset":
-        await current.reset(keep_contexts=keep_contexts)
-    handle = session or state_of(ctx).handles.handle_of(current, caller(ctx))
-    return tool_result(status_report(current, action, handle))
+        await record.session.reset(keep_contexts=keep_contexts)
+    return tool_result(status_report(record.session, action, record.handle))
 
 
 async def rlm_playbook(task: str = "") -> str:

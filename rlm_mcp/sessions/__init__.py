@@ -1,12 +1,16 @@
-"""Sessions: one per client or handle, each with its own jailed REPL, contexts, code index, usage and trajectory.
+"""Sessions: one per connection or handle, each with its own jailed REPL, contexts, code index, worker
+calls, usage and trajectory.
 
-session.py holds a session's lifecycle and exec, handles.py the handles that name sessions across calls,
-index.py the code index of a session's contexts. Knows nothing of the MCP transport.
+registry.py holds every session of a server by handle (the one way to address one); session.py a
+session's lifecycle and exec (`Session.build`, the one way to build one); calls.py its worker calls and
+ledger; index.py the code index of its contexts. Knows nothing of the MCP transport.
 """
 
-from .handles import HandleRegistry, ReplicaGone, SessionExpired, UnknownSession
+from .calls import Reply, WorkerCalls
 from .index import IndexNotReady, SessionIndex
-from .session import Callback, ExecOutcome, Session, SessionManager, new_trajectory
+from .registry import ReplicaGone, SessionExpired, SessionRecord, SessionRegistry, UnknownSession
+from .session import Callback, ChildRLM, ExecOutcome, Session, new_trajectory
 
-__all__ = ["Callback", "ExecOutcome", "HandleRegistry", "IndexNotReady", "ReplicaGone", "Session", "SessionExpired",
-           "SessionIndex", "SessionManager", "UnknownSession", "new_trajectory"]
+__all__ = ["Callback", "ChildRLM", "ExecOutcome", "IndexNotReady", "ReplicaGone", "Reply", "Session",
+           "SessionExpired", "SessionIndex", "SessionRecord", "SessionRegistry", "UnknownSession", "WorkerCalls",
+           "new_trajectory"]

@@ -1,13 +1,9 @@
-"""Sessions: one per client, each with its own jailed REPL, contexts, usage and trajectory.
+"""A session: its own jailed REPL, contexts, code index, worker calls, usage and trajectory.
 
 A session starts its sandbox lazily (the first load or exec), survives crashes of its guest by
-restarting it and re-attaching every loaded context, and is closed when idle for too long, when
-the client goes away, or when the server stops. It knows nothing of the MCP transport.
-
-Every session has an owner (a bearer token's fingerprint, or "stdio"), named by whoever asks for it.
-The manager caps sessions per owner as well as in all (RLM_TOKEN_MAX_SESSIONS, RLM_MAX_SESSIONS) and
-keeps one SpendAccount per owner that all its sessions spend from, so one team member can exhaust
-neither the sessions nor the model budget of the others.
+restarting it and re-attaching every loaded context, and is closed by its registry (registry.py) when
+idle for too long, when the client goes away, or when the server stops. It knows nothing of the MCP
+transport. It is built one way, `Session.build`, with its worker calls passed in (sessions/calls.py).
 """
 
 from __future__ import annotations
@@ -20,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -44,11 +40,11 @@ from ..contexts import (
     walk_sources,
 )
 from ..contexts.search import ContextSearch
-from ..errors import RlmMcpError, SessionLimitReached, UnknownContext
-from ..memory import release_memory
+from ..errors import RlmMcpError, UnknownContext
 from ..sandbox import ExecResult, Launcher, Sandbox, SandboxPolicy, create_launcher, new_data_dir
 from ..sandbox.prelude import PRELUDE
 from ..workers import SpendAccount, TrajectoryLog, Usage
+from .calls import Reply, WorkerCalls, prompt_of, text_of
 from .index import SessionIndex
 
 log = logging.getLogger(__package__)  # rlm_mcp.sessions, for every module of the package
@@ -56,22 +52,7 @@ log = logging.getLogger(__package__)  # rlm_mcp.sessions, for every module of th
 ProgressCallback = Callable[[int, int | None, str], None]
 Callback = Callable[[Any], Awaitable[Any]]
 LiveCheck = tuple[str, Change | None, Exception | None]  # a live context's name, change, failure
-
-
-class SessionExtension(Protocol):
-    """What another component (worker calls, the code index) adds to a session's REPL."""
-
-    def callbacks(self) -> dict[str, Callback]: ...
-
-    @property
-    def usage(self) -> Usage: ...  # running totals of its model calls; each exec reports the difference
-
-    def on_reset(self) -> None: ...  # the session was reset (a new call tree begins)
-
-    async def aclose(self) -> None: ...
-
-
-ExtensionFactory = Callable[["Session"], SessionExtension]
+ChildRLM = Callable[["Session", str, str], Awaitable[Reply]]  # (parent, prompt, context): rlm/calls.py's child_rlm
 
 
 @dataclass(slots=True)
@@ -97,17 +78,16 @@ class Session:
     settings: Settings
     policy: SandboxPolicy
     task_group: TaskGroup
-    extension_factory: ExtensionFactory | None = None
+    calls: WorkerCalls  # its worker calls and ledger (sessions/calls.py)
     owner: str = "stdio"
-    account: SpendAccount | None = None  # the owner's, shared by all its sessions
     trajectory: TrajectoryLog | None = None
+    recurse: ChildRLM | None = None  # what rlm_query runs: a child RLM (rlm/calls.py); None: a plain worker call
     observer: Callable[[dict[str, Any]], None] | None = None  # sees every recorded event (the ask CLI)
     created: float = field(default_factory=time.time)
     last_used: float = field(default_factory=time.monotonic)
     contexts: dict[str, StoredContext] = field(default_factory=dict)
     usage: SessionUsage = field(default_factory=SessionUsage)
     final_answer: str | None = None
-    extension: SessionExtension | None = None
     progress: Callable[[int, int, str], Awaitable[None]] | None = None  # set by the host call in flight
     index: SessionIndex | None = None
     live: dict[str, LiveContext] = field(default_factory=dict)  # contexts that follow their files
@@ -115,6 +95,23 @@ class Session:
     _sandbox: Sandbox | None = None
     _data_dir: Path | None = None
     _lock: anyio.Lock = field(default_factory=anyio.Lock)
+
+    @classmethod
+    def build(cls, settings: Settings, policy: SandboxPolicy, task_group: TaskGroup, *, key: str,
+              owner: str = "stdio", account: SpendAccount | None = None, trajectory: TrajectoryLog | None = None,
+              observer: Callable[[dict[str, Any]], None] | None = None, recurse: ChildRLM | None = None,
+              calls: WorkerCalls | None = None) -> Session:
+        """The one way a session is built -- by the registry, for a child RLM (`child`), by the Python API:
+        its worker calls are passed in, or new ones drawing on the owner's `account`."""
+        return cls(key, settings, policy, task_group, calls or WorkerCalls.new(settings, account, trajectory),
+                   owner=owner, trajectory=trajectory, observer=observer, recurse=recurse)
+
+    def child(self) -> Session:
+        """A child RLM's session (rlm_query): its own REPL; the parent's dispatcher and trajectory, and one
+        level deeper in the parent's ledger."""
+        key = f"{self.key}/d{self.calls.budget.depth + 1}"
+        return Session.build(self.settings, self.policy, self.task_group, key=key, owner=self.owner,
+                             trajectory=self.trajectory, recurse=self.recurse, calls=self.calls.child())
 
     @property
     def data_dir(self) -> Path:
@@ -129,15 +126,19 @@ class Session:
     def touch(self) -> None:
         self.last_used = time.monotonic()
 
+    @property
+    def busy(self) -> bool:
+        """An exec, a load, a reset or an RLM run holds the session: it is not idle, whatever its clock says."""
+        return self._lock.locked()
+
     async def ensure_started(self) -> Sandbox:
         if self._sandbox is None:
             launcher = await anyio.to_thread.run_sync(launcher_for, self.settings, self.policy)
-            if self.extension is None and self.extension_factory is not None:
-                self.extension = self.extension_factory(self)
-            callbacks = self.extension.callbacks() if self.extension else {}
-            callbacks["final"] = self._record_final
-            callbacks["index"] = self.code_index().query
-            callbacks["grep"] = ContextSearch(self.contexts).query
+            callbacks: dict[str, Callback] = {
+                "llm_query": self.calls.llm_query, "llm_query_batched": self._llm_query_batched,
+                "rlm_query": self._rlm_query, "final": self._record_final,
+                "index": self.code_index().query, "grep": ContextSearch(self.contexts).query,
+            }
             logged = {name: self._logged(name, callback) for name, callback in callbacks.items()}
             self._sandbox = Sandbox(launcher, self.policy, self.data_dir, prelude=PRELUDE, callbacks=logged)
             await self._sandbox.start(self.task_group)
@@ -168,6 +169,24 @@ class Session:
         self.usage.restarts += 1
         for stored in self.contexts.values():
             await self._attach(stored)
+
+    async def _llm_query_batched(self, payload: Any) -> list[Reply]:
+        return await self.calls.llm_query_batched(payload, self._batch_progress)
+
+    async def _batch_progress(self, done: int, total: int) -> None:
+        """Forward batch progress to the host call in flight (every 10 answers and the last)."""
+        if self.progress is not None and (done == total or done % 10 == 0):
+            await self.progress(done, total, f"llm_query_batched: {done}/{total} answers")
+
+    async def _rlm_query(self, payload: Any) -> Reply:
+        """A child RLM over `context` with its own REPL; a plain worker call at the depth limit."""
+        prompt = prompt_of(payload)
+        context = payload.get("context")
+        context = text_of(context, "context") if context is not None else ""
+        root_model = self.settings.sub_rlm_model or self.settings.root_model
+        if self.recurse is None or not root_model or not self.calls.budget.can_recurse():
+            return await self.calls.ask(f"{prompt}\n\n{context}" if context else prompt)
+        return await self.recurse(self, prompt, context)
 
     async def _record_final(self, payload: Any) -> bool:
         answer = payload.get("answer") if isinstance(payload, dict) else None
@@ -355,13 +374,13 @@ class Session:
         self.touch()
         sandbox = await self.ensure_started()
         self.final_answer = None
-        mark = self.extension.usage.snapshot() if self.extension else Usage()
+        mark = self.calls.usage.snapshot()
         result = await sandbox.exec(
             code,
             timeout_s=timeout_s or self.settings.exec_timeout_s,
             max_output_chars=self.settings.max_output_chars,
         )
-        worker_usage = self.extension.usage.since(mark) if self.extension else Usage()
+        worker_usage = self.calls.usage.since(mark)
         self.record({"type": "code", **tags, "code": code[:20_000], "status": result.status,
                      "stdout": result.stdout.text[:4000], "stderr": result.stderr.text[:2000],
                      "elapsed_s": round(result.elapsed_s, 4), "error": result.error})
@@ -393,16 +412,15 @@ class Session:
                 self.contexts.clear()
             if self._sandbox is not None:
                 await self._restart()
-            if self.extension is not None:
-                self.extension.on_reset()
+            self.calls.restart_clock()
             self.final_answer = None
 
     async def close(self) -> None:
-        """Stop the jail, close the extension and the trajectory, delete the data. Each step runs even when
+        """Stop the jail, close the worker calls and the trajectory, delete the data. Each step runs even when
         one before it failed (nothing leaks); the first failure is raised afterwards."""
         failures: list[Exception] = []
         for step in (self._keep_live_versions, self._sandbox and self._sandbox.close,
-                     self.extension and self.extension.aclose):
+                     self.calls.aclose):
             try:
                 if step:
                     await step()
@@ -425,106 +443,3 @@ def new_trajectory(settings: Settings, key: str) -> TrajectoryLog:
 def launcher_for(settings: Settings, policy: SandboxPolicy) -> Launcher:
     """The configured sandbox's launcher (its probes are cached: the machine does not change)."""
     return create_launcher(settings.sandbox, policy, settings.guest_python, home=settings.home)
-
-
-class SessionManager:
-    """Owns every session of a server process; the reaper closes idle ones."""
-
-    def __init__(self, settings: Settings, task_group: TaskGroup,
-                 extension_factory: ExtensionFactory | None = None) -> None:
-        self.settings = settings
-        self.task_group = task_group
-        self.extension_factory = extension_factory
-        self.policy = SandboxPolicy.load(settings.sandbox_policy)
-        self.sessions: dict[str, Session] = {}
-        self.accounts: dict[str, SpendAccount] = {}
-        self._lock = anyio.Lock()
-
-    async def choose_sandbox(self) -> None:
-        """Make the sandbox choice now, at start-up, in a worker thread: probing the guest interpreter and a
-        test jail takes ~120 ms the first session's start would otherwise wait for. A failure is left for
-        that start to report."""
-        try:
-            await anyio.to_thread.run_sync(launcher_for, self.settings, self.policy)
-        except Exception as exc:
-            log.info("sandbox not chosen at start-up (%s): the first session reports it", exc)
-
-    async def get(self, key: str, owner: str = "stdio") -> Session:
-        """The session under `key`, opened for `owner` if there is none; a key names one owner's session."""
-        session = self.sessions.get(key)
-        if session is not None and session.owner == owner:  # every call but the first: no lock, no loop turn
-            session.touch()
-            return session
-        async with self._lock:
-            session = self.sessions.get(key)
-            if session is None:
-                self._check_room(owner)
-                session = Session(key, self.settings, self.policy, self.task_group, self.extension_factory,
-                                  owner=owner, account=self.account(owner),
-                                  trajectory=new_trajectory(self.settings, key))
-                self.sessions[key] = session
-            elif session.owner != owner:  # keys embed their owner (server.session_key): a bug, never a lookup
-                raise RlmMcpError(f"session key {key!r} belongs to another caller")
-            session.touch()
-            return session
-
-    def account(self, owner: str) -> SpendAccount:
-        """The spend account all of `owner`'s sessions draw on (it outlives them: closing refills nothing)."""
-        if owner not in self.accounts:
-            settings = self.settings
-            self.accounts[owner] = SpendAccount(settings.token_max_cost_usd, settings.token_max_calls,
-                                                settings.token_spend_window_s)
-        return self.accounts[owner]
-
-    def owned_by(self, owner: str) -> list[Session]:
-        return [session for session in self.sessions.values() if session.owner == owner]
-
-    def _check_room(self, owner: str) -> None:
-        cap, mine = self.settings.sessions_per_caller(), len(self.owned_by(owner))
-        if mine >= cap:
-            raise SessionLimitReached(
-                f"you have {mine} sessions open and the limit per token is {cap} (RLM_TOKEN_MAX_SESSIONS): reuse "
-                "one by passing its handle as `session`, let an idle one expire (RLM_SESSION_IDLE_S), or ask the "
-                "server's operator to raise RLM_TOKEN_MAX_SESSIONS"
-            )
-        if len(self.sessions) >= self.settings.max_sessions:
-            raise SessionLimitReached(
-                f"{len(self.sessions)} sessions are open, the server's limit is {self.settings.max_sessions} "
-                "(RLM_MAX_SESSIONS): retry when an idle one has closed, or ask the server's operator to raise it"
-            )
-
-    async def close(self, key: str) -> None:
-        async with self._lock:
-            session = self.sessions.pop(key, None)
-        if session is not None:
-            await session.close()
-            release_memory()
-
-    async def close_all(self) -> None:
-        for key in list(self.sessions):
-            with anyio.CancelScope(shield=True):
-                await self._close_logged(key)
-
-    async def _close_logged(self, key: str) -> None:
-        """Close one session; a failure is logged, never allowed to stop the caller's loop over sessions."""
-        try:
-            await self.close(key)
-        except Exception:
-            log.exception("closing session %s failed; its resources were released as far as possible", key)
-
-    async def reap_idle(self, interval_s: float = 30.0) -> None:
-        """Run forever: close sessions idle longer than settings.session_idle_s (one failing close included)."""
-        while True:
-            await anyio.sleep(interval_s)
-            now = time.monotonic()
-            for key, session in list(self.sessions.items()):
-                await self.close_if_idle(key, session, now)
-
-    async def close_if_idle(self, key: str, session: Session, now: float) -> bool:
-        """Close `session` if it has been idle longer than settings.session_idle_s and is not busy (an
-        exec or RLM run holds its lock); the one idle rule, for the reaper and for session handles."""
-        if now - session.last_used <= self.settings.session_idle_s or session._lock.locked():
-            return False
-        log.info("closing idle session %s", key)
-        await self._close_logged(key)
-        return True

@@ -1,5 +1,5 @@
 """Session handles: minted by load_context, passed back as `session`, bound to their caller, expiring with
-their session. The registry against a real SessionManager, then the installed server through the real
+their session. The registry with real sessions, then the installed server through the real
 client over stdio and over HTTP with two bearer tokens."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from rlm_mcp.config import load_settings
-from rlm_mcp.sessions import HandleRegistry, ReplicaGone, SessionExpired, SessionManager, UnknownSession
+from rlm_mcp.sessions import ReplicaGone, SessionExpired, SessionRegistry, UnknownSession
 from tests.helpers import link_wasm_cache, stdio_client, tool_error
 from tests.server.test_http import client_with_headers, start, stop
 
@@ -23,57 +23,56 @@ def settings(tmp_path: Path, **flags):
 
 async def test_handles_name_their_own_sessions_for_their_owner_only(tmp_path: Path) -> None:
     async with anyio.create_task_group() as group:
-        manager = SessionManager(settings(tmp_path), group)
-        registry = HandleRegistry(manager)
-        first, one = await registry.open("alice")
-        second, two = await registry.open("alice")
+        registry = SessionRegistry(settings(tmp_path), group)
+        first, second = await registry.open("alice"), await registry.open("alice")
+        one, two = first.session, second.session
+        first, second = first.handle, second.handle
         assert first != second and one is not two and len(first) >= 24
-        assert await registry.resolve(first, "alice") is one
-        assert await registry.resolve(second, "alice") is two
+        assert (await registry.resolve(first, "alice")).session is one
+        assert (await registry.resolve(second, "alice")).session is two
         with pytest.raises(UnknownSession, match="load_context") as refused:
             await registry.resolve(first, "mallory")
         with pytest.raises(UnknownSession) as made_up:
             await registry.resolve("x" * len(first), "mallory")
         assert type(refused.value) is type(made_up.value) is UnknownSession  # no hint that `first` exists
-        default = await manager.get("stdio")
-        assert registry.handle_of(default, "alice") == registry.handle_of(default, "alice")
-        assert await registry.resolve(registry.handle_of(default, "alice"), "alice") is default
-        await manager.close_all()
+        default = await registry.default("alice", "alice")  # a connection's default session has a handle too
+        assert (await registry.default("alice", "alice")).handle == default.handle
+        assert (await registry.resolve(default.handle, "alice")).session is default.session
+        await registry.close_all()
 
 
 async def test_a_handle_of_another_replica_or_an_earlier_run_says_its_session_is_gone(tmp_path: Path) -> None:
     async with anyio.create_task_group() as group:
-        first_run = HandleRegistry(SessionManager(settings(tmp_path, replica_id="r1"), group))
-        handle, _ = await first_run.open("alice")
+        first_run = SessionRegistry(settings(tmp_path, replica_id="r1"), group)
+        handle = (await first_run.open("alice")).handle
         assert handle.startswith("r1.") and handle.count(".") == 2
-        restarted = HandleRegistry(SessionManager(settings(tmp_path, replica_id="r1"), group))
+        restarted = SessionRegistry(settings(tmp_path, replica_id="r1"), group)
         with pytest.raises(ReplicaGone, match=r"started on this replica \('r1'\) before it restarted"):
             await restarted.resolve(handle, "alice")
-        other = HandleRegistry(SessionManager(settings(tmp_path, replica_id="r2"), group))
+        other = SessionRegistry(settings(tmp_path, replica_id="r2"), group)
         with pytest.raises(ReplicaGone, match=r"started on replica 'r1' and this is replica 'r2'.*load_context"):
             await other.resolve(handle, "alice")
         with pytest.raises(UnknownSession) as made_up:  # no replica in it: an unknown handle, as anywhere
             await other.resolve("x" * 24, "alice")
         assert type(made_up.value) is UnknownSession
         for registry in (first_run, restarted, other):
-            await registry.sessions.close_all()
+            await registry.close_all()
 
 
 async def test_an_idle_or_closed_session_makes_its_handle_expire(tmp_path: Path) -> None:
     async with anyio.create_task_group() as group:
-        manager = SessionManager(settings(tmp_path, session_idle_s=0.3), group)
-        registry = HandleRegistry(manager)
-        idle, session = await registry.open("alice")
+        registry = SessionRegistry(settings(tmp_path, session_idle_s=0.3), group)
+        idle = (await registry.open("alice")).handle
         await anyio.sleep(0.5)
         with pytest.raises(SessionExpired, match=r"idle longer than 0.3 s.*load_context"):
             await registry.resolve(idle, "alice")
-        assert session.key not in manager.sessions  # closed on the spot, not left for the reaper
-        closed, session = await registry.open("alice")
-        await manager.close(session.key)
-        await manager.get(session.key)  # a new session under the same key is not the handle's
+        assert idle not in registry.records  # closed on the spot, not left for the reaper
+        closed = (await registry.open("alice")).handle
+        await registry.close(closed)
+        await registry.open("alice")  # a new session is not the closed handle's
         with pytest.raises(SessionExpired):
             await registry.resolve(closed, "alice")
-        await manager.close_all()
+        await registry.close_all()
 
 
 async def stdout_of(client, code: str, handle: str | None = None) -> str:

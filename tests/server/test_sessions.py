@@ -11,14 +11,18 @@ import pytest
 
 from rlm_mcp.config import load_settings
 from rlm_mcp.errors import SessionLimitReached, UnknownContext
-from rlm_mcp.sessions import SessionManager
-from rlm_mcp.workers import Usage
+from rlm_mcp.sessions import Session, SessionRegistry
 
 pytestmark = pytest.mark.anyio
 
 
 def settings(tmp_path: Path, **flags):
     return load_settings(flags={"home": tmp_path / "home", "allowed_roots": str(tmp_path), **flags}, environ={})
+
+
+async def opened(registry: SessionRegistry, key: str, owner: str = "stdio") -> Session:
+    """The session of the connection `key` (opened on first use), as a call without a handle finds it."""
+    return (await registry.default(key, owner)).session
 
 
 def jail_alive(pid: int) -> bool:
@@ -31,16 +35,16 @@ def jail_alive(pid: int) -> bool:
 
 async def test_caps_on_concurrent_sessions_per_caller_and_in_all(tmp_path: Path) -> None:
     async with anyio.create_task_group() as group:
-        manager = SessionManager(settings(tmp_path, max_sessions=3, token_max_sessions=2), group)
-        await manager.get("alice/a", "alice")
-        await manager.get("alice/b", "alice")
+        manager = SessionRegistry(settings(tmp_path, max_sessions=3, token_max_sessions=2), group)
+        await opened(manager, "alice/a", "alice")
+        await opened(manager, "alice/b", "alice")
         with pytest.raises(SessionLimitReached, match=r"limit per token is 2 \(RLM_TOKEN_MAX_SESSIONS\)"):
-            await manager.get("alice/c", "alice")
-        await manager.get("bob/a", "bob")  # alice's cap leaves room for bob
+            await opened(manager, "alice/c", "alice")
+        await opened(manager, "bob/a", "bob")  # alice's cap leaves room for bob
         with pytest.raises(SessionLimitReached, match=r"server's limit is 3 \(RLM_MAX_SESSIONS\)"):
-            await manager.get("bob/b", "bob")
-        await manager.close("alice/a")
-        await manager.get("bob/b", "bob")
+            await opened(manager, "bob/b", "bob")
+        await manager.close_connection("alice/a")
+        await opened(manager, "bob/b", "bob")
         assert [s.key for s in manager.owned_by("bob")] == ["bob/a", "bob/b"]
         await manager.close_all()
 
@@ -53,15 +57,15 @@ def test_the_sessions_cap_is_shared_out_among_the_tokens_by_default(tmp_path: Pa
 
 async def test_idle_sessions_are_closed_with_their_jail_and_data(tmp_path: Path) -> None:
     async with anyio.create_task_group() as group:
-        manager = SessionManager(settings(tmp_path, session_idle_s=0.2), group)
-        session = await manager.get("idle")
+        manager = SessionRegistry(settings(tmp_path, session_idle_s=0.2), group)
+        session = await opened(manager, "idle")
         await session.load_text("main", "some text")
         pid = session.sandbox._process.pid
         data_dir = session.data_dir
         assert jail_alive(pid) and data_dir.exists()
         group.start_soon(manager.reap_idle, 0.1)
         await anyio.sleep(0.8)
-        assert "idle" not in manager.sessions
+        assert manager.peek_default("idle") is None
         assert not jail_alive(pid)
         assert not data_dir.exists()
         group.cancel_scope.cancel()
@@ -69,8 +73,8 @@ async def test_idle_sessions_are_closed_with_their_jail_and_data(tmp_path: Path)
 
 async def test_unknown_context_names_the_loaded_ones(tmp_path: Path) -> None:
     async with anyio.create_task_group() as group:
-        manager = SessionManager(settings(tmp_path), group)
-        session = await manager.get("s")
+        manager = SessionRegistry(settings(tmp_path), group)
+        session = await opened(manager, "s")
         await session.load_text("notes", "x")
         with pytest.raises(UnknownContext, match=r"no context named 'main' \(loaded: notes\)"):
             session.context("main")
@@ -89,8 +93,8 @@ async def test_reset_without_contexts_drops_files_and_index(tmp_path: Path, smal
     from rlm_mcp.sessions import IndexNotReady
 
     async with anyio.create_task_group() as group:
-        manager = SessionManager(settings(tmp_path, runtime_dir=runtime_dir), group)
-        session = await manager.get("s")
+        manager = SessionRegistry(settings(tmp_path, runtime_dir=runtime_dir), group)
+        session = await opened(manager, "s")
         await session.load_paths("main", [str(small_repo)], [tmp_path])
         await session.load_text("notes", "kept nowhere")
         found = (await session.code_index().query({"op": "find", "name": "top"}))["results"]
@@ -108,8 +112,8 @@ async def test_reset_without_contexts_drops_files_and_index(tmp_path: Path, smal
 
 async def test_reset_keeping_contexts_keeps_them(tmp_path: Path, small_repo: Path, runtime_dir, repl_backend) -> None:
     async with anyio.create_task_group() as group:
-        manager = SessionManager(settings(tmp_path, runtime_dir=runtime_dir, sandbox=repl_backend), group)
-        session = await manager.get("s")
+        manager = SessionRegistry(settings(tmp_path, runtime_dir=runtime_dir, sandbox=repl_backend), group)
+        session = await opened(manager, "s")
         await session.load_paths("main", [str(small_repo)], [tmp_path])
         await session.exec("x = 1")
         await session.reset()
@@ -135,8 +139,8 @@ async def test_reset_through_the_server_forgets_the_codebase(server_env, small_r
 
 async def test_rebinding_a_reserved_name_is_undone_with_a_note(tmp_path: Path, runtime_dir, repl_backend) -> None:
     async with anyio.create_task_group() as group:
-        manager = SessionManager(settings(tmp_path, runtime_dir=runtime_dir, sandbox=repl_backend), group)
-        session = await manager.get("s")
+        manager = SessionRegistry(settings(tmp_path, runtime_dir=runtime_dir, sandbox=repl_backend), group)
+        session = await opened(manager, "s")
         rebound = await session.exec("json = 5\ndel chunk\nmine = 1")
         assert "note: chunk, json are reserved names of this REPL" in rebound.result.stderr.text
         after = await session.exec("print(json.dumps([mine]), callable(chunk))")
@@ -144,49 +148,37 @@ async def test_rebinding_a_reserved_name_is_undone_with_a_note(tmp_path: Path, r
         await manager.close_all()
 
 
-class FailingClose:
-    """A session extension (the plug-in point WorkerCalls uses) whose close fails."""
-
-    def __init__(self, session) -> None:
-        self.usage = Usage()
-
-    def callbacks(self) -> dict:
-        return {}
-
-    def on_reset(self) -> None:
-        pass
-
-    async def aclose(self) -> None:
-        raise OSError("the provider connection pool would not close")
+async def failing_close() -> None:
+    """A session's worker calls whose close fails (their provider's connection pool)."""
+    raise OSError("the provider connection pool would not close")
 
 
 async def test_the_reaper_survives_a_failing_close(tmp_path: Path, runtime_dir, caplog) -> None:
     async with anyio.create_task_group() as group:
-        manager = SessionManager(settings(tmp_path, runtime_dir=runtime_dir, session_idle_s=0.2), group, FailingClose)
-        sessions = [await manager.get(key) for key in ("first", "second")]
+        manager = SessionRegistry(settings(tmp_path, runtime_dir=runtime_dir, session_idle_s=0.2), group)
+        sessions = [await opened(manager, key) for key in ("first", "second")]
         for session in sessions:
+            session.calls.aclose = failing_close  # type: ignore[method-assign]
             await session.load_text("main", "some text")
         pids = [session.sandbox._process.pid for session in sessions]
         data_dirs = [session.data_dir for session in sessions]
         group.start_soon(manager.reap_idle, 0.1)
         await anyio.sleep(0.8)
-        assert manager.sessions == {}  # both closed: the first failure did not end the reaper
+        assert manager.records == {}  # both closed: the first failure did not end the reaper
         assert not any(jail_alive(pid) for pid in pids) and not any(path.exists() for path in data_dirs)
         failures = [r for r in caplog.records if "closing session" in r.getMessage()]
         assert {r.getMessage().split()[2] for r in failures} == {"first", "second"}
         assert all("would not close" in str(r.exc_info[1]) for r in failures)
-        assert (await manager.get("third")).key == "third"  # the manager still serves
+        assert (await opened(manager, "third")).key == "third"  # the manager still serves
         await manager.close_all()
         group.cancel_scope.cancel()
 
 
 async def test_callback_failures_are_logged_with_the_session_key(tmp_path: Path, small_repo: Path, runtime_dir,
                                                                  caplog) -> None:
-    from rlm_mcp.rlm.calls import WorkerCalls
-
     async with anyio.create_task_group() as group:
-        manager = SessionManager(settings(tmp_path, runtime_dir=runtime_dir), group, WorkerCalls.for_session)
-        session = await manager.get("client-7")
+        manager = SessionRegistry(settings(tmp_path, runtime_dir=runtime_dir), group)
+        session = await opened(manager, "client-7")
         await session.load_paths("main", [str(small_repo)], [tmp_path])
         await session.code_index().query({"op": "find", "name": "top"})  # the index answers
         refused = await session.exec("_rlm_callback('llm_query', 5)")
@@ -202,7 +194,6 @@ async def test_callback_failures_are_logged_with_the_session_key(tmp_path: Path,
 
 
 async def test_reset_starts_a_new_wall_clock_but_keeps_the_spend(tmp_path: Path, runtime_dir, monkeypatch) -> None:
-    from rlm_mcp.rlm.calls import WorkerCalls
     from tests.fakes import FakeOpenAI
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
@@ -210,14 +201,14 @@ async def test_reset_starts_a_new_wall_clock_but_keeps_the_spend(tmp_path: Path,
         async with anyio.create_task_group() as group:
             options = {"runtime_dir": runtime_dir, "max_wall_s": 1.0, "worker_model": "openai/gpt-4o-mini",
                        "worker_api_base": fake.api_base}
-            manager = SessionManager(settings(tmp_path, **options), group, WorkerCalls.for_session)
-            session = await manager.get("s")
+            manager = SessionRegistry(settings(tmp_path, **options), group)
+            session = await opened(manager, "s")
             first = await session.exec("print(llm_query('one'))")
             await anyio.sleep(1.1)
             late = await session.exec("llm_query('two')")
             await session.reset()
             again = await session.exec("print(llm_query('three'))")
-            spent = session.extension.budget.ledger.used()
+            spent = session.calls.budget.ledger.used()
             await manager.close_all()
     assert first.result.stdout.text == "echo: one\n"
     assert "max_wall_s" in late.result.stderr.text and "RLM_MAX_WALL_S" in late.result.stderr.text
