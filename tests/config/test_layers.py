@@ -1,5 +1,5 @@
-"""The package's layers, read from the README's "Layers" paragraph, so the paragraph stays true: it names
-every module of the package, and a module imports only from layers below its own (function-level
+"""The package's layers, read from the "Layers" paragraph of docs/development.md, so the paragraph stays true:
+it names every module of the package, and a module imports only from layers below its own (function-level
 imports included, so a cycle cannot hide inside a function)."""
 
 from __future__ import annotations
@@ -11,27 +11,27 @@ from pathlib import Path
 from tests.helpers import REPO
 
 PACKAGE = REPO / "rlm_mcp"
-README = REPO / "README.md"
+DEVELOPMENT = REPO / "docs" / "development.md"
 LAYER_LINE = re.compile(r"^(\d): (.*?)(?=^\d: |\Z)", re.MULTILINE | re.DOTALL)
 NAME = re.compile(r"`([a-z_]+)/?`")
 
 
 def readme_layers() -> dict[str, int]:
-    """The README's Layers paragraph as {unit: layer}: every lowercase name in backticks after "N: "."""
-    text = README.read_text()
+    """The Layers paragraph as {unit: layer}: every lowercase name in backticks after "N: "."""
+    text = DEVELOPMENT.read_text()
     start = text.index("**Layers.**")
     end = text.find("\n\n", start)
     paragraph = text[start : end if end != -1 else None]
     layers: dict[str, int] = {}
     for number, body in LAYER_LINE.findall(paragraph):
         for name in NAME.findall(body):
-            assert name not in layers, f"the README gives {name} two layers"
+            assert name not in layers, f"docs/development.md gives {name} two layers"
             layers[name] = int(number)
     return layers
 
 
 LAYERS = readme_layers()
-MCP_SURFACE = 5  # layers from here up may import the mcp SDK (the README says so)
+MCP_SURFACE = 5  # layers from here up may import the mcp SDK (docs/development.md says so)
 MAX_LOOSE_MODULES = 8  # at the package root: the rest lives in the folders of the components
 
 
@@ -61,8 +61,8 @@ def sources() -> list[Path]:
 
 def test_the_readme_names_every_module_and_no_other() -> None:
     units = {unit_of(path) for path in sources()}
-    assert units - set(LAYERS) == set(), "give these a layer in the README's Layers paragraph"
-    assert set(LAYERS) - units == set(), "the README's Layers paragraph names modules the package does not have"
+    assert units - set(LAYERS) == set(), "give these a layer in the Layers paragraph of docs/development.md"
+    assert set(LAYERS) - units == set(), "docs/development.md's Layers paragraph names modules the package lacks"
     assert LAYERS["errors"] == 0 and LAYERS["server"] == 5 and LAYERS["cli"] == 6  # the parse itself
 
 
