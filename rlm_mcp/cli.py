@@ -17,6 +17,7 @@ import click
 from . import __version__
 from .config import Settings, load_settings
 from .errors import RlmMcpError
+from .sandbox import SANDBOX_KINDS
 
 
 class Commands(click.Group):
@@ -32,9 +33,7 @@ class Commands(click.Group):
 
 def _check_policy(settings: Settings) -> None:
     """A broken RLM_SANDBOX_POLICY stops the command before it starts, not at the first session."""
-    from .sandbox import SandboxPolicy
-
-    SandboxPolicy.load(settings.sandbox_policy)
+    settings.policy()
 
 
 def _logging(verbose: bool) -> None:
@@ -64,7 +63,7 @@ def main(ctx: click.Context) -> None:
 @click.option("--port", type=int, default=None, help="HTTP port (RLM_PORT, default 8765).")
 @click.option("--config", "config", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="TOML config file (RLM_CONFIG; default RLM_HOME/config.toml when present).")
-@click.option("--sandbox", type=click.Choice(["auto", "wasm", "nsjail", "none"]), default=None,
+@click.option("--sandbox", type=click.Choice(SANDBOX_KINDS), default=None,
               help="Isolation backend (RLM_SANDBOX): auto (default) is nsjail where it works, else wasm. "
               "'none' runs model code WITHOUT isolation.")
 @click.option("--allowed-roots", default=None, help="Directories load_context may read, path-separated.")

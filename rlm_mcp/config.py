@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import RlmMcpError
+from .sandbox import SandboxKind, SandboxPolicy
 
 ENV_PREFIX = "RLM_"
 
@@ -29,7 +30,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # --- sandbox ---
-    sandbox: Literal["auto", "wasm", "nsjail", "none"] = Field(
+    sandbox: SandboxKind = Field(
         "auto", description="auto (nsjail where it works, else wasm), wasm (CPython in WebAssembly under Deno), "
         "nsjail, or none (NO isolation, dev only)")
     guest_python: str | None = Field(None, description="interpreter the jailed REPL runs on (stdlib only)")
@@ -109,6 +110,13 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    def policy(self) -> SandboxPolicy:
+        """The sandbox policy these settings run under: the checked-in one, RLM_SANDBOX_POLICY's overrides, and
+        RLM_EXEC_TIMEOUT_S as its `limits.exec_timeout_s` -- so the exec timeout is decided in one place, the
+        policy, which every exec, the session tool and the RLM loop read."""
+        policy = SandboxPolicy.load(self.sandbox_policy)
+        return policy if self.exec_timeout_s is None else policy.with_limits(exec_timeout_s=self.exec_timeout_s)
 
     def bearer_tokens(self) -> list[str]:
         """RLM_AUTH_TOKEN holds one token or several separated by commas: one per team member, each with its

@@ -157,7 +157,7 @@ def check_runtime_dir(settings: Settings) -> Check:
 
 def check_policy(settings: Settings) -> Check:
     try:
-        SandboxPolicy.load(settings.sandbox_policy)
+        settings.policy()
     except PolicyError as exc:
         return Check("jail policy", "fail", str(exc), f"fix {settings.sandbox_policy} or unset RLM_SANDBOX_POLICY")
     extra = f" with the overrides in {settings.sandbox_policy}" if settings.sandbox_policy else ""
@@ -171,7 +171,7 @@ def check_jail(settings: Settings) -> Check:
         fix += ("; in Docker, nsjail needs --security-opt seccomp=unconfined --security-opt apparmor=unconfined "
                 "(or --privileged)")
     try:
-        policy = SandboxPolicy.load(settings.sandbox_policy)
+        policy = settings.policy()
         launcher = create_launcher("nsjail", policy, settings.guest_python)
     except SandboxError as exc:
         return Check("jail", "fail", f"cannot prepare the jail: {str(exc).splitlines()[0]}", fix)
@@ -187,7 +187,7 @@ def check_wasm(settings: Settings, fetch: bool = False) -> Check:
     """Start Pyodide under Deno with the configured policy and run code; `fetch` (doctor --fix) first
     fetches Pyodide through the npm registry when RLM_HOME has no copy."""
     try:
-        policy = SandboxPolicy.load(settings.sandbox_policy)
+        policy = settings.policy()
         cache = PyodideCache(settings.home / "wasm", policy.wasm.pyodide_version)
         found = cache.fetch() if fetch and cache.find() is None else cache.find()
         if found is None:
@@ -244,7 +244,7 @@ def selected_backend(settings: Settings) -> tuple[str, str]:
     """The isolated backend sessions use (auto's choice also for `none`), and why."""
     if settings.sandbox in ("nsjail", "wasm"):
         return settings.sandbox, f"RLM_SANDBOX={settings.sandbox}"
-    problem = nsjail_problem(SandboxPolicy.load(settings.sandbox_policy), settings.guest_python)
+    problem = nsjail_problem(settings.policy(), settings.guest_python)
     if problem is None:
         return "nsjail", "auto: nsjail works on this machine"
     return "wasm", f"auto: nsjail cannot run here ({problem})"

@@ -21,7 +21,8 @@ from .errors import (
     UnusableRootUri,
 )
 from .languages import language_of
-from .live import Change, LiveContext
+from .live import Change, LiveContext, open_context
+from .load import Loaded, LoadRequest, store_walked
 from .models import (
     CONTEXT_NAME_RE,
     DEFAULT_SKIP_DIRS,
@@ -62,6 +63,8 @@ __all__ = [
     "InvalidContextName",
     "LiveContext",
     "LoadLimits",
+    "LoadRequest",
+    "Loaded",
     "OutsideAllowedRoots",
     "Previous",
     "ReadScope",
@@ -76,12 +79,14 @@ __all__ = [
     "language_of",
     "last_stored",
     "load_stored",
+    "open_context",
     "open_watch",
     "read_manifest",
     "read_scope",
     "reuse_stored",
     "store_paths",
     "store_text",
+    "store_walked",
     "validate_name",
     "walk_sources",
 ]

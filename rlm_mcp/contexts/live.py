@@ -26,16 +26,17 @@ from pathlib import Path
 from typing import Any
 
 from .cas import ContentStore
+from .load import Loaded, LoadRequest, store_walked
 from .models import LoadLimits, StoredContext
 from .snapshot import WalkSnapshot
-from .store import keep_stored, read_manifest, store_paths
+from .store import keep_stored, last_stored, read_manifest, reuse_stored
 from .walk import WalkResult, restat, walk_sources
-from .watch import DirectoryWatch
-from .write import Previous
+from .watch import DirectoryWatch, open_watch
+from .write import Previous, Progress
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Change", "LiveContext"]
+__all__ = ["Change", "LiveContext", "open_context"]
 
 NAMED_IN_NOTE = 10  # changed paths listed by name; the rest counted
 
@@ -139,10 +140,9 @@ class LiveContext:
             walked = walk_sources(self.sources, allowed_roots=self.allowed_roots, limits=self.limits,
                                   base_dir=self.base_dir, missing_ok=True,
                                   on_directory=self._watch.add if self._watch is not None else None)
-        snapshot = WalkSnapshot.of(walked, self.allowed_roots)
-        self._watched(snapshot)
         missing = [s for s in walked.missing_sources if s not in self._file_sources]
         if missing:
+            self._watched(WalkSnapshot.of(walked, self.allowed_roots))
             note = (f"{', '.join(missing)} no longer exists or now resolves outside the allowed roots: context "
                     f"{self.stored.name!r} keeps its files as last seen until it is back (or load_context again).")
             if note == self.frozen_note:  # said already; keep looking (dirty) until it is back
@@ -153,10 +153,12 @@ class LiveContext:
         # Into the session's directory only: most versions an editing session makes are superseded within
         # seconds, and one written to the store is fsync'ed (0.1 s to seconds for 292 MB, with the disk
         # throttling every later write). `keep` puts the last one into the store when the session ends.
-        stored = store_paths(self.stored.name, self.sources, allowed_roots=self.allowed_roots,
-                             store_dir=self.store_dir, limits=self.limits, base_dir=self.base_dir, walked=walked,
-                             previous=Previous(self.stored, self.entries()), entries_out=entries)
-        self._dirty, self._snapshot, self._walked = self._watch is None, snapshot, walked
+        request = LoadRequest(self.stored.name, self.sources, self.allowed_roots, self.limits, self.base_dir)
+        loaded = store_walked(request, walked, self.store_dir, previous=Previous(self.stored, self.entries()),
+                              entries_out=entries)
+        self._watched(loaded.snapshot)
+        stored = loaded.stored
+        self._dirty, self._snapshot, self._walked = self._watch is None, loaded.snapshot, walked
         self._kept = self._kept and stored.fingerprint == self.stored.fingerprint
         thawed, self.frozen_note = self.frozen_note is not None, None
         if stored.fingerprint == self.stored.fingerprint:
@@ -171,6 +173,37 @@ class LiveContext:
         if thawed:
             notes.append("Every loaded directory is back.")
         return Change(stored, changed, removed, notes)
+
+
+def open_context(request: LoadRequest, store_dir: Path, cas: ContentStore, *, live: bool,
+                 on_progress: Progress | None = None) -> tuple[StoredContext, LiveContext | None]:
+    """Load `request`'s sources into `store_dir`; with `live`, also the LiveContext that then follows them.
+    Blocking.
+
+    The version any server stored last for these sources comes first: a tree whose stats show it unchanged
+    since is reused without a walk; where it moved on, that version's unchanged files are copied, not read."""
+    last, snapshot = last_stored(request.name, request.sources, request.limits, request.base_dir, cas) or (None, None)
+    watch = open_watch() if live else None  # placed directory by directory, before each look
+    on_directory = watch.add if watch is not None else None
+    try:
+        loaded = None
+        if last is not None and snapshot is not None and snapshot.unchanged(request.allowed_roots, on_directory):
+            reused = reuse_stored(request.name, last, store_dir, cas)
+            loaded = Loaded(reused, None, snapshot) if reused is not None else None
+        if loaded is None:
+            walked = walk_sources(request.sources, allowed_roots=request.allowed_roots, limits=request.limits,
+                                  base_dir=request.base_dir, on_progress=on_progress, on_directory=on_directory)
+            loaded = store_walked(request, walked, store_dir, cas=cas, on_progress=on_progress,
+                                  previous=Previous(last) if last is not None else None)
+    except BaseException:
+        if watch is not None:
+            watch.close()
+        raise
+    if not live:
+        return loaded.stored, None
+    return loaded.stored, LiveContext(loaded.stored, request.sources, allowed_roots=request.allowed_roots,
+                                      limits=request.limits, base_dir=request.base_dir, store_dir=store_dir,
+                                      cas=cas, watch=watch, snapshot=loaded.snapshot, walked=loaded.walked)
 
 
 def _keys(entries: list[dict[str, Any]]) -> dict[str, tuple[int, int, int]]:

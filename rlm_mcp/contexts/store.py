@@ -130,12 +130,10 @@ def store_paths(
     pass `[Path.cwd()]` (an empty list allows nothing). Relative sources resolve against `base_dir`
     (default: the current working directory).
 
-    With `cas`, the context is stored there once for every server and linked into `store_dir`. A
-    live refresh passes the `walked` result it already has and the `previous` version of the same
-    sources: files whose size, mtime and ctime are unchanged are copied from its text, not read again;
-    `entries_out` receives the new manifest's file entries (a list to extend), so it need not read them.
-    `snapshot`: the snapshot of `walked`, if the caller made one already (it is kept with the store's note
-    of the version stored last for these sources).
+    With `cas`, the context is stored there once for every server and linked into `store_dir`. Given
+    the `walked` result and the `previous` version of the same sources (contexts/load.py), unchanged files
+    are copied from its text, not read; `entries_out` receives the new manifest's entries. `snapshot` (of
+    `walked`) is kept with the store's note of the version stored last for these sources.
 
     Raises InvalidContextName, SourceNotFound, OutsideAllowedRoots, ContextTooLarge.
     """
@@ -148,13 +146,7 @@ def store_paths(
             sources, allowed_roots=allowed_roots, limits=limits, base_dir=base_dir, on_progress=on_progress
         )
     root = _common_root(walked)
-    resolved_sources = tuple(walked.roots)
-    fingerprint = _hash(
-        f"files|{FORMAT_VERSION}|{limits.key()}|{root}".encode(),
-        "\0".join(sources).encode("utf-8", "surrogateescape"),
-        os.fspath(base_dir or os.getcwd()).encode("utf-8", "surrogateescape"),
-        "\n".join(walked.fingerprint_parts).encode("utf-8", "surrogateescape"),
-    )
+    fingerprint = _files_fingerprint(sources, walked, root, limits, base_dir)
     if cas is not None and snapshot is None:
         snapshot = WalkSnapshot.of(walked, allowed_roots)
     reused = _try_reuse(store_dir, name, fingerprint, t0, cas)
@@ -170,45 +162,60 @@ def store_paths(
         entries.extend(write_files(gen / "content.txt", walked, root, limits, on_progress, stats, old))
         return {"files": entries}
 
-    root_prefix = root if root.endswith("/") else root + "/"
-
     def summary_fields() -> dict[str, Any]:
-        langs: dict[str, int] = {}
-        for e in entries:
-            lang = e["language"] or "other"
-            langs[lang] = langs.get(lang, 0) + 1
-        largest = sorted(entries, key=lambda e: -e["bytes"])[:10]
-        return dict(
-            kind="files",
-            chars=stats["chars"],
-            bytes=stats["bytes"],
-            file_count=len(entries),
-            languages=dict(sorted(langs.items(), key=lambda kv: (-kv[1], kv[0]))),
-            largest_files=tuple(FileSize(e["path"], e["bytes"]) for e in largest),
-            too_large_files=tuple(
-                FileSize(rel_path(f.path, root_prefix), f.bytes)
-                for f in sorted(walked.too_large, key=lambda f: -f.bytes)
-            ),
-            skipped=SkipCounts(
-                ignored=walked.ignored,
-                binary=walked.binary + stats["binary"],
-                too_large=len(walked.too_large),
-                outside_roots=walked.outside_roots,
-                symlinks=walked.symlinks,
-                unreadable=walked.unreadable + stats["unreadable"],
-            ),
-            decode_replaced=stats["replaced"],
-            root=root,
-            roots=resolved_sources,
-            sources=tuple(sources),
-            fingerprint=fingerprint,
-        )
+        return _files_summary(entries, stats, walked, root, sources, fingerprint)
 
     stored = _commit(store_dir, name, write, summary=summary_fields, t0=t0, cas=cas, key=fingerprint)
     _remember(cas, sources, limits, base_dir, fingerprint, snapshot)
     if entries_out is not None:
         entries_out.extend(entries)
     return stored
+
+
+def _files_fingerprint(sources: Sequence[str], walked: WalkResult, root: str, limits: LoadLimits,
+                       base_dir: Path | None) -> str:
+    """What a files-context's identity hangs on: format, limits, root, sources, and every file's stats."""
+    return _hash(
+        f"files|{FORMAT_VERSION}|{limits.key()}|{root}".encode(),
+        "\0".join(sources).encode("utf-8", "surrogateescape"),
+        os.fspath(base_dir or os.getcwd()).encode("utf-8", "surrogateescape"),
+        "\n".join(walked.fingerprint_parts).encode("utf-8", "surrogateescape"),
+    )
+
+
+def _files_summary(entries: list[dict[str, Any]], stats: dict[str, Any], walked: WalkResult, root: str,
+                   sources: Sequence[str], fingerprint: str) -> dict[str, Any]:
+    """The StoredContext fields of a files-context just written: sizes, languages, largest and skipped files."""
+    langs: dict[str, int] = {}
+    for e in entries:
+        lang = e["language"] or "other"
+        langs[lang] = langs.get(lang, 0) + 1
+    largest = sorted(entries, key=lambda e: -e["bytes"])[:10]
+    root_prefix = root if root.endswith("/") else root + "/"
+    return dict(
+        kind="files",
+        chars=stats["chars"],
+        bytes=stats["bytes"],
+        file_count=len(entries),
+        languages=dict(sorted(langs.items(), key=lambda kv: (-kv[1], kv[0]))),
+        largest_files=tuple(FileSize(e["path"], e["bytes"]) for e in largest),
+        too_large_files=tuple(
+            FileSize(rel_path(f.path, root_prefix), f.bytes) for f in sorted(walked.too_large, key=lambda f: -f.bytes)
+        ),
+        skipped=SkipCounts(
+            ignored=walked.ignored,
+            binary=walked.binary + stats["binary"],
+            too_large=len(walked.too_large),
+            outside_roots=walked.outside_roots,
+            symlinks=walked.symlinks,
+            unreadable=walked.unreadable + stats["unreadable"],
+        ),
+        decode_replaced=stats["replaced"],
+        root=root,
+        roots=tuple(walked.roots),
+        sources=tuple(sources),
+        fingerprint=fingerprint,
+    )
 
 
 def last_stored(name: str, sources: Sequence[str], limits: LoadLimits, base_dir: Path | None,

@@ -155,6 +155,27 @@ class _Walker:
                 return r
         return None
 
+    def walk_source(self, real: str, root: str, relative_base: str | None) -> None:
+        """Walk one source that exists inside `root`: a directory with its ignore rules, or a named file."""
+        res = self.res
+        if os.path.isdir(real):
+            res.roots.append(real)
+            res.bases.append(_base_for(real, relative_base))
+            self.source_root = real
+            res.rule_stats += [stat_of_file(path) for path in rule_inputs(real, root)]
+            rules, prefix = rules_for(real, root)
+            self.walk(real, real, rules, prefix, "", None, None)
+            return
+        res.roots.append(os.path.dirname(real))
+        res.bases.append(_base_for(os.path.dirname(real), relative_base))
+        try:
+            st = os.stat(real)
+        except OSError:
+            res.unreadable += 1
+            return
+        self.add_file(real, real, st, named=True)
+        self.named.add(real)
+
     # -- selection -----------------------------------------------------------------------------
     def add_file(self, real: str, logical: str, st: os.stat_result, *, named: bool = False) -> None:
         """`named`: the user gave this very file, so max_file_bytes (meant for what a walk stumbles on, such
@@ -184,6 +205,57 @@ class _Walker:
         if self.on_progress is not None and n % _PROGRESS_EVERY == 0:
             self.on_progress(n, None, f"scanning: {n} files selected")
 
+    def listing(self, real_dir: str, logical_dir: str, rules: IgnoreRules,
+                ign_prefix: str) -> tuple[list[os.DirEntry[str]], IgnoreRules] | None:
+        """A directory's entries in name order and the ignore rules inside it; None when it cannot be read or
+        is a cache directory (CACHEDIR.TAG). The watcher and the snapshot note it before it is listed."""
+        self.seen_dirs.add(real_dir)
+        if self.on_directory is not None:
+            self.on_directory(real_dir)  # before the listing: whatever changes after it is an event
+        self.res.dir_stats.append(stat_of_dir(real_dir))  # before the listing too (rlm_mcp/contexts/snapshot.py)
+        try:
+            with os.scandir(real_dir) as it:
+                entries = sorted(it, key=_NAME)
+        except OSError:
+            self.res.unreadable += 1
+            self.res.unreadable_paths.append(logical_dir)
+            return None
+        names = {e.name: e for e in entries}
+        if ".gitignore" in names:
+            self.res.rule_stats.append(stat_of_file(names[".gitignore"].path))
+            rules = rules.push_file(ign_prefix, names[".gitignore"].path)
+        if CACHEDIR_TAG in names:
+            self.res.rule_stats.append(stat_of_file(names[CACHEDIR_TAG].path))
+        if CACHEDIR_TAG in names and real_dir != self.source_root and _is_cache_dir(names[CACHEDIR_TAG].path):
+            self.res.ignored += 1  # e.g. rlm-mcp's own store: a live context must not swallow itself
+            return None
+        return entries, rules
+
+    def kind_of(self, e: os.DirEntry[str], logical: str) -> tuple[str, bool, bool, os.stat_result] | None:
+        """(real path, is a directory, is a regular file, its stat) of one entry, symlinks resolved; None when
+        it is skipped (a symlink not followed or pointing outside the roots) or cannot be read -- counted."""
+        res = self.res
+        try:
+            if not e.is_symlink():
+                is_dir = e.is_dir(follow_symlinks=False)
+                is_file = not is_dir and e.is_file(follow_symlinks=False)
+                st = e.stat(follow_symlinks=False) if is_file else None
+                return e.path, is_dir, is_file, st  # type: ignore[return-value]
+            if not self.limits.follow_symlinks:
+                res.symlinks += 1
+                return None
+            real = os.path.realpath(e.path)
+            if self.root_of(real) is None:
+                res.outside_roots += 1
+                res.outside_paths.append(logical)
+                return None
+            st = os.stat(real)
+            return real, stat.S_ISDIR(st.st_mode), stat.S_ISREG(st.st_mode), st
+        except OSError:
+            res.unreadable += 1
+            res.unreadable_paths.append(logical)
+            return None
+
     def walk(
         self,
         real_dir: str,
@@ -195,55 +267,21 @@ class _Walker:
         max_depth: int | None,
     ) -> None:
         """Depth-first walk of one directory, entries in name order."""
-        self.seen_dirs.add(real_dir)
-        if self.on_directory is not None:
-            self.on_directory(real_dir)  # before the listing: whatever changes after it is an event
-        self.res.dir_stats.append(stat_of_dir(real_dir))  # before the listing too (rlm_mcp/contexts/snapshot.py)
-        try:
-            with os.scandir(real_dir) as it:
-                entries = sorted(it, key=_NAME)
-        except OSError:
-            self.res.unreadable += 1
-            self.res.unreadable_paths.append(logical_dir)
+        listed = self.listing(real_dir, logical_dir, rules, ign_prefix)
+        if listed is None:
             return
+        entries, rules = listed
         res = self.res
         limits = self.limits
-        names = {e.name: e for e in entries}
-        if ".gitignore" in names:
-            self.res.rule_stats.append(stat_of_file(names[".gitignore"].path))
-            rules = rules.push_file(ign_prefix, names[".gitignore"].path)
-        if CACHEDIR_TAG in names:
-            self.res.rule_stats.append(stat_of_file(names[CACHEDIR_TAG].path))
-        if CACHEDIR_TAG in names and real_dir != self.source_root and _is_cache_dir(names[CACHEDIR_TAG].path):
-            self.res.ignored += 1  # e.g. rlm-mcp's own store: a live context must not swallow itself
-            return
         prefix = logical_dir if logical_dir.endswith("/") else logical_dir + "/"
         skip_dirs, skip_paths, ignored, add_file = limits.skip_dirs, limits.skip_paths, rules.ignored, self.add_file
         for e in entries:
             name = e.name
-            real = e.path
             logical = prefix + name
-            try:
-                if e.is_symlink():
-                    if not limits.follow_symlinks:
-                        res.symlinks += 1
-                        continue
-                    real = os.path.realpath(real)
-                    if self.root_of(real) is None:
-                        res.outside_roots += 1
-                        res.outside_paths.append(logical)
-                        continue
-                    st = os.stat(real)
-                    is_dir = stat.S_ISDIR(st.st_mode)
-                    is_file = stat.S_ISREG(st.st_mode)
-                else:
-                    is_dir = e.is_dir(follow_symlinks=False)
-                    is_file = not is_dir and e.is_file(follow_symlinks=False)
-                    st = e.stat(follow_symlinks=False) if is_file else None  # type: ignore[assignment]
-            except OSError:
-                res.unreadable += 1
-                res.unreadable_paths.append(logical)
+            kind = self.kind_of(e, logical)
+            if kind is None:
                 continue
+            real, is_dir, is_file, st = kind
             if is_dir:
                 if name in skip_dirs or ignored(ign_prefix + name, True) or real in skip_paths:
                     res.ignored += 1
@@ -315,23 +353,7 @@ def walk_sources(
                 raise
             w.res.missing_sources.append(source)
             continue
-        if os.path.isdir(real):
-            w.res.roots.append(real)
-            w.res.bases.append(_base_for(real, relative_base))
-            w.source_root = real
-            w.res.rule_stats += [stat_of_file(path) for path in rule_inputs(real, root)]
-            rules, prefix = rules_for(real, root)
-            w.walk(real, real, rules, prefix, "", None, None)
-        else:
-            w.res.roots.append(os.path.dirname(real))
-            w.res.bases.append(_base_for(os.path.dirname(real), relative_base))
-            try:
-                st = os.stat(real)
-            except OSError:
-                w.res.unreadable += 1
-                continue
-            w.add_file(real, real, st, named=True)
-            w.named.add(real)
+        w.walk_source(real, root, relative_base)
     # Named files and symlinked files live in directories the walk did not enter: watch those too.
     outside_walk = {os.path.dirname(c.real) for c in w.res.candidates if c.real != c.logical or c.real in w.named}
     w.res.outside_dirs = sorted(outside_walk - w.seen_dirs)

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import ContextError, ContextTooLarge
 from .languages import language_of
 from .models import FILE_HEADER, LoadLimits, StoredContext, read_manifest
-from .walk import WalkResult, _biggest_dirs
+from .walk import Candidate, WalkResult, _biggest_dirs
 
 __all__ = ["Previous", "rel_path", "write_files"]
 
@@ -53,6 +54,34 @@ class Previous:
         return None
 
 
+@dataclass(slots=True)
+class _Totals:
+    """Running counts of one write: where the next entry starts (characters, bytes, lines of content.txt),
+    how much source it has loaded (what max_total_bytes limits), and what the summary reports."""
+
+    chars: int = 0
+    bytes: int = 0
+    loaded: int = 0
+    newlines: int = 0
+    binary: int = 0
+    unreadable: int = 0
+    replaced: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Body:
+    """One file's body as written: its size on disk, characters and bytes in content.txt, newlines, whether
+    undecodable bytes were replaced, its language and line count."""
+
+    size: int
+    chars: int
+    length: int
+    newlines: int
+    replaced: bool
+    language: str | None
+    lines: int
+
+
 def write_files(
     content_path: Path,
     walked: WalkResult,
@@ -67,89 +96,89 @@ def write_files(
     With `previous`, an unchanged file's header and body are copied from the previous content file
     (runs of them in one copy_file_range, inside the kernel) and its entry's counts are reused."""
     entries: list[dict[str, Any]] = []
-    total = len(walked.candidates)
-    pos = 0  # characters written so far
-    nbytes = 0  # bytes written so far
-    loaded_bytes = 0  # bytes of source files loaded (what max_total_bytes limits)
-    binary = unreadable = replaced = 0
-    newline_count = 0  # newlines in content.txt so far: where each body starts as a line of the whole file
+    total, totals = len(walked.candidates), _Totals()
     root_prefix = root if root.endswith("/") else root + "/"
     out = _Output(os.open(content_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), previous)
     try:
         for i, cand in enumerate(walked.candidates, 1):
-            if on_progress is not None and i % _PROGRESS_EVERY == 0:
-                on_progress(i, total, f"reading {rel_path(cand.logical, root_prefix)}")
             rel = rel_path(cand.logical, root_prefix)
+            if on_progress is not None and i % _PROGRESS_EVERY == 0:
+                on_progress(i, total, f"reading {rel}")
             header = FILE_HEADER.format(path=rel)
             hbytes = header.encode("utf-8", errors="replace")
             old = previous.same(rel, cand) if previous is not None else None
-            if old is not None:
-                out.copy(old["byte_start"] - len(hbytes), old["byte_end"])
-                size, chars, body_len = old["bytes"], old["end"] - old["start"], old["byte_end"] - old["byte_start"]
-                body_newlines, was_replaced, language = old["newlines"], bool(old.get("replaced")), old["language"]
-            else:
-                try:
-                    data = _read_file(cand.real, cand.size, max(limits.max_file_bytes, cand.size))  # named
-                except OSError:
-                    unreadable += 1
-                    walked.unreadable_paths.append(cand.logical)
-                    continue
-                if b"\0" in data[:_SNIFF_BYTES]:
-                    binary += 1
-                    walked.binary_paths.append(cand.logical)
-                    continue
-                was_replaced = False
-                if data.isascii():
-                    body, chars = data, len(data)
-                else:
-                    try:
-                        chars = len(data.decode("utf-8"))
-                        body = data
-                    except UnicodeDecodeError:
-                        text = data.decode("utf-8", errors="replace")
-                        body, chars = text.encode("utf-8", errors="surrogatepass"), len(text)
-                        was_replaced = True
-                out.write(hbytes, body)
-                size, body_len, body_newlines = len(data), len(body), data.count(b"\n")
-                language = language_of(rel)
-                ends_open = bool(data) and not data.endswith(b"\n")
-            replaced += was_replaced
-            loaded_bytes += size
-            if loaded_bytes > limits.max_total_bytes:
-                raise ContextTooLarge("bytes", loaded_bytes, limits.max_total_bytes, _biggest_dirs(walked.candidates))
-            start = pos + len(header)
-            pos = start + chars
-            byte_start = nbytes + len(hbytes)
-            nbytes = byte_start + body_len
-            newline_count += hbytes.count(b"\n")
-            first_line = newline_count + 1
-            newline_count += body_newlines
-            lines = old["lines"] if old is not None else body_newlines + ends_open
-            entry = {
-                "path": rel,
-                "start": start,
-                "end": pos,
-                "byte_start": byte_start,
-                "byte_end": nbytes,
-                "first_line": first_line,
-                "bytes": size,
-                "lines": lines,
-                "newlines": body_newlines,
-                "language": language,
-                "size": cand.size,
-                "mtime_ns": cand.mtime_ns,
-                "ctime_ns": cand.ctime_ns,
-            }
-            if was_replaced:
-                entry["replaced"] = True
-            entries.append(entry)
+            body = _copied(out, old, hbytes) if old is not None else _read_into(out, cand, rel, hbytes, limits,
+                                                                                 walked, totals)
+            if body is None:
+                continue
+            totals.replaced += body.replaced
+            totals.loaded += body.size
+            if totals.loaded > limits.max_total_bytes:
+                raise ContextTooLarge("bytes", totals.loaded, limits.max_total_bytes, _biggest_dirs(walked.candidates))
+            entries.append(_entry(rel, cand, header, hbytes, body, totals))
         out.flush()
     finally:
         out.close()
     if on_progress is not None:
         on_progress(total, total, f"stored {len(entries)} files")
-    stats.update(chars=pos, bytes=nbytes, binary=binary, unreadable=unreadable, replaced=replaced)
+    stats.update(chars=totals.chars, bytes=totals.bytes, binary=totals.binary, unreadable=totals.unreadable,
+                 replaced=totals.replaced)
     return entries
+
+
+def _copied(out: _Output, old: dict[str, Any], hbytes: bytes) -> _Body:
+    """An unchanged file: header and body copied from the previous content file, its counts reused."""
+    out.copy(old["byte_start"] - len(hbytes), old["byte_end"])
+    return _Body(old["bytes"], old["end"] - old["start"], old["byte_end"] - old["byte_start"], old["newlines"],
+                 bool(old.get("replaced")), old["language"], old["lines"])
+
+
+def _read_into(out: _Output, cand: Candidate, rel: str, hbytes: bytes, limits: LoadLimits, walked: WalkResult,
+               totals: _Totals) -> _Body | None:
+    """A file read from disk and written after its header; None (counted, and its path noted on `walked`) when
+    it cannot be read or is binary. Undecodable bytes are replaced, so content.txt is always UTF-8."""
+    try:
+        data = _read_file(cand.real, cand.size, max(limits.max_file_bytes, cand.size))  # named
+    except OSError:
+        totals.unreadable += 1
+        walked.unreadable_paths.append(cand.logical)
+        return None
+    if b"\0" in data[:_SNIFF_BYTES]:
+        totals.binary += 1
+        walked.binary_paths.append(cand.logical)
+        return None
+    replaced = False
+    if data.isascii():
+        body, chars = data, len(data)
+    else:
+        try:
+            chars, body = len(data.decode("utf-8")), data
+        except UnicodeDecodeError:
+            text = data.decode("utf-8", errors="replace")
+            body, chars, replaced = text.encode("utf-8", errors="surrogatepass"), len(text), True
+    out.write(hbytes, body)
+    newlines = data.count(b"\n")
+    ends_open = bool(data) and not data.endswith(b"\n")
+    return _Body(len(data), chars, len(body), newlines, replaced, language_of(rel), newlines + ends_open)
+
+
+def _entry(rel: str, cand: Candidate, header: str, hbytes: bytes, body: _Body, totals: _Totals) -> dict[str, Any]:
+    """The manifest entry of a file just written, placed after everything written before it."""
+    start = totals.chars + len(header)
+    totals.chars = start + body.chars
+    byte_start = totals.bytes + len(hbytes)
+    totals.bytes = byte_start + body.length
+    totals.newlines += hbytes.count(b"\n")
+    first_line = totals.newlines + 1
+    totals.newlines += body.newlines
+    entry = {
+        "path": rel, "start": start, "end": totals.chars, "byte_start": byte_start, "byte_end": totals.bytes,
+        "first_line": first_line, "bytes": body.size, "lines": body.lines, "newlines": body.newlines,
+        "language": body.language, "size": cand.size, "mtime_ns": cand.mtime_ns, "ctime_ns": cand.ctime_ns,
+    }
+    if body.replaced:
+        entry["replaced"] = True
+    return entry
 
 
 class _Output:

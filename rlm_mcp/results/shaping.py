@@ -28,6 +28,15 @@ def json_chars(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
+def cut_middle(text: str, keep: int, what: str = "characters cut") -> str:
+    """`text` with its middle replaced by a marker saying how much went (`what` names it), `keep` characters of
+    head and tail kept: the one way a long text is shortened for a model, whichever limit asks."""
+    if len(text) <= keep:
+        return text
+    head, tail = text[: keep // 2], text[len(text) - (keep - keep // 2):] if keep else ""
+    return f"{head}\n... [{len(text) - keep:,} {what}] ...\n{tail}"
+
+
 def fit(data: dict[str, Any], max_chars: int = RESULT_BUDGET_CHARS) -> dict[str, Any]:
     """`data` with its largest top-level strings (middle cut) and lists (tail cut) shortened until it fits."""
     if json_chars(data) <= max_chars:
@@ -39,9 +48,8 @@ def fit(data: dict[str, Any], max_chars: int = RESULT_BUDGET_CHARS) -> dict[str,
         before = json_chars(value)
         if isinstance(value, str):
             keep = max(0, len(value) - excess - 200)  # 200: room for the marker and the `cut` entry
-            head, tail = value[: keep // 2], value[len(value) - (keep - keep // 2):] if keep else ""
             removed = len(value) - keep
-            data[key] = f"{head}\n... [{removed:,} characters cut] ...\n{tail}"
+            data[key] = cut_middle(value, keep)
         else:
             sizes, size = [json_chars(item) + 1 for item in value], before
             while sizes and size > before - excess - 200:
@@ -57,8 +65,4 @@ def fit(data: dict[str, Any], max_chars: int = RESULT_BUDGET_CHARS) -> dict[str,
 
 def cap_text(text: str, max_chars: int = RESULT_BUDGET_CHARS) -> str:
     """A text block kept under the same budget (hosts show it for error results): head and tail kept."""
-    if len(text) <= max_chars:
-        return text
-    half = (max_chars - 100) // 2
-    return f"{text[:half]}\n... [{len(text) - 2 * half:,} characters cut to fit the host's output limit] ...\n" \
-           f"{text[-half:]}"
+    return cut_middle(text, max_chars - 100, "characters cut to fit the host's output limit")

@@ -19,7 +19,6 @@ import anyio
 from ..config import Settings, load_settings
 from ..contexts import Reader, read_scope
 from ..errors import raising_ours
-from ..sandbox import SandboxPolicy
 from ..sessions import Session, new_trajectory
 from .calls import child_rlm, new_loop
 from .errors import RLMError, RootModelError
@@ -62,7 +61,7 @@ class RLM:
     async def _run(self, query: str, context: ContextInput, record: Record | None,
                    on_iteration: OnIteration | None) -> RLMResult:
         async with anyio.create_task_group() as group:
-            session = Session.build(self.settings, SandboxPolicy.load(self.settings.sandbox_policy), group, key="rlm",
+            session = Session.build(self.settings, self.settings.policy(), group, key="rlm",
                                     trajectory=new_trajectory(self.settings, "rlm"), observer=record,
                                     recurse=child_rlm)
             self.last_trajectory = session.trajectory.path if session.trajectory else None

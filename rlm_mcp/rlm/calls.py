@@ -67,7 +67,7 @@ def status_report(session: Session, action: str, handle: str) -> SessionReport:
                   for s in session.contexts.values()],
         execs=session.usage.execs, exec_seconds=round(session.usage.exec_seconds, 3),
         restarts=session.usage.restarts, timeouts=session.usage.timeouts,
-        limits={"exec_timeout_s": settings.exec_timeout_s or session.policy.limits.exec_timeout_s,
+        limits={"exec_timeout_s": session.policy.limits.exec_timeout_s,
                 "max_output_chars": settings.max_output_chars,
                 "max_worker_calls": settings.max_worker_calls, "max_cost_usd": settings.max_cost_usd,
                 "max_tokens": settings.max_tokens, "max_depth": settings.max_depth, "max_wall_s": settings.max_wall_s,

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from ..config import Settings
 from ..results import ExecReport
+from ..results.shaping import cut_middle
 from ..sessions import Session
 from ..workers import Budget, BudgetExceeded, Usage
 from .errors import RootContextFull, RootModelError
@@ -39,13 +40,12 @@ class RLMLimits:
 
     max_iterations: int = DEFAULT_ITERATIONS
     max_wall_s: float = 3600.0  # of this run (RLM_MAX_WALL_S)
-    exec_timeout_s: float | None = None  # per code block (RLM_EXEC_TIMEOUT_S); None: the sandbox policy's
+    exec_timeout_s: float | None = None  # per code block; None: the session's policy's (RLM_EXEC_TIMEOUT_S sets it)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, max_iterations: int | None = None) -> RLMLimits:
         """The one way settings become limits: rlm_complete, `rlm-mcp ask`, RLM() and every child RLM."""
-        return cls(max_iterations=max_iterations or DEFAULT_ITERATIONS, max_wall_s=settings.max_wall_s,
-                   exec_timeout_s=settings.exec_timeout_s)
+        return cls(max_iterations=max_iterations or DEFAULT_ITERATIONS, max_wall_s=settings.max_wall_s)
 
 
 @dataclass(slots=True)
@@ -193,10 +193,7 @@ class RLMLoop:
         outcome = await self.session.exec(code, self.limits.exec_timeout_s, tags={"iteration": iteration})
         report = ExecReport.build(outcome.result, restarted=outcome.restarted, final_answer=outcome.final_answer,
                                   context_changed=outcome.context_note)
-        text = report.text()
-        if len(text) > OUTPUT_BUDGET_CHARS:
-            half = OUTPUT_BUDGET_CHARS // 2
-            text = f"{text[:half]}\n... [{len(text) - OUTPUT_BUDGET_CHARS} characters cut] ...\n{text[-half:]}"
+        text = cut_middle(report.text(), OUTPUT_BUDGET_CHARS)
         self.usage.code_blocks += 1
         self.last_output = report.stdout.strip()[-4000:] or self.last_output
         return text

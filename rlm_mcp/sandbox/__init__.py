@@ -8,7 +8,7 @@ answers the guest's callbacks with host functions.
 
 from __future__ import annotations
 
-from .backends import SandboxKind, create_launcher, nsjail_problem
+from .backends import SANDBOX_KINDS, SandboxKind, create_launcher, nsjail_problem
 from .datadir import new_data_dir
 from .errors import (
     GuestCallFailed,
@@ -28,6 +28,7 @@ from .results import CapturedText, ExecResult, ExecStatus, VariableInfo, Variabl
 from .wasm import PyodideCache, WasmLauncher
 
 __all__ = [
+    "SANDBOX_KINDS",
     "CapturedText",
     "ExecResult",
     "ExecStatus",

@@ -12,7 +12,7 @@ import logging
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from .errors import SandboxUnavailable
 from .interpreter import find_guest_interpreter
@@ -21,6 +21,7 @@ from .policy import SandboxPolicy
 from .wasm import wasm_launcher
 
 SandboxKind = Literal["auto", "wasm", "nsjail", "none"]
+SANDBOX_KINDS: tuple[str, ...] = get_args(SandboxKind)  # the one list: settings, `--sandbox`, doctor
 UNISOLATED_WARNING = (
     "RLM_SANDBOX=none: model-written code runs WITHOUT ISOLATION, with your user's files, network and "
     "credentials. Use this only for development on a machine where neither nsjail nor wasm can run."

@@ -244,20 +244,20 @@ async def find_symbol(
     and signature line, or call sites with file:line. For anything subtler, use exec_code (find_symbol(),
     outline(), references() and grep() are there too).
     """
-    payload: dict[str, Any] = {"context": context, "limit": limit}
-    if callers_of:
-        payload |= {"op": "references", "name": callers_of}
-    elif path and not (name or pattern or kind):
-        payload |= {"op": "outline", "path": path}
-    else:
-        if not (name or pattern or kind or path):
-            raise BadRequest("give name, pattern, kind, path or callers_of")
-        payload |= {"op": "find", "name": name, "pattern": pattern, "kind": kind, "path": path}
+    op: Literal["find", "outline", "references"] = "references" if callers_of else (
+        "outline" if path and not (name or pattern or kind) else "find")
+    if op == "find" and not (name or pattern or kind or path):
+        raise BadRequest("give name, pattern, kind, path or callers_of")
     current = await current_session(ctx, session)
     changed = await current.refresh()
-    found = await current.code_index().query(payload)
-    return tool_result(SymbolReport(op=payload["op"], results=found["results"][:limit], note=found["note"],
-                                    context_changed=changed))
+    index = current.code_index()
+    if callers_of:
+        found = await index.references(context, callers_of, limit)
+    elif op == "outline" and path:
+        found = await index.outline(context, path)
+    else:
+        found = await index.find(context, name=name, pattern=pattern, kind=kind, path=path, limit=limit)
+    return tool_result(SymbolReport(op=op, results=found.results[:limit], note=found.note, context_changed=changed))
 
 
 async def session(

@@ -7,10 +7,10 @@ ledger; index.py the code index of its contexts. Knows nothing of the MCP transp
 """
 
 from .calls import Reply, WorkerCalls
-from .index import IndexNotReady, SessionIndex
+from .index import IndexNotReady, SessionIndex, SymbolAnswer
 from .registry import ReplicaGone, SessionExpired, SessionRecord, SessionRegistry, UnknownSession
 from .session import Callback, ChildRLM, ExecOutcome, Session, new_trajectory
 
 __all__ = ["Callback", "ChildRLM", "ExecOutcome", "IndexNotReady", "ReplicaGone", "Reply", "Session",
-           "SessionExpired", "SessionIndex", "SessionRecord", "SessionRegistry", "UnknownSession", "WorkerCalls",
-           "new_trajectory"]
+           "SessionExpired", "SessionIndex", "SessionRecord", "SessionRegistry", "SymbolAnswer", "UnknownSession",
+           "WorkerCalls", "new_trajectory"]

@@ -41,6 +41,15 @@ log = logging.getLogger(__package__)  # rlm_mcp.sessions
 MAX_RESULTS = 1000
 
 
+@dataclass(frozen=True, slots=True)
+class SymbolAnswer:
+    """A symbol query's answer: definitions or call sites as the index records them, and a note when the
+    results are partial (the index is still building)."""
+
+    results: list[dict[str, Any]]
+    note: str | None = None
+
+
 class IndexNotReady(BadRequest):
     """No index can answer: the context is plain text, was never loaded, or its index failed."""
 
@@ -241,37 +250,55 @@ class SessionIndex:
         return await anyio.to_thread.run_sync(
             lambda: files_containing(files.content_path, entries, key.encode("utf-8"), accept=accept))
 
+    async def find(self, context: str, *, name: str | None = None, pattern: str | None = None,
+                   kind: str | None = None, path: str | None = None, limit: int = MAX_RESULTS) -> SymbolAnswer:
+        """Definitions by name, pattern, kind or file: complete at once for a name or a file (the few files that
+        can hold it are parsed first), partial with a note for a pattern or kind alone while the index builds."""
+        entry, index = await self._get(context)
+        note, within = None, None
+        if not index.complete and name is not None:
+            within = await self._files_naming(entry, name, defining=True)
+            await self._ensure(index, within)
+        elif not index.complete and path is not None:
+            await self._ensure(index, [path])
+        elif not index.complete:
+            note = f"partial: the index is building ({index.progress()}); these are the results so far"
+        results = index.find_definitions(name, pattern=pattern, kind=kind, path=path, limit=min(limit, MAX_RESULTS),
+                                         within=within)
+        return SymbolAnswer(results, note)
+
+    async def outline(self, context: str, path: str) -> SymbolAnswer:
+        """The definitions of one file, in order (that file is parsed first if the build has not reached it)."""
+        _, index = await self._get(context)
+        await self._ensure(index, [path])
+        return SymbolAnswer(index.outline(path))
+
+    async def references(self, context: str, name: str, limit: int = MAX_RESULTS) -> SymbolAnswer:
+        """Call sites of `name`: the files that name it are parsed on demand, then remembered."""
+        entry, index = await self._get(context)
+        within = None if index.remembers_references(name) else await self._files_naming(entry, name)
+        results = await anyio.to_thread.run_sync(
+            lambda: index.references(name, limit=min(limit, MAX_RESULTS), within=within))
+        return SymbolAnswer(results)
+
     async def query(self, payload: Any) -> dict[str, Any]:
-        """The REPL's `index` callback: validated, capped, plain data back: {results, note}."""
+        """The REPL's `index` callback: the guest's message (untrusted: validated, capped) as one of the typed
+        calls above, its answer back as plain data: {results, note}."""
         if not isinstance(payload, dict):
             raise BadRequest("index query must be an object")
-        entry, index = await self._get(str(payload.get("context") or "main"))
-        op = payload.get("op")
+        context, op = str(payload.get("context") or "main"), payload.get("op")
         limit = min(int(payload.get("limit") or 200), MAX_RESULTS)
         name, path = _opt(payload, "name"), _opt(payload, "path")
-        note = None
-        within: list[str] | None = None
         if op == "find":
-            if not index.complete and name is not None:
-                within = await self._files_naming(entry, name, defining=True)
-                await self._ensure(index, within)
-            elif not index.complete and path is not None:
-                await self._ensure(index, [path])
-            elif not index.complete:
-                note = f"partial: the index is building ({index.progress()}); these are the results so far"
-            results = index.find_definitions(name, pattern=_opt(payload, "pattern"), kind=_opt(payload, "kind"),
-                                             path=path, limit=limit, within=within)
+            answer = await self.find(context, name=name, pattern=_opt(payload, "pattern"), kind=_opt(payload, "kind"),
+                                     path=path, limit=limit)
         elif op == "outline":
-            await self._ensure(index, [path or ""])
-            results = index.outline(path or "")
+            answer = await self.outline(context, path or "")
         elif op == "references":
-            callee = name or ""
-            if not index.remembers_references(callee):
-                within = await self._files_naming(entry, callee)
-            results = await anyio.to_thread.run_sync(lambda: index.references(callee, limit=limit, within=within))
+            answer = await self.references(context, name or "", limit)
         else:
             raise BadRequest(f"unknown index operation {op!r}: use find, outline or references")
-        return {"results": results, "note": note}
+        return {"results": answer.results, "note": answer.note}
 
 
 def _opt(payload: dict[str, Any], key: str) -> str | None:

@@ -38,7 +38,6 @@ from anyio.abc import TaskGroup
 from ..config import Settings
 from ..errors import BadRequest, RlmMcpError, SessionLimitReached
 from ..memory import release_memory
-from ..sandbox import SandboxPolicy
 from ..workers import SpendAccount
 from .session import ChildRLM, Session, launcher_for, new_trajectory
 
@@ -82,7 +81,7 @@ class SessionRegistry:
         self.settings = settings
         self.task_group = task_group
         self.recurse = recurse  # what rlm_query runs in every session (rlm/calls.py's child_rlm)
-        self.policy = SandboxPolicy.load(settings.sandbox_policy)
+        self.policy = settings.policy()
         self.records: dict[str, SessionRecord] = {}  # by handle
         self.accounts: dict[str, SpendAccount] = {}
         self._defaults: dict[str, str] = {}  # connection key -> the handle of its default session

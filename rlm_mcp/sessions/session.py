@@ -28,16 +28,11 @@ from ..contexts import (
     ContextError,
     LiveContext,
     LoadLimits,
-    Previous,
+    LoadRequest,
     StoredContext,
-    WalkSnapshot,
     delete_stored,
-    last_stored,
-    open_watch,
-    reuse_stored,
-    store_paths,
+    open_context,
     store_text,
-    walk_sources,
 )
 from ..contexts.search import ContextSearch
 from ..errors import RlmMcpError, UnknownContext
@@ -216,40 +211,12 @@ class Session:
             # Our own files are never context: trajectories, caches, the sessions' stored texts.
             skip_paths=frozenset(os.path.realpath(path) for path in (self.settings.home, self.data_dir.parent)),
         )
-        base_dir, store = Path.cwd(), self.content_store()
+        request = LoadRequest(name, list(sources), list(roots), limits, Path.cwd())
         if self._sandbox is None:
             self.task_group.start_soon(self._boot)  # the jail starts while the tree is walked
-
-        def load() -> tuple[StoredContext, LiveContext | None]:
-            # The version any server stored last for these sources: a tree whose stats show it unchanged since
-            # is reused without a walk; where it moved on, that version's unchanged files are copied, not read.
-            last, snapshot = last_stored(name, sources, limits, base_dir, store) or (None, None)
-            watch = open_watch() if live else None  # placed directory by directory, before each look
-            on_directory = watch.add if watch is not None else None
-            try:
-                stored, found, walked = None, snapshot, None
-                if last is not None and snapshot is not None and snapshot.unchanged(roots, on_directory):
-                    stored = reuse_stored(name, last, self.data_dir, store)
-                if stored is None:
-                    walked = walk_sources(sources, allowed_roots=roots, limits=limits, base_dir=base_dir,
-                                                    on_progress=on_progress, on_directory=on_directory)
-                    found = WalkSnapshot.of(walked, roots)
-                    stored = store_paths(name, sources, allowed_roots=roots, store_dir=self.data_dir,
-                                                   limits=limits, on_progress=on_progress, base_dir=base_dir,
-                                                   cas=store, walked=walked, snapshot=found,
-                                                   previous=Previous(last) if last is not None else None)
-            except BaseException:
-                if watch is not None:
-                    watch.close()
-                raise
-            if not live:
-                return stored, None
-            assert found is not None
-            return stored, LiveContext(stored, sources, allowed_roots=roots, limits=limits,
-                                                 base_dir=base_dir, store_dir=self.data_dir, cas=store, watch=watch,
-                                                 snapshot=found, walked=walked)
-
-        stored, follower = await anyio.to_thread.run_sync(load)
+        store = self.content_store()
+        stored, follower = await anyio.to_thread.run_sync(
+            lambda: open_context(request, self.data_dir, store, live=live, on_progress=on_progress))
         self._stop_following(name)
         if follower is not None:
             self.live[name] = follower
@@ -377,7 +344,7 @@ class Session:
         mark = self.calls.usage.snapshot()
         result = await sandbox.exec(
             code,
-            timeout_s=timeout_s or self.settings.exec_timeout_s,
+            timeout_s=timeout_s,  # None: the policy's, which RLM_EXEC_TIMEOUT_S set (config.py, Settings.policy)
             max_output_chars=self.settings.max_output_chars,
         )
         worker_usage = self.calls.usage.since(mark)

@@ -21,11 +21,12 @@ async def test_find_symbol_and_repl_helpers_over_own_source(server_env) -> None:
         names = [s["qualname"] for s in outline.structured_content["results"]]
         assert names[0] == "SandboxError" and "SandboxCrashed.__init__" in names
         callers = await client.call_tool("find_symbol", {"callers_of": "new_data_dir"})
-        assert any(r["path"] == "sessions.py" for r in callers.structured_content["results"])
+        assert any(r["path"] == "sessions/session.py" for r in callers.structured_content["results"])
         repl = await client.call_tool("exec_code", {"code": (
             "defs = find_symbol('Session')\n"
-            "print(defs[0]['path'], len(outline('sessions.py')) > 10, len(references('ensure_started')) >= 2)")})
-        assert repl.structured_content["stdout"] == "sessions.py True True\n", repl
+            "print(defs[0]['path'], len(outline('sessions/session.py')) > 10,"
+            " len(references('ensure_started')) >= 2)")})
+        assert repl.structured_content["stdout"] == "sessions/session.py True True\n", repl
 
 
 async def test_find_symbol_on_text_context_is_a_clear_error(server_env) -> None:
