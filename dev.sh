@@ -4,6 +4,7 @@
 #
 #   ./dev.sh demo [PATH]   set up, then drive the real server over stdio on a real codebase
 #   ./dev.sh test [ARGS]   set up with test extras, then lint (ruff) and run the test suite (what CI runs)
+#   ./dev.sh quick [ARGS]  lint, then the suite without the tests marked slow, and how long it took (a developer's loop)
 #   ./dev.sh bench         set up, then run every benchmark and print the tables
 #   ./dev.sh eval [ARGS]   set up, then run the evaluation suites (ARGS go to `python -m bench.evals`,
 #                          e.g. --root MODEL --worker MODEL) and the side-by-side comparison;
@@ -121,6 +122,14 @@ case "$command" in
         log "ruff check (the guest code for Python 3.10, pyproject.toml's per-file-target-version)"
         "$VENV/bin/ruff" check .
         exec "$VENV/bin/python" -m pytest "$@" ;;
+    quick)
+        setup test
+        "$VENV/bin/ruff" check .
+        started=$(date +%s)
+        status=0
+        "$VENV/bin/python" -m pytest -m "not slow" -q "$@" || status=$?
+        log "quick loop: $(( $(date +%s) - started )) s (tests marked slow left out; ./dev.sh test runs everything)"
+        exit "$status" ;;
     bench)
         setup test; bench_tools
         for b in bench/*_bench.py; do "$VENV/bin/python" "$b"; done ;;
@@ -131,5 +140,5 @@ case "$command" in
         fi
         "$VENV/bin/python" -m bench.evals "$@"
         "$VENV/bin/python" bench/compare_bench.py ;;
-    *) log "unknown command '$command': use demo, test, bench, eval or setup"; exit 2 ;;
+    *) log "unknown command '$command': use demo, test, quick, bench, eval or setup"; exit 2 ;;
 esac

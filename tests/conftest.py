@@ -38,7 +38,7 @@ def server_env(tmp_path: Path, runtime_dir: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture(params=["nsjail", "wasm"])
+@pytest.fixture(params=["nsjail", pytest.param("wasm", marks=pytest.mark.slow)])  # wasm starts slower
 def repl_backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each REPL-touching test that takes this runs on both isolation backends; tmp_path/home (the tests'
     RLM_HOME) gets the cached Pyodide."""

@@ -27,7 +27,7 @@ from tests.deploy.team import Team, running_team
 from tests.helpers import tool_error
 from tests.server.test_plugin import claude, claude_env, needs_claude
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # out of the quick loop (./dev.sh quick)
 TOKENS = [f"member-{index:02d}-7c1e" for index in range(10)]
 CLIENTS, CALLS = 20, 30
 

@@ -41,6 +41,7 @@ def assert_cannot_isolate(completed: subprocess.CompletedProcess[str]) -> None:
     assert line(completed.stdout, "jail")[0].startswith("[FAIL]")
 
 
+@pytest.mark.slow  # out of the quick loop (./dev.sh quick)
 def test_a_healthy_machine_exits_zero() -> None:
     completed = doctor()
     assert completed.returncode == 0, completed.stdout
@@ -77,6 +78,7 @@ def test_an_unusable_runtime_dir(tmp_path: Path) -> None:
     assert "RLM_RUNTIME_DIR" in line(completed.stdout, "jail")[1]
 
 
+@pytest.mark.slow  # out of the quick loop (./dev.sh quick)
 def test_a_missing_guest_interpreter(tmp_path: Path) -> None:
     missing = str(tmp_path / "no-such-python3")
     completed = doctor(RLM_GUEST_PYTHON=missing, RLM_SANDBOX="nsjail")

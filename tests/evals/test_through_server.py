@@ -27,6 +27,7 @@ def test_reference_programs_score_everything(small_corpus: Path, capsys: pytest.
     assert "token economy" in printed and "fewer" in printed
 
 
+@pytest.mark.slow  # out of the quick loop (./dev.sh quick)
 def test_real_model_path_is_scored_and_printed(small_corpus: Path, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:

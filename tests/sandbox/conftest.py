@@ -31,7 +31,8 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=[pytest.param(kind, marks=[pytest.mark.slow] if kind == "wasm" else [])
+                                        for kind in BACKENDS])  # wasm starts slower: out of the quick loop
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 

@@ -18,7 +18,7 @@ from tests.helpers import link_wasm_cache, stdio_client
 
 from .conftest import WASM_HOME
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # out of the quick loop (./dev.sh quick)
 
 AS_IF_MACOS = """\
 import os, platform

@@ -12,7 +12,7 @@ import pytest
 from tests.helpers import link_wasm_cache, stdio_client, tool_error
 from tests.repl.test_grep_server import guest_stdlib
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # out of the quick loop (./dev.sh quick)
 
 
 def wasm_env(server_env: dict[str, str], **extra: str) -> dict[str, str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
 from tests.helpers import server_command
 
 
@@ -20,12 +22,14 @@ def test_help_lists_commands() -> None:
         assert command in completed.stdout
 
 
+@pytest.mark.slow  # out of the quick loop (./dev.sh quick)
 def test_doctor_passes_on_this_machine() -> None:
     completed = run("doctor")
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "[ok  ] jail: started nsjail and ran code as uid 65534" in completed.stdout
 
 
+@pytest.mark.slow  # out of the quick loop (./dev.sh quick)
 def test_doctor_fails_with_a_fix() -> None:
     completed = run("doctor", RLM_GUEST_PYTHON="/nonexistent/python3", RLM_SANDBOX="nsjail")
     assert completed.returncode == 1
@@ -39,6 +43,7 @@ def test_bad_configuration_is_a_clear_error() -> None:
     assert "RLM_MAX_DEPTH" in completed.stderr and "Traceback" not in completed.stderr
 
 
+@pytest.mark.slow  # out of the quick loop (./dev.sh quick)
 def test_doctor_checks_the_worker_only_when_asked() -> None:
     from tests.fakes import FakeOpenAI
 

@@ -13,6 +13,7 @@ pytestmark = pytest.mark.anyio
 SLEEP = "import time; time.sleep(30)"
 
 
+@pytest.mark.slow  # out of the quick loop (./dev.sh quick)
 async def test_the_policys_exec_timeout_applies_and_the_setting_overrides_it(server_env, tmp_path: Path) -> None:
     policy = tmp_path / "policy.toml"
     policy.write_text("[limits]\nexec_timeout_s = 1\n")

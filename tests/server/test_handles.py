@@ -81,7 +81,8 @@ async def stdout_of(client, code: str, handle: str | None = None) -> str:
     return result.structured_content["stdout"]
 
 
-@pytest.mark.parametrize(("mode", "sandbox"), [("auto", "nsjail"), ("legacy", "nsjail"), ("auto", "wasm")])
+@pytest.mark.parametrize(("mode", "sandbox"), [("auto", "nsjail"), ("legacy", "nsjail"),
+                                                       pytest.param("auto", "wasm", marks=pytest.mark.slow)])
 async def test_two_handles_in_one_stdio_server_keep_separate_repls_and_contexts(server_env, mode, sandbox) -> None:
     link_wasm_cache(Path(server_env["RLM_HOME"]))
     async with stdio_client({**server_env, "RLM_SANDBOX": sandbox}, mode) as client:

@@ -51,6 +51,7 @@ def test_the_occurrence_filter_keeps_every_definition_position() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.slow  # out of the quick loop (./dev.sh quick)
 async def test_a_common_name_right_after_the_load_matches_the_finished_index(server_env, tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     make_tree(tree)

@@ -50,6 +50,7 @@ def stdlib_files() -> list[str]:
     return sorted(str(p.relative_to(STDLIB)) for p in STDLIB.rglob("*.py") if "site-packages" not in p.parts)
 
 
+@pytest.mark.slow  # out of the quick loop (./dev.sh quick)
 def test_functions_methods_and_classes_match_ast(stdlib_files: list[str], tmp_path: Path) -> None:
     index = CodeIndex.build(STDLIB, stdlib_files, tmp_path / "stdlib.idx")
     truth: set[tuple[str, str, str, int]] = set()
