@@ -3,6 +3,7 @@ that fits them to what a host's model reads (models.py, shaping.py)."""
 
 from .models import (
     AnswerModel,
+    CheckpointBrief,
     ContextBrief,
     ContextSummary,
     ExecReport,
@@ -13,5 +14,5 @@ from .models import (
     SymbolReport,
 )
 
-__all__ = ["AnswerModel", "ContextBrief", "ContextSummary", "ExecReport", "RLMReport", "Report", "SessionReport",
-           "SubQueryReport", "SymbolReport"]
+__all__ = ["AnswerModel", "CheckpointBrief", "ContextBrief", "ContextSummary", "ExecReport", "RLMReport", "Report",
+           "SessionReport", "SubQueryReport", "SymbolReport"]
