@@ -126,8 +126,7 @@ def store_paths(
     """Store files, directories and globs as one "files" context.
 
     `allowed_roots` is the security boundary: every source must resolve (symlinks and `..` included)
-    inside one of them. The caller decides the default; with no RLM_ALLOWED_ROOTS configured it should
-    pass `[Path.cwd()]` (an empty list allows nothing). Relative sources resolve against `base_dir`
+    inside one of them (an empty list allows nothing). Relative sources resolve against `base_dir`
     (default: the current working directory).
 
     With `cas`, the context is stored there once for every server and linked into `store_dir`. Given

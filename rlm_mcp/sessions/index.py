@@ -33,9 +33,10 @@ from ..memory import release_memory
 from ..symbols import CodeIndex
 from ..symbols.cache import load_cache
 from ..symbols.files import StoredFiles
-from ..symbols.index import PATCH_FILES, lookup_key, parse, parse_in_parallel
+from ..symbols.index import PATCH_FILES, parse, parse_in_parallel
 from ..symbols.languages import spec_for
 from ..symbols.prefilter import can_define_here
+from ..symbols.reader import lookup_key
 
 log = logging.getLogger(__package__)  # rlm_mcp.sessions
 MAX_RESULTS = 1000

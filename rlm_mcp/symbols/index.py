@@ -1,8 +1,9 @@
 """The code index: built in parallel, usable while it builds, cached on disk, updated incrementally.
 
 Memory is the constraint at monorepo scale (hundreds of thousands of definitions): each file's
-symbols are kept packed in one string (`pack`) and turned into dicts only for the results a query
-returns; the name lookup maps a name to the files that define it, not to per-symbol objects.
+symbols are kept packed in one string (reader.py's `pack`) and turned into dicts only for the results a
+query returns; the name lookup maps a name to the files that define it, not to per-symbol objects. This
+module builds and updates the records; reader.py answers from them.
 
 An index is `open`ed from its cache first (fresh records kept, the rest pending), then filled with
 `add` as parsed chunks arrive and sealed with `finish`. Until then it answers from what it has:
@@ -18,83 +19,29 @@ or checking one file (rlm_mcp/sessions/index.py).
 from __future__ import annotations
 
 import bisect
-import itertools
 import os
-import re
 import sys
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from .cache import Cache, Counts, Indexed, Records, load_cache, save_cache
-from .extract import FileRecord, Symbol, call_sites, extract_file
+from .extract import FileRecord, extract_file
 from .files import DiskFiles, FileSource
-from .languages import spec_for
 from .lookup import NameLookup
+from .reader import IndexReader, Unpacked, count_records, group_by_name, pack, result_order, row_keys, unpack
 
 PARALLEL_MIN_FILES = 64
 WORKER_WATCH_S = 0.5  # how often a parse worker checks that its server is still there
 CHUNK = 48
-UNPACKED_FILES = 256
-PREBUILT_SYMBOLS = 100_000  # see CodeIndex._prebuilt_lookups
 # Up to this many files changed (a live edit, or edits made while no server ran), the saved name lookup is
 # patched rather than rebuilt (~1 s at 310k definitions); more (a branch switch) and it is rebuilt.
 PATCH_FILES = 200
-_FIELD, _ROW = "\x1f", "\x1e"  # separators of a packed symbol list (never in names; scrubbed from signatures)
 
-
-def pack(symbols: Sequence[Symbol]) -> str:
-    """Symbols as one string, a row each: name, qualname ('' when it is the name), kind, start, end, signature."""
-    rows = []
-    for name, qualname, kind, start, end, signature in symbols:
-        signature = signature.replace(_FIELD, " ").replace(_ROW, " ")
-        rows.append(_FIELD.join((name, "" if qualname == name else qualname, kind, str(start), str(end), signature)))
-    return _ROW.join(rows)
-
-
-def unpack(path: str, entry: Indexed, rows: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """A file's symbols (or just the packed `rows` given) as result dicts, in line order."""
-    if rows is None:
-        rows = entry.symbols.split(_ROW) if entry.symbols else ()
-    found = []
-    for row in rows:
-        name, qualname, kind, start, end, signature = row.split(_FIELD)
-        name = sys.intern(name)  # "__init__", "run", "get"...: one string each, not one per definition
-        found.append({"name": name, "qualname": qualname or name, "kind": sys.intern(kind), "path": path,
-                      "start_line": int(start), "end_line": int(end), "signature": signature,
-                      "language": entry.language})
-    found.sort(key=lambda s: (s["start_line"], s["qualname"]))
-    return found
-
-
-def group_by_name(symbols: Iterable[dict[str, Any]], into: dict[str, list[dict[str, Any]]]) -> None:
-    """Add each symbol under its name and, when different, its qualified name."""
-    for symbol in symbols:
-        into.setdefault(symbol["name"], []).append(symbol)
-        if symbol["qualname"] != symbol["name"]:
-            into.setdefault(symbol["qualname"], []).append(symbol)
-
-
-def _row_keys(packed: str) -> Iterator[tuple[str, int]]:
-    """(lookup key, offset of its row) of every row of a packed symbol list."""
-    at = 0
-    while packed and at >= 0:
-        yield sys.intern(lookup_key(packed[at : packed.find(_FIELD, at)])), at
-        at = packed.find(_ROW, at)
-        at = at + 1 if at >= 0 else -1
-
-
-def _result_order(symbol: dict[str, Any]) -> tuple[str, int, str]:
-    return symbol["path"], symbol["start_line"], symbol["qualname"]
-
-
-def lookup_key(name: str) -> str:
-    """Names and qualified names are looked up by their last dotted part, which both always share."""
-    return name.rpartition(".")[2]
 
 
 def _indexed(record: FileRecord) -> tuple[str, Indexed]:
@@ -107,12 +54,7 @@ def parse(files: FileSource, paths: Sequence[str]) -> list[tuple[str, Indexed]]:
     return [_indexed(extract_file(files, path)) for path in paths]
 
 
-class Unpacked(NamedTuple):
-    in_order: list[dict[str, Any]]
-    by_name: dict[str, list[dict[str, Any]]]  # name and qualified name -> symbols, in line order
-
-
-class CodeIndex:
+class CodeIndex(IndexReader):
     def __init__(self, files: FileSource, paths: Iterable[str], records: Records,
                  cache_path: Path | None, version: str | None = None) -> None:
         self.files = files
@@ -214,7 +156,7 @@ class CodeIndex:
     def _unlink(self, path: str, entry: Indexed) -> None:
         """Drop one file's definitions from the lookups that exist."""
         if self._by_key is not None:
-            for key in {key for key, _ in _row_keys(entry.symbols)}:
+            for key in {key for key, _ in row_keys(entry.symbols)}:
                 self._by_key.put(key, [row for row in self._by_key.get(key) if row[0] != path])
         if self._prebuilt is not None:
             for name in {n for s in unpack(path, entry) for n in (s["name"], s["qualname"])}:
@@ -227,7 +169,7 @@ class CodeIndex:
     def _link(self, path: str, entry: Indexed) -> None:
         """Add one file's definitions to the lookups that exist, in their (path, line) order."""
         if self._by_key is not None:
-            for key, at in _row_keys(entry.symbols):
+            for key, at in row_keys(entry.symbols):
                 rows = list(self._by_key.get(key))
                 bisect.insort(rows, (path, at))
                 self._by_key.put(key, rows)
@@ -236,7 +178,7 @@ class CodeIndex:
             group_by_name(unpack(path, entry), grouped)
             for name, symbols in grouped.items():
                 for symbol in symbols:
-                    bisect.insort(self._prebuilt.setdefault(name, []), symbol, key=_result_order)
+                    bisect.insort(self._prebuilt.setdefault(name, []), symbol, key=result_order)
 
     def cache_writer(self) -> Any:
         """A function that writes the cache from a worker thread; records and lookups are copied now (~40 ms
@@ -244,26 +186,10 @@ class CodeIndex:
         records, path, root, version = self.records.copy(), self.cache_path, self.files.identity, self.version
         lookups, counts = (self._by_key.copy() if self._by_key is not None else None), self._counts
         self._changed, self._lookups_saved = False, lookups is not None
-        return lambda: save_cache(path, root, records, lookups, counts or _count(records), version)
+        return lambda: save_cache(path, root, records, lookups, counts or count_records(records), version)
 
     def _forget_lookups(self) -> None:
         self._by_key = self._prebuilt = self._small = None
-
-    def symbols_of(self, path: str) -> Unpacked:
-        """A file's symbols as dicts, in order and by name (shared: callers copy before changing them),
-        kept for the files queried most recently, so repeated lookups do not unpack again."""
-        cached = self._unpacked.get(path)
-        if cached is not None:
-            self._unpacked.move_to_end(path)
-            return cached
-        entry = self.records.get(path)
-        symbols = unpack(path, entry) if entry is not None else []
-        by_name: dict[str, list[dict[str, Any]]] = {}
-        group_by_name(symbols, by_name)
-        self._unpacked[path] = cached = Unpacked(symbols, by_name)
-        if len(self._unpacked) > UNPACKED_FILES:
-            self._unpacked.popitem(last=False)
-        return cached
 
     def finish(self, prepare_lookups: bool = False, save: bool = True) -> None:
         """All files are in: say so and write the cache (unless `save` is false: the caller writes it later,
@@ -322,131 +248,6 @@ class CodeIndex:
         except OSError:
             return False
 
-    def _lookups(self) -> NameLookup:
-        """lookup_key -> where its rows are: (path, offset of the row in the packed string), in path order.
-
-        A pointer per symbol, not a dict: a lookup by name turns only its matches into dicts."""
-        if self._by_key is None:
-            by_key: dict[str, list[tuple[str, int]]] = {}
-            for path in sorted(self.records):
-                for key, at in _row_keys(self.records[path].symbols):
-                    by_key.setdefault(key, []).append((path, at))
-            self._by_key = NameLookup.of(by_key)
-        return self._by_key
-
-    def _prebuilt_lookups(self) -> dict[str, list[dict[str, Any]]] | None:
-        """For an index of up to PREBUILT_SYMBOLS definitions, name and qualified name -> result dicts.
-
-        Two representations by size, on purpose: a dict per definition answers a lookup by name in a
-        few microseconds but takes ~735 bytes (54 MB for the standard library's 73k definitions, 225 MB
-        for a 300 MB monorepo's 308k); above the threshold the row pointers of `_lookups` (~210 bytes)
-        keep the server near the size of the text it holds, at ~15 us a lookup."""
-        if self._small is None:
-            self._small = self.symbol_count() <= PREBUILT_SYMBOLS
-        if self._small and self._prebuilt is None:
-            prebuilt: dict[str, list[dict[str, Any]]] = {}
-            for path in sorted(self.records):
-                group_by_name(unpack(path, self.records[path]), prebuilt)
-            self._prebuilt = prebuilt
-        return self._prebuilt
-
-    def _looked_up(self, name: str) -> list[dict[str, Any]]:
-        """A complete index's definitions called `name` (or with that qualified name), in (path, line) order."""
-        prebuilt = self._prebuilt_lookups()
-        if prebuilt is not None:
-            return prebuilt.get(name, [])
-        found = []
-        for path, at in self._lookups().get(lookup_key(name)):
-            entry = self.records[path]
-            end = entry.symbols.find(_ROW, at)
-            row = entry.symbols[at : end if end >= 0 else len(entry.symbols)]
-            found += [s for s in unpack(path, entry, [row]) if name in (s["name"], s["qualname"])]
-        found.sort(key=_result_order)
-        return found
-
-    # --- queries ---------------------------------------------------------------------------------
-    def find_definitions(self, name: str | None = None, *, pattern: str | None = None, kind: str | None = None,
-                         path: str | None = None, limit: int = 200,
-                         within: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        """`name` matches a name or qualified name exactly; `pattern` is a regex searched in qualified names.
-
-        Results come in (path, line) order. `within` restricts the search to those files (the ones a
-        caller made sure are parsed); otherwise a name query uses the lookup of a complete index, and
-        anything else reads every record there is."""
-        if self._prebuilt is not None and name is not None and path is None and within is None and not (
-                kind or pattern):  # the common case, kept short: a lookup by name in a small complete index
-            return self._prebuilt.get(name, [])[:limit]
-        regex = re.compile(pattern) if pattern else None
-        if not kind and regex is None:
-            return list(itertools.islice(self._matching(name, path, within), limit))
-        found: list[dict[str, Any]] = []
-        for symbol in self._matching(name, path, within):
-            if (kind and symbol["kind"] != kind) or (regex and not regex.search(symbol["qualname"])):
-                continue
-            found.append(symbol)
-            if len(found) >= limit:
-                break
-        return found
-
-    def _matching(self, name: str | None, path: str | None, within: Iterable[str] | None) -> Iterator[dict[str, Any]]:
-        if name is not None and path is None and within is None and self.complete:
-            yield from self._looked_up(name)
-            return
-        for candidate in self._candidates(path, within):
-            unpacked = self.symbols_of(candidate)
-            yield from unpacked.in_order if name is None else unpacked.by_name.get(name, [])
-
-    def _candidates(self, path: str | None, within: Iterable[str] | None) -> list[str]:
-        if path is not None:
-            return [path] if within is None or path in set(within) else []
-        return sorted(within if within is not None else self.records)
-
-    def outline(self, path: str) -> list[dict[str, Any]]:
-        return list(self.symbols_of(path).in_order)
-
-    def references(self, name: str, limit: int = 500, within: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        """Call sites of `name` (the called identifier, also as a method or attribute), in path order.
-
-        Found on first request by parsing only the files whose text contains `name` (`within`, when the
-        caller already knows which those are), then remembered."""
-        if name not in self._references:
-            candidates = self.paths if within is None else within
-            self._references[name] = [
-                {"path": path, "line": line, "text": text}
-                for path in sorted(p for p in candidates if spec_for(p) is not None)
-                for line, text in call_sites(self.files, path, name)
-            ]
-        return self._references[name][:limit]
-
-    def remembers_references(self, name: str) -> bool:
-        return name in self._references
-
-    def imports(self, path: str | None = None) -> dict[str, list[str]]:
-        if path is not None:
-            entry = self.records.get(path)
-            return {path: list(entry.imports)} if entry else {}
-        return {p: list(e.imports) for p, e in self.records.items() if e.imports}
-
-    def progress(self) -> str:
-        return f"{len(self.records):,} of {len(self.paths):,} files indexed"
-
-    def counts(self) -> Counts:
-        if self._counts is None:
-            self._counts = _count(self.records)
-        return self._counts
-
-    def symbol_count(self) -> int:
-        return self.counts().symbols
-
-    def stats(self) -> dict[str, Any]:
-        counts = self.counts()
-        return {
-            "files": len(self.records), "files_indexed": counts.files_indexed, "symbols": counts.symbols,
-            "languages": dict(counts.languages),
-            "problems": [{"path": path, "problem": problem} for path, problem in counts.problems[:200]],
-            "problem_count": len(counts.problems),
-            "elapsed_s": round(self.elapsed_s, 4), "cache_hits": self.cache_hits,
-        }
 
 
 def parse_in_parallel(files: FileSource, paths: list[str], workers: int | None = None
@@ -490,9 +291,3 @@ def _take(items: Iterator[list[str]], count: int) -> list[list[str]]:
     return [chunk for _, chunk in zip(range(count), items, strict=False)]
 
 
-def _count(records: Records) -> Counts:
-    entries = list(records.values())
-    return Counts(symbols=sum(e.symbols.count(_ROW) + 1 for e in entries if e.symbols),
-                  files_indexed=sum(1 for e in entries if e.language),
-                  languages=dict(Counter(e.language for e in entries if e.language)),
-                  problems=[(path, e.problem) for path, e in zip(records, entries, strict=True) if e.problem])

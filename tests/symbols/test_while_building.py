@@ -82,7 +82,7 @@ def test_files_containing_finds_every_file_naming_a_literal(tmp_path: Path) -> N
 
 def test_both_lookup_representations_answer_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Prebuilt dicts (small indexes) and row pointers (large ones) give the same lookups by name."""
-    from rlm_mcp.symbols import CodeIndex, index
+    from rlm_mcp.symbols import CodeIndex, reader
 
     paths = [*sorted(str(p.relative_to(STDLIB)) for p in (STDLIB / "json").rglob("*.py")),
              "collections/__init__.py", "unittest/case.py", "threading.py"]
@@ -93,7 +93,7 @@ def test_both_lookup_representations_answer_alike(tmp_path: Path, monkeypatch: p
 
     small = CodeIndex.build(STDLIB, paths, tmp_path / "small.idx")
     from_dicts = answers(small)
-    monkeypatch.setattr(index, "PREBUILT_SYMBOLS", 0)
+    monkeypatch.setattr(reader, "PREBUILT_SYMBOLS", 0)
     large = CodeIndex.build(STDLIB, paths, tmp_path / "large.idx")
     assert answers(large) == from_dicts
     assert small._prebuilt is not None and large._prebuilt is None and large._by_key is not None
@@ -104,11 +104,11 @@ def test_both_lookup_representations_answer_alike(tmp_path: Path, monkeypatch: p
 def test_a_live_change_patched_in_place_answers_like_a_rebuild(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                prebuilt: int) -> None:
     """CodeIndex.replace (a few changed, added and removed files) gives the lookups a fresh build gives."""
-    from rlm_mcp.symbols import CodeIndex, index
+    from rlm_mcp.symbols import CodeIndex, reader
     from rlm_mcp.symbols.files import DiskFiles
     from rlm_mcp.symbols.index import parse
 
-    monkeypatch.setattr(index, "PREBUILT_SYMBOLS", prebuilt)
+    monkeypatch.setattr(reader, "PREBUILT_SYMBOLS", prebuilt)
     for i in range(6):
         (tmp_path / f"m{i}.py").write_text(f"class Shared:\n    def run(self): pass\n\ndef only{i}(): pass\n")
     paths = [f"m{i}.py" for i in range(6)]
@@ -130,11 +130,11 @@ def test_a_reload_after_a_few_changes_patches_the_saved_lookup_like_a_rebuild(tm
                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """CodeIndex.open on a cache that a few files moved away from keeps the saved name lookup, less what
     changed, and `add` links the files parsed again: the answers of a fresh build, without rebuilding it."""
-    from rlm_mcp.symbols import CodeIndex, index
+    from rlm_mcp.symbols import CodeIndex, reader
     from rlm_mcp.symbols.files import DiskFiles
     from rlm_mcp.symbols.index import parse
 
-    monkeypatch.setattr(index, "PREBUILT_SYMBOLS", 0)  # large-index lookups: the ones a cache saves
+    monkeypatch.setattr(reader, "PREBUILT_SYMBOLS", 0)  # large-index lookups: the ones a cache saves
     for i in range(6):
         (tmp_path / f"m{i}.py").write_text(f"class Shared:\n    def run(self): pass\n\ndef only{i}(): pass\n")
     cache = tmp_path / "index.idx"
