@@ -159,8 +159,8 @@ class ContentStore:
             total -= size
 
     def _items(self) -> Iterator[tuple[Path, float, int]]:
-        """(path, last use, bytes) of every entry, index cache and note of a version stored last (its walk's
-        snapshot is ~3 MB for a 24k-file tree)."""
+        """(path, last use, bytes) of every entry, index cache and note of a version stored last (with its
+        walk's snapshot, a few MB for a large tree)."""
         for folder, is_entry in ((self.entries, True), (self.index_dir, False), (self.root / "latest", False)):
             try:
                 children = list(os.scandir(folder))

@@ -1,13 +1,13 @@
 """Keep a stored files-context in step with the working tree it was loaded from.
 
 Before each call that reads a live context, `LiveContext.check()` answers "did anything change?".
-Measured on a 23,797-file, 292 MB tree (2 shared cores): a full stat walk with the ignore rules takes
-~0.30 s, an inotify watch answers "nothing" in ~1 ms. So a watch on the directories the walk entered is
-the dirty bit (rlm_mcp/contexts/watch.py says why it is read directly) and the walk is the truth: after
+A full stat walk with the ignore rules costs a noticeable part of a second on a large tree, an inotify
+watch answers "nothing" at once (docs/scale.md has the figures). So a watch on the directories the walk
+entered is the dirty bit (rlm_mcp/contexts/watch.py says why it is read directly) and the walk is the truth: after
 any event the sources are walked again (rlm_mcp/contexts/walk.py, the same rules as the load) and stored
 again incrementally -- unchanged files are copied from the previous content file, not read
 (rlm_mcp/contexts/store.py). Without a watch (not Linux, watch limit reached) every check first
-re-stats what the last walk listed (rlm_mcp/contexts/snapshot.py, ~0.1 s on that tree) and walks only when
+re-stats what the last walk listed (rlm_mcp/contexts/snapshot.py, cheaper than a walk) and walks only when
 something moved.
 
 Bad input never breaks the context: a file that turned binary, grew over the size limit, lost its
@@ -128,7 +128,7 @@ class LiveContext:
         changed = self._watch.changed() if self._watch is not None else True
         if not (changed or self._dirty):
             return None
-        # Re-stat what the last walk found before walking again (~0.1 s against ~0.3-0.45 s on a 24k-file tree).
+        # Re-stat what the last walk found before walking again (a fraction of a walk's cost: docs/scale.md).
         moved = self._snapshot.moved(self.allowed_roots) if self.frozen_note is None else None
         if moved == []:  # nothing a walk would see moved (an ignored file was written, say)
             self._dirty = self._watch is None

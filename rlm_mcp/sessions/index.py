@@ -57,7 +57,7 @@ class IndexNotReady(BadRequest):
 
 class StoredVersion:
     """The files of one stored version, for its index: the manifest is read at the first file read, so an
-    index reopened from a cache of this very version never reads it (~70 ms at 24k files). Its generation
+    index reopened from a cache of this very version never reads it (a large manifest is slow to parse). Its generation
     directory, not the context's link, which a live refresh points at the next version while this one
     may still be read."""
 

@@ -95,8 +95,8 @@ class SessionRegistry:
 
     async def choose_sandbox(self) -> None:
         """Make the sandbox choice now, at start-up, in a worker thread: probing the guest interpreter and a
-        test jail takes ~120 ms the first session's start would otherwise wait for. A failure is left for
-        that start to report."""
+        test jail takes time the first session's start would otherwise wait for. A failure is left for that
+        start to report."""
         try:
             await anyio.to_thread.run_sync(launcher_for, self.settings, self.policy)
         except Exception as exc:

@@ -4,8 +4,8 @@ marshal of plain values: several times faster to load than pickle of objects, an
 data (a cache from another Python version simply fails to load and is rebuilt). What makes a new
 server's reload of a 24k-file tree cheap (rlm_mcp/sessions/index.py):
 
-- each file's row stays marshal bytes until a query reads that file (`Records`): loading 24k rows as
-  objects took ~90 ms, as bytes ~12 ms; a lookup by name decodes the few files it returns;
+- each file's row stays marshal bytes until a query reads that file (`Records`), several times faster to
+  load than objects; a lookup by name decodes the few files it returns;
 - the name lookup is saved frozen (rlm_mcp/symbols/lookup.py);
 - the counts a status line shows are saved too (`Counts`), so showing them decodes nothing;
 - the file names the `version` its rows describe (a stored context's fingerprint) when they describe
@@ -26,7 +26,7 @@ from .lookup import NameLookup
 __all__ = ["NO_CACHE", "Cache", "Counts", "Indexed", "Records", "load_cache", "save_cache"]
 
 CACHE_VERSION = 8
-ROWS_PER_PART = 2000  # the cache is written and read in parts: 24k rows encoded at once took ~90 MB more
+ROWS_PER_PART = 2000  # the cache is written and read in parts, so its save's peak memory stays small (docs/scale.md)
 
 
 class Indexed(NamedTuple):

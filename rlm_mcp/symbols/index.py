@@ -39,7 +39,8 @@ PARALLEL_MIN_FILES = 64
 WORKER_WATCH_S = 0.5  # how often a parse worker checks that its server is still there
 CHUNK = 48
 # Up to this many files changed (a live edit, or edits made while no server ran), the saved name lookup is
-# patched rather than rebuilt (~1 s at 310k definitions); more (a branch switch) and it is rebuilt.
+# patched rather than rebuilt (a rebuild costs seconds at monorepo scale: docs/benchmarks.md); more (a branch
+# switch) and it is rebuilt.
 PATCH_FILES = 200
 
 
@@ -93,7 +94,7 @@ class CodeIndex(IndexReader):
         unchanged = not dropped and len(index.records) == len(index.paths)
         index._changed = not unchanged or cached_version != version
         if lookups is not None and len(dropped) + len(index.paths) - len(index.records) <= PATCH_FILES:
-            index._by_key = lookups  # as saved (~5x faster than built), less what changed; `add` links the rest
+            index._by_key = lookups  # as saved (faster than built), less what changed; `add` links the rest
             for path in dropped:
                 index._unlink(path, cached[path])
             index._lookups_saved = unchanged
@@ -142,7 +143,7 @@ class CodeIndex(IndexReader):
     def replace(self, files: FileSource, paths: Sequence[str], parsed: Sequence[tuple[str, Indexed]],
                 removed: Iterable[str], version: str | None = None) -> None:
         """A live context's few changed files, applied in place to a complete index (now of `version`): the
-        records, and the name lookups patched rather than rebuilt (a rebuild takes ~1 s at 300k definitions)."""
+        records, and the name lookups patched rather than rebuilt (see PATCH_FILES)."""
         self.files, self.paths, self.version = files, list(dict.fromkeys(paths)), version
         for path in removed:
             old = self.records.pop(path, None)
@@ -181,8 +182,8 @@ class CodeIndex(IndexReader):
                     bisect.insort(self._prebuilt.setdefault(name, []), symbol, key=result_order)
 
     def cache_writer(self) -> Any:
-        """A function that writes the cache from a worker thread; records and lookups are copied now (~40 ms
-        at 300k definitions), on the thread that changes the index, so the writer never sees them move."""
+        """A function that writes the cache from a worker thread; records and lookups are copied now, on the
+        thread that changes the index, so the writer never sees them move."""
         records, path, root, version = self.records.copy(), self.cache_path, self.files.identity, self.version
         lookups, counts = (self._by_key.copy() if self._by_key is not None else None), self._counts
         self._changed, self._lookups_saved = False, lookups is not None

@@ -138,9 +138,9 @@ class IndexReader:
         """For an index of up to PREBUILT_SYMBOLS definitions, name and qualified name -> result dicts.
 
         Two representations by size, on purpose: a dict per definition answers a lookup by name in a
-        few microseconds but takes ~735 bytes (54 MB for the standard library's 73k definitions, 225 MB
-        for a 300 MB monorepo's 308k); above the threshold the row pointers of `_lookups` (~210 bytes)
-        keep the server near the size of the text it holds, at ~15 us a lookup."""
+        few microseconds but costs several times the memory of a row pointer; above the threshold the row
+        pointers of `_lookups` keep the server near the size of the text it holds (figures: docs/benchmarks.md,
+        "Standard library and components")."""
         if self._small is None:
             self._small = self.symbol_count() <= PREBUILT_SYMBOLS
         if self._small and self._prebuilt is None:

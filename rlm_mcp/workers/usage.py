@@ -22,8 +22,8 @@ from pydantic import BaseModel, Field
 @cache
 def price_map() -> dict[str, Any]:
     """litellm's bundled price map read as plain JSON: the very table `litellm.model_cost` holds with
-    LITELLM_LOCAL_MODEL_COST_MAP set, in 25 ms instead of the 3 s importing litellm takes, and never from
-    the network."""
+    LITELLM_LOCAL_MODEL_COST_MAP set, without the seconds importing litellm takes, and never from the
+    network."""
     spec = importlib.util.find_spec("litellm")
     if spec is None or spec.origin is None:
         return {}
