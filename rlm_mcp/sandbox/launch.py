@@ -125,10 +125,12 @@ def guest_library_mounts() -> list[tuple[str, str]]:
     return mounts
 
 
-# prctl(PR_SET_PDEATHSIG, SIGKILL), then exec: the fallback where util-linux's setpriv is missing.
+# prctl(PR_SET_PDEATHSIG, SIGKILL), give up if the parent already died meanwhile, then exec: the fallback
+# where util-linux's setpriv is missing. argv[1] is the parent's pid, argv[2:] the command.
 _PDEATHSIG_TRAMPOLINE = ("import ctypes, os, signal, sys; "
                          "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0); "
-                         "os.execv(sys.argv[1], sys.argv[1:])")
+                         "os.getppid() == int(sys.argv[1]) or os._exit(1); "
+                         "os.execv(sys.argv[2], sys.argv[2:])")
 
 
 def dies_with_parent(argv: list[str], setpriv: str | None = shutil.which("setpriv")) -> list[str]:
@@ -141,7 +143,7 @@ def dies_with_parent(argv: list[str], setpriv: str | None = shutil.which("setpri
     started from the event loop's thread, which lives as long as the server.)"""
     if setpriv:
         return [setpriv, "--pdeathsig", "KILL", "--", *argv]
-    return [sys.executable, "-I", "-S", "-c", _PDEATHSIG_TRAMPOLINE, *argv]
+    return [sys.executable, "-I", "-S", "-c", _PDEATHSIG_TRAMPOLINE, str(os.getpid()), *argv]
 
 
 def jail_data_path(host_path: Path, data_dir: Path) -> str:
