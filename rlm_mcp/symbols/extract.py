@@ -122,12 +122,23 @@ def query_definitions(record: FileRecord, grammar: Compiled, root: Node, lines: 
         kind = next((key[4:] for key in captures if key.startswith("def.")), None)
         if kind is None:
             continue
+        node = captures[f"def.{kind}"][0]
         named = captures["name"][0] if "name" in captures else None
         if "declarator" in captures:
             named = declared_name(captures["declarator"][0])
-        if named is None:
+        if named is not None:
+            name = _name_text(named)
+            if name in _KEYWORDS:
+                continue
+        elif node.type == "companion_object":
+            name = "Companion"  # Kotlin's name for an unnamed companion: `Foo.Companion`
+        else:
             continue
-        node = captures[f"def.{kind}"][0]
+        if node.type in spec.overloaded and (head := _first_overload(node, name, spec.overloads)) is not node:
+            if (head.id, name) in first:  # the run's first signature stands for it, to this definition's end
+                at = first[(head.id, name)][1]
+                record.symbols[at] = (*record.symbols[at][:4], node.end_point.row + 1, record.symbols[at][5])
+            continue
         scope = enclosing_scopes(node, spec.scopes)
         if kind == "function" and scope and scope[0].type in spec.class_scopes:
             kind = "method"
@@ -138,7 +149,7 @@ def query_definitions(record: FileRecord, grammar: Compiled, root: Node, lines: 
             prefix = [go_receiver(node)] if go_receiver(node) else []
         if "owner" in captures:  # the name itself says where it belongs: Lua's `function Queue:push`
             prefix = [*prefix, _text(captures["owner"][0])]
-        qualname = _joined(prefix, _name_text(named), spec.path_separator)
+        qualname = _joined(prefix, name, spec.path_separator)
         if not qualname or not qualname[-1]:
             continue
         key = (node.id, qualname[-1])
@@ -150,6 +161,22 @@ def query_definitions(record: FileRecord, grammar: Compiled, root: Node, lines: 
             continue
         first[key] = (pattern, len(record.symbols))
         record.symbols.append(_symbol(qualname[-1], tuple(qualname), kind, node, lines))
+
+
+def _first_overload(node: Node, name: str, signatures: frozenset[str]) -> Node:
+    """The first of the same-name signatures right before `node` (past `export`s and comments), else `node`."""
+    first = node
+    while True:
+        here = first.parent if first.parent is not None and first.parent.type == "export_statement" else first
+        before = here.prev_named_sibling
+        while before is not None and before.type == "comment":
+            before = before.prev_named_sibling
+        if before is not None and before.type == "export_statement":
+            before = before.child_by_field_name("declaration")
+        named = before.child_by_field_name("name") if before is not None else None
+        if before is None or before.type not in signatures or named is None or _text(named) != name:
+            return first
+        first = before
 
 
 def _joined(prefix: list[str], name: str | None, separator: str | None) -> list[str]:
@@ -164,15 +191,23 @@ def _joined(prefix: list[str], name: str | None, separator: str | None) -> list[
 
 
 # C declarators wrap the declared name: `*f(void)` is a pointer declarator around a function declarator
-# around the identifier; `(*getfn(void))(int)` adds a parenthesized one. Descend to the name.
+# around the identifier; `(*getfn(void))(int)` adds a parenthesized one. Rust's `impl<T> fmt::Display for
+# a::Bar<T>` names the type inside a generic and a path. Descend to the name.
 _DECLARATOR_LEAVES = frozenset({"identifier", "type_identifier", "field_identifier", "qualified_identifier",
                                 "destructor_name", "operator_name", "template_function", "operator_cast"})
+
+
+# C++'s `class type_caster<bool>` (a specialization) is a `type_caster`, as its methods' prefix too.
+_TYPE_WRAPPERS = frozenset({"generic_type", "scoped_type_identifier", "reference_type", "template_type"})
+# What tree-sitter-cpp's error recovery can take for a function's name (`if (x) {` read as a definition).
+_KEYWORDS = frozenset({"if", "else", "for", "while", "do", "switch", "case", "return", "sizeof"})
 
 
 def declared_name(declarator: Node) -> Node | None:
     node: Node | None = declarator
     while node is not None and node.type not in _DECLARATOR_LEAVES:
-        inner = node.child_by_field_name("declarator")
+        inner = (node.child_by_field_name("declarator") or node.child_by_field_name("name")
+                 or node.child_by_field_name("type"))
         if inner is None:
             inner = next((c for c in node.named_children
                           if c.type.endswith("declarator") or c.type in _DECLARATOR_LEAVES), None)
@@ -234,12 +269,17 @@ def scope_name(node: Node) -> str | None:
         made = node.child_by_field_name("type")
         return f"<anonymous {_text(made)}>" if made is not None else "<anonymous>"
     named = node.child_by_field_name("name") or node.child_by_field_name("type")
+    if named is not None and named.type in _TYPE_WRAPPERS:
+        named = declared_name(named)
     return _name_text(named) if named is not None else None
 
 
 def _name_text(node: Node) -> str:
-    """A name as written, less the quotes of one that is a string (TypeScript's `declare module "fs"`)."""
+    """A name as written, less the quotes of one that is a string (TypeScript's `declare module "fs"`) and the
+    parameters of a C++ conversion operator (`operator bool() const` is `operator bool`)."""
     text = _text(node)
+    if node.type == "operator_cast":
+        return " ".join(text.partition("(")[0].split())
     return text[1:-1] if node.type == "string" and len(text) >= 2 else text
 
 

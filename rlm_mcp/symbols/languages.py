@@ -49,6 +49,11 @@ class LanguageSpec:
     # Ruby and C++ write a path into a name (`class Foo::Bar`, `void Foo::bar()`); a leading separator
     # (`module ::Name`) means the top level, whatever encloses it.
     path_separator: str | None = None
+    # Signatures that overload the definition after them (TypeScript's `function f(x: A): B;` lines before
+    # `function f(x) {...}`), and the definitions they can precede: the run is one definition, from its first
+    # signature (where ctags and the docs put it) to the end of the implementation.
+    overloads: frozenset[str] = frozenset()
+    overloaded: frozenset[str] = frozenset()
 
 
 PY = LanguageSpec(
@@ -79,8 +84,11 @@ _JS_DEFS = """
     (function_declaration name: (identifier) @name) @def.function
     (generator_function_declaration name: (identifier) @name) @def.function
     (class_declaration name: (_) @name) @def.class
-    (method_definition name: (property_identifier) @name) @def.function
+    (method_definition name: [(property_identifier) (private_property_identifier)] @name) @def.function
     (variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression)]) @def.function
+    ((assignment_expression left: (member_expression property: (property_identifier) @name)
+                            right: [(arrow_function) (function_expression)]) @def.function
+     (#not-eq? @name "exports"))
 """
 _JS_CALLS = """(call_expression function: (identifier) @call)
                (call_expression function: (member_expression property: (property_identifier) @call))"""
@@ -103,12 +111,16 @@ _TS_DEFS = _JS_DEFS + """
 """
 _TS_SCOPES = frozenset({"class_declaration", "abstract_class_declaration", "function_declaration",
                         "method_definition", "interface_declaration", "internal_module", "module"})
+_TS_OVERLOADS = frozenset({"function_signature", "method_signature"})
+_TS_OVERLOADED = _TS_OVERLOADS | {"function_declaration", "method_definition"}
 TS = LanguageSpec("typescript", "tree_sitter_typescript", _TS_DEFS, _TS_SCOPES,
                   frozenset({"class_declaration", "abstract_class_declaration"}),
-                  "(import_statement) @import", _JS_CALLS, entry="language_typescript")
+                  "(import_statement) @import", _JS_CALLS, entry="language_typescript", overloads=_TS_OVERLOADS,
+                  overloaded=_TS_OVERLOADED)
 TSX = LanguageSpec("tsx", "tree_sitter_typescript", _TS_DEFS, _TS_SCOPES,
                    frozenset({"class_declaration", "abstract_class_declaration"}),
-                   "(import_statement) @import", _JS_CALLS, entry="language_tsx")
+                   "(import_statement) @import", _JS_CALLS, entry="language_tsx", overloads=_TS_OVERLOADS,
+                  overloaded=_TS_OVERLOADED)
 GO = LanguageSpec(
     "go", "tree_sitter_go",
     definitions="""
@@ -133,11 +145,12 @@ RUST = LanguageSpec(
         (struct_item name: (type_identifier) @name) @def.struct
         (enum_item name: (type_identifier) @name) @def.enum
         (trait_item name: (type_identifier) @name) @def.trait
-        (impl_item type: (_) @name) @def.impl
+        (impl_item type: (_) @declarator) @def.impl
         (mod_item name: (identifier) @name) @def.module
         (const_item name: (identifier) @name) @def.constant
         (static_item name: (identifier) @name) @def.static
         (type_item name: (type_identifier) @name) @def.type
+        (associated_type name: (type_identifier) @name) @def.type
         (union_item name: (type_identifier) @name) @def.union
         (macro_definition name: (identifier) @name) @def.macro
     """,
@@ -174,9 +187,9 @@ JAVA = LanguageSpec(
 # A typedef of an anonymous struct, union or enum is that type's only name, so it is indexed as one.
 _C_DEFS = """
     (function_definition declarator: (_) @declarator) @def.function
-    (struct_specifier name: (type_identifier) @name body: (field_declaration_list)) @def.struct
-    (union_specifier name: (type_identifier) @name body: (field_declaration_list)) @def.union
-    (enum_specifier name: (type_identifier) @name body: (enumerator_list)) @def.enum
+    (struct_specifier name: (_) @declarator body: (field_declaration_list)) @def.struct
+    (union_specifier name: (_) @declarator body: (field_declaration_list)) @def.union
+    (enum_specifier name: (_) @declarator body: (enumerator_list)) @def.enum
     (type_definition type: (struct_specifier !name body: (_)) declarator: (type_identifier) @name) @def.struct
     (type_definition type: (union_specifier !name body: (_)) declarator: (type_identifier) @name) @def.union
     (type_definition type: (enum_specifier !name body: (_)) declarator: (type_identifier) @name) @def.enum
@@ -190,7 +203,7 @@ C = LanguageSpec("c", "tree_sitter_c", _C_DEFS, frozenset(), frozenset(),
 CPP = LanguageSpec(
     "cpp", "tree_sitter_cpp",
     _C_DEFS + """
-        (class_specifier name: (type_identifier) @name body: (field_declaration_list)) @def.class
+        (class_specifier name: (_) @declarator body: (field_declaration_list)) @def.class
         (namespace_definition name: (_) @name) @def.namespace
         (alias_declaration name: (type_identifier) @name) @def.type
     """,
@@ -208,6 +221,7 @@ CSHARP = LanguageSpec(
         (struct_declaration name: (identifier) @name) @def.struct
         (enum_declaration name: (identifier) @name) @def.enum
         (method_declaration name: (identifier) @name) @def.method
+        (constructor_declaration name: (identifier) @name) @def.method
     """,
     scopes=frozenset({"class_declaration", "interface_declaration", "struct_declaration"}),
     class_scopes=frozenset({"class_declaration", "interface_declaration", "struct_declaration"}),
@@ -255,6 +269,7 @@ KOTLIN = LanguageSpec(
           .) @def.class
         (object_declaration name: (identifier) @name) @def.object
         (companion_object name: (identifier) @name) @def.object
+        (companion_object !name) @def.object
         ((function_declaration name: (identifier) @name) @def.function (#not-eq? @name ""))
         (secondary_constructor "constructor" @name) @def.method
         (property_declaration (modifiers (property_modifier)) (variable_declaration (identifier) @name)) @def.constant
