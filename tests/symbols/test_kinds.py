@@ -57,6 +57,10 @@ char **Grid::rows() { return 0; }
 }
 void ::top_level() {}
 using Index = unsigned long;
+template <> class type_caster<bool> {
+  bool load(int src) { if (src) { return true; } return false; }
+  operator bool() const { return value; }
+};
 """,
     # `in`/`out` variance does not parse with tree-sitter-typescript 0.23.2, the newest release on PyPI and
     # npm: error recovery keeps every definition around it, which this fixture checks
@@ -73,6 +77,13 @@ declare function overloaded(x: number): number;
 interface State<in out T> { get(): T }
 class Holder<out T> { value(): T { return null as any; } }
 abstract class Base { abstract run(): void; }
+export function over(x: string): string;
+// the number form
+export function over(x: number): number;
+export function over(x: any): any {
+  return x;
+}
+class Ov { constructor(a: string); constructor(a: any) {} }
 """,
     "java/Rec.java": """package p;
 public record Point(int x, int y) {
@@ -105,6 +116,29 @@ static COUNTER: u32 = 0;
 pub static mut STATE: u8 = 1;
 macro_rules! square { ($x:expr) => { $x * $x }; }
 union Bits { i: u32, f: f32 }
+impl<T> Wrapper<T> { fn get(&self) {} }
+impl fmt::Display for a::Bar<u8> { fn fmt(&self) {} }
+trait Tr { type Text: ?Sized; }
+""",
+    "web/private.js": """class Loader {
+  async #locate(dir) { return dir; }
+}
+exports.search = function search(tokens) { return tokens; };
+module.exports.find = (x) => x;
+module.exports = function () {};
+""",
+    "cs/Manager.cs": """namespace Demo {
+class Manager {
+    public Manager() { }
+    static bool IsExported(int t) => t > 0;
+}
+}
+""",
+    "kt/Holder.kt": """class Holder {
+    companion object {
+        const val LIMIT = 3
+    }
+}
 """,
     "ruby/top.rb": """module Outer
   module ::TopLevel
@@ -128,13 +162,15 @@ EXPECTED: dict[str, tuple[str, list[tuple[int, str, str]]]] = {
     "native/config.h": ("c", [(2, "macro", "CONFIG_H"), (3, "struct", "config"), (4, "function", "config_name")]),
     "native/impl.cpp": ("cpp", [
         (2, "namespace", "geo"), (3, "function", "geo.Shape.area"), (4, "function", "geo.Grid.cells"),
-        (5, "function", "geo.Grid.rows"), (7, "function", "top_level"), (8, "type", "Index")]),
+        (5, "function", "geo.Grid.rows"), (7, "function", "top_level"), (8, "type", "Index"),
+        (9, "class", "type_caster"), (10, "method", "type_caster.load"), (11, "method", "type_caster.operator bool")]),
     "web/lib.ts": ("typescript", [
         (1, "type", "Id"), (2, "type", "Pair"), (3, "namespace", "Outer.Inner"), (4, "function", "Outer.Inner.make"),
         (5, "class", "Outer.Inner.Box"), (5, "method", "Outer.Inner.Box.open"), (7, "namespace", "fs-extra"),
         (8, "function", "fs-extra.copy"), (10, "function", "overloaded"), (11, "interface", "State"),
         (11, "method", "State.get"), (12, "class", "Holder"), (12, "method", "Holder.value"),
-        (13, "class", "Base"), (13, "method", "Base.run")]),
+        (13, "class", "Base"), (13, "method", "Base.run"), (14, "function", "over"), (20, "class", "Ov"),
+        (20, "method", "Ov.constructor")]),
     "java/Rec.java": ("java", [
         (2, "record", "Point"), (3, "method", "Point.Point"), (4, "method", "Point.sum"),
         (6, "annotation", "Marker"), (6, "method", "Marker.value"), (7, "class", "Outer"),
@@ -146,7 +182,15 @@ EXPECTED: dict[str, tuple[str, list[tuple[int, str, str]]]] = {
         (7, "type", "Celsius"), (8, "type", "Handler"), (9, "type", "Alias"), (10, "type", "List"),
         (11, "struct", "Server"), (12, "function", "f"), (12, "type", "inner")]),
     "rust/lib.rs": ("rust", [(1, "type", "Result"), (2, "static", "COUNTER"), (3, "static", "STATE"),
-                             (4, "macro", "square"), (5, "union", "Bits")]),
+                             (4, "macro", "square"), (5, "union", "Bits"), (6, "impl", "Wrapper"),
+                             (6, "method", "Wrapper.get"), (7, "impl", "Bar"), (7, "method", "Bar.fmt"),
+                             (8, "trait", "Tr"), (8, "type", "Tr.Text")]),
+    "web/private.js": ("javascript", [(1, "class", "Loader"), (2, "method", "Loader.#locate"),
+                                      (4, "function", "search"), (5, "function", "find")]),
+    "cs/Manager.cs": ("csharp", [(2, "class", "Manager"), (3, "method", "Manager.Manager"),
+                                 (4, "method", "Manager.IsExported")]),
+    "kt/Holder.kt": ("kotlin", [(1, "class", "Holder"), (2, "object", "Holder.Companion"),
+                                (3, "constant", "Holder.LIMIT")]),  # as Kotlin code writes it
     "ruby/top.rb": ("ruby", [
         (1, "module", "Outer"), (2, "module", "TopLevel"), (3, "method", "TopLevel.reset"),
         (4, "class", "TopLevel.Inner"), (4, "method", "TopLevel.Inner.go"), (6, "class", "Outer.Foo.Bar"),
@@ -169,6 +213,12 @@ def test_outline(index: CodeIndex, path: str) -> None:
     outline = index.outline(path)
     assert [(s["start_line"], s["kind"], s["qualname"]) for s in outline] == expected
     assert {s["language"] for s in outline} == {language}
+
+
+def test_an_overload_run_is_one_definition_from_first_signature_to_implementation(index: CodeIndex) -> None:
+    (over,) = index.find_definitions("over")
+    assert (over["start_line"], over["end_line"]) == (14, 19)
+    assert over["signature"] == "export function over(x: string): string;"
 
 
 def test_pointer_returning_functions_are_found_by_name_with_their_signature(index: CodeIndex) -> None:
