@@ -50,6 +50,7 @@ CACHE = Path(os.environ.get("RLM_BENCH_CACHE", Path.home() / ".cache" / "rlm-mcp
 CTAGS = shutil.which("ctags") or "/usr/bin/ctags"
 # Names ctags makes up for what has none (an anonymous struct, function or lambda): nobody looks them up.
 PLACEHOLDER = re.compile(r"__anon|AnonymousFunction|<lambda>")
+MACRO_CALL = re.compile(r"/\^\s*[A-Z][A-Z0-9_]*\s*\(.*\)\s*\$/$")  # a tag's search pattern: `/^NS_END(x)$/`
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,9 @@ VERDICTS: dict[tuple[str, str, str], tuple[str, str]] = {
     ("cpp", "ours only", "function" + _SYNTAX): (
         "ctags", "the same misparse seen from our side: a class read as a function"),
     ("cpp", "ours only", "method"): ("ours", "constructors ctags leaves out"),
+    ("cpp", "ctags only", "function: a macro call alone on its line"): (
+        "ours", "ctags takes `PYBIND11_NAMESPACE_END(detail)` for a function definition"),
+    ("c", "ctags only", "function: a macro call alone on its line"): ("ours", "the same"),
     ("cpp", "ctags only", "class" + _SYNTAX): ("ctags", "specializations lost to tree-sitter-cpp's error recovery"),
     ("csharp", "ours only", "method"): ("ours", "expression-bodied members (`=> ...`) ctags reads as fields"),
     ("csharp", "ours only", "method" + _SYNTAX): ("ours", "the same, in files tree-sitter-c-sharp recovers"),
@@ -244,6 +248,8 @@ def compare(language: str, root: Path, paths: list[str]) -> Outcome:
                 outcome.matched += 1
             elif language not in NO_CTAGS_PARSER:
                 category = _category("ctags only", tag["kind"], path, tag["line"], ours, problems, tag)
+                if MACRO_CALL.match(tag.get("pattern", "")):
+                    category = f"{tag['kind']}: a macro call alone on its line"
                 outcome.disagreements[("ctags only", category)].append(
                     f"{path}:{tag['line']} {tag['kind']} {tag.get('scope', '') + '.' if tag.get('scope') else ''}"
                     f"{tag['name']}")

@@ -8,6 +8,7 @@ references() lookup only needs the few files whose text names the callee (see `c
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from tree_sitter import Node, Parser, QueryCursor
@@ -80,6 +81,8 @@ def looks_minified(path: str, language: str, source: bytes, lines: list[bytes]) 
 
 
 def fill(record: FileRecord, grammar: Compiled, source: bytes, lines: list[bytes]) -> None:
+    if grammar.spec.unparsable is not None:
+        source = grammar.spec.unparsable.sub(_blank, source)
     tree = Parser(grammar.language).parse(source)
     if tree.root_node.has_error:
         record.problem = "syntax errors: definitions were extracted from what parses"
@@ -87,6 +90,11 @@ def fill(record: FileRecord, grammar: Compiled, source: bytes, lines: list[bytes
         walk_definitions(record, grammar, tree.root_node, lines)
     else:
         query_definitions(record, grammar, tree.root_node, lines)
+
+
+def _blank(match: re.Match[bytes]) -> bytes:
+    """The matched text as spaces, its newlines kept: every line and byte offset stays where it was."""
+    return re.sub(rb"[^\n]", b" ", match.group())
 
 
 def walk_definitions(record: FileRecord, grammar: Compiled, root: Node, lines: list[bytes]) -> None:

@@ -54,6 +54,8 @@ class LanguageSpec:
     # signature (where ctags and the docs put it) to the end of the implementation.
     overloads: frozenset[str] = frozenset()
     overloaded: frozenset[str] = frozenset()
+    # Text the grammar cannot read and that defines nothing, blanked (spaces, newlines kept) before parsing.
+    unparsable: re.Pattern[bytes] | None = None
 
 
 PY = LanguageSpec(
@@ -184,6 +186,13 @@ JAVA = LanguageSpec(
     imports="(import_declaration) @import",
     calls="(method_invocation name: (identifier) @call)",
 )
+# A macro call alone on its line(s) -- `PYBIND11_DEPRECATED("...")` before a declaration, `NS_BEGIN(x)` -- is
+# an attribute or a brace tree-sitter cannot see: it reads what follows as garbage (a class as a function).
+# Blanked, the declaration parses. Only an all-capitals name followed by balanced parentheses and nothing
+# else on the line: a statement (`CHECK(x);`), a definition (`TEST(a, b) {`) or a line of a continued
+# directive or macro body (after a line ending in a backslash, or itself ending in one) is left alone.
+_MACRO_LINE = re.compile(
+    rb"(?<!\\\n)^[ \t]*[A-Z][A-Z0-9_]*[ \t]*\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)[ \t]*$", re.MULTILINE)
 # A typedef of an anonymous struct, union or enum is that type's only name, so it is indexed as one.
 _C_DEFS = """
     (function_definition declarator: (_) @declarator) @def.function
@@ -199,7 +208,7 @@ _C_DEFS = """
 """
 _C_CALLS = "(call_expression function: (identifier) @call)"
 C = LanguageSpec("c", "tree_sitter_c", _C_DEFS, frozenset(), frozenset(),
-                 "(preproc_include) @import", _C_CALLS)
+                 "(preproc_include) @import", _C_CALLS, unparsable=_MACRO_LINE)
 CPP = LanguageSpec(
     "cpp", "tree_sitter_cpp",
     _C_DEFS + """
@@ -211,7 +220,7 @@ CPP = LanguageSpec(
     class_scopes=frozenset({"class_specifier", "struct_specifier", "union_specifier"}),
     imports="(preproc_include) @import",
     calls=_C_CALLS + "\n(call_expression function: (field_expression field: (field_identifier) @call))",
-    path_separator="::",
+    path_separator="::", unparsable=_MACRO_LINE,
 )
 CSHARP = LanguageSpec(
     "csharp", "tree_sitter_c_sharp",

@@ -49,6 +49,21 @@ struct config { int class_count; };
 char *config_name(struct config *c) { return 0; }
 #endif
 """,
+    # a macro used as an attribute, alone on its lines, no longer hides the declaration after it; a macro call
+    # that ends a continued `#if` is left as it is
+    "native/attr.hpp": """#if defined(__GNUC__) || \\
+    VERSION_CHECK(4, 0)
+#define HAVE_BUILTIN 1
+#endif
+NAMESPACE_BEGIN(lib)
+template <typename T>
+struct base {
+    DEPRECATED(
+        "use T directly")
+    base() = default;
+};
+NAMESPACE_END(lib)
+""",
     "native/impl.cpp": """#include <vector>
 namespace geo {
 double Shape::area() const { return 0; }
@@ -160,6 +175,7 @@ EXPECTED: dict[str, tuple[str, list[tuple[int, str, str]]]] = {
         (11, "type", "callback"), (12, "union", "value"), (13, "union", "anon_u"), (14, "enum", "color_t")]),
     "native/shape.h": ("cpp", [(2, "namespace", "geo"), (3, "class", "geo.Shape"), (7, "function", "geo.twice")]),
     "native/config.h": ("c", [(2, "macro", "CONFIG_H"), (3, "struct", "config"), (4, "function", "config_name")]),
+    "native/attr.hpp": ("cpp", [(3, "macro", "HAVE_BUILTIN"), (7, "struct", "base"), (10, "method", "base.base")]),
     "native/impl.cpp": ("cpp", [
         (2, "namespace", "geo"), (3, "function", "geo.Shape.area"), (4, "function", "geo.Grid.cells"),
         (5, "function", "geo.Grid.rows"), (7, "function", "top_level"), (8, "type", "Index"),
@@ -248,3 +264,7 @@ def test_long_lines_keep_the_file_and_only_minified_files_are_skipped(tmp_path: 
     assert [s["name"] for s in index.outline("table.h")] == ["decode"] and "table.h" not in problems
     assert len(index.outline("gen_test.py")) == 50 and "gen_test.py" not in problems
     assert problems["bundle.js"].startswith("skipped: minified") and index.outline("bundle.js") == []
+
+
+def test_a_macro_attribute_alone_on_its_lines_leaves_the_file_parsed(index: CodeIndex) -> None:
+    assert "native/attr.hpp" not in {p["path"] for p in index.stats()["problems"]}
