@@ -110,7 +110,7 @@ VERDICTS: dict[tuple[str, str, str], tuple[str, str]] = {
     ("javascript", "ctags only", "class" + _BODY): ("ours", "the same, inside functions"),
     ("javascript", "ours only", "function" + _BODY): (
         "ours", "methods of object literals passed as arguments and nested functions, which ctags skips"),
-    ("javascript", "ours only", "function"): ("ours", "object-literal methods ctags skips; `exports.f = function`"),
+    ("javascript", "ours only", "function"): ("ours", "object-literal methods ctags skips; `x.f = () => ...`"),
     ("javascript", "ours only", "method"): ("ours", "methods ctags misreads (`get(id) {`) or names differently"),
     ("javascript", "ctags only", "function" + _BODY): (
         "ctags", "`module.exports = function` is named `module.exports` by ctags; we do not index that assignment"),
@@ -119,7 +119,8 @@ VERDICTS: dict[tuple[str, str, str], tuple[str, str]] = {
     ("javascript", "ctags only", "method"): ("ctags", "computed names (`[Symbol.iterator]()`) we do not index"),
     ("typescript", "ours only", "function" + _BODY): ("ours", "nested functions: ctags skips function bodies"),
     ("typescript", "ours only", "method"): ("ours", "static and overloaded methods ctags leaves out"),
-    ("typescript", "ours only", "function"): ("ours", "functions inside call arguments ctags skips"),
+    ("typescript", "ours only", "function"): (
+        "ours", "functions in call arguments ctags skips; arrow functions in a `const`, ctags' (uncompared) constant"),
     ("typescript", "ctags only", "method"): ("ctags", "construct signatures (`new (...)`) we do not index"),
     ("go", "ours only", "struct" + _BODY): ("ours", "types declared in a function body: ctags skips bodies"),
     ("rust", "ours only", "constant"): ("ours", "ctags 5.9's Rust parser has no kind for `const` items"),
