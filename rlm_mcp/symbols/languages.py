@@ -190,9 +190,10 @@ JAVA = LanguageSpec(
 # an attribute or a brace tree-sitter cannot see: it reads what follows as garbage (a class as a function).
 # Blanked, the declaration parses. Only an all-capitals name followed by balanced parentheses and nothing
 # else on the line: a statement (`CHECK(x);`), a definition (`TEST(a, b) {`) or a line of a continued
-# directive or macro body (after a line ending in a backslash, or itself ending in one) is left alone.
+# directive or macro body (after a line ending in a backslash, or itself ending in one) is left alone. At
+# most 2,000 characters or groups inside: an unclosed `FOO(` costs a bounded scan, never the rest of the file.
 _MACRO_LINE = re.compile(
-    rb"(?<!\\\n)^[ \t]*[A-Z][A-Z0-9_]*[ \t]*\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)[ \t]*$", re.MULTILINE)
+    rb"(?<!\\\n)^[ \t]*[A-Z][A-Z0-9_]*[ \t]*\((?:[^()]|\((?:[^()]|\([^()]*\))*\)){0,2000}\)[ \t]*$", re.MULTILINE)
 # A typedef of an anonymous struct, union or enum is that type's only name, so it is indexed as one.
 _C_DEFS = """
     (function_definition declarator: (_) @declarator) @def.function
