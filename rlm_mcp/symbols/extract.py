@@ -203,8 +203,6 @@ def _joined(prefix: list[str], name: str | None, separator: str | None) -> list[
 # a::Bar<T>` names the type inside a generic and a path. Descend to the name.
 _DECLARATOR_LEAVES = frozenset({"identifier", "type_identifier", "field_identifier", "qualified_identifier",
                                 "destructor_name", "operator_name", "template_function", "operator_cast"})
-
-
 # C++'s `class type_caster<bool>` (a specialization) is a `type_caster`, as its methods' prefix too.
 _TYPE_WRAPPERS = frozenset({"generic_type", "scoped_type_identifier", "reference_type", "template_type"})
 # What tree-sitter-cpp's error recovery can take for a function's name (`if (x) {` read as a definition).
@@ -212,6 +210,7 @@ _KEYWORDS = frozenset({"if", "else", "for", "while", "do", "switch", "case", "re
 
 
 def declared_name(declarator: Node) -> Node | None:
+    """The name node inside a declarator or wrapped type, however deep (None if there is none)."""
     node: Node | None = declarator
     while node is not None and node.type not in _DECLARATOR_LEAVES:
         inner = (node.child_by_field_name("declarator") or node.child_by_field_name("name")
