@@ -187,15 +187,24 @@ def _first_overload(node: Node, name: str, signatures: frozenset[str]) -> Node:
         first = before
 
 
+_OPERATOR = re.compile(r"\boperator\b")
+
+
 def _joined(prefix: list[str], name: str | None, separator: str | None) -> list[str]:
     """`prefix` extended by a name that may itself be a path (`Foo::Bar`); a leading separator (`::Name`)
-    starts again from the top level."""
+    starts again from the top level. A C++ operator's own text is never split: `Foo::operator std::string`
+    is `operator std::string` in `Foo`."""
     if not name:
         return prefix
     if separator is None or separator not in name:
         return [*prefix, name]
-    parts = name.split(separator)
-    return [p for p in parts if p] if parts[0] == "" else [*prefix, *(p for p in parts if p)]
+    cut = _OPERATOR.search(name)
+    head, last = (name[: cut.start()], [name[cut.start() :]]) if cut else (name, [])
+    if not head:
+        return [*prefix, name]
+    parts = head.split(separator)
+    path = [p for p in parts if p] + last
+    return path if parts[0] == "" else [*prefix, *path]
 
 
 # C declarators wrap the declared name: `*f(void)` is a pointer declarator around a function declarator
@@ -287,6 +296,12 @@ def _name_text(node: Node) -> str:
     text = _text(node)
     if node.type == "operator_cast":
         return " ".join(text.partition("(")[0].split())
+    if node.type == "qualified_identifier":  # `Grid::operator std::vector<int>() const` defined outside
+        inner = node
+        while inner.type == "qualified_identifier" and (named := inner.child_by_field_name("name")) is not None:
+            inner = named
+        if inner.type == "operator_cast":
+            return text[: inner.start_byte - node.start_byte] + _name_text(inner)
     return text[1:-1] if node.type == "string" and len(text) >= 2 else text
 
 

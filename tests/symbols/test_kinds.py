@@ -75,7 +75,9 @@ using Index = unsigned long;
 template <> class type_caster<bool> {
   bool load(int src) { if (src) { return true; } return false; }
   operator bool() const { return value; }
+  explicit operator std::string() const { return ""; }
 };
+Grid::operator std::vector<int>() const { return {}; }
 """,
     # `in`/`out` variance does not parse with tree-sitter-typescript 0.23.2, the newest release on PyPI and
     # npm: error recovery keeps every definition around it, which this fixture checks
@@ -179,7 +181,8 @@ EXPECTED: dict[str, tuple[str, list[tuple[int, str, str]]]] = {
     "native/impl.cpp": ("cpp", [
         (2, "namespace", "geo"), (3, "function", "geo.Shape.area"), (4, "function", "geo.Grid.cells"),
         (5, "function", "geo.Grid.rows"), (7, "function", "top_level"), (8, "type", "Index"),
-        (9, "class", "type_caster"), (10, "method", "type_caster.load"), (11, "method", "type_caster.operator bool")]),
+        (9, "class", "type_caster"), (10, "method", "type_caster.load"), (11, "method", "type_caster.operator bool"),
+        (12, "method", "type_caster.operator std::string"), (14, "function", "Grid.operator std::vector<int>")]),
     "web/lib.ts": ("typescript", [
         (1, "type", "Id"), (2, "type", "Pair"), (3, "namespace", "Outer.Inner"), (4, "function", "Outer.Inner.make"),
         (5, "class", "Outer.Inner.Box"), (5, "method", "Outer.Inner.Box.open"), (7, "namespace", "fs-extra"),
