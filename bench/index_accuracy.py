@@ -74,6 +74,8 @@ SOURCES = [
            ("java",)),
     Source("pypi", "brotli==1.2.1", ("brotli-1.2.1/c",), ("c",)),
     Source("pypi", "pybind11==3.1.0", ("pybind11-3.1.0/include", "pybind11-3.1.0/tests"), ("cpp",)),
+    # a second C++ code base, plainer than pybind11's macro-heavy headers; its `.h` files are C++ by content
+    Source("pypi", "jpype1==1.7.1", ("jpype1-1.7.1/native/common", "jpype1-1.7.1/native/python"), ("cpp",)),
     Source("pypi", "pythonnet==3.2.1", ("pythonnet-3.2.1/src/runtime",), ("csharp",)),
     Source("debian", "ruby-rack", ("usr/share/rubygems-integration/all/gems",), ("ruby",)),
     Source("debian", "php-symfony-console", ("usr/share/php",), ("php",)),
@@ -140,6 +142,9 @@ VERDICTS: dict[tuple[str, str, str], tuple[str, str]] = {
     ("cpp", "ours only", "function" + _SYNTAX): (
         "ctags", "the same misparse seen from our side: a class read as a function"),
     ("cpp", "ours only", "method"): ("ours", "constructors ctags leaves out"),
+    ("cpp", "ours only", "function"): (
+        "ours", "destructors defined out of their class (`Foo::~Foo()`) and functions after a namespace macro, "
+        "which ctags does not tag (a few are macro-made: `TEST_SUBMODULE(name, m) {`)"),
     ("cpp", "ctags only", "function: a macro call alone on its line"): (
         "ours", "ctags takes `PYBIND11_NAMESPACE_END(detail)` for a function definition"),
     ("c", "ctags only", "function: a macro call alone on its line"): ("ours", "the same"),
