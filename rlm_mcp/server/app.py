@@ -2,6 +2,10 @@
 registered, each behind the error boundary of errors.py."""
 
 import inspect
+import logging
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +19,7 @@ from ..sessions import SessionRecord, SessionRegistry, UnknownSession
 from ..workers import backend_for, load_litellm
 from .completions import install as install_completions
 from .errors import translated, translated_tool
+from .http import SHUTDOWN_GRACE_S
 from .playbook import SERVER_INSTRUCTIONS
 from .requests import AppState, caller, session_key, state_of
 from .tools import RESOURCES, TOOLS, rlm_playbook
@@ -28,13 +33,21 @@ def _needs_litellm(settings: Settings) -> bool:
     return any(backend and backend.loads_litellm for backend in (root, worker))
 
 
-def create_server(settings: Settings) -> MCPServer:
+log = logging.getLogger("rlm_mcp.server")
+
+
+def create_server(settings: Settings, *, exit_on_signals: bool = False) -> MCPServer:
+    """The server; with `exit_on_signals` (stdio), SIGTERM and SIGINT close every session, then end the process
+    (see `_exit_on_signal`); over HTTP uvicorn handles them and the lifespan closes the sessions."""
+
     @asynccontextmanager
     async def lifespan(server: MCPServer) -> AsyncIterator[AppState]:
         async with anyio.create_task_group() as group:
             sessions = SessionRegistry(settings, group, recurse=child_rlm)
             group.start_soon(sessions.reap_idle)
             group.start_soon(sessions.choose_sandbox)
+            if exit_on_signals and sys.platform != "win32":  # asyncio on Windows has no signal handlers
+                group.start_soon(_exit_on_signal, sessions)
             if _needs_litellm(settings):  # warm the slow import off the event loop, before the first call waits for it
                 group.start_soon(anyio.to_thread.run_sync, load_litellm)
             try:
@@ -46,6 +59,21 @@ def create_server(settings: Settings) -> MCPServer:
     mcp = MCPServer("rlm-mcp", instructions=SERVER_INSTRUCTIONS, version=__version__, lifespan=lifespan)
     _register(mcp)
     return mcp
+
+
+async def _exit_on_signal(sessions: SessionRegistry) -> None:
+    """Stop a stdio server the way hosts and service managers ask (SIGTERM) and terminals do (SIGINT): refuse
+    new calls, close every session -- running execs stopped, jails and Deno ended, live contexts kept in the
+    store -- and leave. It leaves with os._exit because the SDK reads stdin in a worker thread that no
+    cancellation interrupts: a cancelled server would otherwise wait for its client's next line."""
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
+        async for signum in received:
+            log.warning("%s received: closing every session, then exiting", signal.Signals(signum).name)
+            sessions.stopping = f"the server is shutting down ({signal.Signals(signum).name})"
+            with anyio.move_on_after(SHUTDOWN_GRACE_S):
+                await sessions.close_all()
+            logging.shutdown()
+            os._exit(0)
 
 
 def _register(mcp: MCPServer) -> None:

@@ -233,7 +233,8 @@ async def find_symbol(
     name: Annotated[str | None, Field(description="Exact name or qualified name (Class.method).")] = None,
     pattern: Annotated[str | None, Field(description="Regex searched in qualified names.")] = None,
     kind: Annotated[str | None, Field(description="function, method, class, interface, struct, enum, trait, "
-                                      "impl, object, extension, module or constant.")] = None,
+                                      "impl, object, extension, module, namespace, record, annotation, type "
+                                      "(alias, typedef, named type), union, macro, constant or static.")] = None,
     path: Annotated[str | None, Field(description="Only this file; with nothing else: its outline.")] = None,
     callers_of: Annotated[str | None, Field(description="Instead: call sites of this name.")] = None,
     context: Annotated[str, Field(description="Which loaded context.")] = "main",

@@ -84,6 +84,7 @@ class SessionRegistry:
         self.policy = settings.policy()
         self.records: dict[str, SessionRecord] = {}  # by handle
         self.accounts: dict[str, SpendAccount] = {}
+        self.stopping: str | None = None  # why no session opens any more (the server is shutting down)
         self._defaults: dict[str, str] = {}  # connection key -> the handle of its default session
         self._closed: OrderedDict[str, str] = OrderedDict()  # handle -> owner, of closed sessions
         self._run = secrets.token_hex(3)  # this run of the process: a restart makes older handles tell why
@@ -105,6 +106,7 @@ class SessionRegistry:
     # --- finding and opening ---------------------------------------------------------------------
     async def default(self, connection: str, owner: str) -> SessionRecord:
         """The default session of a connection (its key embeds its owner), opened on first use."""
+        self._refuse_if_stopping()
         record = self.peek_default(connection)
         if record is None:
             async with self._lock:
@@ -121,6 +123,7 @@ class SessionRegistry:
 
     async def open(self, owner: str) -> SessionRecord:
         """A fresh session of its own (load_context's new_session)."""
+        self._refuse_if_stopping()
         async with self._lock:
             return self._open(owner, f"{owner}/handle-{secrets.token_hex(6)}", None)
 
@@ -192,6 +195,10 @@ class SessionRegistry:
             self.accounts[owner] = SpendAccount(settings.token_max_cost_usd, settings.token_max_calls,
                                                 settings.token_spend_window_s)
         return self.accounts[owner]
+
+    def _refuse_if_stopping(self) -> None:
+        if self.stopping:
+            raise RlmMcpError(f"{self.stopping}: no call is served any more; your host starts it again")
 
     def _check_room(self, owner: str) -> None:
         cap, mine = self.settings.sessions_per_caller(), len(self.owned_by(owner))
