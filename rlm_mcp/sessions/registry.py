@@ -30,7 +30,7 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import anyio
 from anyio.abc import TaskGroup
@@ -67,7 +67,6 @@ class SessionRecord:
     key: str
     session: Session
     connection: str | None = None  # the connection key of a default session
-    created: float = field(default_factory=time.time)
 
 
 def _shown(handle: str) -> str:
