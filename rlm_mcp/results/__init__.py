@@ -9,10 +9,11 @@ from .models import (
     ExecReport,
     Report,
     RLMReport,
+    SessionLimits,
     SessionReport,
     SubQueryReport,
     SymbolReport,
 )
 
 __all__ = ["AnswerModel", "CheckpointBrief", "ContextBrief", "ContextSummary", "ExecReport", "RLMReport", "Report",
-           "SessionReport", "SubQueryReport", "SymbolReport"]
+           "SessionLimits", "SessionReport", "SubQueryReport", "SymbolReport"]

@@ -236,6 +236,19 @@ class CheckpointBrief(BaseModel):
                 + (f"; not saved (a restart would lose them): {lost}." if lost else "."))
 
 
+class SessionLimits(BaseModel):
+    """The limits a session runs under, each from its setting (the exec timeout from the sandbox policy)."""
+
+    exec_timeout_s: int | float
+    max_output_chars: int
+    max_worker_calls: int
+    max_cost_usd: int | float
+    max_tokens: int
+    max_depth: int
+    max_wall_s: int | float
+    session_idle_s: int | float
+
+
 class SessionReport(Report):
     """What the session tool returns."""
 
@@ -250,7 +263,7 @@ class SessionReport(Report):
     exec_seconds: float = 0.0
     restarts: int = 0
     timeouts: int = 0
-    limits: dict[str, Any]
+    limits: SessionLimits
     worker_usage: Usage = Field(default_factory=Usage)
     spent: dict[str, Any] = Field(default_factory=dict, description="the session's ledger: every model call "
                                   "(workers, sub_query, rlm_complete's root, child RLMs), tokens, USD, seconds")
@@ -271,8 +284,9 @@ class SessionReport(Report):
             f"Session {self.session} ({self.sandbox if self.isolated else 'NOT ISOLATED'}; action: {self.action}). "
             f"Contexts: {names}. Execs: {self.execs} ({self.exec_seconds:.2f} s, {self.timeouts} timeouts, "
             f"{self.restarts} restarts). Workers: {usage.calls} calls, {usage.tokens_in + usage.tokens_out:,} tokens, "
-            f"cost {cost} (model: {self.worker_model or 'not configured'}). All model calls: {self.spent or 'none'}. "
-            f"Limits: {self.limits}." + (f" Handle: {self.handle!r} (pass it as `session`)." if self.handle else "")
+            f"cost {cost} (model: {self.worker_model or 'not configured'}). All model calls: "
+            f"{self._spent_so_far(self.spent) or 'none'}. Limits: {self.limits.model_dump()}."
+            + (f" Handle: {self.handle!r} (pass it as `session`)." if self.handle else "")
             + (f" {self.checkpoint.text()}" if self.checkpoint else "")
         )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..config import Settings
 from ..errors import BadRequest
-from ..results import CheckpointBrief, ContextBrief, RLMReport, SessionReport
+from ..results import CheckpointBrief, ContextBrief, RLMReport, SessionLimits, SessionReport
 from ..sessions import Reply, Session
 from .loop import OnIteration, RLMLimits, RLMLoop
 from .root import RootModel
@@ -67,11 +67,11 @@ def status_report(session: Session, action: str, handle: str) -> SessionReport:
                   for s in session.contexts.values()],
         execs=session.usage.execs, exec_seconds=round(session.usage.exec_seconds, 3),
         restarts=session.usage.restarts, timeouts=session.usage.timeouts,
-        limits={"exec_timeout_s": session.policy.limits.exec_timeout_s,
-                "max_output_chars": settings.max_output_chars,
-                "max_worker_calls": settings.max_worker_calls, "max_cost_usd": settings.max_cost_usd,
-                "max_tokens": settings.max_tokens, "max_depth": settings.max_depth, "max_wall_s": settings.max_wall_s,
-                "session_idle_s": settings.session_idle_s},
+        limits=SessionLimits(
+            exec_timeout_s=session.policy.limits.exec_timeout_s, max_output_chars=settings.max_output_chars,
+            max_worker_calls=settings.max_worker_calls, max_cost_usd=settings.max_cost_usd,
+            max_tokens=settings.max_tokens, max_depth=settings.max_depth, max_wall_s=settings.max_wall_s,
+            session_idle_s=settings.session_idle_s),
         worker_model=settings.worker_model, action=action, checkpoint=CheckpointBrief.of(session.checkpoints),
         worker_usage=calls.usage, spent=calls.budget.ledger.used(),
     )
