@@ -9,7 +9,7 @@
     │   └── IndexNotReady               sessions/index.py: the code index is still building or failed
     ├── SessionLimitReached             too many concurrent sessions
     ├── ConfigError (ValueError)        config.py: a setting is invalid (names it and where it came from)
-    │   └── InsecureBind                http.py: serving beyond loopback without a bearer token
+    │   └── InsecureBind                server/http.py: serving beyond loopback without a bearer token
     ├── SandboxError                    sandbox/errors.py: the sandbox itself, never the user's code
     │   ├── SandboxUnavailable          no usable isolation on this machine
     │   ├── SandboxStartError           the jail or its guest did not come up
@@ -40,8 +40,9 @@ module imports nothing; this drawing holds them all (tests/config/test_error_tre
 every exception class of the package descends from RlmMcpError and is named here). Code that runs
 in the jail (the prelude and sandbox/guest/) cannot import the package: its errors are the guest's.
 Failures of the user's code are not errors at all: they are results with a status. The server turns
-the whole tree into MCP errors at one boundary (server/errors.py); the CLI prints the
-message and exits 1, also at one place (cli.py's `main`).
+the whole tree into what an MCP client receives at one boundary (server/errors.py): a tool result with
+isError for a tool (SEP-1303), a JSON-RPC error for a resource, the prompt or a completion; the CLI prints
+the message and exits 1, also at one place (cli.py's `main`).
 """
 
 import contextlib

@@ -1,7 +1,7 @@
 """The one place where rlm-mcp's errors become what an MCP client receives (the server's error boundary).
 
 Two channels, as MCP's SEP-1303 (final, 2025-11-25) draws them. Every handler of the server -- its tools,
-resources, prompt and completion values -- is registered behind `translated` in one place (server.py's
+resources, prompt and completion values -- is registered behind `translated` or `translated_tool` in one place (app.py's
 `_register`), so no exception of ours or of Python's crosses to a client raw:
 
 - a tool call: whatever its body raises becomes a tool result with `isError` whose text the host's model

@@ -1,4 +1,4 @@
-"""sub_query's slices of a stored context (rlm_mcp/slices.py), over contexts stored by the real store:
+"""sub_query's slices of a stored context (rlm_mcp/contexts/slices.py), over contexts stored by the real store:
 each slice equals the same cut of the whole decoded text, and a file is cut out by its byte offsets
 without reading the rest of the context (the kernel's own count of bytes read says so)."""
 
