@@ -40,7 +40,14 @@ def deno_binary() -> str:
         from deno import find_deno_bin
     except ImportError as exc:
         raise SandboxUnavailable("the wasm sandbox needs Deno: pip install deno") from exc
-    return str(find_deno_bin())
+    try:
+        found = str(find_deno_bin())
+    except (OSError, RuntimeError) as exc:  # the wheel is there, its binary is not
+        raise SandboxUnavailable(f"the deno wheel's binary is missing ({exc}): pip install --force-reinstall deno") \
+            from exc
+    if not os.access(found, os.X_OK):
+        raise SandboxUnavailable(f"{found} is missing or not executable: pip install --force-reinstall deno")
+    return found
 
 
 class PyodideCache:
@@ -99,6 +106,8 @@ class WasmLauncher:
         self.pyodide_dir = pyodide_dir
         self.deno_dir = deno_dir.resolve()
         self.deno = deno_binary()
+        self.start_fix = (f"if Pyodide's files in {self.deno_dir} are damaged (a cut download, a full disk), delete "
+                          "that directory and run `rlm-mcp doctor --fix` to fetch them again")
 
     @property
     def max_context_bytes(self) -> int:

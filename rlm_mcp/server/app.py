@@ -15,10 +15,11 @@ from mcp.server.mcpserver import Context, MCPServer
 from .. import __version__
 from ..config import Settings
 from ..rlm.calls import child_rlm
+from ..sandbox.datadir import default_runtime_root
 from ..sessions import SessionRecord, SessionRegistry, UnknownSession
 from ..workers import backend_for, load_litellm
 from .completions import install as install_completions
-from .errors import translated, translated_tool
+from .errors import Places, translated, translated_tool
 from .http import SHUTDOWN_GRACE_S
 from .playbook import SERVER_INSTRUCTIONS
 from .requests import AppState, caller, session_key, state_of
@@ -57,7 +58,7 @@ def create_server(settings: Settings, *, exit_on_signals: bool = False) -> MCPSe
                 group.cancel_scope.cancel()
 
     mcp = MCPServer("rlm-mcp", instructions=SERVER_INSTRUCTIONS, version=__version__, lifespan=lifespan)
-    _register(mcp)
+    _register(mcp, {"RLM_HOME": settings.home, "RLM_RUNTIME_DIR": settings.runtime_dir or default_runtime_root()})
     return mcp
 
 
@@ -76,16 +77,17 @@ async def _exit_on_signal(sessions: SessionRegistry) -> None:
             os._exit(0)
 
 
-def _register(mcp: MCPServer) -> None:
-    """Every handler, each behind the one error boundary (errors.py): the only place handlers are registered."""
+def _register(mcp: MCPServer, places: Places) -> None:
+    """Every handler, each behind the one error boundary (errors.py, told the server's directories so a disk
+    fault names the one it hit): the only place handlers are registered."""
     for tool, annotations in TOOLS:
         register = mcp.tool(description=inspect.cleandoc(tool.__doc__ or ""), annotations=annotations)
-        register(translated_tool(tool.__name__)(tool))
+        register(translated_tool(tool.__name__, places)(tool))
     for uri, read in RESOURCES:
-        mcp.resource(uri, mime_type="application/json")(translated(f"resource {uri}")(read))
+        mcp.resource(uri, mime_type="application/json")(translated(f"resource {uri}", places)(read))
     mcp.prompt(name="rlm_playbook", title="RLM playbook: analyse inputs far larger than your context")(
-        translated("prompt rlm_playbook")(rlm_playbook))
-    install_completions(mcp, [uri for uri, _ in RESOURCES], translated("completion")(completion_values))
+        translated("prompt rlm_playbook", places)(rlm_playbook))
+    install_completions(mcp, [uri for uri, _ in RESOURCES], translated("completion", places)(completion_values))
     install_unknown_names(mcp)
 
 

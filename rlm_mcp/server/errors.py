@@ -7,7 +7,9 @@ resources, prompt and completion values -- is registered behind `translated` or 
 - a tool call: whatever its body raises becomes a tool result with `isError` whose text the host's model
   reads and acts on -- an unknown or expired handle, a path outside the roots, a cap or a budget, a bad
   regular expression, arguments the schema cannot express (BadRequest and its kin), a failed sandbox
-  (what happens next and where to look), and a bug (logged with its traceback, and called one);
+  (what happens next and where to look), the machine failing (an OSError such as a full or read-only
+  RLM_HOME, a wheel's binary gone: our EnvironmentFault, naming the place and the fix, never called a
+  bug), and a bug (logged with its traceback, and called one);
 - a resource, the prompt or a completion, which have no `isError`: the same messages as JSON-RPC errors,
   INVALID_PARAMS for what the caller can fix, INTERNAL_ERROR for the rest.
 
@@ -21,14 +23,15 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from mcp import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, CallToolResult, TextContent
 
 from ..contexts import ContextError
-from ..errors import BadRequest, RlmMcpError
+from ..errors import BadRequest, RlmMcpError, environment_fault
 from ..sandbox import SandboxError
 from ..workers import BudgetExceeded
 
@@ -36,6 +39,18 @@ log = logging.getLogger("rlm_mcp.server")
 P = ParamSpec("P")
 R = TypeVar("R")
 CALLER_FIXABLE = (BadRequest, ContextError, BudgetExceeded)  # re.error has its own message, below
+
+
+Places = Mapping[str, Path]  # the server's directories (setting -> path), for naming the one a disk fault hit
+
+
+def ours(exc: Exception, where: str, places: Places | None = None) -> Exception:
+    """`exc`, or the EnvironmentFault it stands for when the machine caused it (a full or read-only directory,
+    a binary gone)."""
+    if isinstance(exc, OSError) and (fault := environment_fault(exc, places)) is not None:
+        log.warning("environment fault in %s: %s", where, exc)
+        return fault
+    return exc
 
 
 def message_for(exc: Exception, where: str) -> str:
@@ -53,20 +68,23 @@ def message_for(exc: Exception, where: str) -> str:
             "action='reset') if it repeats")
 
 
-def to_mcp_error(exc: Exception, where: str) -> MCPError:
+def to_mcp_error(exc: Exception, where: str, places: Places | None = None) -> MCPError:
     """The JSON-RPC error for `exc` raised by a resource, the prompt or a completion (they have no isError)."""
     if isinstance(exc, MCPError):
         return exc
+    exc = ours(exc, where, places)
     code = INVALID_PARAMS if isinstance(exc, (re.error, *CALLER_FIXABLE)) else INTERNAL_ERROR
     return MCPError(code=code, message=message_for(exc, where))
 
 
-def to_tool_error(exc: Exception, where: str) -> CallToolResult:
+def to_tool_error(exc: Exception, where: str, places: Places | None = None) -> CallToolResult:
     """The tool result with `isError` for `exc` raised by the tool `where`: its text is what the model reads."""
-    return CallToolResult(content=[TextContent(type="text", text=message_for(exc, where))], is_error=True)
+    text = message_for(ours(exc, where, places), where)
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
 
 
-def translated(where: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+def translated(where: str, places: Places | None = None,
+               ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
     """Wrap a resource, prompt or completion handler so whatever it raises leaves as an MCPError (its
     signature is kept for the SDK)."""
 
@@ -76,7 +94,7 @@ def translated(where: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, 
             try:
                 return await fn(*args, **kwargs)
             except Exception as exc:
-                raise to_mcp_error(exc, where) from exc
+                raise to_mcp_error(exc, where, places) from exc
 
         return handler
 
@@ -84,7 +102,7 @@ def translated(where: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, 
 
 
 def translated_tool(
-    where: str,
+    where: str, places: Places | None = None,
 ) -> Callable[[Callable[P, Awaitable[CallToolResult]]], Callable[P, Awaitable[CallToolResult]]]:
     """Wrap a tool handler so whatever it raises comes back as a tool result with `isError` (SEP-1303)."""
 
@@ -96,7 +114,7 @@ def translated_tool(
             except MCPError:
                 raise  # a protocol matter the SDK or a resolver already decided
             except Exception as exc:
-                return to_tool_error(exc, where)
+                return to_tool_error(exc, where, places)
 
         return handler
 
