@@ -55,6 +55,7 @@ from .models import (
 )
 from .playbook import PLAYBOOK, SERVER_INSTRUCTIONS
 from .rlm.calls import WorkerCalls, answer, require_root_model, session_calls, status_report
+from .sandbox.checkpoints import sweep as sweep_checkpoints
 from .sandbox.datadir import default_runtime_root
 from .sessions import Session, SessionManager
 from .slices import worker_prompts
@@ -426,6 +427,8 @@ def create_server(settings: Settings, *, exit_on_signals: bool = False) -> MCPSe
             sessions = SessionManager(settings, group, WorkerCalls.for_session)
             group.start_soon(sessions.reap_idle)
             group.start_soon(sessions.choose_sandbox)
+            group.start_soon(anyio.to_thread.run_sync, sweep_checkpoints, settings.home / "sessions",
+                             settings.session_idle_s)
             if exit_on_signals and sys.platform != "win32":  # asyncio on Windows has no signal handlers
                 group.start_soon(_exit_on_signal, sessions)
             if _needs_litellm(settings):  # warm the slow import off the event loop, before the first call waits for it
