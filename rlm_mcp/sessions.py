@@ -31,7 +31,7 @@ from .errors import RlmMcpError, SessionLimitReached, UnknownContext
 from .indexing import SessionIndex
 from .memory import release_memory
 from .prelude import PRELUDE
-from .sandbox import ExecResult, Launcher, Sandbox, SandboxPolicy, create_launcher, new_data_dir
+from .sandbox import ExecResult, Launcher, Sandbox, SandboxPolicy, Spare, SpareKeeper, create_launcher, new_data_dir
 from .search import ContextSearch
 from .workers import SpendAccount, TrajectoryLog, Usage
 
@@ -96,14 +96,20 @@ class Session:
     index: SessionIndex | None = None
     live: dict[str, ctx_store.LiveContext] = field(default_factory=dict)  # contexts that follow their files
     _attached: dict[str, str] = field(default_factory=dict)  # name -> fingerprint live in the REPL
+    spares: SpareKeeper | None = None  # the server's, where its backend keeps a guest started ahead (wasm)
     _sandbox: Sandbox | None = None
+    _spare: Spare | None = None  # claimed with the data directory, adopted when the REPL is first needed
     _data_dir: Path | None = None
     _lock: anyio.Lock = field(default_factory=anyio.Lock)
 
     @property
     def data_dir(self) -> Path:
+        """The directory the REPL reads the session's data from: the spare's when the server keeps one (its
+        guest was started with read access to it), else a new one."""
         if self._data_dir is None:
-            self._data_dir = new_data_dir(self.settings.runtime_dir)
+            self._spare = self.spares.claim() if self.spares is not None else None
+            spare_dir = self._spare.data_dir if self._spare is not None else None
+            self._data_dir = spare_dir or new_data_dir(self.settings.runtime_dir)
         return self._data_dir
 
     @property
@@ -123,11 +129,27 @@ class Session:
             callbacks["index"] = self.code_index().query
             callbacks["grep"] = ContextSearch(self.contexts).query
             logged = {name: self._logged(name, callback) for name, callback in callbacks.items()}
-            self._sandbox = Sandbox(launcher, self.policy, self.data_dir, prelude=PRELUDE, callbacks=logged)
-            await self._sandbox.start(self.task_group)
+            data_dir = self.data_dir  # claims the server's spare, if it keeps one
+            self._sandbox = await self._adopt_spare(logged)
+            if self._sandbox is None:
+                self._sandbox = Sandbox(launcher, self.policy, data_dir, prelude=PRELUDE, callbacks=logged)
+                await self._sandbox.start(self.task_group)
+            elif not self._sandbox.alive:  # the spare died while it waited
+                await self._sandbox.restart()
         elif not self._sandbox.alive:
             await self._restart()
         return self._sandbox
+
+    async def _adopt_spare(self, callbacks: dict[str, Callback]) -> Sandbox | None:
+        """The claimed spare's guest, started with the same prelude, now with this session's callbacks; None
+        when there is none or its start failed (the keeper logged why): the caller starts its own."""
+        spare, self._spare = self._spare, None
+        if spare is None:
+            return None
+        try:
+            return await spare.adopt(callbacks)
+        except Exception:
+            return None
 
     def _logged(self, name: str, callback: Callback) -> Callback:
         """A REPL callback whose failures (which the guest sees as its own error) also reach the server's
@@ -386,7 +408,7 @@ class Session:
         one before it failed (nothing leaks); the first failure is raised afterwards."""
         failures: list[Exception] = []
         for step in (self._keep_live_versions, self._sandbox and self._sandbox.close,
-                     self.extension and self.extension.aclose):
+                     self._spare and self._spare.discard, self.extension and self.extension.aclose):
             try:
                 if step:
                     await step()
@@ -422,16 +444,23 @@ class SessionManager:
         self.policy = SandboxPolicy.load(settings.sandbox_policy)
         self.sessions: dict[str, Session] = {}
         self.accounts: dict[str, SpendAccount] = {}
+        self.spares: SpareKeeper | None = None
         self._lock = anyio.Lock()
 
     async def choose_sandbox(self) -> None:
         """Make the sandbox choice now, at start-up, in a worker thread: probing the guest interpreter and a
-        test jail takes ~120 ms the first session's start would otherwise wait for. A failure is left for
-        that start to report."""
+        test jail takes ~120 ms (wasm: making this run's Pyodide snapshot, ~3 s) that the first session's start
+        would otherwise wait for. Then, where the backend asks for it, start the spare guest the next new
+        session adopts. A failure is left for the first session's start to report."""
         try:
-            await anyio.to_thread.run_sync(launcher_for, self.settings, self.policy)
+            launcher = await anyio.to_thread.run_sync(launcher_for, self.settings, self.policy)
         except Exception as exc:
             log.info("sandbox not chosen at start-up (%s): the first session reports it", exc)
+            return
+        if launcher.keeps_spare and self.spares is None:
+            self.spares = SpareKeeper(launcher, self.policy, self.task_group, prelude=PRELUDE,
+                                      runtime_dir=self.settings.runtime_dir)
+            self.spares.fill()
 
     async def get(self, key: str, owner: str = "stdio") -> Session:
         """The session under `key`, opened for `owner` if there is none; a key names one owner's session."""
@@ -445,7 +474,7 @@ class SessionManager:
                 self._check_room(owner)
                 session = Session(key, self.settings, self.policy, self.task_group, self.extension_factory,
                                   owner=owner, account=self.account(owner),
-                                  trajectory=new_trajectory(self.settings, key))
+                                  trajectory=new_trajectory(self.settings, key), spares=self.spares)
                 self.sessions[key] = session
             elif session.owner != owner:  # keys embed their owner (server.session_key): a bug, never a lookup
                 raise RlmMcpError(f"session key {key!r} belongs to another caller")
@@ -488,6 +517,9 @@ class SessionManager:
         for key in list(self.sessions):
             with anyio.CancelScope(shield=True):
                 await self._close_logged(key)
+        if self.spares is not None:
+            with anyio.CancelScope(shield=True):
+                await self.spares.aclose()
 
     async def _close_logged(self, key: str) -> None:
         """Close one session; a failure is logged, never allowed to stop the caller's loop over sessions."""

@@ -50,6 +50,7 @@ class Launcher(Protocol):
     expected_uid: int | None  # the uid the guest must report at start-up, None where there are no uids
     max_context_bytes: int | None  # the largest context the guest can hold, None when only the host limits
     reason: str  # why this backend runs here (set by create_launcher; shown by session status and doctor)
+    keeps_spare: bool  # a start is slow enough that a server keeps one guest started ahead (wasm)
 
     def plan(self, data_dir: Path) -> LaunchPlan: ...
 
@@ -128,6 +129,7 @@ class NsjailLauncher:
     name = "nsjail"
     max_context_bytes = None
     reason = ""
+    keeps_spare = False  # a jail starts in 0.07 s
 
     def __init__(self, policy: SandboxPolicy, interpreter: GuestInterpreter) -> None:
         self.policy = policy
@@ -212,6 +214,7 @@ class UnisolatedLauncher:
     expected_uid = None
     max_context_bytes = None
     reason = ""
+    keeps_spare = False
 
     def __init__(self, policy: SandboxPolicy, interpreter: GuestInterpreter) -> None:
         self.policy = policy

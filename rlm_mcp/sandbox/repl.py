@@ -130,6 +130,8 @@ class Sandbox:
             await self._kill()
             raise SandboxStartError(f"unexpected first message from the guest: {ready!r}", log=self.log_tail())
         self.guest_info = ready
+        if isinstance(warning := ready.get("warning"), str):  # e.g. a wasm snapshot that did not restore
+            log.warning("%s sandbox in %s: %s", self.launcher.name, self.data_dir.name, warning[:500])
         expected_uid = self.launcher.expected_uid
         if expected_uid is not None and ready.get("uid") != expected_uid:
             await self._kill()

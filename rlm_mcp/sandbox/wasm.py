@@ -15,14 +15,15 @@ import logging
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from .errors import SandboxUnavailable
 from .launch import GUEST_RUNTIME_DIR, JAIL_DATA_DIR, JAIL_RUNTIME_DIR, LaunchPlan, jail_data_path
 from .policy import SandboxPolicy
+from .snapshot import HOST_DIR, RUN_HASH_SEED, ensure_snapshot
 
 log = logging.getLogger(__name__)
 
-HOST_DIR = Path(__file__).with_name("deno")
 FETCH_TIMEOUT_S = 600
 FIX = "run `rlm-mcp doctor --fix` once with network access (it fetches Pyodide through the npm registry)"
 
@@ -86,48 +87,72 @@ class WasmLauncher:
     name = "wasm"
     expected_uid = None  # WebAssembly has no users
     reason = ""
+    keeps_spare = True  # a start costs 0.3-3 s of CPU: the server keeps one guest started ahead
 
-    def __init__(self, policy: SandboxPolicy, pyodide_dir: Path, deno_dir: Path) -> None:
+    def __init__(self, policy: SandboxPolicy, pyodide_dir: Path, deno_dir: Path,
+                 snapshot_dir: Path | None = None) -> None:
         self.policy = policy
         self.pyodide_dir = pyodide_dir
         self.deno_dir = deno_dir.resolve()
         self.deno = deno_binary()
+        self.snapshot = None if snapshot_dir is None else ensure_snapshot(
+            snapshot_dir, pyodide_dir, self.snapshot_config(), self.deno, self.environment())
 
     @property
     def max_context_bytes(self) -> int:
         return self.policy.wasm.max_context_mb * 1024 * 1024
 
-    def config(self, data_dir: Path) -> dict:
-        limits = self.policy.limits
+    def snapshot_config(self) -> dict[str, Any]:
+        """What deno/snapshot.js loads Pyodide with: a session's own options (guest_setup.js) with this
+        server run's hash seed, which every session restored from the snapshot keeps (see snapshot.py)."""
         return {
             "pyodide_dir": str(self.pyodide_dir) + os.sep,
             "pyodide_url": self.pyodide_dir.as_uri() + "/",
-            "env": dict(var.split("=", 1) for var in self.policy.environment.vars),
-            "mounts": [[str(GUEST_RUNTIME_DIR), JAIL_RUNTIME_DIR], [str(data_dir), JAIL_DATA_DIR]],
+            "env": {**self.policy_env(), "PYTHONHASHSEED": str(RUN_HASH_SEED)},
+            "mounts": [[str(GUEST_RUNTIME_DIR), JAIL_RUNTIME_DIR]],
             "guest_dir": JAIL_RUNTIME_DIR,
             "memory_mb": min(self.policy.wasm.memory_mb, 4096),
+        }
+
+    def policy_env(self) -> dict[str, str]:
+        return dict(var.split("=", 1) for var in self.policy.environment.vars)
+
+    def config(self, data_dir: Path) -> dict[str, Any]:
+        limits = self.policy.limits
+        snapshot = self.snapshot if self.snapshot is not None and self.snapshot.is_file() else None
+        return {
+            **self.snapshot_config(),
+            "env": self.policy_env(),
+            "mounts": [[str(GUEST_RUNTIME_DIR), JAIL_RUNTIME_DIR], [str(data_dir), JAIL_DATA_DIR]],
+            "snapshot": str(snapshot) if snapshot else None,
             "scratch_mb": limits.tmp_size_mb,
             "file_size_mb": limits.file_size_mb,
             "max_reply_bytes": limits.max_message_mb * 1024 * 1024,
         }
 
-    def plan(self, data_dir: Path) -> LaunchPlan:
-        readable = ",".join(str(path) for path in (self.pyodide_dir, GUEST_RUNTIME_DIR, HOST_DIR, data_dir))
-        argv = [
-            self.deno, "run", "--no-prompt", "--no-config", "--no-lock", "--cached-only",
-            f"--allow-read={readable}",  # and nothing else: no net, run, env, ffi, sys or write
-            str(HOST_DIR / "host.js"), json.dumps(self.config(data_dir)),
-        ]
+    def environment(self) -> dict[str, str]:
         env = {"DENO_DIR": str(self.deno_dir), "DENO_NO_UPDATE_CHECK": "1", "NO_COLOR": "1"}
         if "SYSTEMROOT" in os.environ:  # Windows processes need it to start at all
             env["SYSTEMROOT"] = os.environ["SYSTEMROOT"]
-        return LaunchPlan(argv=argv, env=env, cwd=str(data_dir))
+        return env
+
+    def plan(self, data_dir: Path) -> LaunchPlan:
+        config = self.config(data_dir)
+        readable = [self.pyodide_dir, GUEST_RUNTIME_DIR, HOST_DIR, data_dir]
+        readable += [Path(config["snapshot"])] if config["snapshot"] else []
+        argv = [
+            self.deno, "run", "--no-prompt", "--no-config", "--no-lock", "--cached-only",
+            f"--allow-read={','.join(map(str, readable))}",  # and nothing else: no net, run, env, ffi, sys or write
+            str(HOST_DIR / "host.js"), json.dumps(config),
+        ]
+        return LaunchPlan(argv=argv, env=self.environment(), cwd=str(data_dir))
 
     def guest_path(self, host_path: Path, data_dir: Path) -> str:
         return jail_data_path(host_path, data_dir)
 
 
 def wasm_launcher(policy: SandboxPolicy, home: Path) -> WasmLauncher:
-    """The wasm launcher, fetching Pyodide first if this RLM_HOME has never had it."""
+    """The wasm launcher, fetching Pyodide first if this RLM_HOME has never had it, and making this server
+    run's memory snapshot if it has none yet (once: later calls find it)."""
     cache = PyodideCache(home / "wasm", policy.wasm.pyodide_version)
-    return WasmLauncher(policy, cache.ensure(), cache.deno_dir)
+    return WasmLauncher(policy, cache.ensure(), cache.deno_dir, home / "wasm" / "snapshots")
