@@ -90,11 +90,12 @@ class WasmLauncher:
     keeps_spare = True  # a start costs 0.3-3 s of CPU: the server keeps one guest started ahead
 
     def __init__(self, policy: SandboxPolicy, pyodide_dir: Path, deno_dir: Path,
-                 snapshot_dir: Path | None = None) -> None:
+                 snapshot_dir: Path | None = None, hash_seed: int = RUN_HASH_SEED) -> None:
         self.policy = policy
         self.pyodide_dir = pyodide_dir
         self.deno_dir = deno_dir.resolve()
         self.deno = deno_binary()
+        self.hash_seed = hash_seed
         self.snapshot = None if snapshot_dir is None else ensure_snapshot(
             snapshot_dir, pyodide_dir, self.snapshot_config(), self.deno, self.environment())
 
@@ -108,7 +109,7 @@ class WasmLauncher:
         return {
             "pyodide_dir": str(self.pyodide_dir) + os.sep,
             "pyodide_url": self.pyodide_dir.as_uri() + "/",
-            "env": {**self.policy_env(), "PYTHONHASHSEED": str(RUN_HASH_SEED)},
+            "env": {**self.policy_env(), "PYTHONHASHSEED": str(self.hash_seed)},
             "mounts": [[str(GUEST_RUNTIME_DIR), JAIL_RUNTIME_DIR]],
             "guest_dir": JAIL_RUNTIME_DIR,
             "memory_mb": min(self.policy.wasm.memory_mb, 4096),

@@ -18,6 +18,24 @@ export async function loadGuestPyodide(config, extra = {}) {
   });
 }
 
+// Pyodide 0.29's snapshot layout (a private format: Pyodide is pinned): 32-bit words [magic, offset of the
+// memory image, length of a JSON part, 0, 8 words of build id], the JSON part from byte 48, the image at
+// the offset. A restore from bytes that are not such a snapshot never settles (Emscripten prints "wasm
+// instantiation failed" and its promise hangs), so the bytes are checked here first; Pyodide itself
+// checks the build id.
+const SNAPSHOT_MAGIC = 1886286592, SNAPSHOT_HEADER = 48, WASM_PAGE = 65536;
+
+export function checkedSnapshot(bytes) {
+  const words = bytes.byteLength >= SNAPSHOT_HEADER ? new Uint32Array(bytes.buffer, bytes.byteOffset, 4) : [];
+  if (words[0] !== SNAPSHOT_MAGIC) throw new Error("not a Pyodide memory snapshot");
+  const image = bytes.byteLength - words[1];
+  if (words[1] < SNAPSHOT_HEADER + words[2] || image <= 0 || image % WASM_PAGE !== 0) {
+    throw new Error("a truncated Pyodide memory snapshot");
+  }
+  JSON.parse(new TextDecoder().decode(bytes.subarray(SNAPSHOT_HEADER, SNAPSHOT_HEADER + words[2])));
+  return bytes;
+}
+
 // Mount each [host, guest] directory read-only (the in-memory filesystem is rebuilt at every start, a
 // restored snapshot's included, so this runs after every load).
 export function mountReadOnly(FS, mounts) {

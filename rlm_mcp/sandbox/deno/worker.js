@@ -7,7 +7,7 @@
 // filesystem, before Deno sees it. Writes to the in-memory filesystem (/tmp and the rest) are capped,
 // and WebAssembly memory cannot grow past the policy's ceiling (Python then raises MemoryError).
 
-import { capMemory, capScratch, loadGuestPyodide, MB, mountReadOnly } from "./guest_setup.js";
+import { capMemory, capScratch, checkedSnapshot, loadGuestPyodide, MB, mountReadOnly } from "./guest_setup.js";
 
 const REPLY_FREE = 0, REPLY_FULL = 1;
 let pyodide, guest, control, replyBuffer, interrupt;
@@ -36,7 +36,8 @@ async function init({ config, control: controlBuffer, reply, interrupt: interrup
     try {
       // The snapshot holds the wasm memory only: everything kept in JavaScript (the filesystem, the
       // interrupt buffer, the callbacks below) is set up again after it, as after a plain load.
-      pyodide = await loadGuestPyodide(config, { _loadSnapshot: await Deno.readFile(config.snapshot) });
+      const snapshot = checkedSnapshot(await Deno.readFile(config.snapshot));
+      pyodide = await loadGuestPyodide(config, { _loadSnapshot: snapshot });
     } catch (error) {
       note = `the Pyodide snapshot ${config.snapshot} did not restore (${error?.message ?? error}); started plain`;
     }

@@ -1,0 +1,77 @@
+"""The wasm backend's fast start: the Pyodide memory snapshot (snapshot.py, deno/snapshot.js) and its limits.
+
+Sessions restored from one snapshot share nothing but the hash seed of their server run (that and the
+spare are tested through the session manager in tests/server/test_sessions.py); another run's seed
+makes another snapshot; and every failure falls back to a plain start that the log reports.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import pytest
+
+from rlm_mcp.sandbox import Sandbox, SandboxPolicy, WasmLauncher, create_launcher
+from rlm_mcp.sandbox.snapshot import ensure_snapshot
+
+from .conftest import WASM_HOME
+
+pytestmark = pytest.mark.anyio
+
+
+@asynccontextmanager
+async def started(launcher: WasmLauncher, data_dir: Path) -> AsyncIterator[Sandbox]:
+    async with anyio.create_task_group() as group:
+        sandbox = Sandbox(launcher, launcher.policy, data_dir)
+        await sandbox.start(group)
+        try:
+            yield sandbox
+        finally:
+            await sandbox.close()
+            group.cancel_scope.cancel()
+
+
+async def stdout(sandbox: Sandbox, code: str) -> str:
+    result = await sandbox.exec(code)
+    assert result.ok, result
+    return result.stdout.text
+
+
+async def test_another_server_run_has_its_own_hash_seed_and_snapshot(tmp_path: Path, data_dir: Path) -> None:
+    ours = create_launcher("wasm", SandboxPolicy.load(), home=WASM_HOME)
+    assert isinstance(ours, WasmLauncher) and ours.snapshot is not None and ours.snapshot.is_file()
+    other = WasmLauncher(ours.policy, ours.pyodide_dir, ours.deno_dir, tmp_path, hash_seed=ours.hash_seed + 1)
+    assert other.snapshot is not None and other.snapshot.parent == tmp_path
+    assert other.snapshot.name != ours.snapshot.name
+    hashes = []
+    for launcher in (ours, other):
+        async with started(launcher, data_dir) as sandbox:
+            assert "warning" not in sandbox.guest_info  # restored, not loaded plain
+            hashes.append(await stdout(sandbox, "import sys\nprint(hash('abc'), sys.flags.hash_randomization)"))
+    assert hashes[0] != hashes[1] and all(line.endswith(" 1\n") for line in hashes)
+
+
+async def test_a_snapshot_that_does_not_restore_falls_back_to_a_plain_start_and_says_so(
+        tmp_path: Path, data_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    launcher = create_launcher("wasm", SandboxPolicy.load(), home=WASM_HOME)
+    assert isinstance(launcher, WasmLauncher)
+    launcher.snapshot = tmp_path / "damaged.snap"
+    launcher.snapshot.write_bytes(b"\0" * 4096)
+    with caplog.at_level(logging.WARNING, logger="rlm_mcp.sandbox.repl"):
+        async with started(launcher, data_dir) as sandbox:
+            assert await stdout(sandbox, "print(6 * 7)") == "42\n"
+    assert "did not restore" in sandbox.guest_info["warning"] and "started plain" in caplog.text
+
+
+def test_a_snapshot_that_cannot_be_made_leaves_none_and_says_so(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    launcher = create_launcher("wasm", SandboxPolicy.load(), home=WASM_HOME)
+    assert isinstance(launcher, WasmLauncher)
+    config = {**launcher.snapshot_config(), "pyodide_url": (tmp_path / "no-pyodide").as_uri() + "/"}
+    with caplog.at_level(logging.WARNING, logger="rlm_mcp.sandbox.snapshot"):
+        assert ensure_snapshot(tmp_path, launcher.pyodide_dir, config, launcher.deno, launcher.environment()) is None
+    assert "start plain" in caplog.text and list(tmp_path.iterdir()) == []  # no temporary file left behind
