@@ -105,7 +105,8 @@ class Session:
     @property
     def data_dir(self) -> Path:
         """The directory the REPL reads the session's data from: the spare's when the server keeps one (its
-        guest was started with read access to it), else a new one."""
+        guest was started with read access to it), else a new one. First used on the event loop (a claim
+        starts the next spare), never first in a worker thread."""
         if self._data_dir is None:
             self._spare = self.spares.claim() if self.spares is not None else None
             spare_dir = self._spare.data_dir if self._spare is not None else None
@@ -186,8 +187,9 @@ class Session:
         return ctx_store.ContentStore(self.settings.home / "store", self.settings.store_max_bytes)
 
     async def load_text(self, name: str, text: str) -> ctx_store.StoredContext:
+        data_dir = self.data_dir  # here on the event loop: a first use claims the spare, which starts the next
         stored = await anyio.to_thread.run_sync(
-            lambda: ctx_store.store_text(name, text, self.data_dir, self.content_store()))
+            lambda: ctx_store.store_text(name, text, data_dir, self.content_store()))
         self._stop_following(name)
         return await self._register(stored)
 
