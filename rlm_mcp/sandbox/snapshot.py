@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .errors import SnapshotFailed
 from .launch import GUEST_RUNTIME_DIR
 
 log = logging.getLogger(__name__)
@@ -99,10 +100,6 @@ def ensure_snapshot(directory: Path, pyodide_dir: Path, config: Mapping[str, Any
         _prune(directory, keep=path)
         _made[path] = path
         return path
-
-
-class SnapshotFailed(Exception):
-    """snapshot.js did not write a snapshot; the message holds the end of what it printed."""
 
 
 def _make(path: Path, config: Mapping[str, Any], deno: str, env: Mapping[str, str]) -> None:
