@@ -99,6 +99,7 @@ class Session:
     spares: SpareKeeper | None = None  # the server's, where its backend keeps a guest started ahead (wasm)
     _sandbox: Sandbox | None = None
     _spare: Spare | None = None  # claimed with the data directory, adopted when the REPL is first needed
+    _load_progress: ProgressCallback | None = None  # the progress of the load in flight (thread-side)
     _data_dir: Path | None = None
     _lock: anyio.Lock = field(default_factory=anyio.Lock)
 
@@ -122,7 +123,7 @@ class Session:
 
     async def ensure_started(self) -> Sandbox:
         if self._sandbox is None:
-            launcher = await anyio.to_thread.run_sync(launcher_for, self.settings, self.policy)
+            launcher = await anyio.to_thread.run_sync(launcher_for, self.settings, self.policy, self._report_start)
             if self.extension is None and self.extension_factory is not None:
                 self.extension = self.extension_factory(self)
             callbacks = self.extension.callbacks() if self.extension else {}
@@ -140,6 +141,17 @@ class Session:
         elif not self._sandbox.alive:
             await self._restart()
         return self._sandbox
+
+    def _report_start(self, done: int, total: int | None, message: str) -> None:
+        """Progress of a slow sandbox start (the first fetch of Pyodide), from the launcher's worker thread, to
+        the host call waiting for it: a load's progress, or an exec's."""
+        if self._load_progress is not None:
+            self._load_progress(done, total, message)
+        elif self.progress is not None and total:
+            try:
+                anyio.from_thread.run(self.progress, done, total, message)
+            except Exception:  # progress is advisory: a client that went away must not fail the start
+                log.debug("start progress not delivered", exc_info=True)
 
     async def _adopt_spare(self, callbacks: dict[str, Callback]) -> Sandbox | None:
         """The claimed spare's guest, started with the same prelude, now with this session's callbacks; None
@@ -206,6 +218,15 @@ class Session:
             skip_paths=frozenset(os.path.realpath(path) for path in (self.settings.home, self.data_dir.parent)),
         )
         base_dir, store = Path.cwd(), self.content_store()
+        self._load_progress = on_progress  # the sandbox's start reports here too (a first Pyodide fetch)
+        try:
+            return await self._load_paths(name, sources, roots, limits, base_dir, store, on_progress, live)
+        finally:
+            self._load_progress = None
+
+    async def _load_paths(self, name: str, sources: Sequence[str], roots: Sequence[Path], limits: ctx_store.LoadLimits,
+                          base_dir: Path, store: ctx_store.ContentStore, on_progress: ProgressCallback | None,
+                          live: bool) -> ctx_store.StoredContext:
         if self._sandbox is None:
             self.task_group.start_soon(self._boot)  # the jail starts while the tree is walked
 
@@ -430,9 +451,11 @@ def new_trajectory(settings: Settings, key: str) -> TrajectoryLog:
     return TrajectoryLog(settings.home / "trajectories" / f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}.jsonl")
 
 
-def launcher_for(settings: Settings, policy: SandboxPolicy) -> Launcher:
-    """The configured sandbox's launcher (its probes are cached: the machine does not change)."""
-    return create_launcher(settings.sandbox, policy, settings.guest_python, home=settings.home)
+def launcher_for(settings: Settings, policy: SandboxPolicy, on_progress: ProgressCallback | None = None) -> Launcher:
+    """The configured sandbox's launcher (its probes are cached: the machine does not change); a first fetch
+    of Pyodide reports to `on_progress`."""
+    return create_launcher(settings.sandbox, policy, settings.guest_python, home=settings.home,
+                           on_progress=on_progress)
 
 
 class SessionManager:

@@ -10,10 +10,14 @@ registry into RLM_HOME/wasm, never while code runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import subprocess
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,12 @@ from .snapshot import HOST_DIR, RUN_HASH_SEED, ensure_snapshot
 log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT_S = 600
+FETCH_BYTES = 12_600_000  # Pyodide 0.29.0 as npm unpacks it: the scale of the fetch's progress
+PROGRESS_EVERY_S = 0.5
+FetchProgress = Callable[[int, int | None, str], None]  # (done, total, message), called from a worker thread
+_fetching_lock = threading.Lock()
+_fetch_locks: dict[Path, threading.Lock] = {}  # one fetch at a time per DENO_DIR ...
+_fetch_listeners: dict[Path, list[FetchProgress]] = {}  # ... heard by every session waiting for it
 FIX = "run `rlm-mcp doctor --fix` once with network access (it fetches Pyodide through the npm registry)"
 
 
@@ -53,31 +63,79 @@ class PyodideCache:
                 return wasm.parent.resolve()
         return None
 
-    def fetch(self) -> Path:
-        """Fetch Pyodide through the npm registry (Deno's npm client honours NPM_CONFIG_REGISTRY)."""
+    def fetch(self, on_progress: FetchProgress | None = None) -> Path:
+        """Fetch Pyodide through the npm registry (Deno's npm client honours NPM_CONFIG_REGISTRY), telling
+        `on_progress` what has arrived about twice a second (Deno prints no progress of its own)."""
         log.warning("fetching Pyodide %s (about 12 MB) from the npm registry into %s, once", self.version,
                     self.deno_dir)
         self.deno_dir.mkdir(parents=True, exist_ok=True)
         command = [deno_binary(), "cache", "--no-config", "--node-modules-dir=none", f"npm:pyodide@{self.version}"]
         env = {**os.environ, "DENO_DIR": str(self.deno_dir), "DENO_NO_UPDATE_CHECK": "1", "NO_COLOR": "1"}
         try:
-            completed = subprocess.run(command, env=env, cwd=self.deno_dir, capture_output=True, text=True,
-                                       timeout=FETCH_TIMEOUT_S, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
+            process = subprocess.Popen(command, env=env, cwd=self.deno_dir, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.PIPE, text=True)
+        except OSError as exc:
+            raise SandboxUnavailable(f"could not fetch Pyodide {self.version}: {exc}; {FIX}") from exc
+        try:
+            stderr = self._wait_reporting(process, on_progress)
+        except subprocess.TimeoutExpired as exc:
+            process.kill()
+            process.wait()
             raise SandboxUnavailable(f"could not fetch Pyodide {self.version}: {exc}; {FIX}") from exc
         found = self.find()
-        if completed.returncode != 0 or found is None:
-            lines = completed.stderr.strip().splitlines()
+        if process.returncode != 0 or found is None:
+            lines = stderr.strip().splitlines()
             detail = next((line for line in lines if "error" in line.lower()), lines[0] if lines else "no output")
             detail = detail.strip()[:300]
             raise SandboxUnavailable(
                 f"could not fetch Pyodide {self.version} from the npm registry ({detail}); the wasm sandbox "
                 f"needs it once, cached in {self.deno_dir}: {FIX}"
             )
+        if on_progress is not None:
+            on_progress(FETCH_BYTES, FETCH_BYTES, f"fetched Pyodide {self.version}")
         return found
 
-    def ensure(self) -> Path:
-        return self.find() or self.fetch()
+    def _wait_reporting(self, process: subprocess.Popen[str], on_progress: FetchProgress | None) -> str:
+        """Wait for `deno cache`, reporting the bytes under DENO_DIR/npm; its stderr."""
+        deadline = time.monotonic() + FETCH_TIMEOUT_S
+        while True:
+            try:
+                return process.communicate(timeout=PROGRESS_EVERY_S)[1] or ""
+            except subprocess.TimeoutExpired:
+                if time.monotonic() > deadline:
+                    raise
+            if on_progress is not None:
+                arrived = min(_bytes_under(self.deno_dir / "npm"), FETCH_BYTES)
+                on_progress(arrived, FETCH_BYTES, f"fetching Pyodide {self.version} once (about "
+                            f"{FETCH_BYTES / 2**20:.0f} MB): {arrived / 2**20:.1f} MB so far")
+
+    def ensure(self, on_progress: FetchProgress | None = None) -> Path:
+        """The cached Pyodide, fetched first if missing: once, however many sessions start at the same time
+        (the others wait for that fetch and hear its progress too)."""
+        found = self.find()
+        if found is not None:
+            return found
+        key = self.deno_dir.resolve()
+        with _fetching_lock:
+            lock = _fetch_locks.setdefault(key, threading.Lock())
+            listeners = _fetch_listeners.setdefault(key, [])
+        if on_progress is not None:
+            listeners.append(on_progress)
+        try:
+            with lock:
+                return self.find() or self.fetch(lambda *report: [listen(*report) for listen in list(listeners)])
+        finally:
+            if on_progress is not None:
+                listeners.remove(on_progress)
+
+
+def _bytes_under(directory: Path) -> int:
+    total = 0
+    for root, _, names in os.walk(directory):
+        for name in names:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(root, name)).st_size
+    return total
 
 
 class WasmLauncher:
@@ -152,8 +210,8 @@ class WasmLauncher:
         return jail_data_path(host_path, data_dir)
 
 
-def wasm_launcher(policy: SandboxPolicy, home: Path) -> WasmLauncher:
-    """The wasm launcher, fetching Pyodide first if this RLM_HOME has never had it, and making this server
-    run's memory snapshot if it has none yet (once: later calls find it)."""
+def wasm_launcher(policy: SandboxPolicy, home: Path, on_progress: FetchProgress | None = None) -> WasmLauncher:
+    """The wasm launcher, fetching Pyodide first if this RLM_HOME has never had it (`on_progress` hears how
+    far), and making this server run's memory snapshot if it has none yet (once: later calls find it)."""
     cache = PyodideCache(home / "wasm", policy.wasm.pyodide_version)
-    return WasmLauncher(policy, cache.ensure(), cache.deno_dir, home / "wasm" / "snapshots")
+    return WasmLauncher(policy, cache.ensure(on_progress), cache.deno_dir, home / "wasm" / "snapshots")

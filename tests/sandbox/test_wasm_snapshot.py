@@ -2,12 +2,14 @@
 
 Sessions restored from one snapshot share nothing but the hash seed of their server run (that and the
 spare are tested through the session manager in tests/server/test_sessions.py); another run's seed
-makes another snapshot; and every failure falls back to a plain start that the log reports.
+makes another snapshot; and every failure falls back to a plain start that the log reports. Also the
+first fetch of Pyodide: once for sessions that start together, with progress for each.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,7 +17,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from rlm_mcp.sandbox import Sandbox, SandboxPolicy, WasmLauncher, create_launcher
+from rlm_mcp.sandbox import PyodideCache, Sandbox, SandboxPolicy, WasmLauncher, create_launcher
 from rlm_mcp.sandbox.snapshot import ensure_snapshot
 
 from .conftest import WASM_HOME
@@ -75,3 +77,29 @@ def test_a_snapshot_that_cannot_be_made_leaves_none_and_says_so(tmp_path: Path,
     with caplog.at_level(logging.WARNING, logger="rlm_mcp.sandbox.snapshot"):
         assert ensure_snapshot(tmp_path, launcher.pyodide_dir, config, launcher.deno, launcher.environment()) is None
     assert "start plain" in caplog.text and list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+
+def test_two_sessions_starting_at_once_fetch_pyodide_once_and_both_hear_it(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A fresh RLM_HOME: the first fetch runs once through the npm registry, and a start that waits for it
+    hears its progress (the session forwards that to the host as MCP progress)."""
+    cache = PyodideCache(tmp_path / "wasm", SandboxPolicy.load().wasm.pyodide_version)
+    together = threading.Barrier(2)
+    heard: list[list[tuple[int, int | None, str]]] = [[], []]
+    found: list[Path] = []
+
+    def start(number: int) -> None:
+        together.wait()
+        found.append(cache.ensure(lambda *report: heard[number].append(report)))
+
+    with caplog.at_level(logging.WARNING, logger="rlm_mcp.sandbox.wasm"):
+        threads = [threading.Thread(target=start, args=(number,)) for number in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=600)
+    assert caplog.text.count("fetching Pyodide") == 1
+    assert len(found) == 2 and found[0] == found[1] and (found[0] / "pyodide.asm.wasm").is_file()
+    for reports in heard:
+        done, total, message = reports[-1]
+        assert done == total and message.startswith("fetched Pyodide"), reports
