@@ -10,31 +10,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
-import anyio
 import pytest
 
 from rlm_mcp.sandbox import PyodideCache, Sandbox, SandboxPolicy, WasmLauncher, create_launcher
 from rlm_mcp.sandbox.snapshot import ensure_snapshot
 
-from .conftest import WASM_HOME
+from .conftest import WASM_HOME, running_sandbox
 
 pytestmark = pytest.mark.anyio
 
 
-@asynccontextmanager
-async def started(launcher: WasmLauncher, data_dir: Path) -> AsyncIterator[Sandbox]:
-    async with anyio.create_task_group() as group:
-        sandbox = Sandbox(launcher, launcher.policy, data_dir)
-        await sandbox.start(group)
-        try:
-            yield sandbox
-        finally:
-            await sandbox.close()
-            group.cancel_scope.cancel()
+def started(launcher: WasmLauncher, data_dir: Path) -> AbstractAsyncContextManager[Sandbox]:
+    return running_sandbox(launcher.policy, data_dir, launcher=launcher)
 
 
 async def stdout(sandbox: Sandbox, code: str) -> str:
