@@ -10,11 +10,14 @@ The hash seed: CPython draws one per process, and a snapshot freezes it for ever
 it. So each server run picks its own (`RUN_HASH_SEED`: random, or the value of PYTHONHASHSEED when the
 server's environment fixes one, as CPython itself honours it) and makes its own snapshot; the sessions of
 one run share a seed, as the threads of one CPython process do. Other runs' files are pruned to the
-newest few. Whatever goes wrong here leaves `None`: sessions then start plain, and the log says so.
+newest few. The snapshot is made in the background (~3 s of CPU): starts before it is ready load Pyodide
+plain, with the run's seed too. Whatever goes wrong here leaves `None`: sessions then start plain, and
+the log says so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -25,6 +28,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +51,7 @@ def _run_hash_seed() -> int:
 
 RUN_HASH_SEED = _run_hash_seed()
 _lock = threading.Lock()
-_made: dict[Path, Path | None] = {}  # per snapshot path: the file, or None once making it failed
+_futures: dict[Path, Future[Path | None]] = {}  # per snapshot path: found, being made, made, or failed (None)
 
 
 @functools.cache
@@ -76,30 +80,39 @@ def snapshot_key(pyodide_dir: Path, config: Mapping[str, Any]) -> str:
     return hasher.hexdigest()[:32]
 
 
-def ensure_snapshot(directory: Path, pyodide_dir: Path, config: Mapping[str, Any], deno: str,
-                    env: Mapping[str, str]) -> Path | None:
-    """The snapshot for `config`, made now if this run has none (one maker at a time per process); None
-    when it cannot be made, which the log explains once."""
+def snapshot_soon(directory: Path, pyodide_dir: Path, config: Mapping[str, Any], deno: str,
+                  env: Mapping[str, str]) -> Future[Path | None]:
+    """The snapshot for `config`: found, or made in a background thread (once per process and key), so no
+    start waits for it -- the ones before it is ready load Pyodide plain. Its result is None when it could
+    not be made, which the log explains once."""
     path = directory / f"{snapshot_key(pyodide_dir, config)}{SUFFIX}"
     with _lock:
-        if path in _made:
-            return _made[path]
-        if path.is_file():  # this run's seed fixed by PYTHONHASHSEED, made by an earlier run
+        future = _futures.get(path)
+        if future is not None:
+            return future
+        future = _futures[path] = Future()
+    if path.is_file():  # this run's seed fixed by PYTHONHASHSEED, and made by an earlier run
+        with contextlib.suppress(OSError):
             os.utime(path)  # in use: the newest files survive pruning
-            _made[path] = path
-            return path
-        started = time.perf_counter()
-        try:
-            _make(path, config, deno, env)
-        except (OSError, subprocess.SubprocessError, SnapshotFailed) as exc:
-            log.warning("could not make the Pyodide memory snapshot (%s): wasm sessions start plain, 1.5-3 s each "
-                        "instead of ~0.3 s", exc)
-            _made[path] = None
-            return None
-        log.info("made the Pyodide memory snapshot %s in %.1f s", path, time.perf_counter() - started)
-        _prune(directory, keep=path)
-        _made[path] = path
-        return path
+        future.set_result(path)
+    else:  # a daemon: a process that ends first (`rlm-mcp ask`) does not wait for it
+        threading.Thread(target=lambda: future.set_result(_make_logged(path, config, deno, env)),
+                         name="rlm-pyodide-snapshot", daemon=True).start()
+    return future
+
+
+def _make_logged(path: Path, config: Mapping[str, Any], deno: str, env: Mapping[str, str]) -> Path | None:
+    started = time.perf_counter()
+    try:
+        _make(path, config, deno, env)
+    except (OSError, subprocess.SubprocessError, SnapshotFailed) as exc:
+        log.warning("could not make the Pyodide memory snapshot (%s): wasm sessions start plain, 1.5-3 s each "
+                    "instead of ~0.4 s", exc)
+        return None
+    log.info("made the Pyodide memory snapshot %s in %.1f s", path, time.perf_counter() - started)
+    with contextlib.suppress(OSError):
+        _prune(path.parent, keep=path)
+    return path
 
 
 def _make(path: Path, config: Mapping[str, Any], deno: str, env: Mapping[str, str]) -> None:

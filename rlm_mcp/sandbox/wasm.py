@@ -24,7 +24,7 @@ from typing import Any
 from .errors import SandboxUnavailable
 from .launch import GUEST_RUNTIME_DIR, JAIL_DATA_DIR, JAIL_RUNTIME_DIR, LaunchPlan, jail_data_path
 from .policy import SandboxPolicy
-from .snapshot import HOST_DIR, RUN_HASH_SEED, ensure_snapshot
+from .snapshot import HOST_DIR, RUN_HASH_SEED, snapshot_soon
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +154,17 @@ class WasmLauncher:
         self.deno_dir = deno_dir.resolve()
         self.deno = deno_binary()
         self.hash_seed = hash_seed
-        self.snapshot = None if snapshot_dir is None else ensure_snapshot(
+        self._snapshot = None if snapshot_dir is None else snapshot_soon(
             snapshot_dir, pyodide_dir, self.snapshot_config(), self.deno, self.environment())
+
+    @property
+    def snapshot(self) -> Path | None:
+        """The memory snapshot starts restore from; None while it is being made, or when it cannot be."""
+        return self._snapshot.result() if self._snapshot is not None and self._snapshot.done() else None
+
+    def wait_for_snapshot(self, timeout_s: float | None = None) -> Path | None:
+        """The snapshot once made (None if it cannot be): for a caller that would rather wait than start plain."""
+        return None if self._snapshot is None else self._snapshot.result(timeout_s)
 
     @property
     def max_context_bytes(self) -> int:
@@ -177,11 +186,13 @@ class WasmLauncher:
         return dict(var.split("=", 1) for var in self.policy.environment.vars)
 
     def config(self, data_dir: Path) -> dict[str, Any]:
+        """A session's: Pyodide loaded with the run's hash seed (restored or not, every session of a run has
+        it), the guest's environment exactly the policy's."""
         limits = self.policy.limits
-        snapshot = self.snapshot if self.snapshot is not None and self.snapshot.is_file() else None
+        snapshot = self.snapshot
         return {
             **self.snapshot_config(),
-            "env": self.policy_env(),
+            "guest_env": self.policy_env(),
             "mounts": [[str(GUEST_RUNTIME_DIR), JAIL_RUNTIME_DIR], [str(data_dir), JAIL_DATA_DIR]],
             "snapshot": str(snapshot) if snapshot else None,
             "scratch_mb": limits.tmp_size_mb,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rlm_mcp.sandbox import PyodideCache, Sandbox, SandboxPolicy, WasmLauncher, create_launcher
-from rlm_mcp.sandbox.snapshot import ensure_snapshot
+from rlm_mcp.sandbox.snapshot import snapshot_key, snapshot_soon
 
 from .conftest import WASM_HOME, running_sandbox
 
@@ -35,10 +35,11 @@ async def stdout(sandbox: Sandbox, code: str) -> str:
 
 async def test_another_server_run_has_its_own_hash_seed_and_snapshot(tmp_path: Path, data_dir: Path) -> None:
     ours = create_launcher("wasm", SandboxPolicy.load(), home=WASM_HOME)
-    assert isinstance(ours, WasmLauncher) and ours.snapshot is not None and ours.snapshot.is_file()
+    assert isinstance(ours, WasmLauncher)
     other = WasmLauncher(ours.policy, ours.pyodide_dir, ours.deno_dir, tmp_path, hash_seed=ours.hash_seed + 1)
-    assert other.snapshot is not None and other.snapshot.parent == tmp_path
-    assert other.snapshot.name != ours.snapshot.name
+    made, other_made = ours.wait_for_snapshot(), other.wait_for_snapshot()
+    assert made is not None and other_made is not None and other_made.parent == tmp_path
+    assert other_made.name != made.name
     hashes = []
     for launcher in (ours, other):
         async with started(launcher, data_dir) as sandbox:
@@ -49,10 +50,12 @@ async def test_another_server_run_has_its_own_hash_seed_and_snapshot(tmp_path: P
 
 async def test_a_snapshot_that_does_not_restore_falls_back_to_a_plain_start_and_says_so(
         tmp_path: Path, data_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
-    launcher = create_launcher("wasm", SandboxPolicy.load(), home=WASM_HOME)
-    assert isinstance(launcher, WasmLauncher)
-    launcher.snapshot = tmp_path / "damaged.snap"
-    launcher.snapshot.write_bytes(b"\0" * 4096)
+    ours = create_launcher("wasm", SandboxPolicy.load(), home=WASM_HOME)
+    assert isinstance(ours, WasmLauncher)
+    damaged = tmp_path / f"{snapshot_key(ours.pyodide_dir, ours.snapshot_config())}.snap"  # where it is looked for
+    damaged.write_bytes(b"\0" * 4096)
+    launcher = WasmLauncher(ours.policy, ours.pyodide_dir, ours.deno_dir, tmp_path)
+    assert launcher.snapshot == damaged
     with caplog.at_level(logging.WARNING, logger="rlm_mcp.sandbox.repl"):
         async with started(launcher, data_dir) as sandbox:
             assert await stdout(sandbox, "print(6 * 7)") == "42\n"
@@ -65,7 +68,8 @@ def test_a_snapshot_that_cannot_be_made_leaves_none_and_says_so(tmp_path: Path,
     assert isinstance(launcher, WasmLauncher)
     config = {**launcher.snapshot_config(), "pyodide_url": (tmp_path / "no-pyodide").as_uri() + "/"}
     with caplog.at_level(logging.WARNING, logger="rlm_mcp.sandbox.snapshot"):
-        assert ensure_snapshot(tmp_path, launcher.pyodide_dir, config, launcher.deno, launcher.environment()) is None
+        made = snapshot_soon(tmp_path, launcher.pyodide_dir, config, launcher.deno, launcher.environment())
+        assert made.result(timeout=60) is None
     assert "start plain" in caplog.text and list(tmp_path.iterdir()) == []  # no temporary file left behind
 
 

@@ -53,7 +53,7 @@ async function init({ config, control: controlBuffer, reply, interrupt: interrup
   guest = pyodide.runPython(
     `import sys; sys.path.insert(0, ${JSON.stringify(config.guest_dir)}); import wasm_runtime; ` +
       `wasm_runtime.start(_rlm_js_send, _rlm_js_wait_reply, _rlm_js_exec_done, ` +
-      `${JSON.stringify(JSON.stringify(config.env))}, ${JSON.stringify(note)})`,
+      `${JSON.stringify(JSON.stringify(config.guest_env))}, ${JSON.stringify(note)})`,
   );
   for (const name of ["_rlm_js_send", "_rlm_js_wait_reply", "_rlm_js_exec_done"]) pyodide.globals.delete(name);
 }
