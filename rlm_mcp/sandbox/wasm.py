@@ -18,6 +18,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -154,17 +155,25 @@ class WasmLauncher:
         self.deno_dir = deno_dir.resolve()
         self.deno = deno_binary()
         self.hash_seed = hash_seed
-        self._snapshot = None if snapshot_dir is None else snapshot_soon(
-            snapshot_dir, pyodide_dir, self.snapshot_config(), self.deno, self.environment())
+        self.snapshot_dir = snapshot_dir
+        self._made_snapshot()  # starts making it now, in the background, if it is not there
+
+    def _made_snapshot(self) -> Future[Path | None] | None:
+        if self.snapshot_dir is None:
+            return None
+        return snapshot_soon(self.snapshot_dir, self.pyodide_dir, self.snapshot_config(), self.deno,
+                             self.environment())
 
     @property
     def snapshot(self) -> Path | None:
         """The memory snapshot starts restore from; None while it is being made, or when it cannot be."""
-        return self._snapshot.result() if self._snapshot is not None and self._snapshot.done() else None
+        made = self._made_snapshot()
+        return made.result() if made is not None and made.done() else None
 
     def wait_for_snapshot(self, timeout_s: float | None = None) -> Path | None:
         """The snapshot once made (None if it cannot be): for a caller that would rather wait than start plain."""
-        return None if self._snapshot is None else self._snapshot.result(timeout_s)
+        made = self._made_snapshot()
+        return None if made is None else made.result(timeout_s)
 
     @property
     def max_context_bytes(self) -> int:
