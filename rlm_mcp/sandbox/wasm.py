@@ -146,7 +146,6 @@ class WasmLauncher:
     name = "wasm"
     expected_uid = None  # WebAssembly has no users
     reason = ""
-    keeps_spare = True  # a start costs 0.3-3 s of CPU: the server keeps one guest started ahead
 
     def __init__(self, policy: SandboxPolicy, pyodide_dir: Path, deno_dir: Path,
                  snapshot_dir: Path | None = None, hash_seed: int = RUN_HASH_SEED) -> None:
@@ -156,6 +155,8 @@ class WasmLauncher:
         self.deno = deno_binary()
         self.hash_seed = hash_seed
         self.snapshot_dir = snapshot_dir
+        # A start costs 0.4-3 s of CPU: the server keeps one guest started ahead unless [wasm] spare = false.
+        self.keeps_spare = policy.wasm.spare
         self._made_snapshot()  # starts making it now, in the background, if it is not there
 
     def _made_snapshot(self) -> Future[Path | None] | None:

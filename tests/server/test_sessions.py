@@ -254,4 +254,9 @@ async def test_wasm_sessions_adopt_the_warm_spare_and_share_nothing(tmp_path: Pa
         assert one.sandbox is not two.sandbox and one.data_dir != two.data_dir
         await manager.close_all()
         assert not any(runtime_dir.iterdir())  # the unclaimed spare's directory went with it
+        (tmp_path / "policy.toml").write_text("[wasm]\nspare = false\n")  # for a machine short of memory
+        frugal = SessionManager(settings(tmp_path, sandbox="wasm", runtime_dir=runtime_dir,
+                                         sandbox_policy=tmp_path / "policy.toml"), group)
+        await frugal.choose_sandbox()
+        assert frugal.spares is None
         group.cancel_scope.cancel()
