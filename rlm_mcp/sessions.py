@@ -474,9 +474,10 @@ class SessionManager:
 
     async def choose_sandbox(self) -> None:
         """Make the sandbox choice now, at start-up, in a worker thread: probing the guest interpreter and a
-        test jail takes ~120 ms (wasm: making this run's Pyodide snapshot, ~3 s) that the first session's start
-        would otherwise wait for. Then, where the backend asks for it, start the spare guest the next new
-        session adopts. A failure is left for the first session's start to report."""
+        test jail takes ~120 ms the first session's start would otherwise wait for (wasm: fetching Pyodide if
+        RLM_HOME has none, and setting this run's memory snapshot in the making). Then, where the backend asks
+        for it, start the spare guest the next new session adopts. A failure is left for the first session's
+        start to report."""
         try:
             launcher = await anyio.to_thread.run_sync(launcher_for, self.settings, self.policy)
         except Exception as exc:
