@@ -2,7 +2,8 @@
 
 Why: a plain Pyodide load costs each wasm session 1.5-3 s of CPU; restoring a snapshot of the loaded
 interpreter's WebAssembly memory costs ~0.3 s (measured on 2 cores: 2.85 s against 0.28 s). The snapshot lives
-under RLM_HOME/wasm/snapshots, written to a temporary name and renamed into place, in a file whose name is
+under RLM_HOME/wasm/snapshots, written to a temporary name and renamed into place (by deno/snapshot.js
+itself: a server that stops meanwhile still leaves a whole file for the next), in a file whose name is
 a key over everything that shapes that memory: Pyodide's build (a snapshot of another build is refused),
 the guest code (guest/*.py and deno/*.js), the load options the policy gives, and the hash seed.
 
@@ -118,19 +119,20 @@ def _make_logged(path: Path, config: Mapping[str, Any], deno: str, env: Mapping[
 def _make(path: Path, config: Mapping[str, Any], deno: str, env: Mapping[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    readable = ",".join(str(p) for p in (Path(config["pyodide_dir"]), GUEST_RUNTIME_DIR, HOST_DIR))
+    readable = ",".join(str(p) for p in (Path(config["pyodide_dir"]), GUEST_RUNTIME_DIR, HOST_DIR, temporary, path))
     argv = [deno, "run", "--no-prompt", "--no-config", "--no-lock", "--cached-only", f"--allow-read={readable}",
-            f"--allow-write={temporary}",  # this one file; nothing else, no network
-            str(HOST_DIR / "snapshot.js"), json.dumps(dict(config)), str(temporary)]
+            f"--allow-write={temporary},{path}",  # these two files (a rename reads them too); no network
+            str(HOST_DIR / "snapshot.js"), json.dumps(dict(config)), str(temporary), str(path)]
     try:
         completed = subprocess.run(argv, env=dict(env), cwd=path.parent, capture_output=True, text=True,
                                    timeout=MAKE_TIMEOUT_S, check=False)
-        if completed.returncode != 0 or not temporary.is_file() or temporary.stat().st_size == 0:
-            tail = completed.stderr.strip().splitlines()[-3:] or ["no output"]
-            raise SnapshotFailed(f"deno exited with {completed.returncode}: {' / '.join(tail)[-400:]}")
-        os.replace(temporary, path)
-    finally:
+    except subprocess.TimeoutExpired:
         temporary.unlink(missing_ok=True)
+        raise
+    if completed.returncode != 0 or not path.is_file():
+        temporary.unlink(missing_ok=True)
+        tail = completed.stderr.strip().splitlines()[-3:] or ["no output"]
+        raise SnapshotFailed(f"deno exited with {completed.returncode}: {' / '.join(tail)[-400:]}")
 
 
 def _prune(directory: Path, keep: Path) -> None:
