@@ -119,7 +119,8 @@ def _make_logged(path: Path, config: Mapping[str, Any], deno: str, env: Mapping[
 def _make(path: Path, config: Mapping[str, Any], deno: str, env: Mapping[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    readable = ",".join(str(p) for p in (Path(config["pyodide_dir"]), GUEST_RUNTIME_DIR, HOST_DIR, temporary, path))
+    mounted = [Path(host) for host, _ in config["mounts"]]  # the guest runtime and its libraries
+    readable = ",".join(str(p) for p in (Path(config["pyodide_dir"]), HOST_DIR, *mounted, temporary, path))
     argv = [deno, "run", "--no-prompt", "--no-config", "--no-lock", "--cached-only", f"--allow-read={readable}",
             f"--allow-write={temporary},{path}",  # these two files (a rename reads them too); no network
             str(HOST_DIR / "snapshot.js"), json.dumps(dict(config)), str(temporary), str(path)]

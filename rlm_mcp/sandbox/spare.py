@@ -22,6 +22,7 @@ from pathlib import Path
 import anyio
 from anyio.abc import TaskGroup
 
+from .checkpoints import CheckpointStore
 from .datadir import new_data_dir
 from .errors import SandboxError
 from .launch import Launcher
@@ -43,12 +44,13 @@ class Spare:
     def data_dir(self) -> Path:
         return self.sandbox.data_dir
 
-    async def adopt(self, callbacks: Mapping[str, Callback]) -> Sandbox:
-        """The started guest, now answering with `callbacks`; raises the start's error if it failed."""
+    async def adopt(self, callbacks: Mapping[str, Callback], checkpoints: CheckpointStore | None = None) -> Sandbox:
+        """The started guest, now answering with `callbacks` and checkpointing into `checkpoints`; raises the
+        start's error if it failed."""
         await self.ready.wait()
         if self.error is not None:
             raise self.error
-        self.sandbox.callbacks = dict(callbacks)
+        self.sandbox.answer_with(callbacks, checkpoints)
         return self.sandbox
 
     async def discard(self) -> None:

@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SandboxUnavailable
-from .launch import GUEST_RUNTIME_DIR, JAIL_DATA_DIR, JAIL_RUNTIME_DIR, LaunchPlan, jail_data_path
+from .launch import (
+    GUEST_RUNTIME_DIR,
+    JAIL_DATA_DIR,
+    JAIL_RUNTIME_DIR,
+    LaunchPlan,
+    guest_library_mounts,
+    jail_data_path,
+)
 from .policy import SandboxPolicy
 from .snapshot import HOST_DIR, RUN_HASH_SEED, snapshot_soon
 
@@ -187,7 +194,7 @@ class WasmLauncher:
             "pyodide_dir": str(self.pyodide_dir) + os.sep,
             "pyodide_url": self.pyodide_dir.as_uri() + "/",
             "env": {**self.policy_env(), "PYTHONHASHSEED": str(self.hash_seed)},
-            "mounts": [[str(GUEST_RUNTIME_DIR), JAIL_RUNTIME_DIR]],
+            "mounts": [[str(GUEST_RUNTIME_DIR), JAIL_RUNTIME_DIR], *map(list, guest_library_mounts())],
             "guest_dir": JAIL_RUNTIME_DIR,
             "memory_mb": min(self.policy.wasm.memory_mb, 4096),
         }
@@ -203,7 +210,7 @@ class WasmLauncher:
         return {
             **self.snapshot_config(),
             "guest_env": self.policy_env(),
-            "mounts": [[str(GUEST_RUNTIME_DIR), JAIL_RUNTIME_DIR], [str(data_dir), JAIL_DATA_DIR]],
+            "mounts": [*self.snapshot_config()["mounts"], [str(data_dir), JAIL_DATA_DIR]],
             "snapshot": str(snapshot) if snapshot else None,
             "scratch_mb": limits.tmp_size_mb,
             "file_size_mb": limits.file_size_mb,
@@ -218,7 +225,8 @@ class WasmLauncher:
 
     def plan(self, data_dir: Path) -> LaunchPlan:
         config = self.config(data_dir)
-        readable = [self.pyodide_dir, GUEST_RUNTIME_DIR, HOST_DIR, data_dir]
+        libraries = [Path(host) for host, _ in guest_library_mounts()]
+        readable = [self.pyodide_dir, GUEST_RUNTIME_DIR, HOST_DIR, *libraries, data_dir]
         readable += [Path(config["snapshot"])] if config["snapshot"] else []
         argv = [
             self.deno, "run", "--no-prompt", "--no-config", "--no-lock", "--cached-only",

@@ -8,6 +8,7 @@ reaches an interrupt check, such as `while True: pass`, is killed by the host in
 """
 
 import errno
+import importlib
 import json
 import os
 import posix
@@ -97,6 +98,7 @@ def start(send, wait_reply, exec_done, env_json: str, warning: str = ""):
     os.environ.clear()
     os.environ.update(json.loads(env_json))
     random.seed()
+    importlib.invalidate_caches()  # the import system's view of the directories a snapshot saw, not these mounts
     os.system = posix.system = no_processes
     guest = WasmGuest(JsChannel(send), wait_reply, exec_done)
     ready = {"op": "ready", "python": sys.version.split()[0], "pid": os.getpid(), "uid": None}
