@@ -17,7 +17,7 @@ from tests.helpers import server_command
 
 def doctor(**env: str) -> subprocess.CompletedProcess[str]:
     completed = subprocess.run([server_command(), "doctor"], capture_output=True, text=True, timeout=120,
-                               env={**os.environ, **env})
+                               env={**os.environ, "PYTHONHASHSEED": "4242", **env})  # one wasm snapshot for all
     assert "Traceback" not in completed.stdout + completed.stderr, completed.stdout + completed.stderr
     return completed
 
@@ -89,6 +89,8 @@ def test_a_missing_guest_interpreter(tmp_path: Path) -> None:
     assert line(fallback.stdout, "guest python")[0].startswith("[WARN]")
     report, _ = line(fallback.stdout, "isolation")
     assert report.startswith("[ok  ]") and "sessions run code in wasm (auto: nsjail cannot run here" in report
+    report, _ = line(fallback.stdout, "wasm")  # as its sessions start: restored from the memory snapshot
+    assert report.startswith("[ok  ] wasm: restored Pyodide") and "from its memory snapshot" in report, report
 
 
 def test_no_isolation_by_choice_still_checks_the_jail() -> None:
