@@ -21,11 +21,16 @@ import runtime
 class JsChannel:
     """Lines out through the Worker's postMessage; the same interface as runtime.Channel's send."""
 
-    def __init__(self, send) -> None:
+    def __init__(self, send, send_blob) -> None:
         self._send = send
+        self._send_blob = send_blob
 
     def send(self, message: dict) -> None:
         self._send(json.dumps(message, ensure_ascii=False, default=repr))
+
+    def send_blob(self, file: str, data: bytes) -> None:
+        """runtime.Channel.send_blob's frame, which the Deno host (deno/host.js) writes for us."""
+        self._send_blob(file, data)
 
 
 class WasmGuest(runtime.Guest):
@@ -87,7 +92,7 @@ def no_processes(*args, **kwargs):
     raise OSError(errno.ENOSYS, "the wasm sandbox runs no programs")
 
 
-def start(send, wait_reply, exec_done, env_json: str, warning: str = ""):
+def start(send, send_blob, wait_reply, exec_done, env_json: str, warning: str = ""):
     """Build the guest and announce it; returns the object whose `handle` the Worker calls.
 
     It runs after every load, a restored memory snapshot's too (worker.js), so whatever that snapshot froze
@@ -100,7 +105,7 @@ def start(send, wait_reply, exec_done, env_json: str, warning: str = ""):
     random.seed()
     importlib.invalidate_caches()  # the import system's view of the directories a snapshot saw, not these mounts
     os.system = posix.system = no_processes
-    guest = WasmGuest(JsChannel(send), wait_reply, exec_done)
+    guest = WasmGuest(JsChannel(send, send_blob), wait_reply, exec_done)
     ready = {"op": "ready", "python": sys.version.split()[0], "pid": os.getpid(), "uid": None}
     if warning:
         ready["warning"] = warning
