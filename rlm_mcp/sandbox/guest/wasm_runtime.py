@@ -8,7 +8,6 @@ reaches an interrupt check, such as `while True: pass`, is killed by the host in
 """
 
 import errno
-import importlib
 import json
 import os
 import posix
@@ -103,7 +102,8 @@ def start(send, send_blob, wait_reply, exec_done, env_json: str, warning: str = 
     os.environ.clear()
     os.environ.update(json.loads(env_json))
     random.seed()
-    importlib.invalidate_caches()  # the import system's view of the directories a snapshot saw, not these mounts
+    for path in [path for path in sys.path_importer_cache if path.startswith("/rlm/")]:
+        del sys.path_importer_cache[path]  # what a snapshot saw of our mounts, not these (all of it: +0.2 s)
     os.system = posix.system = no_processes
     guest = WasmGuest(JsChannel(send, send_blob), wait_reply, exec_done)
     ready = {"op": "ready", "python": sys.version.split()[0], "pid": os.getpid(), "uid": None}
