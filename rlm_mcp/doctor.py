@@ -16,6 +16,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
@@ -25,7 +26,7 @@ from typing import Literal
 import anyio
 
 from .config import Settings
-from .errors import raising_ours
+from .errors import environment_fault, raising_ours
 from .sandbox import (
     PolicyError,
     PyodideCache,
@@ -154,6 +155,30 @@ def check_runtime_dir(settings: Settings) -> Check:
     except OSError as exc:
         return Check("runtime dir", "fail", f"{root}: {exc}", RUNTIME_DIR_FIX)
     return Check("runtime dir", "ok", str(root))
+
+
+def check_home(settings: Settings) -> Check:
+    """RLM_HOME holds the store, the index, checkpoints and trajectories: it must take a write, and should have
+    room for the store's cap (RLM_STORE_MAX_BYTES), or a load fails half way with a full disk."""
+    home = settings.home
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=home, prefix=".doctor-") as probe:
+            probe.write(b"x")
+            probe.flush()
+        free = shutil.disk_usage(home).free
+    except OSError as exc:
+        fault = environment_fault(exc, {"RLM_HOME": home})
+        return Check("RLM_HOME", "fail", f"{home}: {exc.strerror or exc}",
+                     fault.fix if fault else "set RLM_HOME to a directory this user can write")
+    sessions = home / "sessions"
+    kept = sum(1 for _ in sessions.iterdir()) if sessions.is_dir() else 0
+    detail = f"{home}: writable, {free / 2**30:,.1f} GiB free; {kept} session checkpoint(s) kept"
+    if free < settings.store_max_bytes:
+        return Check("RLM_HOME", "warn", f"{detail}, less than the store may take "
+                     f"(RLM_STORE_MAX_BYTES = {settings.store_max_bytes / 2**30:,.1f} GiB)",
+                     "free space there, lower RLM_STORE_MAX_BYTES, or point RLM_HOME at a filesystem with room")
+    return Check("RLM_HOME", "ok", detail)
 
 
 def check_policy(settings: Settings) -> Check:
@@ -317,7 +342,8 @@ def checks(settings: Settings, check_worker_call: bool = False,
     return [
         ("python", check_python), ("platform", check_platform), ("user namespaces", check_user_namespaces),
         ("nsjail", check_nsjail), ("cgroups", check_cgroups), ("guest python", lambda: check_guest(settings)),
-        ("runtime dir", lambda: check_runtime_dir(settings)), ("jail policy", lambda: check_policy(settings)),
+        ("RLM_HOME", lambda: check_home(settings)), ("runtime dir", lambda: check_runtime_dir(settings)),
+        ("jail policy", lambda: check_policy(settings)),
         ("jail", lambda: check_jail(settings)), ("wasm", lambda: check_wasm(settings, fix)),
         ("worker model", lambda: check_worker(settings, check_worker_call)),
     ]

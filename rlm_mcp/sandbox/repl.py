@@ -133,7 +133,9 @@ class Sandbox:
                 ready = await self._read_message()
         except (TimeoutError, SandboxCrashed, ProtocolViolation) as exc:
             await self._kill()
-            raise SandboxStartError(f"the sandbox did not start: {exc}", log=self.log_tail()) from exc
+            detail = str(exc) or ("it was not ready in time" if isinstance(exc, TimeoutError) else "it exited")
+            raise SandboxStartError(f"the sandbox did not start ({detail}); {self.launcher.start_fix}",
+                                    log=self.log_tail()) from exc
         finally:
             for path in plan.startup_paths:
                 shutil.rmtree(path, ignore_errors=True)

@@ -52,7 +52,14 @@ def deno_binary() -> str:
         from deno import find_deno_bin
     except ImportError as exc:
         raise SandboxUnavailable("the wasm sandbox needs Deno: pip install deno") from exc
-    return str(find_deno_bin())
+    try:
+        found = str(find_deno_bin())
+    except (OSError, RuntimeError) as exc:  # the wheel is there, its binary is not
+        raise SandboxUnavailable(f"the deno wheel's binary is missing ({exc}): pip install --force-reinstall deno") \
+            from exc
+    if not os.access(found, os.X_OK):
+        raise SandboxUnavailable(f"{found} is missing or not executable: pip install --force-reinstall deno")
+    return found
 
 
 class PyodideCache:
@@ -164,6 +171,8 @@ class WasmLauncher:
         self.snapshot_dir = snapshot_dir
         # A start costs 0.4-3 s of CPU: the server keeps one guest started ahead unless [wasm] spare = false.
         self.keeps_spare = policy.wasm.spare
+        self.start_fix = (f"if Pyodide's files in {self.deno_dir} are damaged (a cut download, a full disk), delete "
+                          "that directory and run `rlm-mcp doctor --fix` to fetch them again")
         self._made_snapshot()  # starts making it now, in the background, if it is not there
 
     def _made_snapshot(self) -> Future[Path | None] | None:
