@@ -19,6 +19,7 @@
     │   ├── ProtocolViolation           the guest broke the wire protocol
     │   ├── SandboxClosed               used after close
     │   ├── GuestCallFailed             a prelude function called by the host raised
+    │   ├── SnapshotFailed              the wasm memory snapshot was not made (sessions start plain)
     │   └── PolicyError (ValueError)    the sandbox policy file is invalid
     ├── ContextError                    contexts/errors.py: text or files could not become a context
     │   ├── InvalidContextName

@@ -38,6 +38,8 @@ from anyio.abc import TaskGroup
 from ..config import Settings
 from ..errors import BadRequest, RlmMcpError, SessionLimitReached
 from ..memory import release_memory
+from ..sandbox import SpareKeeper
+from ..sandbox.prelude import PRELUDE
 from ..workers import SpendAccount
 from .session import ChildRLM, Session, launcher_for, new_trajectory
 
@@ -84,6 +86,7 @@ class SessionRegistry:
         self.records: dict[str, SessionRecord] = {}  # by handle
         self.accounts: dict[str, SpendAccount] = {}
         self.stopping: str | None = None  # why no session opens any more (the server is shutting down)
+        self.spares: SpareKeeper | None = None  # guests started ahead for the next new session (wasm)
         self._defaults: dict[str, str] = {}  # connection key -> the handle of its default session
         self._closed: OrderedDict[str, str] = OrderedDict()  # handle -> owner, of closed sessions
         self._run = secrets.token_hex(3)  # this run of the process: a restart makes older handles tell why
@@ -95,12 +98,19 @@ class SessionRegistry:
 
     async def choose_sandbox(self) -> None:
         """Make the sandbox choice now, at start-up, in a worker thread: probing the guest interpreter and a
-        test jail takes time the first session's start would otherwise wait for. A failure is left for that
+        test jail takes time the first session's start would otherwise wait for (wasm: fetching Pyodide if
+        RLM_HOME has none, and setting this run's memory snapshot in the making). Then, where the backend asks
+        for it, start the spare guest the next new session adopts. A failure is left for the first session's
         start to report."""
         try:
-            await anyio.to_thread.run_sync(launcher_for, self.settings, self.policy)
+            launcher = await anyio.to_thread.run_sync(launcher_for, self.settings, self.policy)
         except Exception as exc:
             log.info("sandbox not chosen at start-up (%s): the first session reports it", exc)
+            return
+        if launcher.keeps_spare and self.spares is None:
+            self.spares = SpareKeeper(launcher, self.policy, self.task_group, prelude=PRELUDE,
+                                      runtime_dir=self.settings.runtime_dir)
+            self.spares.fill()
 
     # --- finding and opening ---------------------------------------------------------------------
     async def default(self, connection: str, owner: str) -> SessionRecord:
@@ -130,7 +140,7 @@ class SessionRegistry:
         self._check_room(owner)
         session = Session.build(self.settings, self.policy, self.task_group, key=key, owner=owner,
                                 account=self.account(owner), trajectory=new_trajectory(self.settings, key),
-                                recurse=self.recurse)
+                                recurse=self.recurse, spares=self.spares)
         random = secrets.token_urlsafe(18)  # has no dots
         handle = f"{self.replica}.{self._run}.{random}" if self.replica else random
         record = SessionRecord(handle, owner, key, session, connection)
@@ -238,6 +248,9 @@ class SessionRegistry:
         for handle in list(self.records):
             with anyio.CancelScope(shield=True):
                 await self._close_logged(handle)
+        if self.spares is not None:
+            with anyio.CancelScope(shield=True):
+                await self.spares.aclose()
 
     async def _close_logged(self, handle: str) -> None:
         """Close one session; a failure is logged, never allowed to stop the caller's loop over sessions."""

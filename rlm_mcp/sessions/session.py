@@ -44,6 +44,8 @@ from ..sandbox import (
     RestoreNote,
     Sandbox,
     SandboxPolicy,
+    Spare,
+    SpareKeeper,
     create_launcher,
     new_data_dir,
 )
@@ -98,7 +100,10 @@ class Session:
     index: SessionIndex | None = None
     live: dict[str, LiveContext] = field(default_factory=dict)  # contexts that follow their files
     _attached: dict[str, str] = field(default_factory=dict)  # name -> fingerprint live in the REPL
+    spares: SpareKeeper | None = None  # the server's, where its backend keeps a guest started ahead (wasm)
     _sandbox: Sandbox | None = None
+    _spare: Spare | None = None  # claimed with the data directory, adopted when the REPL is first needed
+    _load_progress: ProgressCallback | None = None  # the progress of the load in flight (thread-side)
     _data_dir: Path | None = None
     _checkpoints: CheckpointStore | None = None
     _restored: RestoreNote | None = None  # the last restart's, until an exec reports it
@@ -108,11 +113,12 @@ class Session:
     def build(cls, settings: Settings, policy: SandboxPolicy, task_group: TaskGroup, *, key: str,
               owner: str = "stdio", account: SpendAccount | None = None, trajectory: TrajectoryLog | None = None,
               observer: Callable[[dict[str, Any]], None] | None = None, recurse: ChildRLM | None = None,
-              calls: WorkerCalls | None = None) -> Session:
+              calls: WorkerCalls | None = None, spares: SpareKeeper | None = None) -> Session:
         """The one way a session is built -- by the registry, for a child RLM (`child`), by the Python API:
-        its worker calls are passed in, or new ones drawing on the owner's `account`."""
+        its worker calls are passed in, or new ones drawing on the owner's `account`; `spares`, the server's
+        guests started ahead (wasm), when it keeps them."""
         return cls(key, settings, policy, task_group, calls or WorkerCalls.new(settings, account, trajectory),
-                   owner=owner, trajectory=trajectory, observer=observer, recurse=recurse)
+                   owner=owner, trajectory=trajectory, observer=observer, recurse=recurse, spares=spares)
 
     def child(self) -> Session:
         """A child RLM's session (rlm_query): its own REPL; the parent's dispatcher and trajectory, and one
@@ -123,8 +129,13 @@ class Session:
 
     @property
     def data_dir(self) -> Path:
+        """The directory the REPL reads the session's data from: the spare's when the server keeps one (its
+        guest was started with read access to it), else a new one. First used on the event loop (a claim
+        starts the next spare), never first in a worker thread."""
         if self._data_dir is None:
-            self._data_dir = new_data_dir(self.settings.runtime_dir)
+            self._spare = self.spares.claim() if self.spares is not None else None
+            spare_dir = self._spare.data_dir if self._spare is not None else None
+            self._data_dir = spare_dir or new_data_dir(self.settings.runtime_dir)
         return self._data_dir
 
     @property
@@ -150,19 +161,46 @@ class Session:
 
     async def ensure_started(self) -> Sandbox:
         if self._sandbox is None:
-            launcher = await anyio.to_thread.run_sync(launcher_for, self.settings, self.policy)
+            launcher = await anyio.to_thread.run_sync(launcher_for, self.settings, self.policy, self._report_start)
             callbacks: dict[str, Callback] = {
                 "llm_query": self.calls.llm_query, "llm_query_batched": self._llm_query_batched,
                 "rlm_query": self._rlm_query, "final": self._record_final,
                 "index": self.code_index().query, "grep": ContextSearch(self.contexts).query,
             }
             logged = {name: self._logged(name, callback) for name, callback in callbacks.items()}
-            self._sandbox = Sandbox(launcher, self.policy, self.data_dir, prelude=PRELUDE, callbacks=logged,
-                                    checkpoints=self.checkpoints)
-            await self._sandbox.start(self.task_group)
+            data_dir = self.data_dir  # claims the server's spare, if it keeps one
+            self._sandbox = await self._adopt_spare(logged)
+            if self._sandbox is None:
+                self._sandbox = Sandbox(launcher, self.policy, data_dir, prelude=PRELUDE, callbacks=logged,
+                                        checkpoints=self.checkpoints)
+                await self._sandbox.start(self.task_group)
+            elif not self._sandbox.alive:  # the spare died while it waited
+                await self._sandbox.restart()
         elif not self._sandbox.alive:
             await self._restart()
         return self._sandbox
+
+    def _report_start(self, done: int, total: int | None, message: str) -> None:
+        """Progress of a slow sandbox start (the first fetch of Pyodide), from the launcher's worker thread, to
+        the host call waiting for it: a load's progress, or an exec's."""
+        if self._load_progress is not None:
+            self._load_progress(done, total, message)
+        elif self.progress is not None and total:
+            try:
+                anyio.from_thread.run(self.progress, done, total, message)
+            except Exception:  # progress is advisory: a client that went away must not fail the start
+                log.debug("start progress not delivered", exc_info=True)
+
+    async def _adopt_spare(self, callbacks: dict[str, Callback]) -> Sandbox | None:
+        """The claimed spare's guest, started with the same prelude, now with this session's callbacks; None
+        when there is none or its start failed (the keeper logged why): the caller starts its own."""
+        spare, self._spare = self._spare, None
+        if spare is None:
+            return None
+        try:
+            return await spare.adopt(callbacks, self.checkpoints)
+        except Exception:
+            return None
 
     def _logged(self, name: str, callback: Callback) -> Callback:
         """A REPL callback whose failures (which the guest sees as its own error) also reach the server's
@@ -223,8 +261,9 @@ class Session:
         return ContentStore(self.settings.home / "store", self.settings.store_max_bytes)
 
     async def load_text(self, name: str, text: str) -> StoredContext:
+        data_dir = self.data_dir  # here on the event loop: a first use claims the spare, which starts the next
         stored = await anyio.to_thread.run_sync(
-            lambda: store_text(name, text, self.data_dir, self.content_store()))
+            lambda: store_text(name, text, data_dir, self.content_store()))
         self._stop_following(name)
         return await self._register(stored)
 
@@ -241,14 +280,22 @@ class Session:
             skip_paths=frozenset(os.path.realpath(path) for path in (self.settings.home, self.data_dir.parent)),
         )
         request = LoadRequest(name, list(sources), list(roots), limits, Path.cwd())
+        self._load_progress = on_progress  # the sandbox's start reports here too (a first Pyodide fetch)
+        try:
+            return await self._load_paths(request, on_progress, live)
+        finally:
+            self._load_progress = None
+
+    async def _load_paths(self, request: LoadRequest, on_progress: ProgressCallback | None,
+                          live: bool) -> StoredContext:
         if self._sandbox is None:
             self.task_group.start_soon(self._boot)  # the jail starts while the tree is walked
-        store = self.content_store()
+        store, data_dir = self.content_store(), self.data_dir  # the data directory claimed on the event loop
         stored, follower = await anyio.to_thread.run_sync(
-            lambda: open_context(request, self.data_dir, store, live=live, on_progress=on_progress))
-        self._stop_following(name)
+            lambda: open_context(request, data_dir, store, live=live, on_progress=on_progress))
+        self._stop_following(request.name)
         if follower is not None:
-            self.live[name] = follower
+            self.live[request.name] = follower
         return await self._register(stored)
 
     async def _boot(self) -> None:
@@ -417,7 +464,7 @@ class Session:
         one before it failed (nothing leaks); the first failure is raised afterwards."""
         failures: list[Exception] = []
         for step in (self._keep_live_versions, self._sandbox and self._sandbox.close,
-                     self.calls.aclose):
+                     self._spare and self._spare.discard, self.calls.aclose):
             try:
                 if step:
                     await step()
@@ -439,6 +486,8 @@ def new_trajectory(settings: Settings, key: str) -> TrajectoryLog:
     return TrajectoryLog(settings.home / "trajectories" / f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}.jsonl")
 
 
-def launcher_for(settings: Settings, policy: SandboxPolicy) -> Launcher:
-    """The configured sandbox's launcher (its probes are cached: the machine does not change)."""
-    return create_launcher(settings.sandbox, policy, settings.guest_python, home=settings.home)
+def launcher_for(settings: Settings, policy: SandboxPolicy, on_progress: ProgressCallback | None = None) -> Launcher:
+    """The configured sandbox's launcher (its probes are cached: the machine does not change); a first fetch
+    of Pyodide reports to `on_progress`."""
+    return create_launcher(settings.sandbox, policy, settings.guest_python, home=settings.home,
+                           on_progress=on_progress)
