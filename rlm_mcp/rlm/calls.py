@@ -35,7 +35,7 @@ def budget_limits(settings: Settings) -> BudgetLimits:
 
 
 def new_dispatcher(settings: Settings, session: Session) -> WorkerDispatcher:
-    backend = backend_for(settings.worker_model, settings.worker_api_base)
+    backend = backend_for(settings.worker_model, settings.worker_api_base, settings.worker_key())
     worker_settings = WorkerSettings(  # a process per call: fewer at once (RLM_CLI_CONCURRENCY)
         model=settings.worker_model,
         concurrency=settings.cli_concurrency if backend.process_per_call else settings.worker_concurrency,
