@@ -223,7 +223,8 @@ def test_the_command_takes_repeated_roots_and_refuses_with_a_clear_message(tmp_p
     assert missing.returncode == 2 and "does not exist" in missing.stderr
 
 
-def test_the_readme_carries_the_install_links() -> None:
-    readme = (REPO / "README.md").read_text()
+@pytest.mark.parametrize("page", ["README.md", "docs/install.md"])
+def test_the_docs_carry_the_install_links(page: str) -> None:
+    text = (REPO / page).read_text()
     for host, link in install_links().items():
-        assert link in readme, f"the README's {host} install link is out of date: {link}"
+        assert link in text, f"{page}'s {host} install link is out of date: {link}"
