@@ -21,6 +21,7 @@ import base64
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -220,7 +221,9 @@ class Outcome:
 
 
 def plan(host: Host, path: Path, server: ServerEntry) -> Outcome:
-    """What installing `server` into `path` would write, without writing anything."""
+    """What installing `server` into `path` would write, without writing anything. A symlinked file (dotfiles
+    kept in a repository) is planned, and later written, at its target, so the link stays a link."""
+    path = path.resolve() if path.is_symlink() else path
     before = path.read_bytes() if path.exists() else None
     if before is None:
         text = ""
@@ -239,11 +242,7 @@ def write(outcome: Outcome) -> Path | None:
     renamed over the old one. Returns the backup's path (None when there was no file to back up)."""
     path = outcome.path
     path.parent.mkdir(parents=True, exist_ok=True)
-    backup = None
-    if outcome.before is not None:
-        backup = path.with_name(f"{path.name}.rlm-mcp-{time.strftime('%Y%m%d-%H%M%S')}.bak")
-        backup.write_bytes(outcome.before)
-        shutil.copymode(path, backup)
+    backup = _backup(path, outcome.before) if outcome.before is not None else None
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
@@ -255,6 +254,23 @@ def write(outcome: Outcome) -> Path | None:
         Path(temporary).unlink(missing_ok=True)
         raise
     return backup
+
+
+def _backup(path: Path, content: bytes) -> Path:
+    """The old bytes in a new file beside `path`, created with its permissions (a 0600 file's copy is never
+    readable by others, not even for a moment) and never over an earlier backup."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    for attempt in range(100):
+        backup = path.with_name(f"{path.name}.rlm-mcp-{stamp}{f'-{attempt}' if attempt else ''}.bak")
+        try:
+            descriptor = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        except FileExistsError:
+            continue
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(content)
+        return backup
+    raise InstallError(f"could not back up {path}: 100 backups from {stamp} are already there; remove some")
 
 
 def config_path(host: Host, where: Where | None = None) -> Path:

@@ -228,3 +228,27 @@ def test_the_docs_carry_the_install_links(page: str) -> None:
     text = (REPO / page).read_text()
     for host, link in install_links().items():
         assert link in text, f"{page}'s {host} install link is out of date: {link}"
+
+
+def test_a_symlinked_file_is_written_at_its_target(home: Where, tmp_path: Path) -> None:
+    """Dotfiles kept in a repository: the link stays a link, the target gets the entry."""
+    target = tmp_path / "dotfiles" / "gemini-settings.json"
+    target.parent.mkdir()
+    target.write_text(json.dumps({"mcpServers": {"fs": OTHER}}))
+    path = config_path(HOSTS["gemini-cli"], home)
+    path.parent.mkdir(parents=True)
+    path.symlink_to(target)
+    install("gemini-cli", [Path(home.home)], where=home)
+    assert path.is_symlink() and path.resolve() == target
+    assert set(json.loads(target.read_text())["mcpServers"]) == {"fs", SERVER_NAME}
+    assert len(backups(target)) == 1
+
+
+def test_backups_never_overwrite_each_other(home: Where, tmp_path: Path) -> None:
+    path = config_path(HOSTS["cursor"], home)
+    path.parent.mkdir(parents=True)
+    path.write_text("{}")
+    for root in ("a", "b", "c"):  # three changes within the same second
+        (tmp_path / root).mkdir()
+        install("cursor", [tmp_path / root], where=home)
+    assert len(backups(path)) == 3
