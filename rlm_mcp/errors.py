@@ -22,6 +22,8 @@
     │   ├── InvalidContextName
     │   ├── SourceNotFound
     │   ├── OutsideAllowedRoots
+    │   ├── DeclaredRootOutside         contexts/boundary.py: an HTTP client's root outside the allowed ones
+    │   ├── UnusableRootUri
     │   └── ContextTooLarge
     ├── WorkerError                     workers/errors.py: a model call (root or worker) gave no answer
     │   ├── WorkerNotConfigured

@@ -16,9 +16,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import unquote, urlparse
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -36,7 +34,7 @@ from pydantic import Field, WithJsonSchema
 from . import __version__
 from .completions import install as install_completions
 from .config import Settings
-from .contexts import read_manifest
+from .contexts import Reader, read_manifest, read_scope
 from .errors import BadRequest, RlmMcpError
 from .handles import HandleRegistry, UnknownSession
 from .http import token_fingerprint
@@ -91,6 +89,12 @@ def caller(ctx: Context) -> str:
         return "stdio"
     token = headers.get("authorization", "")
     return f"token-{token_fingerprint(token)}" if token else "http"
+
+
+def reader_of(ctx: Context) -> Reader:
+    """Whose roots count when this request reads files (contexts/boundary.py): over stdio the user's own
+    editor, whose declared roots are trusted; over HTTP a token holder, held to RLM_ALLOWED_ROOTS."""
+    return Reader.LOCAL_CLIENT if ctx.headers is None else Reader.REMOTE_CLIENT
 
 
 def session_key(ctx: Context) -> str:
@@ -200,9 +204,10 @@ async def load_context(
     if text is not None:
         stored = await current.load_text(name, text)
     else:
-        sources = source or _paths_from_roots(roots) or [str(Path.cwd())]
-        allowed = list(state.settings.roots()) + [Path(p) for p in _paths_from_roots(roots)]
-        stored = await current.load_paths(name, sources, allowed, on_progress=_progress_reporter(ctx), live=live)
+        declared = [str(root.uri) for root in roots.roots] if roots else []
+        scope = read_scope(reader_of(ctx), state.settings.roots(), declared)
+        stored = await current.load_paths(name, source or list(scope.default_sources), list(scope.roots),
+                                          on_progress=_progress_reporter(ctx), live=live)
     sandbox = current.sandbox.backend if current.sandbox else ""
     return tool_result(ContextSummary.from_stored(stored, current.code_index().summary(stored.name), session=handle,
                                                   sandbox=sandbox, live=stored.name in current.live))
@@ -473,12 +478,6 @@ def _batch_progress(ctx: Context) -> Callable[[int, int], Awaitable[None]]:
             await ctx.report_progress(float(done), float(total), f"{done}/{total} worker calls")
 
     return report
-
-
-def _paths_from_roots(roots: ListRootsResult | None) -> list[str]:
-    if roots is None:
-        return []
-    return [unquote(urlparse(str(root.uri)).path) for root in roots.roots if str(root.uri).startswith("file://")]
 
 
 def _progress_reporter(ctx: Context) -> Callable[[int, int | None, str], None]:

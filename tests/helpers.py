@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.client.session import ListRootsFnT
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / ".tools"  # what `./dev.sh test` installs from npm: Node, the Inspector, conformance, Claude Code
@@ -51,7 +52,8 @@ def server_command() -> str:
 
 
 @asynccontextmanager
-async def stdio_client(env: dict[str, str], mode: str = "auto", cwd: Path = REPO) -> AsyncIterator[Client]:
+async def stdio_client(env: dict[str, str], mode: str = "auto", cwd: Path = REPO,
+                       list_roots: ListRootsFnT | None = None) -> AsyncIterator[Client]:
     params = StdioServerParameters(command=server_command(), args=[], env=env, cwd=str(cwd))
-    async with Client(params, mode=mode) as client:  # type: ignore[arg-type]
+    async with Client(params, mode=mode, list_roots_callback=list_roots) as client:  # type: ignore[arg-type]
         yield client

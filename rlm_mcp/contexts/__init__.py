@@ -9,8 +9,17 @@ written atomically under `store_dir/<name>/`. The sandbox maps the file read-onl
     stored.to_dict()   # the summary a model may see: sizes, languages, skips -- never the content
 """
 
+from .boundary import Reader, ReadScope, read_scope
 from .cas import ContentStore
-from .errors import ContextError, ContextTooLarge, InvalidContextName, OutsideAllowedRoots, SourceNotFound
+from .errors import (
+    ContextError,
+    ContextTooLarge,
+    DeclaredRootOutside,
+    InvalidContextName,
+    OutsideAllowedRoots,
+    SourceNotFound,
+    UnusableRootUri,
+)
 from .languages import language_of
 from .live import Change, LiveContext
 from .models import (
@@ -48,15 +57,19 @@ __all__ = [
     "ContentStore",
     "ContextError",
     "ContextTooLarge",
+    "DeclaredRootOutside",
     "FileSize",
     "InvalidContextName",
     "LiveContext",
     "LoadLimits",
     "OutsideAllowedRoots",
     "Previous",
+    "ReadScope",
+    "Reader",
     "SkipCounts",
     "SourceNotFound",
     "StoredContext",
+    "UnusableRootUri",
     "WalkSnapshot",
     "delete_stored",
     "files_of",
@@ -65,6 +78,7 @@ __all__ = [
     "load_stored",
     "open_watch",
     "read_manifest",
+    "read_scope",
     "reuse_stored",
     "store_paths",
     "store_text",

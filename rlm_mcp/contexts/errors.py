@@ -9,6 +9,8 @@ Error tree (a subtree of rlm_mcp.errors)::
     ├── InvalidContextName        the name cannot be used as a directory / REPL key
     ├── SourceNotFound            a path does not exist or a glob matched nothing
     ├── OutsideAllowedRoots       a source resolves (symlinks and `..` included) outside every allowed root
+    ├── DeclaredRootOutside       an HTTP client declared a workspace root outside RLM_ALLOWED_ROOTS
+    ├── UnusableRootUri           a client declared a root whose URI names no local path
     └── ContextTooLarge           more files or bytes than LoadLimits allows
 """
 
@@ -22,9 +24,11 @@ from ..errors import RlmMcpError
 __all__ = [
     "ContextError",
     "ContextTooLarge",
+    "DeclaredRootOutside",
     "InvalidContextName",
     "OutsideAllowedRoots",
     "SourceNotFound",
+    "UnusableRootUri",
 ]
 
 
@@ -77,6 +81,29 @@ class OutsideAllowedRoots(ContextError):
             f"{source!r}{via} is outside the allowed roots ({shown}). Add it with RLM_ALLOWED_ROOTS "
             "or load a path inside a root."
         )
+
+
+class DeclaredRootOutside(ContextError):
+    """A client over HTTP declared a workspace root outside RLM_ALLOWED_ROOTS (contexts/boundary.py): its
+    roots may choose among the allowed roots, never widen them, so nothing is read."""
+
+    def __init__(self, uri: str, resolved: Path, roots: Sequence[Path]) -> None:
+        super().__init__(
+            f"your client declared the workspace root {uri!r} (resolves to {resolved}), which is outside this "
+            f"server's RLM_ALLOWED_ROOTS ({', '.join(map(str, roots)) or 'none'}). Over HTTP a client's roots "
+            "may only pick among the allowed roots: pass `source` with a path inside one of them, or ask "
+            "whoever runs the server to add the directory to RLM_ALLOWED_ROOTS. Nothing was read.",
+        )
+        self.source, self.resolved, self.roots = uri, resolved, tuple(roots)
+
+
+class UnusableRootUri(ContextError):
+    """A client declared a root whose `file:` URI names no path of this machine."""
+
+    def __init__(self, uri: str, why: str) -> None:
+        super().__init__(f"your client declared the workspace root {uri!r}, but {why}: pass `source` with a "
+                         "path on the server instead. Nothing was read.")
+        self.uri = uri
 
 
 class ContextTooLarge(ContextError):

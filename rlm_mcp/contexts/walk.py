@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .boundary import within
 from .errors import ContextTooLarge, OutsideAllowedRoots, SourceNotFound
 from .ignore import IgnoreRules, rule_inputs, rules_for
 from .languages import BINARY_EXTENSIONS
@@ -150,7 +151,7 @@ class _Walker:
     def root_of(self, real: str) -> str | None:
         """The allowed root containing `real` (already resolved), or None."""
         for r in self.roots:
-            if _within(real, r):
+            if within(real, r):
                 return r
         return None
 
@@ -249,7 +250,7 @@ class _Walker:
                     continue
                 if max_depth is not None and max_depth <= 1:
                     continue
-                if real != e.path and (_within(real, self.source_root) or real in self.seen_dirs):
+                if real != e.path and (within(real, self.source_root) or real in self.seen_dirs):
                     # A link back into the tree being walked (its files come through their real
                     # path), a cycle, or a second way into a directory already walked.
                     res.symlinks += 1
@@ -304,11 +305,11 @@ def walk_sources(
                 _walk_glob(w, source, absolute, relative_base)
                 continue
             real = os.path.realpath(absolute)
-            if not os.path.exists(real):
-                raise SourceNotFound(source, Path(absolute))
-            root = w.root_of(real)
+            root = w.root_of(real)  # before any existence test: outside a root, nothing is told, not even that
             if root is None:
                 raise OutsideAllowedRoots(source, Path(real), [Path(r) for r in roots])
+            if not os.path.exists(real):
+                raise SourceNotFound(source, Path(absolute))
         except (SourceNotFound, OutsideAllowedRoots):
             if not missing_ok:
                 raise
@@ -338,7 +339,7 @@ def walk_sources(
 
 
 def _base_for(real: str, relative_base: str | None) -> str:
-    return relative_base if relative_base is not None and _within(real, relative_base) else real
+    return relative_base if relative_base is not None and within(real, relative_base) else real
 
 
 def _walk_glob(w: _Walker, source: str, absolute: str, relative_base: str | None) -> None:
@@ -347,11 +348,11 @@ def _walk_glob(w: _Walker, source: str, absolute: str, relative_base: str | None
     prefix = os.sep.join(parts[:first_magic]) or os.sep
     rest = parts[first_magic:]
     real = os.path.realpath(prefix)
-    if not os.path.isdir(real):
-        raise SourceNotFound(source, Path(prefix), is_glob=True)
     root = w.root_of(real)
     if root is None:
         raise OutsideAllowedRoots(source, Path(real), [Path(r) for r in w.roots])
+    if not os.path.isdir(real):
+        raise SourceNotFound(source, Path(prefix), is_glob=True)
     w.res.roots.append(real)
     w.res.bases.append(_base_for(real, relative_base))
     w.source_root = real
@@ -416,11 +417,6 @@ def _is_cache_dir(tag: str) -> bool:
             return handle.read(len(CACHEDIR_SIGNATURE)) == CACHEDIR_SIGNATURE
     except OSError:
         return False
-
-
-def _within(path: str, root: str) -> bool:
-    """True when resolved `path` is `root` or below it (string test on resolved paths)."""
-    return path == root or path.startswith(root if root.endswith(os.sep) else root + os.sep)
 
 
 def _biggest_dirs(cands: Sequence[Candidate], top: int = 5) -> list[tuple[str, int]]:

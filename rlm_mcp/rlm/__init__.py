@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 
 from ..config import Settings, load_settings
+from ..contexts import Reader, read_scope
 from ..errors import raising_ours
 from ..sandbox import SandboxPolicy
 from ..sessions import Session, new_trajectory
@@ -76,16 +77,16 @@ class RLM:
 
 
 async def load_into(session: Session, context: ContextInput) -> None:
-    """Text becomes the `main` context; paths are loaded as files (the caller named them, so they are allowed)."""
+    """Text becomes the `main` context; paths are loaded as files. The file boundary's Python-API rule
+    (contexts/boundary.py) applies: the caller named these paths, so they are allowed beside RLM_ALLOWED_ROOTS."""
     if context is None:
         return
     if isinstance(context, str) and not _looks_like_path(context):
         await session.load_text("main", context)
         return
     paths = [context] if isinstance(context, str | Path) else list(context)
-    resolved = [Path(p).expanduser().resolve() for p in paths]
-    roots = [*session.settings.roots(), *(p if p.is_dir() else p.parent for p in resolved)]
-    await session.load_paths("main", [str(p) for p in resolved], roots)
+    scope = read_scope(Reader.PYTHON_API, session.settings.roots(), [str(p) for p in paths])
+    await session.load_paths("main", list(scope.default_sources), list(scope.roots))
 
 
 def _looks_like_path(text: str) -> bool:
