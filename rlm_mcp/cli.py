@@ -126,13 +126,15 @@ def _with_worker_cli(settings: Settings, worker_cli: str) -> Settings:
 
 
 @main.command()
-@click.argument("host", type=click.Choice(list(INSTALL_HOSTS)))
+@click.argument("host", type=click.Choice(list(INSTALL_HOSTS)), metavar="HOST")
 @click.option("--root", "roots", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A folder the server may read (repeat for several; default: the current directory).")
 @click.option("--print", "dry_run", is_flag=True, help="Show the file it would write, and write nothing.")
 def install(host: str, roots: tuple[Path, ...], dry_run: bool) -> None:
-    """Add rlm-mcp to HOST's MCP configuration (merged with the servers there, backed up first; running it
-    again changes nothing). Example: rlm-mcp install claude-desktop --root ~/src --root ~/notes
+    """Add rlm-mcp to HOST's MCP configuration file: claude-desktop, claude-code, cursor, vscode, codex or
+    gemini-cli. Merged with the servers there, backed up first; running it again changes nothing.
+
+    Example: rlm-mcp install claude-desktop --root ~/src --root ~/notes
     """
     from .install import install as run_install
 
