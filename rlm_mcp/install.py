@@ -292,7 +292,15 @@ def install(host_name: str, roots: list[Path], *, dry_run: bool = False, where: 
     backup = write(outcome)
     action = "updated rlm in" if outcome.replaced else "added rlm to"
     saved = f" (the previous file is saved as {backup.name})" if backup else ""
-    return f"{host.title}: {action} {path}{saved}. {host.then}"
+    return f"{host.title}: {action} {path}{saved}. {host.then}{_transient_warning()}"
+
+
+def _transient_warning() -> str:
+    """uvx runs a command from uv's cache, which uv may clean: an entry pointing there breaks later."""
+    if "archive-v0" not in Path(sys.executable).parts:
+        return ""
+    return ("\nWarning: this rlm-mcp runs from uv's cache (uvx), which uv may clean. Install it to stay "
+            "(`uv tool install .` or `pipx install .`) and run `rlm-mcp install` from there.")
 
 
 def install_links(command: str = "rlm-mcp") -> dict[str, str]:
