@@ -252,3 +252,10 @@ def test_backups_never_overwrite_each_other(home: Where, tmp_path: Path) -> None
         (tmp_path / root).mkdir()
         install("cursor", [tmp_path / root], where=home)
     assert len(backups(path)) == 3
+
+
+def test_an_install_from_uvx_cache_is_warned_about(home: Where, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`uvx --from . rlm-mcp install ...` would write a path inside uv's cache, which uv may clean."""
+    monkeypatch.setattr("sys.executable", "/home/ada/.cache/uv/archive-v0/Xa1b2/bin/python")
+    message = install("cursor", [Path(home.home)], where=home)
+    assert "Warning: this rlm-mcp runs from uv's cache" in message and "uv tool install" in message
