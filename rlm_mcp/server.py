@@ -202,13 +202,12 @@ async def load_context(
         current = await current_session(ctx, session)
         handle = session or state.handles.handle_of(current, caller(ctx))
     if text is not None:
-        stored = await current.load_text(name, text, _start_progress(ctx))
+        stored = await current.load_text(name, text)
     else:
         declared = [str(root.uri) for root in roots.roots] if roots else []
         scope = read_scope(reader_of(ctx), state.settings.roots(), declared)
         stored = await current.load_paths(name, source or list(scope.default_sources), list(scope.roots),
-                                          on_progress=_progress_reporter(ctx), live=live,
-                                          on_start=_start_progress(ctx))
+                                          on_progress=_progress_reporter(ctx), live=live)
     sandbox = current.sandbox.backend if current.sandbox else ""
     return tool_result(ContextSummary.from_stored(stored, current.code_index().summary(stored.name), session=handle,
                                                   sandbox=sandbox, live=stored.name in current.live))
@@ -231,7 +230,7 @@ async def exec_code(
     Returns stdout, stderr, changed variables with types and sizes, and elapsed time.
     """
     current = await current_session(ctx, session)
-    outcome = await current.exec(code, timeout_s, _progress_forwarder(ctx), on_start=_start_progress(ctx))
+    outcome = await current.exec(code, timeout_s, _progress_forwarder(ctx))
     report = ExecReport.build(outcome.result, restarted=outcome.restarted, final_answer=outcome.final_answer,
                               worker_usage=outcome.worker_usage, context_changed=outcome.context_note)
     return tool_result(report, is_error=report.status != "ok")
@@ -467,15 +466,6 @@ def _progress_forwarder(ctx: Context) -> Callable[[int, int, str], Awaitable[Non
 
     async def forward(done: int, total: int, message: str) -> None:
         await ctx.report_progress(float(done), float(total), message)
-
-    return forward
-
-
-def _start_progress(ctx: Context) -> Callable[[float, str], Awaitable[None]]:
-    """A slow sandbox start (the first Pyodide fetch) told to the client: seconds waited so far, no total."""
-
-    async def forward(elapsed: float, message: str) -> None:
-        await ctx.report_progress(elapsed, None, message)
 
     return forward
 

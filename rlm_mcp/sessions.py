@@ -12,13 +12,12 @@ neither the sessions nor the model budget of the others.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
 import shutil
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,14 +32,10 @@ from .indexing import SessionIndex
 from .memory import release_memory
 from .prelude import PRELUDE
 from .sandbox import ExecResult, Launcher, Sandbox, SandboxPolicy, create_launcher, new_data_dir
-from .sandbox.wasm import pyodide_fetching
 from .search import ContextSearch
 from .workers import SpendAccount, TrajectoryLog, Usage
 
 log = logging.getLogger(__name__)
-# Told about a slow sandbox start -- the first Pyodide fetch above all -- every START_TICK_S: (seconds, message).
-StartProgress = Callable[[float, str], Awaitable[None]]
-START_TICK_S = 1.0
 
 ProgressCallback = Callable[[int, int | None, str], None]
 Callback = Callable[[Any], Awaitable[Any]]
@@ -168,18 +163,17 @@ class Session:
         """The store under RLM_HOME shared by every server and session of this user."""
         return ctx_store.ContentStore(self.settings.home / "store", self.settings.store_max_bytes)
 
-    async def load_text(self, name: str, text: str, on_start: StartProgress | None = None) -> ctx_store.StoredContext:
+    async def load_text(self, name: str, text: str) -> ctx_store.StoredContext:
         stored = await anyio.to_thread.run_sync(
             lambda: ctx_store.store_text(name, text, self.data_dir, self.content_store()))
         self._stop_following(name)
-        return await self._register(stored, on_start)
+        return await self._register(stored)
 
     async def load_paths(
         self, name: str, sources: Sequence[str], roots: Sequence[Path], on_progress: ProgressCallback | None = None,
-        live: bool = True, on_start: StartProgress | None = None,
+        live: bool = True,
     ) -> ctx_store.StoredContext:
-        """Store the sources; with `live`, the context then follows them (see `refresh`). `on_start` hears about
-        a slow sandbox start the load waits for (see `_telling_a_slow_start`)."""
+        """Store the sources; with `live`, the context then follows them (see `refresh`)."""
         limits = ctx_store.LoadLimits(
             max_file_bytes=self.settings.max_file_bytes,
             max_total_bytes=self.settings.max_context_bytes,
@@ -224,7 +218,7 @@ class Session:
         self._stop_following(name)
         if follower is not None:
             self.live[name] = follower
-        return await self._register(stored, on_start)
+        return await self._register(stored)
 
     async def _boot(self) -> None:
         """Start the sandbox ahead of the load that needs it. A failure is that load's to report: its
@@ -293,38 +287,8 @@ class Session:
                 checked.append((name, None, exc))
         return checked
 
-    @contextlib.asynccontextmanager
-    async def _telling_a_slow_start(self, on_start: StartProgress | None) -> AsyncIterator[None]:
-        """While the block waits for this session's sandbox to come up, tell `on_start` every second what it is
-        waiting for: a first start on macOS or Windows fetches Pyodide (~12 MB) before anything can run, and a
-        client that hears nothing for that long may give up. Quiet once the sandbox runs."""
-        if on_start is None or self._sandbox is not None:
-            yield
-            return
-
-        async def tick() -> None:
-            started = time.monotonic()
-            while self._sandbox is None:
-                fetching, elapsed = pyodide_fetching(), time.monotonic() - started
-                if fetching or elapsed >= START_TICK_S:  # a fetch is told at once, a plain start once it is slow
-                    what = ("fetching Pyodide, the WebAssembly sandbox's Python (about 12 MB, once)" if fetching
-                            else "starting the sandbox")
-                    try:
-                        await on_start(elapsed, f"{what}: {elapsed:.0f} s")
-                    except Exception:  # progress is advisory: a client that went away must not fail the call
-                        log.debug("start progress not sent", exc_info=True)
-                await anyio.sleep(START_TICK_S)
-
-        async with anyio.create_task_group() as group:
-            group.start_soon(tick)
-            try:
-                yield
-            finally:
-                group.cancel_scope.cancel()
-
-    async def _register(self, stored: ctx_store.StoredContext,
-                        on_start: StartProgress | None = None) -> ctx_store.StoredContext:
-        async with self._telling_a_slow_start(on_start), self._lock:
+    async def _register(self, stored: ctx_store.StoredContext) -> ctx_store.StoredContext:
+        async with self._lock:
             self.touch()
             sandbox = await self.ensure_started()
             sandbox.check_capacity(stored.bytes, f"context {stored.name!r}")
@@ -358,11 +322,10 @@ class Session:
     # --- code ------------------------------------------------------------------------------
     async def exec(self, code: str, timeout_s: float | None = None,
                    progress: Callable[[int, int, str], Awaitable[None]] | None = None,
-                   tags: dict[str, Any] | None = None, on_start: StartProgress | None = None) -> ExecOutcome:
+                   tags: dict[str, Any] | None = None) -> ExecOutcome:
         """Run code; `progress` receives worker-batch progress while this exec runs; `tags` (such as the
-        RLM loop's iteration) go into the trajectory's record of this exec, the one record of it; `on_start`
-        hears about a slow sandbox start the exec waits for."""
-        async with self._telling_a_slow_start(on_start), self._lock:
+        RLM loop's iteration) go into the trajectory's record of this exec, the one record of it."""
+        async with self._lock:
             self.progress = progress
             try:
                 note = await self._refresh()

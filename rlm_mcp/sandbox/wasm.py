@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import subprocess
-import threading
 from pathlib import Path
 
 from ..filelock import exclusive
@@ -83,21 +82,8 @@ class PyodideCache:
         found = self.find()
         if found is not None:
             return found
-        _fetching.add(threading.get_ident())
-        try:
-            with exclusive(self.deno_dir.parent / "pyodide-fetch.lock"):
-                return self.find() or self.fetch()
-        finally:
-            _fetching.discard(threading.get_ident())
-
-
-_fetching: set[int] = set()  # the threads of this process fetching Pyodide, or waiting for another's fetch
-
-
-def pyodide_fetching() -> bool:
-    """Whether a sandbox start in this process is fetching Pyodide (or waiting for a fetch) right now: what a
-    session tells a client that waits for its first start (sessions.py)."""
-    return bool(_fetching)
+        with exclusive(self.deno_dir.parent / "pyodide-fetch.lock"):
+            return self.find() or self.fetch()
 
 
 class WasmLauncher:
