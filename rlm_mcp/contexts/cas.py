@@ -41,7 +41,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..filelock import exclusive
 from .walk import CACHEDIR_SIGNATURE, CACHEDIR_TAG
 
 __all__ = ["ContentStore"]
@@ -198,8 +197,22 @@ class ContentStore:
             if old or child.name.startswith("evicted-") or (pid is not None and not _alive(pid)):
                 discard(Path(child.path))
 
-    def _locked(self) -> contextlib.AbstractContextManager[None]:
-        return exclusive(self.root / ".lock")
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            if os.name == "nt":  # Windows: a byte-range lock, retried by the C runtime for up to 10 s
+                import msvcrt
+
+                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
 
 def link_entry(entry: Path, into: Path) -> None:

@@ -16,7 +16,6 @@ import os
 import subprocess
 from pathlib import Path
 
-from ..filelock import exclusive
 from .errors import SandboxUnavailable
 from .launch import GUEST_RUNTIME_DIR, JAIL_DATA_DIR, JAIL_RUNTIME_DIR, LaunchPlan, jail_data_path
 from .policy import SandboxPolicy
@@ -77,13 +76,7 @@ class PyodideCache:
         return found
 
     def ensure(self) -> Path:
-        """The cached Pyodide, fetched first if missing -- once: a server's start-up and its first session, or
-        two servers starting together on an empty RLM_HOME, wait for one fetch instead of running one each."""
-        found = self.find()
-        if found is not None:
-            return found
-        with exclusive(self.deno_dir.parent / "pyodide-fetch.lock"):
-            return self.find() or self.fetch()
+        return self.find() or self.fetch()
 
 
 class WasmLauncher:
