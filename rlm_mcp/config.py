@@ -52,6 +52,8 @@ class Settings(BaseModel):
     home: Path = Field(default_factory=lambda: _default_home(), description="cache, index and trajectory logs")
     max_sessions: int = Field(8, ge=1, le=1000, description="concurrent sessions (HTTP clients)")
     session_idle_s: float = Field(3600.0, gt=0, description="idle sessions are closed after this")
+    checkpoint_max_mb: int = Field(1024, ge=0, description="cap on one session's checkpoint of REPL variables "
+                                   "(RLM_HOME/sessions); a variable that would pass it is not saved, by name")
 
     # --- workers ---
     worker_model: str | None = Field(None, description="model for llm_query: a litellm model string (e.g. "

@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, Field, field_serializer
 
 from .contexts import StoredContext
-from .sandbox import ExecResult
+from .sandbox import CheckpointStore, ExecResult, RestoreNote
 from .shaping import cap_text, fit
 from .workers import Usage
 
@@ -133,15 +133,28 @@ class ExecReport(Report):
     error: str | None = None
     variables: list[VariableModel] = Field(default_factory=list, description="variables created or changed")
     elapsed_s: float
-    restarted: bool = Field(False, description="the REPL was restarted: variables lost, contexts re-attached")
+    restarted: bool = Field(False, description="the REPL was restarted: contexts re-attached, saved variables "
+                            "restored (see `restored`)")
+    restored: list[str] = Field(default_factory=list, description="after a restart: variables the checkpoint "
+                                "brought back")
+    not_restored: dict[str, str] = Field(default_factory=dict, description="after a restart: variables that "
+                                         "could not be brought back, and why")
+    not_saved: dict[str, str] = Field(default_factory=dict, description="variables this run created or changed "
+                                      "that the checkpoint could not keep (a restart would lose them), and why")
     final_answer: str | None = Field(None, description="set when the code called FINAL(...) or FINAL_VAR(...)")
     worker_usage: Usage = Field(default_factory=Usage)
     context_changed: str | None = Field(None, description=CONTEXT_CHANGED)
 
     @classmethod
     def build(cls, result: ExecResult, *, restarted: bool, final_answer: str | None,
-              worker_usage: Usage | None = None, context_changed: str | None = None) -> ExecReport:
+              worker_usage: Usage | None = None, context_changed: str | None = None,
+              restored: RestoreNote | None = None) -> ExecReport:
+        not_saved = dict(result.checkpoint.unsaved) if result.checkpoint else {}
+        if result.checkpoint and result.checkpoint.error:
+            not_saved["(all)"] = result.checkpoint.error
+        restored = restored or RestoreNote()
         return cls(
+            restored=list(restored.restored), not_restored=dict(restored.failed), not_saved=not_saved,
             status=result.status, stdout=result.stdout.text, stderr=result.stderr.text,
             stdout_cut_chars=result.stdout.cut_chars, stderr_cut_chars=result.stderr.cut_chars,
             error=result.error, elapsed_s=round(result.elapsed_s, 3), restarted=restarted,
@@ -170,7 +183,13 @@ class ExecReport(Report):
         if self.status != "ok":
             parts.append(f"[{self.status}] {self.error or ''}".rstrip())
         if self.restarted:
-            parts.append("[the REPL was restarted: variables are gone, loaded contexts are attached again]")
+            kept = f"variables restored: {', '.join(self.restored)}" if self.restored else "no variables saved"
+            parts.append(f"[the REPL was restarted: loaded contexts are attached again; {kept}]")
+        if self.not_restored:
+            parts.append("[not restored] " + "; ".join(f"{name}: {why}" for name, why in self.not_restored.items()))
+        if self.not_saved:
+            parts.append("[not saved: a restart would lose] "
+                         + "; ".join(f"{name}: {why}" for name, why in self.not_saved.items()))
         if self.variables:
             parts.append("[vars] " + ", ".join(
                 f"{v.name}: {v.type}" + (f"[{v.size}]" if v.size is not None else "") for v in self.variables
@@ -198,6 +217,25 @@ class ContextBrief(BaseModel):
     index: str = Field(description="The code index: building (with progress), ready, failed or none.")
 
 
+class CheckpointBrief(BaseModel):
+    """The session's checkpoint: what a restarted REPL gets back, and what it would not."""
+
+    variables: int = Field(description="variables saved")
+    bytes: int
+    max_bytes: int = Field(description="RLM_CHECKPOINT_MAX_MB")
+    not_saved: dict[str, str] = Field(default_factory=dict, description="variables that could not be saved, and why")
+
+    @classmethod
+    def of(cls, store: CheckpointStore) -> CheckpointBrief:
+        return cls(variables=len(store.sizes), bytes=store.total_bytes, max_bytes=store.max_bytes,
+                   not_saved=dict(store.unsaved))
+
+    def text(self) -> str:
+        lost = "; ".join(f"{name}: {why}" for name, why in self.not_saved.items())
+        return (f"Checkpoint: {self.variables} variables, {self.bytes:,} of {self.max_bytes:,} bytes"
+                + (f"; not saved (a restart would lose them): {lost}." if lost else "."))
+
+
 class SessionReport(Report):
     """What the session tool returns."""
 
@@ -218,6 +256,7 @@ class SessionReport(Report):
                                   "(workers, sub_query, rlm_complete's root, child RLMs), tokens, USD, seconds")
     worker_model: str | None = None
     action: str = "status"
+    checkpoint: CheckpointBrief | None = Field(None, description="the REPL variables saved for a restart")
 
     @field_serializer("spent")
     def _spent_so_far(self, spent: dict[str, Any]) -> dict[str, Any]:
@@ -234,6 +273,7 @@ class SessionReport(Report):
             f"{self.restarts} restarts). Workers: {usage.calls} calls, {usage.tokens_in + usage.tokens_out:,} tokens, "
             f"cost {cost} (model: {self.worker_model or 'not configured'}). All model calls: {self.spent or 'none'}. "
             f"Limits: {self.limits}." + (f" Handle: {self.handle!r} (pass it as `session`)." if self.handle else "")
+            + (f" {self.checkpoint.text()}" if self.checkpoint else "")
         )
 
 

@@ -232,7 +232,8 @@ async def exec_code(
     current = await current_session(ctx, session)
     outcome = await current.exec(code, timeout_s, _progress_forwarder(ctx))
     report = ExecReport.build(outcome.result, restarted=outcome.restarted, final_answer=outcome.final_answer,
-                              worker_usage=outcome.worker_usage, context_changed=outcome.context_note)
+                              worker_usage=outcome.worker_usage, context_changed=outcome.context_note,
+                              restored=outcome.restored)
     return tool_result(report, is_error=report.status != "ok")
 
 

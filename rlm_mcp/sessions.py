@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
 import shutil
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -31,7 +32,16 @@ from .errors import RlmMcpError, SessionLimitReached, UnknownContext
 from .indexing import SessionIndex
 from .memory import release_memory
 from .prelude import PRELUDE
-from .sandbox import ExecResult, Launcher, Sandbox, SandboxPolicy, create_launcher, new_data_dir
+from .sandbox import (
+    CheckpointStore,
+    ExecResult,
+    Launcher,
+    RestoreNote,
+    Sandbox,
+    SandboxPolicy,
+    create_launcher,
+    new_data_dir,
+)
 from .search import ContextSearch
 from .workers import SpendAccount, TrajectoryLog, Usage
 
@@ -65,6 +75,7 @@ class ExecOutcome:
     final_answer: str | None = None
     worker_usage: Usage = field(default_factory=Usage)
     context_note: str | None = None  # live contexts that changed since the last call
+    restored: RestoreNote | None = None  # after a restart: the variables the checkpoint brought back
 
 
 @dataclass(slots=True)
@@ -98,6 +109,8 @@ class Session:
     _attached: dict[str, str] = field(default_factory=dict)  # name -> fingerprint live in the REPL
     _sandbox: Sandbox | None = None
     _data_dir: Path | None = None
+    _checkpoints: CheckpointStore | None = None
+    _restored: RestoreNote | None = None  # the last restart's, until an exec reports it
     _lock: anyio.Lock = field(default_factory=anyio.Lock)
 
     @property
@@ -109,6 +122,15 @@ class Session:
     @property
     def sandbox(self) -> Sandbox | None:
         return self._sandbox
+
+    @property
+    def checkpoints(self) -> CheckpointStore:
+        """The REPL variables this session keeps under RLM_HOME/sessions (guest-written, never unpickled here).
+        The directory's name is random: until handles outlive the server, nothing looks for it after close."""
+        if self._checkpoints is None:
+            directory = self.settings.home / "sessions" / secrets.token_hex(12) / "checkpoint"
+            self._checkpoints = CheckpointStore(directory, self.settings.checkpoint_max_mb * 2**20)
+        return self._checkpoints
 
     def touch(self) -> None:
         self.last_used = time.monotonic()
@@ -123,7 +145,8 @@ class Session:
             callbacks["index"] = self.code_index().query
             callbacks["grep"] = ContextSearch(self.contexts).query
             logged = {name: self._logged(name, callback) for name, callback in callbacks.items()}
-            self._sandbox = Sandbox(launcher, self.policy, self.data_dir, prelude=PRELUDE, callbacks=logged)
+            self._sandbox = Sandbox(launcher, self.policy, self.data_dir, prelude=PRELUDE, callbacks=logged,
+                                    checkpoints=self.checkpoints)
             await self._sandbox.start(self.task_group)
         elif not self._sandbox.alive:
             await self._restart()
@@ -146,12 +169,18 @@ class Session:
         return call
 
     async def _restart(self) -> None:
+        """A fresh REPL with the contexts attached again, then the variables of the checkpoint restored."""
         assert self._sandbox is not None
         await self._sandbox.restart()
         self._attached.clear()
         self.usage.restarts += 1
         for stored in self.contexts.values():
             await self._attach(stored)
+        self._restored = await self._sandbox.restore()
+        if self._restored.failed.get("(all)"):  # the restore killed its REPL, which started again without contexts
+            self._attached.clear()
+            for stored in self.contexts.values():
+                await self._attach(stored)
 
     async def _record_final(self, payload: Any) -> bool:
         answer = payload.get("answer") if isinstance(payload, dict) else None
@@ -352,12 +381,11 @@ class Session:
         self.usage.execs += 1
         self.usage.exec_seconds += result.elapsed_s
         self.usage.timeouts += result.status == "timeout"
-        restarted = False
         if result.status in ("killed", "sandbox_fault"):
             await self._restart()
-            restarted = True
-        return ExecOutcome(result=result, restarted=restarted, final_answer=self.final_answer,
-                           worker_usage=worker_usage)
+        restored, self._restored = self._restored, None  # this restart's, or one this exec's start needed
+        return ExecOutcome(result=result, restarted=restored is not None, final_answer=self.final_answer,
+                           worker_usage=worker_usage, restored=restored)
 
     def record(self, event: dict[str, Any]) -> None:
         if self.trajectory is not None:
@@ -375,8 +403,10 @@ class Session:
                     await anyio.to_thread.run_sync(ctx_store.delete_stored, name, self.data_dir)
                     self.code_index().drop(name)
                 self.contexts.clear()
+            self.checkpoints.clear()
             if self._sandbox is not None:
                 await self._restart()
+                self._restored = None
             if self.extension is not None:
                 self.extension.on_reset()
             self.final_answer = None
@@ -396,6 +426,8 @@ class Session:
             self.trajectory.close()
         if self._data_dir is not None:
             shutil.rmtree(self._data_dir, ignore_errors=True)
+        if self._checkpoints is not None:
+            shutil.rmtree(self._checkpoints.directory.parent, ignore_errors=True)
         if failures:
             raise failures[0]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import BadRequest
-from ..models import AnswerModel, ContextBrief, RLMReport, SessionReport, SubQueryReport
+from ..models import AnswerModel, CheckpointBrief, ContextBrief, RLMReport, SessionReport, SubQueryReport
 from ..sessions import Callback, Session
 from ..workers import Budget, BudgetLimits, Usage, WorkerDispatcher, WorkerSettings, backend_for
 from ..workers.dispatcher import Progress
@@ -172,7 +172,8 @@ def status_report(session: Session, action: str, handle: str) -> SessionReport:
                 "max_worker_calls": settings.max_worker_calls, "max_cost_usd": settings.max_cost_usd,
                 "max_tokens": settings.max_tokens, "max_depth": settings.max_depth, "max_wall_s": settings.max_wall_s,
                 "session_idle_s": settings.session_idle_s},
-        worker_model=settings.worker_model, action=action, **spending,
+        worker_model=settings.worker_model, action=action, checkpoint=CheckpointBrief.of(session.checkpoints),
+        **spending,
     )
 
 

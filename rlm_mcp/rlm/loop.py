@@ -192,7 +192,7 @@ class RLMLoop:
         await self.notify(iteration, "running code")
         outcome = await self.session.exec(code, self.limits.exec_timeout_s, tags={"iteration": iteration})
         report = ExecReport.build(outcome.result, restarted=outcome.restarted, final_answer=outcome.final_answer,
-                                  context_changed=outcome.context_note)
+                                  context_changed=outcome.context_note, restored=outcome.restored)
         text = report.text()
         if len(text) > OUTPUT_BUDGET_CHARS:
             half = OUTPUT_BUDGET_CHARS // 2

@@ -3,12 +3,14 @@
 This component knows nothing of MCP, LLMs or code indexes: it starts a guest interpreter under
 nsjail, or as WebAssembly under Deno where nsjail cannot run (or, when asked for by name, without
 isolation), runs code in it with timeouts, moves data in through a read-only data directory, and
-answers the guest's callbacks with host functions.
+answers the guest's callbacks with host functions, and keeps checkpoints of the REPL's variables that
+the guest writes and reads (the host stores them, never unpickles them).
 """
 
 from __future__ import annotations
 
 from .backends import SandboxKind, create_launcher, nsjail_problem
+from .checkpoints import CheckpointNote, CheckpointStore, RestoreNote
 from .datadir import new_data_dir
 from .errors import (
     GuestCallFailed,
@@ -29,6 +31,8 @@ from .wasm import PyodideCache, WasmLauncher
 
 __all__ = [
     "CapturedText",
+    "CheckpointNote",
+    "CheckpointStore",
     "ExecResult",
     "ExecStatus",
     "GuestCallFailed",
@@ -38,6 +42,7 @@ __all__ = [
     "PolicyError",
     "ProtocolViolation",
     "PyodideCache",
+    "RestoreNote",
     "Sandbox",
     "SandboxClosed",
     "SandboxCrashed",

@@ -6,6 +6,7 @@ says where the data directory appears inside the guest. The REPL (repl.py) owns 
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import shutil
@@ -30,6 +31,8 @@ from .policy import SandboxPolicy
 GUEST_RUNTIME_DIR = Path(__file__).with_name("guest")
 JAIL_RUNTIME_DIR = "/rlm/guest"
 JAIL_DATA_DIR = "/rlm/data"
+JAIL_LIB_DIR = "/rlm/lib"  # libraries the guest runtime imports itself (guest/runtime.py puts it on sys.path)
+GUEST_LIBRARIES = ("cloudpickle",)  # pure-Python packages, mounted read-only from this installation
 GUEST_FLAGS = ("-I", "-S", "-B")  # isolated mode, no site-packages, no bytecode writes
 
 
@@ -112,6 +115,15 @@ def linked_libraries(binary: str) -> dict[str, str | None] | None:
     return parse_ldd(completed.stdout)
 
 
+def guest_library_mounts() -> list[tuple[str, str]]:
+    """(host directory, guest directory) of each library in GUEST_LIBRARIES."""
+    mounts = []
+    for name in GUEST_LIBRARIES:
+        module = importlib.import_module(name)
+        mounts.append((str(Path(module.__file__ or "").parent), f"{JAIL_LIB_DIR}/{name}"))
+    return mounts
+
+
 def jail_data_path(host_path: Path, data_dir: Path) -> str:
     """Where a file of the data directory appears inside an isolated guest (nsjail and wasm alike)."""
     return f"{JAIL_DATA_DIR}/{host_path.relative_to(data_dir).as_posix()}"
@@ -185,6 +197,7 @@ class NsjailLauncher:
             MountPt(dst="/tmp", fstype="tmpfs", rw=True, is_dir=True, nosuid=True, nodev=True,
                     options=f"size={self.policy.limits.tmp_size_mb}m"),
             MountPt(src=str(GUEST_RUNTIME_DIR), dst=JAIL_RUNTIME_DIR, is_bind=True, rw=False, is_dir=True),
+            *(MountPt(src=src, dst=dst, is_bind=True, rw=False, is_dir=True) for src, dst in guest_library_mounts()),
             _data_mount(data_dir),
         ]
         return mounts
@@ -221,6 +234,7 @@ class UnisolatedLauncher:
         workdir = Path(tempfile.mkdtemp(prefix="rlm-unisolated-"))
         env = dict(var.split("=", 1) for var in self.policy.environment.vars)
         env["HOME"] = str(workdir)
+        env["RLM_GUEST_LIB"] = os.path.dirname(guest_library_mounts()[0][0])
         return LaunchPlan(
             argv=[self.interpreter.executable, *GUEST_FLAGS, str(GUEST_RUNTIME_DIR / "runtime.py")],
             env=env,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import itertools
 import json
 import logging
@@ -26,6 +27,7 @@ from anyio.abc import Process, TaskGroup
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ..errors import BadRequest
+from .checkpoints import CheckpointStore, RestoreNote
 from .datadir import unreachable_reason
 from .errors import GuestCallFailed, ProtocolViolation, SandboxClosed, SandboxCrashed, SandboxStartError
 from .launch import Launcher
@@ -46,7 +48,8 @@ class Sandbox:
 
     `prelude` is helper code run at every (re)start; the names it defines are reserved and restored
     after each exec. `callbacks` are the host functions guest code may call through
-    `_rlm_callback(name, payload)`.
+    `_rlm_callback(name, payload)`. With `checkpoints`, the variables each exec creates or changes are
+    saved by the guest into that store, and `restore()` brings them back into a restarted REPL.
     """
 
     def __init__(
@@ -57,12 +60,16 @@ class Sandbox:
         *,
         prelude: str = "",
         callbacks: Mapping[str, Callback] | None = None,
+        checkpoints: CheckpointStore | None = None,
     ) -> None:
         self.launcher = launcher
         self.policy = policy
         self.data_dir = data_dir
         self.prelude = prelude
         self.callbacks = dict(callbacks or {})
+        self.checkpoints = checkpoints
+        if checkpoints is not None:
+            self.callbacks["checkpoint_part"] = checkpoints.receive_part
         self.guest_info: dict[str, Any] = {}
         self.starts = 0
         self._process: Process | None = None
@@ -185,6 +192,8 @@ class Sandbox:
         timeout = timeout_s if timeout_s is not None else self.policy.limits.exec_timeout_s
         started = time.perf_counter()
         request = {"op": "exec", "code": code, "timeout_s": timeout, "max_output": max_output_chars}
+        if self.checkpoints is not None:
+            request["checkpoint"] = self.checkpoints.request()
         try:
             reply = await self._request(request, deadline_s=timeout + self.policy.limits.hard_kill_grace_s)
         except TimeoutError:
@@ -199,7 +208,33 @@ class Sandbox:
             return _dead_result("killed", f"{exc}; its variables are lost", started)
         except ProtocolViolation as exc:
             return _dead_result("sandbox_fault", str(exc), started)
-        return _exec_result(reply)
+        result = _exec_result(reply)
+        if self.checkpoints is not None:
+            result = dataclasses.replace(result, checkpoint=self.checkpoints.commit(reply.get("checkpoint")))
+        return result
+
+    async def restore(self) -> RestoreNote:
+        """Bring the saved variables back into this (fresh) REPL; call it once the contexts are attached, so
+        a variable that refers to one finds it. A checkpoint that kills or hangs its guest is dropped and the
+        REPL started again clean: a bad file costs its own restore, never the session."""
+        store = self.checkpoints
+        staged = self.data_dir / ".checkpoint"  # no context can have this name (CONTEXT_NAME_RE)
+        if store is None or not await anyio.to_thread.run_sync(store.stage, staged):
+            return RestoreNote()
+        try:
+            reply = await self._request({"op": "restore", "dir": self.guest_path(staged)},
+                                        deadline_s=self.policy.limits.exec_timeout_s)
+        except (TimeoutError, SandboxCrashed, ProtocolViolation) as exc:
+            store.clear()
+            await self.restart()
+            reason = "it did not finish loading" if isinstance(exc, TimeoutError) else str(exc)
+            return RestoreNote(failed={"(all)": f"the checkpoint could not be loaded ({reason}); the REPL started "
+                                                "clean and the checkpoint was dropped"})
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
+        note = _restore_note(reply)
+        store.forget(note.failed)
+        return note
 
     async def get(self, name: str, *, max_chars: int = 100_000) -> VariableValue:
         """Read a variable back: JSON for plain data, repr otherwise, cut at `max_chars`."""
@@ -414,6 +449,13 @@ def _captured(value: Any) -> CapturedText:
         return CapturedText("")
     head, tail, dropped = value
     return CapturedText.from_parts(_string(head), _string(tail), _int(dropped))
+
+
+def _restore_note(reply: dict[str, Any]) -> RestoreNote:
+    restored = [_string(name)[:200] for name in reply.get("restored") or [] if isinstance(name, str)]
+    failed = reply.get("failed") if isinstance(reply.get("failed"), dict) else {}
+    return RestoreNote(restored=tuple(restored[:1000]),
+                       failed={_string(k)[:200]: _string(v)[:300] for k, v in list(failed.items())[:100]})
 
 
 def _exec_result(reply: dict[str, Any]) -> ExecResult:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from .checkpoints import CheckpointNote
 
 # ok: the code ran; error: it raised; timeout: interrupted at its timeout, state kept;
 # killed: the guest had to be killed (ignored the timeout, out of memory), state lost;
@@ -42,6 +45,7 @@ class ExecResult:
     elapsed_s: float
     error: str | None = None
     variables: tuple[VariableInfo, ...] = field(default_factory=tuple)
+    checkpoint: CheckpointNote | None = None  # what this exec's checkpoint could not keep
 
     @property
     def ok(self) -> bool:

@@ -17,7 +17,14 @@ import subprocess
 from pathlib import Path
 
 from .errors import SandboxUnavailable
-from .launch import GUEST_RUNTIME_DIR, JAIL_DATA_DIR, JAIL_RUNTIME_DIR, LaunchPlan, jail_data_path
+from .launch import (
+    GUEST_RUNTIME_DIR,
+    JAIL_DATA_DIR,
+    JAIL_RUNTIME_DIR,
+    LaunchPlan,
+    guest_library_mounts,
+    jail_data_path,
+)
 from .policy import SandboxPolicy
 
 log = logging.getLogger(__name__)
@@ -103,7 +110,8 @@ class WasmLauncher:
             "pyodide_dir": str(self.pyodide_dir) + os.sep,
             "pyodide_url": self.pyodide_dir.as_uri() + "/",
             "env": dict(var.split("=", 1) for var in self.policy.environment.vars),
-            "mounts": [[str(GUEST_RUNTIME_DIR), JAIL_RUNTIME_DIR], [str(data_dir), JAIL_DATA_DIR]],
+            "mounts": [[str(GUEST_RUNTIME_DIR), JAIL_RUNTIME_DIR], *map(list, guest_library_mounts()),
+                       [str(data_dir), JAIL_DATA_DIR]],
             "guest_dir": JAIL_RUNTIME_DIR,
             "memory_mb": min(self.policy.wasm.memory_mb, 4096),
             "scratch_mb": limits.tmp_size_mb,
@@ -112,7 +120,8 @@ class WasmLauncher:
         }
 
     def plan(self, data_dir: Path) -> LaunchPlan:
-        readable = ",".join(str(path) for path in (self.pyodide_dir, GUEST_RUNTIME_DIR, HOST_DIR, data_dir))
+        libraries = [host for host, _ in guest_library_mounts()]
+        readable = ",".join(str(path) for path in (self.pyodide_dir, GUEST_RUNTIME_DIR, HOST_DIR, *libraries, data_dir))
         argv = [
             self.deno, "run", "--no-prompt", "--no-config", "--no-lock", "--cached-only",
             f"--allow-read={readable}",  # and nothing else: no net, run, env, ffi, sys or write

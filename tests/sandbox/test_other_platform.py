@@ -74,10 +74,12 @@ async def test_the_server_on_another_platform_runs_wasm(macos_env: dict[str, str
             answer = (await client.call_tool("sub_query", {"prompt": "say hi"})).structured_content
             assert "say hi" in answer["answers"][0]["text"]
 
-            # Code that never yields to an interrupt: the wasm guest is killed, restarted, the context back.
+            # Code that never yields to an interrupt: the wasm guest is killed, restarted, the context and the
+            # saved variables back.
             await client.call_tool("exec_code", {"code": "kept = 1"})
             killed = (await client.call_tool("exec_code", {"code": "sum(range(10 ** 13))", "timeout_s": 0.5}))
             assert killed.structured_content["status"] == "killed" and killed.structured_content["restarted"]
-            after = (await client.call_tool("exec_code", {"code": "print('kept' in globals(), files['pkg/util.py'])"}))
-            assert after.structured_content["stdout"] == "False def helper():\n    return 'NEEDLE-42'\n\n"
+            assert "kept" in killed.structured_content["restored"]
+            after = (await client.call_tool("exec_code", {"code": "print(kept, files['pkg/util.py'])"}))
+            assert after.structured_content["stdout"] == "1 def helper():\n    return 'NEEDLE-42'\n\n"
     assert os.environ.get("PYTHONPATH") != macos_env["PYTHONPATH"]  # only the server was made to feel foreign

@@ -128,17 +128,34 @@ async def test_errors_name_the_problem_and_the_fix(server_env, mode, tmp_path: P
         assert (await client.call_tool("exec_code", {"code": "'alive'"})).structured_content["stdout"] == "'alive'\n"
 
 
-async def test_crash_restarts_and_reattaches_contexts(server_env, mode) -> None:
+async def test_crash_restarts_reattaches_contexts_and_restores_variables(server_env, mode) -> None:
     async with stdio_client(server_env, mode) as client:
         await client.call_tool("load_context", {"text": "needle in a haystack " * 1000})
-        await client.call_tool("exec_code", {"code": "lost = 1"})
+        await client.call_tool("exec_code", {"code": "kept = 1\ndef count(word):\n    return context.count(word)"})
+        unsaved = await client.call_tool("exec_code", {"code": "pending = (n for n in range(3))"})
+        assert "generator" in unsaved.structured_content["not_saved"]["pending"]
+        assert "a restart would lose" in unsaved.content[0].text
         crash = await client.call_tool("exec_code", {"code": "import ctypes\nctypes.string_at(0)"})
         report = crash.structured_content
         assert crash.is_error and report["status"] == "killed" and report["restarted"]
-        after = await client.call_tool("exec_code", {"code": "print(len(context), 'lost' in globals())"})
-        assert after.structured_content["stdout"] == f"{len('needle in a haystack ') * 1000} False\n"
-        status = await client.call_tool("session", {})
-        assert status.structured_content["restarts"] == 1
+        assert sorted(report["restored"]) == ["count", "kept"]
+        assert "variables restored: count, kept" in crash.content[0].text
+        after = await client.call_tool("exec_code", {"code": "print(len(context), kept, count('needle'))"})
+        assert after.structured_content["stdout"] == f"{len('needle in a haystack ') * 1000} 1 1000\n"
+        status = (await client.call_tool("session", {})).structured_content
+        assert status["restarts"] == 1
+        assert status["checkpoint"]["variables"] == 2 and "pending" in status["checkpoint"]["not_saved"]
+        # another session restarts with its own checkpoint only
+        other = (await client.call_tool("load_context", {"text": "x", "new_session": True})).structured_content
+        await client.call_tool("exec_code", {"code": "mine = 2", "session": other["session"]})
+        crash = await client.call_tool("exec_code", {"code": "import ctypes\nctypes.string_at(0)",
+                                                     "session": other["session"]})
+        assert crash.structured_content["restored"] == ["mine"]
+        # a reset clears the checkpoint: the next restart brings nothing back
+        reset = (await client.call_tool("session", {"action": "reset"})).structured_content
+        assert reset["checkpoint"]["variables"] == 0
+        crash = await client.call_tool("exec_code", {"code": "import ctypes\nctypes.string_at(0)"})
+        assert crash.structured_content["restarted"] and "restored" not in crash.structured_content
 
 
 async def test_session_reset_and_resources(server_env, mode) -> None:

@@ -22,6 +22,11 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# Libraries the host mounts read-only for the guest's own use (cloudpickle, for checkpoints.py); never on
+# the path the host's site-packages, which the jail does not see.
+sys.path.append(os.environ.pop("RLM_GUEST_LIB", "/rlm/lib"))
+
+import checkpoint
 
 PREVIEW = reprlib.Repr()
 PREVIEW.maxstring = 80
@@ -192,7 +197,8 @@ class Guest:
 
     def handle(self, request: dict) -> dict:
         """One request's reply (the wasm guest calls this directly, once per request)."""
-        handlers = {"exec": self.do_exec, "get": self.do_get, "call": self.do_call, "prelude": self.do_prelude}
+        handlers = {"exec": self.do_exec, "get": self.do_get, "call": self.do_call, "prelude": self.do_prelude,
+                    "restore": self.do_restore}
         op = request.get("op")
         handler = handlers.get(op)
         reply = handler(request) if handler else {"status": "error", "error": f"unknown op {op!r}"}
@@ -257,12 +263,13 @@ class Guest:
         timeout = float(request.get("timeout_s", 60))
         out, err = CappedWriter(limit), CappedWriter(limit)
         before = snapshot(self.namespace, self.reserved)
-        status, error = "ok", None
+        status, error, mutated = "ok", None, set()
         started = time.perf_counter()
         sys.stdout, sys.stderr = out, err
         self.arm_timer(timeout)
         try:
             tree = ast.parse(request["code"], "<exec>", "exec")
+            mutated = checkpoint.mutated_names(tree)
             if self.lazy:
                 self.materialize(mentioned(tree, set(self.lazy)))
             run_cell(tree, self.namespace)
@@ -279,11 +286,38 @@ class Guest:
             sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         elapsed = time.perf_counter() - started
         err.write(self.restore_reserved())
-        changed = changed_vars(before, snapshot(self.namespace, self.reserved), self.namespace)
-        return {
+        after = snapshot(self.namespace, self.reserved)
+        reply = {
             "status": status, "error": error, "elapsed_s": elapsed,
-            "stdout": out.result(), "stderr": err.result(), "vars": changed,
+            "stdout": out.result(), "stderr": err.result(), "vars": changed_vars(before, after, self.namespace),
         }
+        if request.get("checkpoint") is not None:
+            reply["checkpoint"] = self.save_checkpoint(before, after, mutated, request["checkpoint"])
+        return reply
+
+    # --- checkpoints: the variables an exec changed, saved by the guest (checkpoint.py) --------------
+    def save_checkpoint(self, before: dict, after: dict, mutated: set, request: dict) -> dict:
+        changed = {name for name, mark in after.items() if before.get(name) != mark}
+        changed |= {name for name in mutated & set(after) if not isinstance(self.namespace[name], checkpoint.SCALARS)}
+        checkpoint.bind(self.namespace, self.reserved, self.reserved_value)
+        try:
+            return checkpoint.save(changed, set(before) - set(after), self.namespace, request, self.send_part)
+        except BaseException as exc:  # an interrupt while saving (wasm's late timeout): this save only
+            return {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+
+    def send_part(self, file: str, data: str, first: bool) -> None:
+        self.callback("checkpoint_part", {"file": file, "data": data, "first": first})
+
+    def reserved_value(self, name: str):
+        if name in self.lazy:
+            self.materialize([name])
+        return self.namespace[name]
+
+    def do_restore(self, request: dict) -> dict:
+        """Load the variables of a checkpoint the host put into the data directory (read-only)."""
+        checkpoint.bind(self.namespace, self.reserved, self.reserved_value)
+        protected = set(self.reserved) | set(self.lazy)
+        return {"status": "ok", **checkpoint.restore(str(request.get("dir")), self.namespace, protected)}
 
 
 def mentioned(tree: ast.Module, names: set) -> set:
