@@ -1,8 +1,8 @@
 """The host's half of REPL checkpoints: opaque files kept on disk, never unpickled here.
 
-The guest pickles the variables each exec created or changed (guest/checkpoint.py) and sends the bytes:
-small files inline in the exec's reply, larger ones in parts through the `checkpoint_part` callback
-first. This store caps what it accepts while it reads (RLM_CHECKPOINT_MAX_MB a session), writes each
+The guest pickles the variables each exec created or changed (guest/checkpoint.py) and sends each file
+as a raw frame on its channel before the exec's reply (repl.py reads it into `open_blob`). This store caps
+what it accepts while it reads (RLM_CHECKPOINT_MAX_MB a session), writes each
 file under a name it computes itself, and moves it into place only when the exec's reply confirms it.
 To restore, it copies the files into the session's read-only data directory, where the guest loads them
 inside the jail: the server trusts nothing a guest wrote, so a hostile file can fail only its own restore.
@@ -10,8 +10,6 @@ inside the jail: the server trusts nothing a guest wrote, so a hostile file can 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import os
@@ -19,7 +17,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .guest.checkpoint import file_name
 
@@ -56,6 +54,7 @@ class CheckpointStore:
         self.sizes: dict[str, int] = {}  # variable -> bytes of its file
         self.unsaved: dict[str, str] = {}  # variable -> why the last exec that changed it could not keep it
         self._pending_bytes = 0
+        self._pending = False  # files in pending/ (an exec sent some)
         self._read_record()
 
     # --- what the guest is told ------------------------------------------------------------------
@@ -69,39 +68,33 @@ class CheckpointStore:
         return sum(self.sizes.values())
 
     # --- receiving -------------------------------------------------------------------------------
-    async def receive_part(self, payload: Any) -> bool:
-        """The `checkpoint_part` callback: append one base64 part of a large file to its pending copy."""
-        if not isinstance(payload, dict) or not FILE_RE.match(str(payload.get("file", ""))):
-            raise ValueError("malformed checkpoint part")
-        try:
-            data = base64.b64decode(str(payload.get("data", "")), validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ValueError("checkpoint part is not base64") from exc
-        if self._pending_bytes + len(data) > self.max_bytes:
+    def open_blob(self, file: str, size: int) -> BinaryIO:
+        """Where a file the guest sends goes until the exec's reply vouches for it (pending/, capped)."""
+        if not FILE_RE.match(file):
+            raise ValueError(f"a checkpoint file may not be named {file[:80]!r}")
+        if self._pending_bytes + size > self.max_bytes:
             raise ValueError(f"checkpoint passes RLM_CHECKPOINT_MAX_MB ({self.max_bytes // 2**20} MB a session)")
-        self._pending_bytes += len(data)
+        self._pending_bytes += size
+        self._pending = True
         pending = self.directory / PENDING
         pending.mkdir(parents=True, exist_ok=True)
-        with open(pending / payload["file"], "wb" if payload.get("first") else "ab") as handle:
-            handle.write(data)
-        return True
+        return open(pending / file, "wb")
 
     def commit(self, reply: Any) -> CheckpointNote:
         """Keep what an exec's reply says it saved; drop what it deleted or could not keep. Anything that
-        does not add up (a name whose file is not the one we compute, sizes that differ, a total over the
-        cap) discards the whole save, and the variables saved before stay as they were."""
+        does not add up (a name whose file is not the one we compute, a file of another size than the reply
+        says, a total over the cap) discards the whole save, and the variables saved before stay as they
+        were. An exec that changed nothing costs no disk access."""
         try:
             if not isinstance(reply, dict):
                 return CheckpointNote(error="the REPL sent no checkpoint")
             if reply.get("error"):
                 return CheckpointNote(error=f"saving failed in the REPL: {str(reply['error'])[:300]}")
             saved, unsaved, deleted = self._validated(reply)
-            self.directory.mkdir(parents=True, exist_ok=True)
-            for name, size, data in saved:
+            if not (saved or unsaved or deleted):
+                return CheckpointNote()
+            for name, size in saved:
                 staged = self.directory / PENDING / file_name(name)
-                if data is not None:
-                    staged.parent.mkdir(parents=True, exist_ok=True)
-                    staged.write_bytes(data)
                 if staged.stat().st_size != size:
                     raise ValueError(f"the file of {name!r} is not the size the REPL reported")
                 os.replace(staged, self.directory / file_name(name))
@@ -120,19 +113,17 @@ class CheckpointStore:
         finally:
             self._discard_pending()
 
-    def _validated(self, reply: dict[str, Any]) -> tuple[list[tuple[str, int, bytes | None]], dict[str, str],
-                                                          list[str]]:
+    def _validated(self, reply: dict[str, Any]) -> tuple[list[tuple[str, int]], dict[str, str], list[str]]:
         saved = []
         for entry in reply.get("saved") or []:
             name, size = _name(entry.get("name")), entry.get("bytes")
             if entry.get("file") != file_name(name) or not isinstance(size, int) or size < 0:
                 raise ValueError(f"malformed checkpoint entry for {name!r}")
-            data = base64.b64decode(entry["data"], validate=True) if isinstance(entry.get("data"), str) else None
-            saved.append((name, size, data))
+            saved.append((name, size))
         unsaved = {_name(name): str(why)[:300] for name, why in dict(reply.get("unsaved") or {}).items()}
         deleted = [_name(name) for name in reply.get("deleted") or []]
         kept = {name: size for name, size in self.sizes.items() if name not in unsaved and name not in deleted}
-        kept.update((name, size) for name, size, _ in saved)
+        kept.update(saved)
         if sum(kept.values()) > self.max_bytes:
             raise ValueError(f"it passes RLM_CHECKPOINT_MAX_MB ({self.max_bytes // 2**20} MB a session)")
         return saved, unsaved, deleted
@@ -185,8 +176,9 @@ class CheckpointStore:
         os.replace(temporary, self.directory / RECORD)
 
     def _discard_pending(self) -> None:
-        shutil.rmtree(self.directory / PENDING, ignore_errors=True)
-        self._pending_bytes = 0
+        if self._pending:
+            shutil.rmtree(self.directory / PENDING, ignore_errors=True)
+        self._pending_bytes, self._pending = 0, False
 
 
 def _name(value: Any) -> str:

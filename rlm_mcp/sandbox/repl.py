@@ -41,6 +41,7 @@ STARTUP_TIMEOUT_S = 30.0
 LOG_TAIL_BYTES = 64 * 1024
 MAX_CODE_CHARS = 1_000_000
 MAX_CALLBACK_NAME = 64
+BLOB_PART_BYTES = 1 << 20
 
 
 class Sandbox:
@@ -68,8 +69,6 @@ class Sandbox:
         self.prelude = prelude
         self.callbacks = dict(callbacks or {})
         self.checkpoints = checkpoints
-        if checkpoints is not None:
-            self.callbacks["checkpoint_part"] = checkpoints.receive_part
         self.guest_info: dict[str, Any] = {}
         self.starts = 0
         self._process: Process | None = None
@@ -306,7 +305,10 @@ class Sandbox:
                 try:
                     while True:
                         message = await self._read_message()
-                        self._dispatch(message, group)
+                        if message.get("op") == "blob":
+                            await self._receive_blob(message)
+                        else:
+                            self._dispatch(message, group)
                 except ProtocolViolation as exc:
                     self._death = SandboxCrashed(str(exc))
                     self._fail_waiters(exc)
@@ -333,6 +335,32 @@ class Sandbox:
         if not isinstance(message, dict):
             raise ProtocolViolation("the guest sent a message that is not an object")
         return message
+
+    async def _receive_blob(self, message: dict[str, Any]) -> None:
+        """The raw bytes that follow a blob header (a checkpoint file, guest/runtime.py's send_blob), read in
+        parts into the checkpoint store; bytes the store refuses are read and dropped, so the channel stays
+        in step. A size beyond what any store here accepts is a protocol violation."""
+        size, file = message.get("bytes"), str(message.get("file", ""))
+        limit = self.checkpoints.max_bytes if self.checkpoints is not None else 0
+        if not isinstance(size, int) or not 0 <= size <= limit:
+            raise ProtocolViolation(f"the guest announced {size!r} raw bytes (at most {limit} are accepted here)")
+        assert self._stdout is not None
+        sink = None
+        try:
+            sink = self.checkpoints.open_blob(file, size) if self.checkpoints is not None else None
+        except (ValueError, OSError) as exc:
+            log.warning("dropping a checkpoint file from the guest: %s", exc)
+        try:
+            while size:
+                part = await self._stdout.receive_exactly(min(size, BLOB_PART_BYTES))
+                size -= len(part)
+                if sink is not None:
+                    sink.write(part)
+        except (anyio.IncompleteRead, anyio.EndOfStream) as exc:
+            raise SandboxCrashed("the guest closed its channel in the middle of a checkpoint") from exc
+        finally:
+            if sink is not None:
+                sink.close()
 
     def _dispatch(self, message: dict[str, Any], group: TaskGroup) -> None:
         op = message.get("op")

@@ -23,7 +23,10 @@ const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "modu
 worker.postMessage({ kind: "init", config, control: control.buffer, reply: replyBuffer, interrupt: interrupt.buffer });
 
 async function writeLine(line) {
-  const data = encoder.encode(line + "\n");
+  await writeBytes(encoder.encode(line + "\n"));
+}
+
+async function writeBytes(data) {
   let written = 0;
   while (written < data.length) written += await Deno.stdout.write(data.subarray(written));
 }
@@ -33,6 +36,11 @@ worker.onmessage = (event) => {
   const message = event.data ?? {};
   if (message.kind === "line" && typeof message.line === "string") {
     output = output.then(() => writeLine(message.line));
+  } else if (message.kind === "blob" && message.bytes instanceof Uint8Array) {
+    // A header line, then raw bytes (a checkpoint file). The header is written here, from the bytes' real
+    // length, so guest code cannot announce one size and send another to desynchronise the channel.
+    const header = JSON.stringify({ op: "blob", file: String(message.file), bytes: message.bytes.length });
+    output = output.then(() => writeLine(header)).then(() => writeBytes(message.bytes));
   } else if (message.kind === "idle") {
     stopTimer();
   } else if (message.kind === "taken") {

@@ -56,11 +56,15 @@ async function init({ config, control: controlBuffer, reply, interrupt: interrup
   }
   capScratch(FS, config.scratch_mb * MB, config.file_size_mb * MB);
   pyodide.globals.set("_rlm_js_send", (line) => postMessage({ kind: "line", line }));
+  pyodide.globals.set("_rlm_js_send_blob", (file, data) => {
+    const bytes = data.toJs(); // a copy of the Python bytes, handed over to the host thread without another
+    postMessage({ kind: "blob", file, bytes }, [bytes.buffer]);
+  });
   pyodide.globals.set("_rlm_js_wait_reply", waitReply);
   pyodide.globals.set("_rlm_js_exec_done", () => Atomics.store(interrupt, 0, 0));
   guest = pyodide.runPython(
     `import sys; sys.path.insert(0, ${JSON.stringify(config.guest_dir)}); import wasm_runtime; ` +
-      `wasm_runtime.start(_rlm_js_send, _rlm_js_wait_reply, _rlm_js_exec_done, ${JSON.stringify(JSON.stringify(config.env))})`,
+      `wasm_runtime.start(_rlm_js_send, _rlm_js_send_blob, _rlm_js_wait_reply, _rlm_js_exec_done, ${JSON.stringify(JSON.stringify(config.env))})`,
   );
 }
 

@@ -1,8 +1,9 @@
 """Checkpoints of the REPL's variables, made and read only here, inside the sandbox.
 
 After each exec the guest pickles the variables the code created or changed (cloudpickle, so functions
-and classes defined in the REPL are kept by value) and hands the bytes to the host, which stores them as
-opaque files under RLM_HOME and never unpickles them (rlm_mcp/sandbox/checkpoints.py). When a REPL
+and classes defined in the REPL are kept by value) and sends the bytes to the host as raw frames on its
+channel (no base64, no JSON), which stores them as opaque files under RLM_HOME and never unpickles them
+(rlm_mcp/sandbox/checkpoints.py). When a REPL
 starts again, the host puts those files into the session's read-only data directory and the guest loads
 them here: whatever a truncated, garbage or hostile file does while loading, it does inside the jail,
 and it can at most fail its own restore.
@@ -17,7 +18,6 @@ Runs on the guest interpreter (Python >= 3.10, the standard library and cloudpic
 """
 
 import ast
-import base64
 import hashlib
 import io
 import os
@@ -25,8 +25,6 @@ import pickle
 import types
 
 FORMAT = b"rlm-checkpoint-1\n"
-INLINE_BYTES = 256 * 1024  # smaller files travel in the exec's reply; larger ones in parts, by callback
-PART_BYTES = 4 * 1024 * 1024  # a part's base64 stays well under the policy's max_message_mb
 SCALARS = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, range)
 
 # The guest's, set by `bind` before any dump or load: its namespace, its reserved names (name -> value)
@@ -118,12 +116,12 @@ class _ReservedRef:
         self.name = name
 
 
-def save(names, deleted, namespace: dict, request: dict, send_part) -> dict:
+def save(names, deleted, namespace: dict, request: dict, send_blob) -> dict:
     """Save `names` (created or changed) and drop `deleted`; what the host needs to keep them.
 
     `request` carries the per-session cap in bytes and the sizes of the variables saved so far, so a
-    variable that would push the session over the cap is skipped by name. Small files travel inline;
-    larger ones go to the host in parts through `send_part(file, data_b64, first)` first."""
+    variable that would push the session over the cap is skipped by name. Each file goes to the host
+    through `send_blob(file, data)` before the exec's reply, which lists what was sent."""
     cap = int(request.get("cap_bytes", 0))
     sizes = {k: int(v) for k, v in (request.get("sizes") or {}).items()}
     used = sum(size for key, size in sizes.items() if key not in names)
@@ -140,19 +138,8 @@ def save(names, deleted, namespace: dict, request: dict, send_part) -> dict:
                              f"({cap // 2**20} MB a session); not saved")
             continue
         used += len(data)
-        entry = {"name": name, "file": file_name(name), "bytes": len(data)}
-        if len(data) <= INLINE_BYTES:
-            entry["data"] = base64.b64encode(data).decode("ascii")
-        else:
-            try:
-                for start in range(0, len(data), PART_BYTES):
-                    chunk = base64.b64encode(data[start:start + PART_BYTES]).decode("ascii")
-                    send_part(entry["file"], chunk, start == 0)
-            except Exception as exc:  # the host refused a part (its own cap): this variable only
-                unsaved[name] = f"{type(value).__name__} not saved: {str(exc)[:160]}"
-                used -= len(data)
-                continue
-        saved.append(entry)
+        send_blob(file_name(name), data)
+        saved.append({"name": name, "file": file_name(name), "bytes": len(data)})
     return {"saved": saved, "unsaved": unsaved, "deleted": sorted(deleted)}
 
 

@@ -114,6 +114,15 @@ class Channel:
         with self.write_lock:
             self.writer.write(data + b"\n")
 
+    def send_blob(self, file: str, data: bytes) -> None:
+        """Raw bytes for the host: a header line naming the file and its size, then the bytes themselves."""
+        header = json.dumps({"op": "blob", "file": file, "bytes": len(data)}).encode() + b"\n"
+        with self.write_lock:
+            self.writer.write(header)
+            view = memoryview(data)
+            while view:
+                view = view[self.writer.write(view):]
+
     def receive(self):
         line = self.reader.readline()
         if not line:
@@ -299,14 +308,14 @@ class Guest:
     def save_checkpoint(self, before: dict, after: dict, mutated: set, request: dict) -> dict:
         changed = {name for name, mark in after.items() if before.get(name) != mark}
         changed |= {name for name in mutated & set(after) if not isinstance(self.namespace[name], checkpoint.SCALARS)}
+        deleted = set(before) - set(after)
+        if not changed and not deleted:
+            return {}
         checkpoint.bind(self.namespace, self.reserved, self.reserved_value)
         try:
-            return checkpoint.save(changed, set(before) - set(after), self.namespace, request, self.send_part)
+            return checkpoint.save(changed, deleted, self.namespace, request, self.channel.send_blob)
         except BaseException as exc:  # an interrupt while saving (wasm's late timeout): this save only
             return {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
-
-    def send_part(self, file: str, data: str, first: bool) -> None:
-        self.callback("checkpoint_part", {"file": file, "data": data, "first": first})
 
     def reserved_value(self, name: str):
         if name in self.lazy:

@@ -19,11 +19,16 @@ import runtime
 class JsChannel:
     """Lines out through the Worker's postMessage; the same interface as runtime.Channel's send."""
 
-    def __init__(self, send) -> None:
+    def __init__(self, send, send_blob) -> None:
         self._send = send
+        self._send_blob = send_blob
 
     def send(self, message: dict) -> None:
         self._send(json.dumps(message, ensure_ascii=False, default=repr))
+
+    def send_blob(self, file: str, data: bytes) -> None:
+        """runtime.Channel.send_blob's frame, which the Deno host (deno/host.js) writes for us."""
+        self._send_blob(file, data)
 
 
 class WasmGuest(runtime.Guest):
@@ -85,12 +90,12 @@ def no_processes(*args, **kwargs):
     raise OSError(errno.ENOSYS, "the wasm sandbox runs no programs")
 
 
-def start(send, wait_reply, exec_done, env_json: str):
+def start(send, send_blob, wait_reply, exec_done, env_json: str):
     """Build the guest and announce it; returns the object whose `handle` the Worker calls. The
     environment becomes exactly the policy's variables (Pyodide adds its own, one naming a host path)."""
     os.environ.clear()
     os.environ.update(json.loads(env_json))
     os.system = posix.system = no_processes
-    guest = WasmGuest(JsChannel(send), wait_reply, exec_done)
+    guest = WasmGuest(JsChannel(send, send_blob), wait_reply, exec_done)
     send(json.dumps({"op": "ready", "python": sys.version.split()[0], "pid": os.getpid(), "uid": None}))
     return guest
