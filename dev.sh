@@ -5,6 +5,8 @@
 #   ./dev.sh demo [PATH]   set up, then drive the real server over stdio on a real codebase
 #   ./dev.sh test [ARGS]   set up with test extras, then lint (ruff) and run the test suite (what CI runs)
 #   ./dev.sh bench         set up, then run every benchmark and print the tables
+#   ./dev.sh bench index   set up, then compare the code index with universal-ctags on real third-party code
+#                          per language, fetched once from PyPI, npm and Debian (docs/code-index.md)
 #   ./dev.sh eval [ARGS]   set up, then run the evaluation suites (ARGS go to `python -m bench.evals`,
 #                          e.g. --root MODEL --worker MODEL) and the side-by-side comparison;
 #                          `./dev.sh eval --host claude-code [--real]` runs the code tasks through the host CLI
@@ -139,6 +141,9 @@ case "$command" in
         exec "$VENV/bin/python" -m pytest "$@" ;;
     bench)
         setup test; bench_tools
+        if [ "${1:-}" = index ]; then  # the index against ctags on real code fetched from the registries
+            shift; exec "$VENV/bin/python" bench/index_accuracy.py "$@"
+        fi
         for b in bench/*_bench.py; do "$VENV/bin/python" "$b"; done ;;
     eval)
         setup test; bench_tools

@@ -97,7 +97,7 @@ def serve(use_http: bool = False, host: str | None = None, port: int | None = No
         settings = _with_worker_cli(settings, worker_cli)
     _check_policy(settings)
     _logging(verbose)
-    server = create_server(settings)
+    server = create_server(settings, exit_on_signals=not use_http)
     if use_http:
         from .http import serve_http
 

@@ -91,7 +91,13 @@ def build_app(server: MCPServer, settings: Settings) -> ASGIApp:
     return BearerToken(app, tokens) if tokens else app
 
 
+SHUTDOWN_GRACE_S = 2
+
+
 def serve_http(server: MCPServer, settings: Settings) -> None:
     import uvicorn
 
-    uvicorn.run(build_app(server, settings), host=settings.host, port=settings.port, log_level="warning")
+    # A pod stop or a service manager sends SIGTERM: uvicorn stops accepting, gives the calls in flight
+    # SHUTDOWN_GRACE_S (an exec may run for an hour), then the lifespan closes every session and its jail.
+    uvicorn.run(build_app(server, settings), host=settings.host, port=settings.port, log_level="warning",
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_S)

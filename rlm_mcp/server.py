@@ -12,6 +12,9 @@ result with is_error set and a status.
 
 import inspect
 import logging
+import os
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -37,7 +40,7 @@ from .config import Settings
 from .contexts import Reader, read_manifest, read_scope
 from .errors import BadRequest, RlmMcpError
 from .handles import HandleRegistry, UnknownSession
-from .http import token_fingerprint
+from .http import SHUTDOWN_GRACE_S, token_fingerprint
 from .mcp_errors import translated
 from .models import (
     AnswerModel,
@@ -319,7 +322,8 @@ async def find_symbol(
     name: Annotated[str | None, Field(description="Exact name or qualified name (Class.method).")] = None,
     pattern: Annotated[str | None, Field(description="Regex searched in qualified names.")] = None,
     kind: Annotated[str | None, Field(description="function, method, class, interface, struct, enum, trait, "
-                                      "impl, object, extension, module or constant.")] = None,
+                                      "impl, object, extension, module, namespace, record, annotation, type "
+                                      "(alias, typedef, named type), union, macro, constant or static.")] = None,
     path: Annotated[str | None, Field(description="Only this file; with nothing else: its outline.")] = None,
     callers_of: Annotated[str | None, Field(description="Instead: call sites of this name.")] = None,
     context: Annotated[str, Field(description="Which loaded context.")] = "main",
@@ -410,13 +414,18 @@ RESOURCES: list[tuple[str, Callable[..., Awaitable[dict[str, Any]]]]] = [
 ]
 
 
-def create_server(settings: Settings) -> MCPServer:
+def create_server(settings: Settings, *, exit_on_signals: bool = False) -> MCPServer:
+    """The server; with `exit_on_signals` (stdio), SIGTERM and SIGINT close every session, then end the process
+    (see `_exit_on_signal`); over HTTP uvicorn handles them and the lifespan closes the sessions."""
+
     @asynccontextmanager
     async def lifespan(server: MCPServer) -> AsyncIterator[AppState]:
         async with anyio.create_task_group() as group:
             sessions = SessionManager(settings, group, WorkerCalls.for_session)
             group.start_soon(sessions.reap_idle)
             group.start_soon(sessions.choose_sandbox)
+            if exit_on_signals and sys.platform != "win32":  # asyncio on Windows has no signal handlers
+                group.start_soon(_exit_on_signal, sessions)
             if _needs_litellm(settings):  # warm the slow import off the event loop, before the first call waits for it
                 group.start_soon(anyio.to_thread.run_sync, load_litellm)
             try:
@@ -428,6 +437,21 @@ def create_server(settings: Settings) -> MCPServer:
     mcp = MCPServer("rlm-mcp", instructions=SERVER_INSTRUCTIONS, version=__version__, lifespan=lifespan)
     _register(mcp)
     return mcp
+
+
+async def _exit_on_signal(sessions: SessionManager) -> None:
+    """Stop a stdio server the way hosts and service managers ask (SIGTERM) and terminals do (SIGINT): refuse
+    new calls, close every session -- running execs stopped, jails and Deno ended, live contexts kept in the
+    store -- and leave. It leaves with os._exit because the SDK reads stdin in a worker thread that no
+    cancellation interrupts: a cancelled server would otherwise wait for its client's next line."""
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
+        async for signum in received:
+            log.warning("%s received: closing every session, then exiting", signal.Signals(signum).name)
+            sessions.stopping = f"the server is shutting down ({signal.Signals(signum).name})"
+            with anyio.move_on_after(SHUTDOWN_GRACE_S):
+                await sessions.close_all()
+            logging.shutdown()
+            os._exit(0)
 
 
 def _register(mcp: MCPServer) -> None:

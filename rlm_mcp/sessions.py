@@ -454,6 +454,7 @@ class SessionManager:
         self.policy = SandboxPolicy.load(settings.sandbox_policy)
         self.sessions: dict[str, Session] = {}
         self.accounts: dict[str, SpendAccount] = {}
+        self.stopping: str | None = None  # why no session opens any more (the server is shutting down)
         self._lock = anyio.Lock()
 
     async def choose_sandbox(self) -> None:
@@ -467,6 +468,8 @@ class SessionManager:
 
     async def get(self, key: str, owner: str = "stdio") -> Session:
         """The session under `key`, opened for `owner` if there is none; a key names one owner's session."""
+        if self.stopping:
+            raise RlmMcpError(f"{self.stopping}: no call is served any more; your host starts it again")
         session = self.sessions.get(key)
         if session is not None and session.owner == owner:  # every call but the first: no lock, no loop turn
             session.touch()

@@ -11,6 +11,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -124,6 +125,27 @@ def guest_library_mounts() -> list[tuple[str, str]]:
     return mounts
 
 
+# prctl(PR_SET_PDEATHSIG, SIGKILL), give up if the parent already died meanwhile, then exec: the fallback
+# where util-linux's setpriv is missing. argv[1] is the parent's pid, argv[2:] the command.
+_PDEATHSIG_TRAMPOLINE = ("import ctypes, os, signal, sys; "
+                         "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0); "
+                         "os.getppid() == int(sys.argv[1]) or os._exit(1); "
+                         "os.execv(sys.argv[2], sys.argv[2:])")
+
+
+def dies_with_parent(argv: list[str], setpriv: str | None = shutil.which("setpriv")) -> list[str]:
+    """`argv` run so that the kernel kills it when the server dies, even by SIGKILL or the OOM killer.
+
+    nsjail kills its guest when it dies itself, but nothing ties nsjail to the server: a server killed
+    outright used to leave the jail (and a busy loop in it) running. The parent-death signal is set in
+    the child between fork and exec -- by `setpriv --pdeathsig` (util-linux), else by a Python one-liner --
+    and survives the exec of nsjail. (It fires when the thread that started the jail ends: sandboxes are
+    started from the event loop's thread, which lives as long as the server.)"""
+    if setpriv:
+        return [setpriv, "--pdeathsig", "KILL", "--", *argv]
+    return [sys.executable, "-I", "-S", "-c", _PDEATHSIG_TRAMPOLINE, str(os.getpid()), *argv]
+
+
 def jail_data_path(host_path: Path, data_dir: Path) -> str:
     """Where a file of the data directory appears inside an isolated guest (nsjail and wasm alike)."""
     return f"{JAIL_DATA_DIR}/{host_path.relative_to(data_dir).as_posix()}"
@@ -207,7 +229,7 @@ class NsjailLauncher:
         config_path = config_dir / "jail.cfg"
         config_path.write_text(to_textproto(self.config(data_dir)) + "\n")
         return LaunchPlan(
-            argv=[self.binary, "--config", str(config_path)],
+            argv=dies_with_parent([self.binary, "--config", str(config_path)]),
             env={"PATH": "/usr/bin:/bin"},
             cwd=str(config_dir),
             startup_paths=[config_dir],

@@ -25,7 +25,7 @@ from .lookup import NameLookup
 
 __all__ = ["NO_CACHE", "Cache", "Counts", "Indexed", "Records", "load_cache", "save_cache"]
 
-CACHE_VERSION = 8
+CACHE_VERSION = 9  # also bumped when extraction changes: rows made by older extractors lack kinds
 ROWS_PER_PART = 2000  # the cache is written and read in parts: 24k rows encoded at once took ~90 MB more
 
 

@@ -1,9 +1,12 @@
 """Per-language knowledge as data: grammar wheel, definition/import/call queries, scope node types.
 
-Queries use capture names `def.<kind>` for a definition node, `name` for its name, `owner` for a
-container written into the name itself (Lua's `function Queue:push`), `import` for an import statement
-and `call` for the identifier at a call site. Grammars come from the per-language
-PyPI wheels, loaded on first use: nothing is downloaded at run time.
+Queries use capture names `def.<kind>` for a definition node, `name` for its name, `declarator` for a
+C declarator whose innermost identifier is the name (`char **f(void)`: the function declarator sits inside
+pointer declarators, to any depth), `owner` for a container written into the name itself (Lua's
+`function Queue:push`), `import` for an import statement and `call` for the identifier at a call site.
+When two patterns match the same node with the same name, the one written first wins: a specific pattern
+(`typedef struct {...} Foo` is a struct) goes before the general one (any typedef is a type). Grammars come
+from the per-language PyPI wheels, loaded on first use: nothing is downloaded at run time.
 
 A language may also describe its statement structure as a `TreeWalk`: definitions are then found by
 descending only into nodes that can hold them, skipping every expression subtree. For Python that takes
@@ -14,6 +17,7 @@ node), which is what brings a cold index of the stdlib under 3 s on two cores.
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import PurePosixPath
@@ -42,6 +46,16 @@ class LanguageSpec:
     # A bytes regex that every definition's name follows in the source (a superset is fine): lets a query
     # by name skip parsing the files that merely mention the name (rlm_mcp/symbols/prefilter.py).
     defined_after: bytes | None = None
+    # Ruby and C++ write a path into a name (`class Foo::Bar`, `void Foo::bar()`); a leading separator
+    # (`module ::Name`) means the top level, whatever encloses it.
+    path_separator: str | None = None
+    # Signatures that overload the definition after them (TypeScript's `function f(x: A): B;` lines before
+    # `function f(x) {...}`), and the definitions they can precede: the run is one definition, from its first
+    # signature (where ctags and the docs put it) to the end of the implementation.
+    overloads: frozenset[str] = frozenset()
+    overloaded: frozenset[str] = frozenset()
+    # Text the grammar cannot read and that defines nothing, blanked (spaces, newlines kept) before parsing.
+    unparsable: re.Pattern[bytes] | None = None
 
 
 PY = LanguageSpec(
@@ -72,8 +86,11 @@ _JS_DEFS = """
     (function_declaration name: (identifier) @name) @def.function
     (generator_function_declaration name: (identifier) @name) @def.function
     (class_declaration name: (_) @name) @def.class
-    (method_definition name: (property_identifier) @name) @def.function
+    (method_definition name: [(property_identifier) (private_property_identifier)] @name) @def.function
     (variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression)]) @def.function
+    ((assignment_expression left: (member_expression property: (property_identifier) @name)
+                            right: [(arrow_function) (function_expression)]) @def.function
+     (#not-eq? @name "exports"))
 """
 _JS_CALLS = """(call_expression function: (identifier) @call)
                (call_expression function: (member_expression property: (property_identifier) @call))"""
@@ -88,15 +105,24 @@ _TS_DEFS = _JS_DEFS + """
     (method_signature name: (property_identifier) @name) @def.method
     (enum_declaration name: (identifier) @name) @def.enum
     (abstract_class_declaration name: (type_identifier) @name) @def.class
+    (abstract_method_signature name: (property_identifier) @name) @def.method
+    (function_signature name: (identifier) @name) @def.function
+    (type_alias_declaration name: (type_identifier) @name) @def.type
+    (internal_module name: (_) @name) @def.namespace
+    (module name: (_) @name) @def.namespace
 """
 _TS_SCOPES = frozenset({"class_declaration", "abstract_class_declaration", "function_declaration",
-                        "method_definition", "interface_declaration"})
+                        "method_definition", "interface_declaration", "internal_module", "module"})
+_TS_OVERLOADS = frozenset({"function_signature", "method_signature"})
+_TS_OVERLOADED = _TS_OVERLOADS | {"function_declaration", "method_definition"}
 TS = LanguageSpec("typescript", "tree_sitter_typescript", _TS_DEFS, _TS_SCOPES,
                   frozenset({"class_declaration", "abstract_class_declaration"}),
-                  "(import_statement) @import", _JS_CALLS, entry="language_typescript")
+                  "(import_statement) @import", _JS_CALLS, entry="language_typescript", overloads=_TS_OVERLOADS,
+                  overloaded=_TS_OVERLOADED)
 TSX = LanguageSpec("tsx", "tree_sitter_typescript", _TS_DEFS, _TS_SCOPES,
                    frozenset({"class_declaration", "abstract_class_declaration"}),
-                   "(import_statement) @import", _JS_CALLS, entry="language_tsx")
+                   "(import_statement) @import", _JS_CALLS, entry="language_tsx", overloads=_TS_OVERLOADS,
+                  overloaded=_TS_OVERLOADED)
 GO = LanguageSpec(
     "go", "tree_sitter_go",
     definitions="""
@@ -104,6 +130,9 @@ GO = LanguageSpec(
         (method_declaration name: (field_identifier) @name) @def.method
         (type_spec name: (type_identifier) @name type: (struct_type)) @def.struct
         (type_spec name: (type_identifier) @name type: (interface_type)) @def.interface
+        (type_spec name: (type_identifier) @name) @def.type
+        (type_alias name: (type_identifier) @name) @def.type
+        (source_file (const_declaration (const_spec (identifier)+ @name) @def.constant))  ; `A, B = 1, 2`: one each
     """,
     scopes=frozenset(), class_scopes=frozenset(),
     imports="(import_spec) @import",
@@ -118,9 +147,14 @@ RUST = LanguageSpec(
         (struct_item name: (type_identifier) @name) @def.struct
         (enum_item name: (type_identifier) @name) @def.enum
         (trait_item name: (type_identifier) @name) @def.trait
-        (impl_item type: (_) @name) @def.impl
+        (impl_item type: (_) @declarator) @def.impl
         (mod_item name: (identifier) @name) @def.module
         (const_item name: (identifier) @name) @def.constant
+        (static_item name: (identifier) @name) @def.static
+        (type_item name: (type_identifier) @name) @def.type
+        (associated_type name: (type_identifier) @name) @def.type
+        (union_item name: (type_identifier) @name) @def.union
+        (macro_definition name: (identifier) @name) @def.macro
     """,
     scopes=frozenset({"impl_item", "trait_item", "mod_item"}),
     class_scopes=frozenset({"impl_item", "trait_item"}),
@@ -137,30 +171,57 @@ JAVA = LanguageSpec(
         (enum_declaration name: (identifier) @name) @def.enum
         (method_declaration name: (identifier) @name) @def.method
         (constructor_declaration name: (identifier) @name) @def.method
+        (compact_constructor_declaration name: (identifier) @name) @def.method
+        (record_declaration name: (identifier) @name) @def.record
+        (annotation_type_declaration name: (identifier) @name) @def.annotation
+        (annotation_type_element_declaration name: (identifier) @name) @def.method
     """,
-    scopes=frozenset({"class_declaration", "interface_declaration", "enum_declaration"}),
-    class_scopes=frozenset({"class_declaration", "interface_declaration", "enum_declaration"}),
+    # A method's name prefixes the classes declared in its body (local classes), and an anonymous class
+    # (`new Runnable() {...}`) is a scope of its own, so their methods never pass for the outer class's.
+    scopes=frozenset({"class_declaration", "interface_declaration", "enum_declaration", "record_declaration",
+                      "annotation_type_declaration", "method_declaration", "constructor_declaration",
+                      "object_creation_expression"}),
+    class_scopes=frozenset({"class_declaration", "interface_declaration", "enum_declaration", "record_declaration",
+                            "annotation_type_declaration", "object_creation_expression"}),
     imports="(import_declaration) @import",
     calls="(method_invocation name: (identifier) @call)",
 )
+# A macro call alone on its line(s) -- `PYBIND11_DEPRECATED("...")` before a declaration, `NS_BEGIN(x)` -- is
+# an attribute or a brace tree-sitter cannot see: it reads what follows as garbage (a class as a function).
+# Blanked, the declaration parses. Only an all-capitals name followed by balanced parentheses and nothing
+# else on the line: a statement (`CHECK(x);`), a definition (`TEST(a, b) {`) or a line of a continued
+# directive or macro body (after a line ending in a backslash, or itself ending in one) is left alone. At
+# most 2,000 characters or groups inside: an unclosed `FOO(` costs a bounded scan, never the rest of the file.
+_MACRO_LINE = re.compile(
+    rb"(?<!\\\n)^[ \t]*[A-Z][A-Z0-9_]*[ \t]*\((?:[^()]|\((?:[^()]|\([^()]*\))*\)){0,2000}\)[ \t]*$", re.MULTILINE)
+# A typedef of an anonymous struct, union or enum is that type's only name, so it is indexed as one.
 _C_DEFS = """
-    (function_definition declarator: (function_declarator declarator: (_) @name)) @def.function
-    (struct_specifier name: (type_identifier) @name body: (field_declaration_list)) @def.struct
-    (enum_specifier name: (type_identifier) @name body: (enumerator_list)) @def.enum
+    (function_definition declarator: (_) @declarator) @def.function
+    (struct_specifier name: (_) @declarator body: (field_declaration_list)) @def.struct
+    (union_specifier name: (_) @declarator body: (field_declaration_list)) @def.union
+    (enum_specifier name: (_) @declarator body: (enumerator_list)) @def.enum
+    (type_definition type: (struct_specifier !name body: (_)) declarator: (type_identifier) @name) @def.struct
+    (type_definition type: (union_specifier !name body: (_)) declarator: (type_identifier) @name) @def.union
+    (type_definition type: (enum_specifier !name body: (_)) declarator: (type_identifier) @name) @def.enum
+    (type_definition declarator: (_) @declarator) @def.type
+    (preproc_def name: (identifier) @name) @def.macro
+    (preproc_function_def name: (identifier) @name) @def.macro
 """
 _C_CALLS = "(call_expression function: (identifier) @call)"
 C = LanguageSpec("c", "tree_sitter_c", _C_DEFS, frozenset(), frozenset(),
-                 "(preproc_include) @import", _C_CALLS)
+                 "(preproc_include) @import", _C_CALLS, unparsable=_MACRO_LINE)
 CPP = LanguageSpec(
     "cpp", "tree_sitter_cpp",
     _C_DEFS + """
-        (class_specifier name: (type_identifier) @name body: (field_declaration_list)) @def.class
-        (namespace_definition name: (_) @name) @def.module
+        (class_specifier name: (_) @declarator body: (field_declaration_list)) @def.class
+        (namespace_definition name: (_) @name) @def.namespace
+        (alias_declaration name: (type_identifier) @name) @def.type
     """,
-    scopes=frozenset({"class_specifier", "struct_specifier", "namespace_definition"}),
-    class_scopes=frozenset({"class_specifier", "struct_specifier"}),
+    scopes=frozenset({"class_specifier", "struct_specifier", "union_specifier", "namespace_definition"}),
+    class_scopes=frozenset({"class_specifier", "struct_specifier", "union_specifier"}),
     imports="(preproc_include) @import",
     calls=_C_CALLS + "\n(call_expression function: (field_expression field: (field_identifier) @call))",
+    path_separator="::", unparsable=_MACRO_LINE,
 )
 CSHARP = LanguageSpec(
     "csharp", "tree_sitter_c_sharp",
@@ -170,6 +231,7 @@ CSHARP = LanguageSpec(
         (struct_declaration name: (identifier) @name) @def.struct
         (enum_declaration name: (identifier) @name) @def.enum
         (method_declaration name: (identifier) @name) @def.method
+        (constructor_declaration name: (identifier) @name) @def.method
     """,
     scopes=frozenset({"class_declaration", "interface_declaration", "struct_declaration"}),
     class_scopes=frozenset({"class_declaration", "interface_declaration", "struct_declaration"}),
@@ -184,7 +246,7 @@ RUBY = LanguageSpec(
         (module name: (_) @name) @def.module
     """,
     scopes=frozenset({"class", "module"}), class_scopes=frozenset({"class", "module"}),
-    calls="(call method: (identifier) @call)",
+    calls="(call method: (identifier) @call)", path_separator="::",
 )
 PHP = LanguageSpec(
     "php", "tree_sitter_php",
@@ -217,6 +279,7 @@ KOTLIN = LanguageSpec(
           .) @def.class
         (object_declaration name: (identifier) @name) @def.object
         (companion_object name: (identifier) @name) @def.object
+        (companion_object !name) @def.object
         ((function_declaration name: (identifier) @name) @def.function (#not-eq? @name ""))
         (secondary_constructor "constructor" @name) @def.method
         (property_declaration (modifiers (property_modifier)) (variable_declaration (identifier) @name)) @def.constant
@@ -299,6 +362,22 @@ SPECS = {spec.name: spec for spec in EXTENSIONS.values()}
 
 def spec_for(path: str) -> LanguageSpec | None:
     return EXTENSIONS.get(PurePosixPath(path).suffix.lower())
+
+
+# What only C++ writes at the start of a line: a template, a namespace block, `using namespace`, an access
+# label, or a class with a body (`class` is a plain identifier in C, never followed by `Name ... {`).
+_CPP_MARKERS = re.compile(
+    rb"^[ \t]*(?:template[ \t]*<|namespace(?:[ \t]+[\w:]+)?[ \t]*\{|using[ \t]+namespace[ \t]|"
+    rb"(?:public|private|protected)[ \t]*:|class[ \t]+\w+[^;(){}]*\{)", re.MULTILINE)
+
+
+def spec_of_source(path: str, source: bytes) -> LanguageSpec | None:
+    """The grammar for this file's text: a `.h` is C unless it reads as C++ (the extension cannot tell, and
+    C++ headers parsed as C lose their classes and namespaces); one regex scan, ~1 ms per 100 KB."""
+    spec = spec_for(path)
+    if spec is C and path.lower().endswith(".h") and _CPP_MARKERS.search(source):
+        return CPP
+    return spec
 
 
 IMPORT, CONTAINER = "<import>", "<container>"

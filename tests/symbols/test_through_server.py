@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from tests.helpers import REPO, stdio_client
@@ -35,3 +36,30 @@ async def test_find_symbol_on_text_context_is_a_clear_error(server_env) -> None:
         await client.call_tool("load_context", {"text": "just text"})
         with pytest.raises(MCPError, match="code index"):
             await client.call_tool("find_symbol", {"name": "x"})
+
+
+async def _finished(client, arguments: dict) -> list[dict]:
+    """A kind/pattern query's results once the background build has seen every file (its `note` gone)."""
+    for _ in range(100):
+        result = (await client.call_tool("find_symbol", arguments)).structured_content
+        if result.get("note") is None:
+            return result["results"]
+        await anyio.sleep(0.1)
+    raise AssertionError(f"the index never finished: {result.get('note')}")
+
+
+async def test_find_symbol_filters_by_the_new_kinds(server_env, tmp_path) -> None:
+    """What a user of a C or TypeScript codebase asks: every macro, a pointer-returning function, a type alias."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "str.h").write_text("#define BUF 64\nconst char *const *names(void) { return 0; }\n")
+    (code / "types.ts").write_text("export type Id = string;\n"
+                                   "namespace Api { export function get(): Id { return ''; } }\n")
+    async with stdio_client(server_env) as client:
+        await client.call_tool("load_context", {"source": [str(code)]})
+        (names,) = (await client.call_tool("find_symbol", {"name": "names"})).structured_content["results"]
+        assert (names["kind"], names["start_line"]) == ("function", 2)
+        assert [(r["name"], r["path"]) for r in await _finished(client, {"kind": "macro"})] == [("BUF", "str.h")]
+        found = await _finished(client, {"pattern": "^Api\\.", "kind": "function"})
+        assert [r["qualname"] for r in found] == ["Api.get"]
+        assert [r["qualname"] for r in await _finished(client, {"kind": "type"})] == ["Id"]
