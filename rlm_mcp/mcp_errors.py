@@ -9,6 +9,8 @@ cannot serve to the tool body):
   ContextError, a bad regular expression, a spent budget) -> INVALID_PARAMS with our message, which
   names the problem and the fix;
 - the sandbox failing (SandboxError) -> INTERNAL_ERROR saying what happens next and where to look;
+- the machine failing (an OSError such as a full or read-only RLM_HOME, a wheel's binary gone) -> our
+  EnvironmentFault, naming the place and the fix, never called a bug;
 - any other RlmMcpError -> INTERNAL_ERROR with its message (written for the caller);
 - anything else is a bug: logged with its traceback and the tool's name, and answered with an
   INTERNAL_ERROR that says so, never with the exception's raw text alone.
@@ -21,14 +23,15 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from mcp import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 
 from .contexts import ContextError
-from .errors import BadRequest, RlmMcpError
+from .errors import BadRequest, RlmMcpError, environment_fault
 from .sandbox import SandboxError
 from .workers import BudgetExceeded
 
@@ -38,10 +41,14 @@ R = TypeVar("R")
 CALLER_FIXABLE = (BadRequest, ContextError, BudgetExceeded)  # re.error has its own message, above
 
 
-def to_mcp_error(exc: Exception, where: str) -> MCPError:
-    """The MCP error a client receives for `exc`, raised while serving `where` (a tool or resource)."""
+def to_mcp_error(exc: Exception, where: str, places: Mapping[str, Path] | None = None) -> MCPError:
+    """The MCP error a client receives for `exc`, raised while serving `where` (a tool or resource); `places`
+    are the server's directories (setting -> path), for naming the one a disk fault hit."""
     if isinstance(exc, MCPError):
         return exc
+    if isinstance(exc, OSError) and (fault := environment_fault(exc, places)) is not None:
+        log.warning("environment fault in %s: %s", where, exc)
+        exc = fault
     if isinstance(exc, re.error):
         return MCPError(code=INVALID_PARAMS, message=f"invalid regular expression: {exc}; fix the pattern "
                                                      "(Python `re` syntax) or escape it with re.escape")
@@ -59,7 +66,8 @@ def to_mcp_error(exc: Exception, where: str) -> MCPError:
                     "retry, or reset the session (session action='reset') if it repeats")
 
 
-def translated(where: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+def translated(where: str, places: Mapping[str, Path] | None = None,
+               ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
     """Wrap an async handler so whatever it raises leaves as an MCPError (its signature is kept for the SDK)."""
 
     def wrap(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
@@ -68,7 +76,7 @@ def translated(where: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, 
             try:
                 return await fn(*args, **kwargs)
             except Exception as exc:
-                raise to_mcp_error(exc, where) from exc
+                raise to_mcp_error(exc, where, places) from exc
 
         return handler
 

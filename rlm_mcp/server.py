@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -54,6 +55,8 @@ from .models import (
 )
 from .playbook import PLAYBOOK, SERVER_INSTRUCTIONS
 from .rlm.calls import WorkerCalls, answer, require_root_model, session_calls, status_report
+from .sandbox.checkpoints import sweep as sweep_checkpoints
+from .sandbox.datadir import default_runtime_root
 from .sessions import Session, SessionManager
 from .slices import worker_prompts
 from .unknown_names import install as install_unknown_names
@@ -424,6 +427,8 @@ def create_server(settings: Settings, *, exit_on_signals: bool = False) -> MCPSe
             sessions = SessionManager(settings, group, WorkerCalls.for_session)
             group.start_soon(sessions.reap_idle)
             group.start_soon(sessions.choose_sandbox)
+            group.start_soon(anyio.to_thread.run_sync, sweep_checkpoints, settings.home / "sessions",
+                             settings.session_idle_s)
             if exit_on_signals and sys.platform != "win32":  # asyncio on Windows has no signal handlers
                 group.start_soon(_exit_on_signal, sessions)
             if _needs_litellm(settings):  # warm the slow import off the event loop, before the first call waits for it
@@ -435,7 +440,7 @@ def create_server(settings: Settings, *, exit_on_signals: bool = False) -> MCPSe
                 group.cancel_scope.cancel()
 
     mcp = MCPServer("rlm-mcp", instructions=SERVER_INSTRUCTIONS, version=__version__, lifespan=lifespan)
-    _register(mcp)
+    _register(mcp, {"RLM_HOME": settings.home, "RLM_RUNTIME_DIR": settings.runtime_dir or default_runtime_root()})
     return mcp
 
 
@@ -454,16 +459,17 @@ async def _exit_on_signal(sessions: SessionManager) -> None:
             os._exit(0)
 
 
-def _register(mcp: MCPServer) -> None:
-    """Every handler, each behind the one error boundary (`translated`): the only place handlers are registered."""
+def _register(mcp: MCPServer, places: dict[str, Path]) -> None:
+    """Every handler, each behind the one error boundary (`translated`, told the server's directories so a disk
+    fault names the one it hit): the only place handlers are registered."""
     for tool, annotations in TOOLS:
         register = mcp.tool(description=inspect.cleandoc(tool.__doc__ or ""), annotations=annotations)
-        register(translated(tool.__name__)(tool))
+        register(translated(tool.__name__, places)(tool))
     for uri, read in RESOURCES:
-        mcp.resource(uri, mime_type="application/json")(translated(f"resource {uri}")(read))
+        mcp.resource(uri, mime_type="application/json")(translated(f"resource {uri}", places)(read))
     mcp.prompt(name="rlm_playbook", title="RLM playbook: analyse inputs far larger than your context")(
-        translated("prompt rlm_playbook")(rlm_playbook))
-    install_completions(mcp, [uri for uri, _ in RESOURCES], translated("completion")(completion_values))
+        translated("prompt rlm_playbook", places)(rlm_playbook))
+    install_completions(mcp, [uri for uri, _ in RESOURCES], translated("completion", places)(completion_values))
     install_unknown_names(mcp)
 
 

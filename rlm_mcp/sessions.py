@@ -39,6 +39,8 @@ from .sandbox import (
     RestoreNote,
     Sandbox,
     SandboxPolicy,
+    Spare,
+    SpareKeeper,
     create_launcher,
     new_data_dir,
 )
@@ -107,7 +109,10 @@ class Session:
     index: SessionIndex | None = None
     live: dict[str, ctx_store.LiveContext] = field(default_factory=dict)  # contexts that follow their files
     _attached: dict[str, str] = field(default_factory=dict)  # name -> fingerprint live in the REPL
+    spares: SpareKeeper | None = None  # the server's, where its backend keeps a guest started ahead (wasm)
     _sandbox: Sandbox | None = None
+    _spare: Spare | None = None  # claimed with the data directory, adopted when the REPL is first needed
+    _load_progress: ProgressCallback | None = None  # the progress of the load in flight (thread-side)
     _data_dir: Path | None = None
     _checkpoints: CheckpointStore | None = None
     _restored: RestoreNote | None = None  # the last restart's, until an exec reports it
@@ -115,8 +120,13 @@ class Session:
 
     @property
     def data_dir(self) -> Path:
+        """The directory the REPL reads the session's data from: the spare's when the server keeps one (its
+        guest was started with read access to it), else a new one. First used on the event loop (a claim
+        starts the next spare), never first in a worker thread."""
         if self._data_dir is None:
-            self._data_dir = new_data_dir(self.settings.runtime_dir)
+            self._spare = self.spares.claim() if self.spares is not None else None
+            spare_dir = self._spare.data_dir if self._spare is not None else None
+            self._data_dir = spare_dir or new_data_dir(self.settings.runtime_dir)
         return self._data_dir
 
     @property
@@ -137,7 +147,7 @@ class Session:
 
     async def ensure_started(self) -> Sandbox:
         if self._sandbox is None:
-            launcher = await anyio.to_thread.run_sync(launcher_for, self.settings, self.policy)
+            launcher = await anyio.to_thread.run_sync(launcher_for, self.settings, self.policy, self._report_start)
             if self.extension is None and self.extension_factory is not None:
                 self.extension = self.extension_factory(self)
             callbacks = self.extension.callbacks() if self.extension else {}
@@ -145,12 +155,39 @@ class Session:
             callbacks["index"] = self.code_index().query
             callbacks["grep"] = ContextSearch(self.contexts).query
             logged = {name: self._logged(name, callback) for name, callback in callbacks.items()}
-            self._sandbox = Sandbox(launcher, self.policy, self.data_dir, prelude=PRELUDE, callbacks=logged,
-                                    checkpoints=self.checkpoints)
-            await self._sandbox.start(self.task_group)
+            data_dir = self.data_dir  # claims the server's spare, if it keeps one
+            self._sandbox = await self._adopt_spare(logged)
+            if self._sandbox is None:
+                self._sandbox = Sandbox(launcher, self.policy, data_dir, prelude=PRELUDE, callbacks=logged,
+                                        checkpoints=self.checkpoints)
+                await self._sandbox.start(self.task_group)
+            elif not self._sandbox.alive:  # the spare died while it waited
+                await self._sandbox.restart()
         elif not self._sandbox.alive:
             await self._restart()
         return self._sandbox
+
+    def _report_start(self, done: int, total: int | None, message: str) -> None:
+        """Progress of a slow sandbox start (the first fetch of Pyodide), from the launcher's worker thread, to
+        the host call waiting for it: a load's progress, or an exec's."""
+        if self._load_progress is not None:
+            self._load_progress(done, total, message)
+        elif self.progress is not None and total:
+            try:
+                anyio.from_thread.run(self.progress, done, total, message)
+            except Exception:  # progress is advisory: a client that went away must not fail the start
+                log.debug("start progress not delivered", exc_info=True)
+
+    async def _adopt_spare(self, callbacks: dict[str, Callback]) -> Sandbox | None:
+        """The claimed spare's guest, started with the same prelude, now with this session's callbacks; None
+        when there is none or its start failed (the keeper logged why): the caller starts its own."""
+        spare, self._spare = self._spare, None
+        if spare is None:
+            return None
+        try:
+            return await spare.adopt(callbacks, self.checkpoints)
+        except Exception:
+            return None
 
     def _logged(self, name: str, callback: Callback) -> Callback:
         """A REPL callback whose failures (which the guest sees as its own error) also reach the server's
@@ -193,8 +230,9 @@ class Session:
         return ctx_store.ContentStore(self.settings.home / "store", self.settings.store_max_bytes)
 
     async def load_text(self, name: str, text: str) -> ctx_store.StoredContext:
+        data_dir = self.data_dir  # here on the event loop: a first use claims the spare, which starts the next
         stored = await anyio.to_thread.run_sync(
-            lambda: ctx_store.store_text(name, text, self.data_dir, self.content_store()))
+            lambda: ctx_store.store_text(name, text, data_dir, self.content_store()))
         self._stop_following(name)
         return await self._register(stored)
 
@@ -211,6 +249,15 @@ class Session:
             skip_paths=frozenset(os.path.realpath(path) for path in (self.settings.home, self.data_dir.parent)),
         )
         base_dir, store = Path.cwd(), self.content_store()
+        self._load_progress = on_progress  # the sandbox's start reports here too (a first Pyodide fetch)
+        try:
+            return await self._load_paths(name, sources, roots, limits, base_dir, store, on_progress, live)
+        finally:
+            self._load_progress = None
+
+    async def _load_paths(self, name: str, sources: Sequence[str], roots: Sequence[Path], limits: ctx_store.LoadLimits,
+                          base_dir: Path, store: ctx_store.ContentStore, on_progress: ProgressCallback | None,
+                          live: bool) -> ctx_store.StoredContext:
         if self._sandbox is None:
             self.task_group.start_soon(self._boot)  # the jail starts while the tree is walked
 
@@ -416,7 +463,7 @@ class Session:
         one before it failed (nothing leaks); the first failure is raised afterwards."""
         failures: list[Exception] = []
         for step in (self._keep_live_versions, self._sandbox and self._sandbox.close,
-                     self.extension and self.extension.aclose):
+                     self._spare and self._spare.discard, self.extension and self.extension.aclose):
             try:
                 if step:
                     await step()
@@ -438,9 +485,11 @@ def new_trajectory(settings: Settings, key: str) -> TrajectoryLog:
     return TrajectoryLog(settings.home / "trajectories" / f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}.jsonl")
 
 
-def launcher_for(settings: Settings, policy: SandboxPolicy) -> Launcher:
-    """The configured sandbox's launcher (its probes are cached: the machine does not change)."""
-    return create_launcher(settings.sandbox, policy, settings.guest_python, home=settings.home)
+def launcher_for(settings: Settings, policy: SandboxPolicy, on_progress: ProgressCallback | None = None) -> Launcher:
+    """The configured sandbox's launcher (its probes are cached: the machine does not change); a first fetch
+    of Pyodide reports to `on_progress`."""
+    return create_launcher(settings.sandbox, policy, settings.guest_python, home=settings.home,
+                           on_progress=on_progress)
 
 
 class SessionManager:
@@ -454,17 +503,25 @@ class SessionManager:
         self.policy = SandboxPolicy.load(settings.sandbox_policy)
         self.sessions: dict[str, Session] = {}
         self.accounts: dict[str, SpendAccount] = {}
+        self.spares: SpareKeeper | None = None
         self.stopping: str | None = None  # why no session opens any more (the server is shutting down)
         self._lock = anyio.Lock()
 
     async def choose_sandbox(self) -> None:
         """Make the sandbox choice now, at start-up, in a worker thread: probing the guest interpreter and a
-        test jail takes ~120 ms the first session's start would otherwise wait for. A failure is left for
-        that start to report."""
+        test jail takes ~120 ms the first session's start would otherwise wait for (wasm: fetching Pyodide if
+        RLM_HOME has none, and setting this run's memory snapshot in the making). Then, where the backend asks
+        for it, start the spare guest the next new session adopts. A failure is left for the first session's
+        start to report."""
         try:
-            await anyio.to_thread.run_sync(launcher_for, self.settings, self.policy)
+            launcher = await anyio.to_thread.run_sync(launcher_for, self.settings, self.policy)
         except Exception as exc:
             log.info("sandbox not chosen at start-up (%s): the first session reports it", exc)
+            return
+        if launcher.keeps_spare and self.spares is None:
+            self.spares = SpareKeeper(launcher, self.policy, self.task_group, prelude=PRELUDE,
+                                      runtime_dir=self.settings.runtime_dir)
+            self.spares.fill()
 
     async def get(self, key: str, owner: str = "stdio") -> Session:
         """The session under `key`, opened for `owner` if there is none; a key names one owner's session."""
@@ -480,7 +537,7 @@ class SessionManager:
                 self._check_room(owner)
                 session = Session(key, self.settings, self.policy, self.task_group, self.extension_factory,
                                   owner=owner, account=self.account(owner),
-                                  trajectory=new_trajectory(self.settings, key))
+                                  trajectory=new_trajectory(self.settings, key), spares=self.spares)
                 self.sessions[key] = session
             elif session.owner != owner:  # keys embed their owner (server.session_key): a bug, never a lookup
                 raise RlmMcpError(f"session key {key!r} belongs to another caller")
@@ -523,6 +580,9 @@ class SessionManager:
         for key in list(self.sessions):
             with anyio.CancelScope(shield=True):
                 await self._close_logged(key)
+        if self.spares is not None:
+            with anyio.CancelScope(shield=True):
+                await self.spares.aclose()
 
     async def _close_logged(self, key: str) -> None:
         """Close one session; a failure is logged, never allowed to stop the caller's loop over sessions."""

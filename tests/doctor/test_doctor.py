@@ -10,14 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from rlm_mcp.doctor import Check, guarded
-from rlm_mcp.sandbox import PolicyError, SandboxPolicy
+from rlm_mcp.config import Settings, load_settings
+from rlm_mcp.doctor import Check, check_wasm, guarded
+from rlm_mcp.sandbox import PolicyError, PyodideCache, SandboxPolicy, WasmLauncher
+from rlm_mcp.sandbox.snapshot import snapshot_key
 from tests.helpers import server_command
 
 
 def doctor(**env: str) -> subprocess.CompletedProcess[str]:
     completed = subprocess.run([server_command(), "doctor"], capture_output=True, text=True, timeout=120,
-                               env={**os.environ, **env})
+                               env={**os.environ, "PYTHONHASHSEED": "4242", **env})  # one wasm snapshot for all
     assert "Traceback" not in completed.stdout + completed.stderr, completed.stdout + completed.stderr
     return completed
 
@@ -89,6 +91,8 @@ def test_a_missing_guest_interpreter(tmp_path: Path) -> None:
     assert line(fallback.stdout, "guest python")[0].startswith("[WARN]")
     report, _ = line(fallback.stdout, "isolation")
     assert report.startswith("[ok  ]") and "sessions run code in wasm (auto: nsjail cannot run here" in report
+    report, _ = line(fallback.stdout, "wasm")  # as its sessions start: restored from the memory snapshot
+    assert report.startswith("[ok  ] wasm: restored Pyodide") and "from its memory snapshot" in report, report
 
 
 def test_no_isolation_by_choice_still_checks_the_jail() -> None:
@@ -129,3 +133,21 @@ def test_policy_values_are_checked(tmp_path: Path, text: str, message: str | Non
 def test_an_unreadable_policy_names_the_setting(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match=r"cannot read the sandbox policy file .*RLM_SANDBOX_POLICY"):
         SandboxPolicy.load(tmp_path / "missing.toml")
+
+
+def test_a_wasm_snapshot_that_does_not_restore_warns(tmp_path: Path, runtime_dir: Path) -> None:
+    """Sessions would still run, each loading Pyodide plain: a warning that says so, and how to start over."""
+    home = tmp_path / "home"
+    (home / "wasm").mkdir(parents=True)
+    (home / "wasm" / "deno").symlink_to(Settings().home / "wasm" / "deno", target_is_directory=True)  # Pyodide
+    settings = load_settings(flags={"home": home, "runtime_dir": runtime_dir}, environ={})
+    policy = SandboxPolicy.load()
+    cache = PyodideCache(home / "wasm", policy.wasm.pyodide_version)
+    found = cache.find()
+    assert found is not None, "Pyodide is not cached: run ./dev.sh setup"
+    key = snapshot_key(found, WasmLauncher(policy, found, cache.deno_dir).snapshot_config())
+    (home / "wasm" / "snapshots").mkdir()
+    (home / "wasm" / "snapshots" / f"{key}.snap").write_bytes(b"not a snapshot")
+    check = check_wasm(settings)
+    assert check.status == "warn" and "did not restore" in check.detail and "loads Pyodide plain" in check.detail
+    assert "doctor --fix" in check.fix

@@ -18,7 +18,7 @@ import anyio
 import pytest
 
 from rlm_mcp.config import Settings
-from rlm_mcp.sandbox import Sandbox, SandboxPolicy, create_launcher, new_data_dir
+from rlm_mcp.sandbox import Launcher, Sandbox, SandboxPolicy, create_launcher, new_data_dir
 
 BACKENDS = ("nsjail", "wasm")
 # Where the wasm backend finds Pyodide: the default RLM_HOME, which `./dev.sh setup` fills (`rlm-mcp
@@ -50,10 +50,11 @@ def data_dir() -> Iterator[Path]:
 
 @asynccontextmanager
 async def running_sandbox(
-    policy: SandboxPolicy, data_dir: Path, kind: str = "nsjail", **kwargs: Any
+    policy: SandboxPolicy, data_dir: Path, kind: str = "nsjail", launcher: Launcher | None = None, **kwargs: Any
 ) -> AsyncIterator[Sandbox]:
+    """A started sandbox of `kind` (or of `launcher`, one a test built itself), closed afterwards."""
     async with anyio.create_task_group() as group:
-        launcher = create_launcher(kind, policy, home=WASM_HOME)  # type: ignore[arg-type]
+        launcher = launcher or create_launcher(kind, policy, home=WASM_HOME)  # type: ignore[arg-type]
         sandbox = Sandbox(launcher, policy, data_dir, **kwargs)
         await sandbox.start(group)
         try:

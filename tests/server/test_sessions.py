@@ -12,6 +12,7 @@ from rlm_mcp.config import load_settings
 from rlm_mcp.errors import SessionLimitReached, UnknownContext
 from rlm_mcp.sessions import SessionManager
 from rlm_mcp.workers import Usage
+from tests.helpers import link_wasm_cache
 
 pytestmark = pytest.mark.anyio
 
@@ -223,3 +224,39 @@ async def test_reset_starts_a_new_wall_clock_but_keeps_the_spend(tmp_path: Path,
     assert first.result.stdout.text == "echo: one\n"
     assert "max_wall_s" in late.result.stderr.text and "RLM_MAX_WALL_S" in late.result.stderr.text
     assert again.result.stdout.text == "echo: three\n" and spent["model_calls"] == 2
+
+
+async def test_wasm_sessions_adopt_the_warm_spare_and_share_nothing(tmp_path: Path, runtime_dir: Path) -> None:
+    """Two sessions that each adopt the server's spare (both restored from this run's one Pyodide snapshot):
+    no global, module patch, in-memory file or `random` state passes from one to the other; the hash seed
+    is the server run's."""
+    link_wasm_cache(tmp_path / "home")
+    async with anyio.create_task_group() as group:
+        manager = SessionManager(settings(tmp_path, sandbox="wasm", runtime_dir=runtime_dir), group)
+        await manager.choose_sandbox()
+        assert manager.spares is not None
+        spare = manager.spares._spare  # what the server has ready: the next new session's
+        one = await manager.get("one")
+        assert spare is not None and one.data_dir == spare.data_dir  # claimed with its data directory
+        leave = ("leaked = 1\nimport json, random, sys\njson.leaked = 1\nsys.modules['leaked'] = json\n"
+                 "open('/tmp/leaked.txt', 'w').write('x')\nprint(random.random(), hash('abc'))")
+        first = await one.exec(leave)
+        assert first.result.ok and one.sandbox is spare.sandbox, first.result
+        two = await manager.get("two")
+        look = ("import json, os, random, sys\nprint(random.random(), hash('abc'))\n"
+                "print('leaked' in globals(), hasattr(json, 'leaked'), 'leaked' in sys.modules, "
+                "os.path.exists('/tmp/leaked.txt'))")
+        second = await two.exec(look)
+        assert second.result.ok, second.result
+        (draw_one, hash_one), (draw_two, hash_two) = (out.result.stdout.text.split()[:2] for out in (first, second))
+        assert draw_one != draw_two and hash_one == hash_two  # reseeded, one seed per server run
+        assert second.result.stdout.text.splitlines()[1] == "False False False False"
+        assert one.sandbox is not two.sandbox and one.data_dir != two.data_dir
+        await manager.close_all()
+        assert not any(runtime_dir.iterdir())  # the unclaimed spare's directory went with it
+        (tmp_path / "policy.toml").write_text("[wasm]\nspare = false\n")  # for a machine short of memory
+        frugal = SessionManager(settings(tmp_path, sandbox="wasm", runtime_dir=runtime_dir,
+                                         sandbox_policy=tmp_path / "policy.toml"), group)
+        await frugal.choose_sandbox()
+        assert frugal.spares is None
+        group.cancel_scope.cancel()

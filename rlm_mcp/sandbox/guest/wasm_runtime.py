@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import posix
+import random
 import sys
 
 import runtime
@@ -90,12 +91,23 @@ def no_processes(*args, **kwargs):
     raise OSError(errno.ENOSYS, "the wasm sandbox runs no programs")
 
 
-def start(send, send_blob, wait_reply, exec_done, env_json: str):
-    """Build the guest and announce it; returns the object whose `handle` the Worker calls. The
-    environment becomes exactly the policy's variables (Pyodide adds its own, one naming a host path)."""
+def start(send, send_blob, wait_reply, exec_done, env_json: str, warning: str = ""):
+    """Build the guest and announce it; returns the object whose `handle` the Worker calls.
+
+    It runs after every load, a restored memory snapshot's too (worker.js), so whatever that snapshot froze
+    is made this session's own here: the environment becomes exactly the policy's variables (Pyodide adds
+    its own, one naming a host path, and a snapshot keeps its maker's), and `random`, which Pyodide imports
+    at start, is reseeded from the host's entropy (else every session restored from one snapshot would
+    draw the same numbers). `warning` (a snapshot that did not restore) goes to the host's log."""
     os.environ.clear()
     os.environ.update(json.loads(env_json))
+    random.seed()
+    for path in [path for path in sys.path_importer_cache if path.startswith("/rlm/")]:
+        del sys.path_importer_cache[path]  # what a snapshot saw of our mounts, not these (all of it: +0.2 s)
     os.system = posix.system = no_processes
     guest = WasmGuest(JsChannel(send, send_blob), wait_reply, exec_done)
-    send(json.dumps({"op": "ready", "python": sys.version.split()[0], "pid": os.getpid(), "uid": None}))
+    ready = {"op": "ready", "python": sys.version.split()[0], "pid": os.getpid(), "uid": None}
+    if warning:
+        ready["warning"] = warning
+    send(json.dumps(ready))
     return guest
