@@ -120,20 +120,26 @@ def host_environment(tmp_path: Path, home: Path, rlm_home: Path) -> dict[str, st
 
 
 async def first_answers(params: StdioServerParameters, picked: tuple[Path, Path, Path], *,
-                        everything: bool) -> float:
+                        everything: bool) -> tuple[float, list[str]]:
     """Start the bundle's server, time it to the first exec answer, and (with `everything`) check what a user
-    does with it. Returns the seconds from start to the first answer."""
+    does with it. Returns the seconds from start to the first answer, and the progress the first load told
+    (on a cold start, the Pyodide fetch's end at least, when the load waited for it)."""
     app, notes, private = picked
+    told: list[str] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        told.append(message or "")
+
     started = time.monotonic()
     async with Client(params) as client:
-        loaded = await client.call_tool("load_context", {"source": [str(app)]})
+        loaded = await client.call_tool("load_context", {"source": [str(app)]}, progress_callback=on_progress)
         assert not loaded.is_error, loaded.content
         ran = await client.call_tool("exec_code", {"code": "print(len(files), 'shop/orders.py' in files)"})
         elapsed = time.monotonic() - started
         assert ran.structured_content["stdout"] == "1 True\n", ran.structured_content
         assert loaded.structured_content["sandbox"].startswith("wasm"), loaded.structured_content
         if not everything:
-            return elapsed
+            return elapsed, told
         found = (await client.call_tool("find_symbol", {"name": "save_order"})).structured_content
         assert [(s["qualname"], s["path"]) for s in found["results"]] == [("save_order", "shop/orders.py")]
         second = await client.call_tool("load_context", {"source": [str(notes)], "name": "notes"})
@@ -142,7 +148,7 @@ async def first_answers(params: StdioServerParameters, picked: tuple[Path, Path,
             await client.call_tool("load_context", {"source": [str(private)], "name": "private"})
         leaked = await client.call_tool("exec_code", {"code": "print('private' in contexts, 'SECRET' in context)"})
         assert leaked.structured_content["stdout"] == "False False\n"
-    return elapsed
+    return elapsed, told
 
 
 @pytest.mark.anyio
@@ -161,10 +167,10 @@ async def test_started_as_claude_desktop_starts_it(bundle_file: Path, picked: tu
     params = StdioServerParameters(command=shutil.which(started.command, path=env["PATH"]) or started.command,
                                    args=started.args, env=env, cwd=str(home))
     try:
-        cold = await first_answers(params, picked, everything=True)
-        warm = await first_answers(params, picked, everything=False)
+        cold, told = await first_answers(params, picked, everything=True)
+        warm, _ = await first_answers(params, picked, everything=False)
     finally:
         shutil.rmtree(tmp_path / "uv-cache", ignore_errors=True)  # hundreds of MB of wheels
     with capsys.disabled():
         print(f"\n[bundle] start to first answer: {cold:.1f} s with an empty RLM_HOME and uv cache "
-              f"(uv install + Pyodide fetch), {warm:.1f} s warm")
+              f"(uv install + Pyodide fetch), {warm:.1f} s warm; the first load's progress: {told}")
