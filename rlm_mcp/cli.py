@@ -8,6 +8,7 @@ become click's user errors at one place, the command group's `invoke`.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ from . import __version__
 from .config import Settings, load_settings
 from .errors import RlmMcpError
 from .sandbox import SANDBOX_KINDS
+
+# The hosts `rlm-mcp install` knows, named here so that --help needs no import of the install module.
+INSTALL_HOSTS = ("claude-desktop", "claude-code", "cursor", "vscode", "codex", "gemini-cli")
 
 
 class Commands(click.Group):
@@ -71,17 +75,25 @@ def main(ctx: click.Context) -> None:
 @click.option("--worker-model", default=None, help="Model for llm_query and sub_query: a litellm model string or "
               "an assistant CLI such as claude-code/haiku (RLM_WORKER_MODEL).")
 @click.option("--root-model", default=None, help="Model for rlm_complete, as --worker-model (RLM_ROOT_MODEL).")
+@click.option("--worker-cli", default=None, metavar="MODEL", help="An assistant CLI model (claude-code/haiku, "
+              "codex/<model>, gemini-cli/<model>) used as the worker when no worker model is configured; empty: none.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging to stderr.")
+@click.argument("roots", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
 def serve(use_http: bool = False, host: str | None = None, port: int | None = None, config: Path | None = None,
           sandbox: str | None = None, allowed_roots: str | None = None, auth_token: str | None = None,
-          worker_model: str | None = None,
-          root_model: str | None = None, verbose: bool = False) -> None:
-    """Serve MCP (stdio by default)."""
+          worker_model: str | None = None, root_model: str | None = None, worker_cli: str | None = None,
+          verbose: bool = False, roots: tuple[Path, ...] = ()) -> None:
+    """Serve MCP (stdio by default). ROOTS, if given, are the folders load_context may read (with
+    --allowed-roots, both count; they replace RLM_ALLOWED_ROOTS): `rlm-mcp serve ~/src ~/notes`.
+    """
     from .server.app import create_server
 
-    settings = load_settings(config, {"host": host, "port": port, "sandbox": sandbox, "allowed_roots": allowed_roots,
+    settings = load_settings(config, {"host": host, "port": port, "sandbox": sandbox,
+                                      "allowed_roots": _roots_flag(allowed_roots, roots),
                                       "auth_token": auth_token, "worker_model": worker_model,
                                       "root_model": root_model})
+    if worker_cli and not settings.worker_model:
+        settings = _with_worker_cli(settings, worker_cli)
     _check_policy(settings)
     _logging(verbose)
     server = create_server(settings, exit_on_signals=not use_http)
@@ -91,6 +103,41 @@ def serve(use_http: bool = False, host: str | None = None, port: int | None = No
         serve_http(server, settings)
     else:
         server.run()
+
+
+def _roots_flag(allowed_roots: str | None, roots: tuple[Path, ...]) -> str | None:
+    """--allowed-roots and the ROOTS arguments as one path-separated value (None: neither given). Folders come as
+    arguments because an MCP Bundle's folder picker hands each chosen folder over as an argument of its own."""
+    parts = [allowed_roots] if allowed_roots else []
+    parts += [str(root) for root in roots]
+    return os.pathsep.join(parts) if parts else None
+
+
+def _with_worker_cli(settings: Settings, worker_cli: str) -> Settings:
+    """--worker-cli: the assistant CLI as the worker, when no worker model is set (the bundle's form offers both)."""
+    from .workers.cli_backend import cli_flavor
+
+    if cli_flavor(worker_cli) is None:
+        raise click.BadParameter(f"{worker_cli!r} is not an assistant CLI model: use claude-code/<model>, "
+                                 "codex/<model> or gemini-cli/<model> (e.g. claude-code/haiku)",
+                                 param_hint="--worker-cli")
+    return settings.model_copy(update={"worker_model": worker_cli})
+
+
+@main.command()
+@click.argument("host", type=click.Choice(list(INSTALL_HOSTS)), metavar="HOST")
+@click.option("--root", "roots", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A folder the server may read (repeat for several; default: the current directory).")
+@click.option("--print", "dry_run", is_flag=True, help="Show the file it would write, and write nothing.")
+def install(host: str, roots: tuple[Path, ...], dry_run: bool) -> None:
+    """Add rlm-mcp to HOST's MCP configuration file: claude-desktop, claude-code, cursor, vscode, codex or
+    gemini-cli. Merged with the servers there, backed up first; running it again changes nothing.
+
+    Example: rlm-mcp install claude-desktop --root ~/src --root ~/notes
+    """
+    from .install import install as run_install
+
+    click.echo(run_install(host, list(roots), dry_run=dry_run))
 
 
 @main.command()

@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from .errors import RlmMcpError
 from .sandbox import SandboxKind, SandboxPolicy
@@ -81,6 +81,8 @@ class Settings(BaseModel):
                                      "openai/gpt-4o-mini) or your assistant CLI (claude-code/haiku, codex/<model>, "
                                      "gemini-cli/<model>; no API key needed)")
     worker_api_base: str | None = Field(None, description="API base for the worker model (Ollama, vLLM, ...)")
+    worker_api_key: SecretStr | None = Field(None, description="API key for the worker model's provider, instead of "
+                                             "its usual variable (OPENAI_API_KEY, ...); never logged")
     root_model: str | None = Field(None, description="rlm_complete's root model: a litellm model string, or an "
                                    "assistant CLI (claude-code/sonnet, ...) driven through fenced code blocks")
     root_api_base: str | None = Field(None, description="API base for the root model")
@@ -137,6 +139,10 @@ class Settings(BaseModel):
         policy, which every exec, the session tool and the RLM loop read."""
         policy = SandboxPolicy.load(self.sandbox_policy)
         return policy if self.exec_timeout_s is None else policy.with_limits(exec_timeout_s=self.exec_timeout_s)
+
+    def worker_key(self) -> str | None:
+        """The worker provider's key as litellm takes it (None: litellm reads the provider's own variable)."""
+        return self.worker_api_key.get_secret_value() if self.worker_api_key else None
 
     def bearer_tokens(self) -> list[str]:
         """RLM_AUTH_TOKEN holds one token or several separated by commas: one per team member, each with its

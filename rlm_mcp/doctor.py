@@ -320,7 +320,7 @@ def _call_worker(settings: Settings, where: str) -> Check:
     from .workers.cli_backend import setup_fix
 
     async def ask() -> str:
-        backend = backend_for(settings.worker_model, settings.worker_api_base)
+        backend = backend_for(settings.worker_model, settings.worker_api_base, settings.worker_key())
         try:
             response = await backend.complete(ModelRequest.of_prompt(
                 settings.worker_model or "", "Reply with: ok", min(settings.worker_timeout_s, 60), max_tokens=5))

@@ -34,9 +34,10 @@
     │   │   └── ContextWindowExceeded   the prompt is longer than the model's window
     │   ├── WorkerTimeout
     │   └── BudgetExceeded              a session limit stops further calls
-    └── RLMError                        rlm/errors.py: the autonomous loop could not run
-        └── RootModelError              the root model call failed
-            └── RootContextFull         the conversation outgrew the root model's window
+    ├── RLMError                        rlm/errors.py: the autonomous loop could not run
+    │   └── RootModelError              the root model call failed
+    │       └── RootContextFull         the conversation outgrew the root model's window
+    └── InstallError                    install.py: a host's configuration file could not be updated
 
 Each component draws its own subtree in its errors module and imports only this base, so the base
 module imports nothing; this drawing holds them all (tests/config/test_error_tree.py keeps it true:

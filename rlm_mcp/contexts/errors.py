@@ -78,8 +78,9 @@ class OutsideAllowedRoots(ContextError):
         shown = ", ".join(str(r) for r in roots) or "none"
         via = f" (resolves to {resolved})" if str(resolved) != source else ""
         super().__init__(
-            f"{source!r}{via} is outside the allowed roots ({shown}). Add it with RLM_ALLOWED_ROOTS "
-            "or load a path inside a root."
+            f"{source!r}{via} is outside the allowed roots ({shown}). Load a path inside a root, or ask the "
+            "user to add the folder: RLM_ALLOWED_ROOTS, `rlm-mcp install <host> --root FOLDER`, or the folders "
+            "in Claude Desktop's settings for the rlm extension."
         )
 
 

@@ -51,7 +51,7 @@ class WorkerCalls:
     @classmethod
     def new(cls, settings: Settings, account: SpendAccount | None, trajectory: TrajectoryLog | None) -> WorkerCalls:
         """The calls of a root session: its own dispatcher, and a ledger drawing on the owner's account."""
-        backend = backend_for(settings.worker_model, settings.worker_api_base)
+        backend = backend_for(settings.worker_model, settings.worker_api_base, settings.worker_key())
         worker_settings = WorkerSettings(  # a process per call: fewer at once (RLM_CLI_CONCURRENCY)
             model=settings.worker_model,
             concurrency=settings.cli_concurrency if backend.process_per_call else settings.worker_concurrency,

@@ -91,6 +91,7 @@ class FakeOpenAI(LocalService):
         self.completion_tokens = completion_tokens
         self.faults: collections.deque[Fault] = collections.deque()
         self.requests: list[dict[str, Any]] = []
+        self.authorizations: list[str | None] = []  # each request's Authorization header, in order
         self.lock = threading.Lock()
         self.active = 0
         self.peak_active = 0
@@ -122,6 +123,7 @@ class FakeOpenAI(LocalService):
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
                 with fake.lock:
                     fake.requests.append(body)
+                    fake.authorizations.append(self.headers.get("authorization"))
                     fault = fake.faults.popleft() if fake.faults else None
                     fake.active += 1
                     fake.peak_active = max(fake.peak_active, fake.active)
