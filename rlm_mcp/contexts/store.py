@@ -132,10 +132,8 @@ def store_paths(
     With `cas`, the context is stored there once for every server and linked into `store_dir`. Given
     the `walked` result and the `previous` version of the same sources (contexts/load.py), unchanged files
     are copied from its text, not read; `entries_out` receives the new manifest's entries. `snapshot` (of
-    `walked`) is kept with the store's note of the version stored last for these sources.
-
-    Raises InvalidContextName, SourceNotFound, OutsideAllowedRoots, ContextTooLarge.
-    """
+    `walked`) is kept with the store's note of the version stored last for these sources. Raises
+    InvalidContextName, SourceNotFound, OutsideAllowedRoots, ContextTooLarge."""
     t0 = time.perf_counter()
     validate_name(name)
     if not sources:

@@ -75,6 +75,19 @@ def _shown(handle: str) -> str:
     return f"{handle[:6]}…" if len(handle) > 6 else handle
 
 
+def _gone_with_its_replica(handle: str, this_replica: str, this_run: str) -> str | None:
+    """Why a handle this registry does not know names a session of another process, if it does."""
+    if "." not in handle:
+        return None
+    replica, _, rest = handle.partition(".")
+    if replica != this_replica:
+        return (f"was started on replica {replica!r} and this is replica {this_replica or '(unnamed)'!r}: the "
+                "proxy could not reach the replica that held it (it stopped or was removed)")
+    if rest.partition(".")[0] != this_run:
+        return f"was started on this replica ({replica!r}) before it restarted"
+    return None
+
+
 class SessionRegistry:
     """Every session of a server process, by handle; the reaper closes idle ones."""
 
@@ -155,7 +168,7 @@ class SessionRegistry:
         way back."""
         record = self.records.get(handle)
         closed_by = self._closed.get(handle)
-        if record is None and closed_by is None and (gone := self._gone_with_its_replica(handle)):
+        if record is None and closed_by is None and (gone := _gone_with_its_replica(handle, self.replica, self._run)):
             raise ReplicaGone(
                 f"session {_shown(handle)!r} {gone}, and a REPL cannot move between replicas or outlive its "
                 "process, so its variables and contexts are gone. Start again: call load_context "
@@ -177,18 +190,6 @@ class SessionRegistry:
             )
         record.session.touch()
         return record
-
-    def _gone_with_its_replica(self, handle: str) -> str | None:
-        """Why a handle this registry does not know names a session of another process, if it does."""
-        if "." not in handle:
-            return None
-        replica, _, rest = handle.partition(".")
-        if replica != self.replica:
-            return (f"was started on replica {replica!r} and this is replica {self.replica or '(unnamed)'!r}: the "
-                    "proxy could not reach the replica that held it (it stopped or was removed)")
-        if rest.partition(".")[0] != self._run:
-            return f"was started on this replica ({replica!r}) before it restarted"
-        return None
 
     def live_handles(self, owner: str) -> list[str]:
         """`owner`'s handles whose sessions are open (for completions)."""

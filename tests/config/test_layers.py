@@ -33,6 +33,7 @@ def readme_layers() -> dict[str, int]:
 LAYERS = readme_layers()
 MCP_SURFACE = 5  # layers from here up may import the mcp SDK (docs/development.md says so)
 MAX_LOOSE_MODULES = 8  # at the package root: the rest lives in the folders of the components
+MAX_FUNCTION_LINES = 60
 
 
 def unit_of(path: Path) -> str:
@@ -149,3 +150,12 @@ def test_litellm_is_known_to_one_module() -> None:
             if any(name.split(".")[0] == "litellm" for name in names):
                 importers.add(str(path.relative_to(REPO)))
     assert importers == {"rlm_mcp/workers/litellm_backend.py"}
+
+
+def test_no_function_over_sixty_lines() -> None:
+    """A function that needs more is doing two jobs (issue 29: the load's algorithm once spanned 100 lines)."""
+    long = [f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for path in sources() for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno is not None
+            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    assert not long, "\n".join(long)
