@@ -44,6 +44,7 @@ class RestoreNote:
 
     restored: tuple[str, ...] = ()
     failed: dict[str, str] = field(default_factory=dict)
+    repl_restarted: bool = False  # the checkpoint killed or hung its REPL: it was dropped, the REPL started clean
 
 
 class CheckpointStore:
@@ -115,14 +116,18 @@ class CheckpointStore:
             self._discard_pending()
 
     def _validated(self, reply: dict[str, Any]) -> tuple[list[tuple[str, int]], dict[str, str], list[str]]:
+        entries, unsaved, deleted = reply.get("saved") or [], reply.get("unsaved") or {}, reply.get("deleted") or []
+        if not (isinstance(entries, list) and isinstance(unsaved, dict) and isinstance(deleted, list)) or not all(
+                isinstance(entry, dict) for entry in entries):  # the guest is hostile: any shape may come
+            raise ValueError("malformed checkpoint reply")
         saved = []
-        for entry in reply.get("saved") or []:
+        for entry in entries:
             name, size = _name(entry.get("name")), entry.get("bytes")
             if entry.get("file") != file_name(name) or not isinstance(size, int) or size < 0:
                 raise ValueError(f"malformed checkpoint entry for {name!r}")
             saved.append((name, size))
-        unsaved = {_name(name): str(why)[:300] for name, why in dict(reply.get("unsaved") or {}).items()}
-        deleted = [_name(name) for name in reply.get("deleted") or []]
+        unsaved = {_name(name): str(why)[:300] for name, why in unsaved.items()}
+        deleted = [_name(name) for name in deleted]
         kept = {name: size for name, size in self.sizes.items() if name not in unsaved and name not in deleted}
         kept.update(saved)
         if sum(kept.values()) > self.max_bytes:

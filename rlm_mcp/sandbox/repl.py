@@ -237,7 +237,7 @@ class Sandbox:
             await self.restart()
             reason = "it did not finish loading" if isinstance(exc, TimeoutError) else str(exc)
             return RestoreNote(failed={"(all)": f"the checkpoint could not be loaded ({reason}); the REPL started "
-                                                "clean and the checkpoint was dropped"})
+                                                "clean and the checkpoint was dropped"}, repl_restarted=True)
         finally:
             shutil.rmtree(staged, ignore_errors=True)
         note = _restore_note(reply)

@@ -222,15 +222,17 @@ class Session:
         """A fresh REPL with the contexts attached again, then the variables of the checkpoint restored."""
         assert self._sandbox is not None
         await self._sandbox.restart()
-        self._attached.clear()
         self.usage.restarts += 1
+        await self._attach_all()
+        self._restored = await self._sandbox.restore()
+        if self._restored.repl_restarted:  # the checkpoint killed its REPL, which started again without contexts
+            await self._attach_all()
+
+    async def _attach_all(self) -> None:
+        """Every loaded context into a REPL that has none yet (a new or restarted one)."""
+        self._attached.clear()
         for stored in self.contexts.values():
             await self._attach(stored)
-        self._restored = await self._sandbox.restore()
-        if self._restored.failed.get("(all)"):  # the restore killed its REPL, which started again without contexts
-            self._attached.clear()
-            for stored in self.contexts.values():
-                await self._attach(stored)
 
     async def _llm_query_batched(self, payload: Any) -> list[Reply]:
         return await self.calls.llm_query_batched(payload, self._batch_progress)
