@@ -38,7 +38,7 @@ import anyio
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from rlm_mcp import search
+from rlm_mcp.contexts import search
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import print_table, sandbox_starts_and_warm, time_async

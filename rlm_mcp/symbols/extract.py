@@ -60,36 +60,38 @@ def extract_file(files: FileSource, path: str) -> FileRecord:
     if b"\0" in source[:8192]:
         record.problem = "skipped: binary content"
         return record
-    lines = source.split(b"\n")
+    lines = source.count(b"\n") + 1
     if looks_minified(path, spec.name, source, lines):
-        record.problem = (f"skipped: minified ({len(lines):,} lines averaging {len(source) // len(lines):,} "
+        record.problem = (f"skipped: minified ({lines:,} lines averaging {len(source) // lines:,} "
                           "bytes); search it with grep()")
         return record
     spec = spec_of_source(path, source) or spec
     record.language = spec.name
     try:
-        fill(record, compiled(spec.name), source, lines)
+        fill(record, compiled(spec.name), source)
     except Exception as exc:  # tree-sitter failures stop at this boundary
         record.problem = f"parse failed: {type(exc).__name__}: {exc}"
     return record
 
 
-def looks_minified(path: str, language: str, source: bytes, lines: list[bytes]) -> bool:
+def looks_minified(path: str, language: str, source: bytes, lines: int) -> bool:
+    """`lines`: how many lines `source` has."""
     if ".min." in path.rpartition("/")[2]:
         return True
-    return language == "javascript" and len(source) >= MINIFIED_MEAN_LINE * max(len(lines), 4)
+    return language == "javascript" and len(source) >= MINIFIED_MEAN_LINE * max(lines, 4)
 
 
-def fill(record: FileRecord, grammar: Compiled, source: bytes, lines: list[bytes]) -> None:
-    if grammar.spec.unparsable is not None:
-        source = grammar.spec.unparsable.sub(_blank, source)
-    tree = Parser(grammar.language).parse(source)
+def fill(record: FileRecord, grammar: Compiled, source: bytes) -> None:
+    """Parse `source` and record its definitions; signatures are read from `source` as written, even where the
+    parser was given a blanked copy (`unparsable`), whose offsets are the same."""
+    parsed = grammar.spec.unparsable.sub(_blank, source) if grammar.spec.unparsable is not None else source
+    tree = Parser(grammar.language).parse(parsed)
     if tree.root_node.has_error:
         record.problem = "syntax errors: definitions were extracted from what parses"
     if grammar.walk_roles:
-        walk_definitions(record, grammar, tree.root_node, lines)
+        walk_definitions(record, grammar, tree.root_node, source)
     else:
-        query_definitions(record, grammar, tree.root_node, lines)
+        query_definitions(record, grammar, tree.root_node, source)
 
 
 def _blank(match: re.Match[bytes]) -> bytes:
@@ -97,14 +99,14 @@ def _blank(match: re.Match[bytes]) -> bytes:
     return re.sub(rb"[^\n]", b" ", match.group())
 
 
-def walk_definitions(record: FileRecord, grammar: Compiled, root: Node, lines: list[bytes]) -> None:
+def walk_definitions(record: FileRecord, grammar: Compiled, root: Node, source: bytes) -> None:
     """Descend only into statement containers, carrying the qualified-name prefix down the stack."""
-    roles, class_scopes = grammar.walk_roles, grammar.spec.class_scopes
+    roles, class_scopes = grammar.walk_roles, grammar.class_scope_ids
     stack: list[tuple[Node, tuple[str, ...], bool]] = [(root, (), False)]  # node, prefix, directly in a class
     while stack:
         node, prefix, in_class = stack.pop()
         for child in node.named_children:
-            role = roles.get(child.type)
+            role = roles.get(child.kind_id)
             if role is None:
                 continue
             if role is CONTAINER:
@@ -116,11 +118,11 @@ def walk_definitions(record: FileRecord, grammar: Compiled, root: Node, lines: l
                 name = _text(named) if named is not None else ""
                 if name:
                     kind = "method" if role == "function" and in_class else role
-                    record.symbols.append(_symbol(name, (*prefix, name), kind, child, lines))
-                stack.append((child, (*prefix, name) if name else prefix, child.type in class_scopes))
+                    record.symbols.append(_symbol(name, (*prefix, name), kind, child, source))
+                stack.append((child, (*prefix, name) if name else prefix, child.kind_id in class_scopes))
 
 
-def query_definitions(record: FileRecord, grammar: Compiled, root: Node, lines: list[bytes]) -> None:
+def query_definitions(record: FileRecord, grammar: Compiled, root: Node, source: bytes) -> None:
     spec = grammar.spec
     first: dict[tuple[int, str], tuple[int, int]] = {}  # (node, name) -> (pattern, its symbol's position)
     for pattern, captures in QueryCursor(grammar.definitions).matches(root):
@@ -164,11 +166,11 @@ def query_definitions(record: FileRecord, grammar: Compiled, root: Node, lines: 
         if key in first:  # two patterns for one definition: the one written first in the spec wins
             earlier, at = first[key]
             if pattern < earlier:
-                record.symbols[at] = _symbol(qualname[-1], tuple(qualname), kind, node, lines)
+                record.symbols[at] = _symbol(qualname[-1], tuple(qualname), kind, node, source)
                 first[key] = (pattern, at)
             continue
         first[key] = (pattern, len(record.symbols))
-        record.symbols.append(_symbol(qualname[-1], tuple(qualname), kind, node, lines))
+        record.symbols.append(_symbol(qualname[-1], tuple(qualname), kind, node, source))
 
 
 def _first_overload(node: Node, name: str, signatures: frozenset[str]) -> Node:
@@ -254,10 +256,14 @@ def call_sites(files: FileSource, path: str, name: str) -> list[tuple[int, str]]
     return hits
 
 
-def _symbol(name: str, qualname: tuple[str, ...], kind: str, node: Node, lines: list[bytes]) -> Symbol:
-    start = node.start_point.row
-    signature = lines[start].decode("utf-8", "replace").strip()[:SIGNATURE_CHARS] if start < len(lines) else ""
-    return (name, ".".join(qualname), kind, start + 1, node.end_point.row + 1, signature)
+def _symbol(name: str, qualname: tuple[str, ...], kind: str, node: Node, source: bytes) -> Symbol:
+    """The record of one definition; its signature is the text of the line it starts on (tree-sitter's columns
+    count bytes, so that line starts `column` bytes before the node)."""
+    start, at = node.start_point, node.start_byte
+    end = source.find(b"\n", at)
+    line = source[at - start.column : end if end >= 0 else len(source)]
+    signature = line.decode("utf-8", "replace").strip()[:SIGNATURE_CHARS]
+    return (name, ".".join(qualname), kind, start.row + 1, node.end_point.row + 1, signature)
 
 
 def _import_text(node: Node) -> str:

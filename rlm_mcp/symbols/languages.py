@@ -389,7 +389,11 @@ class Compiled:
     language: Language
     definitions: Query  # definitions and imports together: one pass over the tree instead of two
     calls: Query | None  # run only on the files a references() lookup needs, never on the cold path
-    walk_roles: dict[str, str]  # TreeWalk flattened to node type -> kind, IMPORT or CONTAINER: one lookup a node
+    # The TreeWalk flattened to node kind id -> kind, IMPORT or CONTAINER: one dict lookup a node, by the
+    # node's integer id (`Node.kind_id`) rather than its type name, which tree-sitter hands to Python as a
+    # new str at every call (a quarter of the walk's time over the standard library: docs/benchmarks.md).
+    walk_roles: dict[int, str]
+    class_scope_ids: frozenset[int]  # kind ids of spec.class_scopes
 
 
 @cache
@@ -403,4 +407,19 @@ def compiled(name: str) -> Compiled:
     if spec.walk is not None:
         roles = dict.fromkeys(spec.walk.containers, CONTAINER) | dict.fromkeys(spec.walk.imports, IMPORT)
         roles |= spec.walk.definitions
-    return Compiled(spec, language, definitions, calls, roles)
+    ids = kind_ids(language)
+    return Compiled(spec, language, definitions, calls,
+                    {i: roles[kind] for i, kind in ids.items() if kind in roles},
+                    frozenset(i for i, kind in ids.items() if kind in spec.class_scopes))
+
+
+ERROR_KIND_ID = 0xFFFF  # tree-sitter's id of an ERROR node, outside the grammar's own numbering
+
+
+def kind_ids(language: Language) -> dict[int, str]:
+    """Kind id -> type name of every named node kind. One name can have several ids (a grammar's aliases:
+    Python's `block` has two), so the ids are enumerated rather than asked for by name."""
+    ids = {i: language.node_kind_for_id(i) or "" for i in range(language.node_kind_count)
+           if language.node_kind_is_named(i)}
+    ids[ERROR_KIND_ID] = "ERROR"
+    return ids
