@@ -387,30 +387,41 @@ IMPORT, CONTAINER = "<import>", "<container>"
 class Compiled:
     spec: LanguageSpec
     language: Language
-    definitions: Query  # definitions and imports together: one pass over the tree instead of two
-    calls: Query | None  # run only on the files a references() lookup needs, never on the cold path
     # The TreeWalk flattened to node kind id -> kind, IMPORT or CONTAINER: one dict lookup a node, by the
     # node's integer id (`Node.kind_id`) rather than its type name, which tree-sitter hands to Python as a
     # new str at every call (a quarter of the walk's time over the standard library: docs/benchmarks.md).
     walk_roles: dict[int, str]
     class_scope_ids: frozenset[int]  # kind ids of spec.class_scopes
 
+    @property
+    def definitions(self) -> Query:
+        """Definitions and imports together: one pass over the tree instead of two. Compiled on first use:
+        a language with a TreeWalk (Python) never needs it to index, and each parse worker would pay for it."""
+        return _query(self.spec.name, "\n".join((self.spec.definitions, self.spec.imports)))
+
+    @property
+    def calls(self) -> Query | None:
+        """Run only on the files a references() lookup needs, never on the cold path: compiled on first use."""
+        return _query(self.spec.name, self.spec.calls) if self.spec.calls else None
+
 
 @cache
 def compiled(name: str) -> Compiled:
-    """Grammar and queries of one language, built once per process."""
+    """Grammar and walk of one language, built once per process (its queries when first used)."""
     spec = SPECS[name]
     language = Language(getattr(importlib.import_module(spec.module), spec.entry)())
-    definitions = Query(language, "\n".join((spec.definitions, spec.imports)))
-    calls = Query(language, spec.calls) if spec.calls else None
     roles: dict[str, str] = {}
     if spec.walk is not None:
         roles = dict.fromkeys(spec.walk.containers, CONTAINER) | dict.fromkeys(spec.walk.imports, IMPORT)
         roles |= spec.walk.definitions
     ids = kind_ids(language)
-    return Compiled(spec, language, definitions, calls,
-                    {i: roles[kind] for i, kind in ids.items() if kind in roles},
+    return Compiled(spec, language, {i: roles[kind] for i, kind in ids.items() if kind in roles},
                     frozenset(i for i, kind in ids.items() if kind in spec.class_scopes))
+
+
+@cache
+def _query(name: str, source: str) -> Query:
+    return Query(compiled(name).language, source)
 
 
 ERROR_KIND_ID = 0xFFFF  # tree-sitter's id of an ERROR node, outside the grammar's own numbering
