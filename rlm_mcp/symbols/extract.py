@@ -114,12 +114,18 @@ def walk_definitions(record: FileRecord, grammar: Compiled, root: Node, source: 
             elif role is IMPORT:
                 record.imports.append(_import_text(child))
             else:
-                named = child.child_by_field_name("name")
+                named = child.child_by_field_id(grammar.name_field)
                 name = _text(named) if named is not None else ""
                 if name:
                     kind = "method" if role == "function" and in_class else role
                     record.symbols.append(_symbol(name, (*prefix, name), kind, child, source))
-                stack.append((child, (*prefix, name) if name else prefix, child.kind_id in class_scopes))
+                inner = child if child.has_error else _body(child, grammar.body_field)
+                stack.append((inner, (*prefix, name) if name else prefix, child.kind_id in class_scopes))
+
+
+def _body(definition: Node, field: int | None) -> Node:
+    body = definition.child_by_field_id(field) if field is not None else None
+    return body if body is not None else definition
 
 
 def query_definitions(record: FileRecord, grammar: Compiled, root: Node, source: bytes) -> None:

@@ -30,6 +30,9 @@ class TreeWalk:
     definitions: dict[str, str]  # node type -> kind; the name is the node's `name` field
     containers: frozenset[str]  # node types whose children may hold definitions or imports
     imports: frozenset[str]
+    # The field of a definition that holds what it contains: a definition that parsed without errors is
+    # descended only there, not into its name, parameters and annotations (a third of the walk's nodes).
+    body: str = "body"
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,6 +395,8 @@ class Compiled:
     # new str at every call (a quarter of the walk's time over the standard library: docs/benchmarks.md).
     walk_roles: dict[int, str]
     class_scope_ids: frozenset[int]  # kind ids of spec.class_scopes
+    name_field: int  # field ids, for `Node.child_by_field_id`
+    body_field: int | None  # of spec.walk.body
 
     @property
     def definitions(self) -> Query:
@@ -416,7 +421,9 @@ def compiled(name: str) -> Compiled:
         roles |= spec.walk.definitions
     ids = kind_ids(language)
     return Compiled(spec, language, {i: roles[kind] for i, kind in ids.items() if kind in roles},
-                    frozenset(i for i, kind in ids.items() if kind in spec.class_scopes))
+                    frozenset(i for i, kind in ids.items() if kind in spec.class_scopes),
+                    language.field_id_for_name("name") or 0,  # 0: no field (tree-sitter numbers fields from 1)
+                    language.field_id_for_name(spec.walk.body) if spec.walk is not None else None)
 
 
 @cache
