@@ -7,7 +7,8 @@ script was checked against, so a new release cannot silently change what is meas
 Prints the machine, then three tables, each row labelled with what the system isolates:
 1. session start and exec round trip: rlm-mcp (nsjail) against the official RLM package's LocalREPL (`rlms`) and
    the RLM MCP servers `rlm-tools` and `aleph-rlm`, all driven by the same mcp client over stdio;
-2. code index cold build against universal-ctags on the stdlib's .py files;
+2. code index cold build against universal-ctags on the stdlib's .py files, and the floor under it: tree-sitter's
+   parse alone of the same files (C code, no Python work per node), on 1 process and on as many as the build uses;
 3. the in-REPL grep() against ripgrep (and rlm-tools' grep()) on the same tree, matching lines checked per file.
 A competitor that cannot be installed or run gets a row saying why; the rest still runs.
 """
@@ -66,7 +67,7 @@ STARTS = 5  # server spawns per system (median); each costs ~1-3 s
 EXECS = 300  # exec round trips per system over MCP
 SANDBOX_STARTS, SANDBOX_EXECS = 10, 1000  # our sandbox API, no MCP
 COLD_PROBES = 3  # fresh interpreters for rlms' cold start
-INDEX_RUNS = 3
+INDEX_RUNS = 5
 GREP_REPS = 5
 TOOL_GREP_REPS = 3  # rlm-tools' grep() takes ~0.3-2.5 s a call
 PATTERNS = [  # valid and equivalent in Python's re and Rust's regex; none can match across a newline
@@ -428,61 +429,115 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def timed(action: Callable[[], object], runs: int) -> tuple[float, float]:
-    """(median wall seconds, median CPU seconds of this process and its reaped children) over `runs`."""
-    walls, cpus = [], []
+def interleaved(actions: dict[str, Callable[[], object]], runs: int) -> dict[str, tuple[float, float]]:
+    """name -> (median wall, median CPU) of each action, the actions taking turns in every round: on a machine
+    shared with other work, load that comes and goes then falls on all of them alike."""
+    walls: dict[str, list[float]] = collections.defaultdict(list)
+    cpus: dict[str, list[float]] = collections.defaultdict(list)
     for _ in range(runs):
-        cpu, began = cpu_seconds(), time.perf_counter()
-        action()
-        walls.append(time.perf_counter() - began)
-        cpus.append(cpu_seconds() - cpu)
-    return statistics.median(walls), statistics.median(cpus)
+        for name, action in actions.items():
+            cpu, began = cpu_seconds(), time.perf_counter()
+            action()
+            walls[name].append(time.perf_counter() - began)
+            cpus[name].append(cpu_seconds() - cpu)
+    return {name: (statistics.median(walls[name]), statistics.median(cpus[name])) for name in actions}
 
 
 def section_index(paths: list[str]) -> None:
     from rlm_mcp.symbols import CodeIndex
 
     workdir = Path(tempfile.mkdtemp(prefix="rlm-compare-index-"))
-    cache = workdir / "stdlib.idx"
+    cache, tags = workdir / "stdlib.idx", workdir / "tags"
     built: list[Any] = []
 
     def cold() -> None:
         cache.unlink(missing_ok=True)
         built[:] = [CodeIndex.build(CORPUS, paths, cache)]
 
-    ours_wall, ours_cpu = timed(cold, INDEX_RUNS)
+    workers = os.cpu_count() or 1
+    actions: dict[str, Callable[[], object]] = {"ours": cold, **parse_floor(paths, workers)}
+    ctags = shutil.which("ctags")
+    version = tool_version([ctags, "--version"]).split(",")[0] if ctags else ""
+    if ctags and "Universal Ctags" in version:
+        command = [ctags, "-R", "--languages=Python", "-f", str(tags), str(CORPUS)]
+        actions["ctags"] = lambda: subprocess.run(command, check=True, capture_output=True)
+    times = interleaved(actions, INDEX_RUNS)
     kinds = collections.Counter(symbol["kind"] for path in built[0].records for symbol in built[0].outline(path))
     total = sum(kinds.values())
     rest = total - kinds["class"] - kinds["function"] - kinds["method"]
-    ours_count = (f"{total:,} definitions (class {kinds['class']:,}, function {kinds['function']:,}, "
-                  f"method {kinds['method']:,}, other {rest:,})")
-    workers = os.cpu_count() or 1
-    rows = [("rlm-mcp CodeIndex.build, cold (tree-sitter)", f"{workers} worker processes", f"{ours_wall:.2f} s",
-             f"{ours_cpu:.2f} s", "baseline", ours_count)]
-    ctags = shutil.which("ctags")
-    version = tool_version([ctags, "--version"]).split(",")[0] if ctags else ""
-    if not ctags or "Universal Ctags" not in version:
-        rows.append(("universal-ctags -R --languages=Python", "-", "-", "-", "-",
-                     "not installed: apt-get install universal-ctags" if not ctags else f"not universal: {version}"))
-    else:
-        tags = workdir / "tags"
-        command = [ctags, "-R", "--languages=Python", "-f", str(tags), str(CORPUS)]
-        ctags_wall, ctags_cpu = timed(lambda: subprocess.run(command, check=True, capture_output=True), INDEX_RUNS)
-        found = collections.Counter()
-        for line in tags.read_text(errors="replace").splitlines():
-            if not line.startswith("!_") and (match := re.search(r';"\t(\w)', line)):
-                found[match.group(1)] += 1
-        other = sum(found.values()) - found["c"] - found["f"] - found["m"]
-        rows.append(("universal-ctags -R --languages=Python", "1 process", f"{ctags_wall:.2f} s", f"{ctags_cpu:.2f} s",
-                     f"ours {ratio(ours_wall, ctags_wall)} wall, {ratio(ours_cpu, ctags_cpu)} CPU",
-                     f"{sum(found.values()):,} tags (class {found['c']:,}, function {found['f']:,}, member "
-                     f"{found['m']:,}, other {other:,}: variables, imports...)"))
+    rows = [("rlm-mcp CodeIndex.build, cold (tree-sitter)", f"{workers} worker processes", f"{times['ours'][0]:.2f} s",
+             f"{times['ours'][1]:.2f} s", "baseline",
+             f"{total:,} definitions (class {kinds['class']:,}, function {kinds['function']:,}, "
+             f"method {kinds['method']:,}, other {rest:,})")]
+    rows.append(ctags_row(times, tags) if "ctags" in times else (
+        "universal-ctags -R --languages=Python", "-", "-", "-", "-",
+        "not installed: apt-get install universal-ctags" if not ctags else f"not universal: {version}"))
+    rows += floor_rows(times)
     shutil.rmtree(workdir, ignore_errors=True)
     print_table(
-        f"2. Code index, cold build of the stdlib's {len(paths):,} .py files (median of {INDEX_RUNS}; {version})",
-        ("indexer", "parallelism", "wall", "CPU", "ours/theirs", "what it found"),
-        rows,
-    )
+        f"2. Code index, cold build of the stdlib's {len(paths):,} .py files (median of {INDEX_RUNS}, the systems "
+        f"taking turns; {version})", ("indexer", "parallelism", "wall", "CPU", "ours/theirs", "what it found"), rows)
+
+
+def ctags_row(times: dict[str, tuple[float, float]], tags: Path) -> tuple[str, ...]:
+    found: collections.Counter[str] = collections.Counter()
+    for line in tags.read_text(errors="replace").splitlines():
+        if not line.startswith("!_") and (match := re.search(r';"\t(\w)', line)):
+            found[match.group(1)] += 1
+    other = sum(found.values()) - found["c"] - found["f"] - found["m"]
+    (ours_wall, ours_cpu), (wall, cpu) = times["ours"], times["ctags"]
+    return ("universal-ctags -R --languages=Python", "1 process", f"{wall:.2f} s", f"{cpu:.2f} s",
+            f"ours {ratio(ours_wall, wall)} wall, {ratio(ours_cpu, cpu)} CPU",
+            f"{sum(found.values()):,} tags (class {found['c']:,}, function {found['f']:,}, member "
+            f"{found['m']:,}, other {other:,}: variables, imports...)")
+
+
+def _parse_only(paths: list[str]) -> None:
+    """tree-sitter's parse of `paths` and nothing else: what no extraction can go below."""
+    from tree_sitter import Parser
+
+    from rlm_mcp.symbols.languages import compiled
+
+    language = compiled("python").language
+    for rel in paths:
+        Parser(language).parse((CORPUS / rel).read_bytes())
+
+
+def parse_floor(paths: list[str], workers: int) -> dict[str, Callable[[], object]]:
+    """The parse alone, on 1 process and on `workers` (forked, as the build's pool is), each given an equal
+    share of the bytes."""
+    import multiprocessing
+
+    sizes = {rel: (CORPUS / rel).stat().st_size for rel in paths}
+    shares: list[list[str]] = [[] for _ in range(workers)]
+    loads = [0] * workers
+    for rel in sorted(paths, key=sizes.__getitem__, reverse=True):  # largest first, to the lightest share
+        lightest = loads.index(min(loads))
+        shares[lightest].append(rel)
+        loads[lightest] += sizes[rel]
+
+    def in_parallel() -> None:
+        context = multiprocessing.get_context("fork")
+        processes = [context.Process(target=_parse_only, args=(share,)) for share in shares]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+
+    return {"parse 1": lambda: _parse_only(paths), **({f"parse {workers}": in_parallel} if workers > 1 else {})}
+
+
+def floor_rows(times: dict[str, tuple[float, float]]) -> list[tuple[str, ...]]:
+    """The parse alone: no build on as many processes can be faster, whatever its Python does."""
+    rows = []
+    for name, (wall, cpu) in times.items():
+        if name.startswith("parse "):
+            processes = int(name.split()[1])
+            rows.append(("tree-sitter parse alone (the floor under ours)",
+                         f"{processes} process{'es' if processes > 1 else ''}", f"{wall:.2f} s", f"{cpu:.2f} s",
+                         f"ours {ratio(times['ours'][0], wall)} wall",
+                         f"{ratio(wall, times['ctags'][0])} ctags' wall" if "ctags" in times else "-"))
+    return rows
 
 
 # --- grep() in the REPL vs ripgrep ---------------------------------------------------------------------------------
@@ -691,14 +746,17 @@ def machine_rows(versions: dict[str, str], problems: dict[str, str]) -> list[tup
     return rows
 
 
-async def main(install: bool) -> None:
+async def main(install: bool, only: str | None) -> None:
     began = time.perf_counter()
-    versions, problems = ensure_bench_env(install)
+    versions, problems = ensure_bench_env(install and only != "index")
     print_table("Machine and versions", ("what", "value"), machine_rows(versions, problems))
     paths = prepare_corpus()
-    await section_sessions(versions, problems)
-    section_index(paths)
-    await section_grep(paths, problems)
+    if only in (None, "sessions"):
+        await section_sessions(versions, problems)
+    if only in (None, "index"):
+        section_index(paths)
+    if only in (None, "grep"):
+        await section_grep(paths, problems)
     print(f"\n(total {time.perf_counter() - began:.0f} s; load average at the end {os.getloadavg()[0]:.2f}; "
           f"servers' stderr in {LOGS.relative_to(REPO)}/)")
 
@@ -706,4 +764,6 @@ async def main(install: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-install", action="store_true", help="never run pip; report what is missing instead")
-    anyio.run(main, not parser.parse_args().no_install)
+    parser.add_argument("--only", choices=("sessions", "index", "grep"), help="run one table (index: never runs pip)")
+    arguments = parser.parse_args()
+    anyio.run(main, not arguments.no_install, arguments.only)
