@@ -503,9 +503,17 @@ def _parse_only(paths: list[str]) -> None:
         Parser(language).parse((CORPUS / rel).read_bytes())
 
 
+def _parse_niced(paths: list[str]) -> None:
+    """The parse alone in a process niced as the build's workers are (rlm_mcp/symbols/index.py `_start_worker`),
+    so load from other work weighs on both alike."""
+    if hasattr(os, "nice"):
+        os.nice(10)
+    _parse_only(paths)
+
+
 def parse_floor(paths: list[str], workers: int) -> dict[str, Callable[[], object]]:
-    """The parse alone, on 1 process and on `workers` (forked, as the build's pool is), each given an equal
-    share of the bytes."""
+    """The parse alone, on 1 process and on `workers` (forked and niced, as the build's pool is), each given an
+    equal share of the bytes."""
     import multiprocessing
 
     sizes = {rel: (CORPUS / rel).stat().st_size for rel in paths}
@@ -518,7 +526,7 @@ def parse_floor(paths: list[str], workers: int) -> dict[str, Callable[[], object
 
     def in_parallel() -> None:
         context = multiprocessing.get_context("fork")
-        processes = [context.Process(target=_parse_only, args=(share,)) for share in shares]
+        processes = [context.Process(target=_parse_niced, args=(share,)) for share in shares]
         for process in processes:
             process.start()
         for process in processes:
