@@ -153,6 +153,7 @@ class Session:
     def keep(self) -> None:
         """Write the session down for a later server (sessions/resume.py), after any call that changed it; a
         failure to write costs only that."""
+        self.touch()  # the end of a call that changed it is when it was last used
         if self.keeper is not None:
             try:
                 self.keeper(self)

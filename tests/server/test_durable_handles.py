@@ -112,14 +112,14 @@ async def test_a_session_is_open_in_one_server_at_a_time(server_env) -> None:
 
 
 async def test_a_session_unused_past_its_keep_expires_with_its_files(server_env) -> None:
-    env = {**server_env, "RLM_SESSION_KEEP_S": "1"}
+    env = {**server_env, "RLM_SESSION_KEEP_S": "2"}
     async with stdio_client(env) as client:
         handle = (await client.call_tool("load_context", {"text": "brief", "new_session": True})
                   ).structured_content["session"]
         await exec_ok(client, "z = 1", handle)
     sessions = Path(server_env["RLM_HOME"]) / "sessions"
     assert len(list(sessions.iterdir())) == 1
-    await anyio.sleep(1.5)
+    await anyio.sleep(2.5)
     async with stdio_client(env) as client:
         message = await tool_error(client, "exec_code", {"code": "print(z)", "session": handle})
         assert "has expired" in message and "RLM_SESSION_KEEP_S" in message and "load_context" in message
