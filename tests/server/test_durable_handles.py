@@ -40,8 +40,7 @@ async def test_a_new_server_takes_the_session_up_under_the_same_handle(server_en
     repo.mkdir()
     (repo / "app.py").write_text("def main():\n    return 'first'\n")
     with FakeOpenAI() as upstream:
-        env = {**server_env, "RLM_SANDBOX": sandbox, "RLM_WORKER_MODEL": "openai/gpt-4o-mini",
-               "RLM_WORKER_API_BASE": upstream.api_base, "OPENAI_API_KEY": "sk-test"}
+        env = {**server_env, **upstream.worker_env(), "RLM_SANDBOX": sandbox}
         async with stdio_client(env) as client:
             loaded = await client.call_tool("load_context", {"source": [str(repo)], "new_session": True})
             handle = loaded.structured_content["session"]
@@ -68,9 +67,8 @@ async def test_a_new_server_takes_the_session_up_under_the_same_handle(server_en
 
 async def test_a_killed_team_server_gives_each_token_back_its_own_sessions_and_spend(server_env) -> None:
     with FakeOpenAI() as upstream:
-        env = {**server_env, "RLM_AUTH_TOKEN": "token-alice-5d1f,token-bob-93ce", "RLM_TOKEN_MAX_CALLS": "2",
-               "RLM_WORKER_MODEL": "openai/gpt-4o-mini", "RLM_WORKER_API_BASE": upstream.api_base,
-               "OPENAI_API_KEY": "sk-test"}
+        env = {**server_env, **upstream.worker_env(), "RLM_AUTH_TOKEN": "token-alice-5d1f,token-bob-93ce",
+               "RLM_TOKEN_MAX_CALLS": "2"}
         process, url = start(env)
         async with client_with_headers(url, authorization=ALICE) as alice:
             minted = await alice.call_tool("load_context", {"text": "alice's notes", "new_session": True})
