@@ -24,10 +24,11 @@ from anyio.abc import TaskGroup
 from ..config import Settings
 from ..contexts import StoredContext
 from ..contexts.search import ContextSearch
+from ..progress import Progress
 from ..sandbox import ExecResult, RestoreNote, SandboxPolicy, SpareKeeper
 from ..workers import SpendAccount, TrajectoryLog, Usage
-from .calls import ExecProgress, Reply, WorkerCalls, prompt_of, text_of
-from .guest import Callback, ProgressCallback, SessionRepl, thread_side
+from .calls import Reply, WorkerCalls, prompt_of, text_of
+from .guest import Callback, SessionRepl, thread_side
 from .index import SessionIndex
 from .loaded import SessionContexts
 
@@ -127,7 +128,7 @@ class Session:
         return await self.loaded.load_text(name, text)
 
     async def load_paths(self, name: str, sources: Sequence[str], roots: Sequence[Path],
-                         on_progress: ProgressCallback | None = None, live: bool = True,
+                         on_progress: Progress | None = None, live: bool = True,
                          base_dir: Path | None = None) -> StoredContext:
         return await self.loaded.load_paths(name, sources, roots, on_progress, live, base_dir)
 
@@ -182,7 +183,7 @@ class Session:
         self.pending_note = None
         return " ".join(notes + await self.loaded.refresh()) or None
 
-    async def exec(self, code: str, timeout_s: float | None = None, progress: ExecProgress | None = None,
+    async def exec(self, code: str, timeout_s: float | None = None, progress: Progress | None = None,
                    tags: dict[str, Any] | None = None) -> ExecOutcome:
         """Run code; `progress` receives worker-batch progress while this exec runs; `tags` (such as the
         RLM loop's iteration) go into the trajectory's record of this exec, the one record of it."""
