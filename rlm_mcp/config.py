@@ -98,8 +98,8 @@ class Settings(BaseModel):
     max_cost_usd: float = Field(5.0, ge=0, description="all model spend per session in USD (workers, sub_query, "
                                 "RLM roots at every depth), by litellm's price map")
     max_depth: int = Field(2, ge=0, le=10, description="recursion depth of rlm_query")
-    max_wall_s: float = Field(3600.0, gt=0, description="wall time of one call tree (a session's model calls, "
-                              "and of each RLM run)")
+    max_wall_s: float = Field(3600.0, gt=0, description="wall time of one call tree: a session's model calls, "
+                              "its RLM runs included (one clock, restarted by a session reset)")
     max_batch: int = Field(1000, ge=1, description="prompts in one llm_query_batched call")
     max_repeats: int = Field(20, ge=1, description="identical prompt sent at most this often")
 
