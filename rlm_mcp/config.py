@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from .errors import RlmMcpError
-from .sandbox import SandboxKind, SandboxPolicy
+from .sandbox import KINDS_HELP, SandboxKind, SandboxPolicy
 
 ENV_PREFIX = "RLM_"
 
@@ -50,14 +50,12 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # --- sandbox ---
-    sandbox: SandboxKind = Field(
-        "auto", description="auto (nsjail where it works, else wasm), wasm (CPython in WebAssembly under Deno), "
-        "nsjail, or none (NO isolation, dev only)")
+    sandbox: SandboxKind = Field("auto", description=KINDS_HELP)
     guest_python: str | None = Field(None, description="interpreter the jailed REPL runs on (stdlib only)")
     sandbox_policy: Path | None = Field(None, description="TOML file overriding keys of the jail policy")
     runtime_dir: Path | None = Field(None, description="where per-session jail data directories live")
     exec_timeout_s: float | None = Field(None, gt=0, le=3600, description="default per-exec timeout; unset: "
-                                         "the sandbox policy's limits.exec_timeout_s (60 s)")
+                                         "the sandbox policy's limits.exec_timeout_s")
     max_output_chars: int = Field(20_000, ge=200, le=2_000_000, description="stdout/stderr budget per exec")
 
     # --- contexts ---
