@@ -201,7 +201,10 @@ async def sub_query(
     changed = await current.refresh() if context else None
     questions = worker_prompts(prompt, prompts, current.context(context) if context else None, path, start, end,
                                chunk_chars)
-    report = await current.calls.sub_query(questions, model, batch_progress(ctx))
+    try:
+        report = await current.calls.sub_query(questions, model, batch_progress(ctx))
+    finally:
+        current.keep()  # what it spent, for a later server
     report.context_changed = changed
     return tool_result(report, is_error=all(a.error for a in report.answers))
 

@@ -33,6 +33,7 @@ from ..contexts import (
     StoredContext,
     delete_stored,
     open_context,
+    relink_stored,
     store_text,
 )
 from ..contexts.search import ContextSearch
@@ -99,6 +100,10 @@ class Session:
     progress: Callable[[int, int, str], Awaitable[None]] | None = None  # set by the host call in flight
     index: SessionIndex | None = None
     live: dict[str, LiveContext] = field(default_factory=dict)  # contexts that follow their files
+    requests: dict[str, LoadRequest] = field(default_factory=dict)  # how each files context was loaded
+    kept_at: Path | None = None  # where it is kept for a later server (sessions/kept.py); None: not kept
+    keeper: Callable[[Session], None] | None = None  # writes it down after each change (sessions/resume.py)
+    pending_note: str | None = None  # for the model's next call: what taking the session up changed
     _attached: dict[str, str] = field(default_factory=dict)  # name -> fingerprint live in the REPL
     spares: SpareKeeper | None = None  # the server's, where its backend keeps a guest started ahead (wasm)
     _sandbox: Sandbox | None = None
@@ -144,10 +149,10 @@ class Session:
 
     @property
     def checkpoints(self) -> CheckpointStore:
-        """The REPL variables this session keeps under RLM_HOME/sessions (guest-written, never unpickled here).
-        The directory's name is random: until handles outlive the server, nothing looks for it after close."""
+        """The REPL variables this session keeps under RLM_HOME/sessions (guest-written, never unpickled here):
+        in its kept directory, else (a child RLM's, the Python API's) in one of its own, removed at close."""
         if self._checkpoints is None:
-            directory = self.settings.home / "sessions" / secrets.token_hex(12) / "checkpoint"
+            directory = (self.kept_at or self.settings.home / "sessions" / secrets.token_hex(12)) / "checkpoint"
             self._checkpoints = CheckpointStore(directory, self.settings.checkpoint_max_mb * 2**20)
         return self._checkpoints
 
@@ -228,6 +233,26 @@ class Session:
         if self._restored.repl_restarted:  # the checkpoint killed its REPL, which started again without contexts
             await self._attach_all()
 
+    async def restore_variables(self) -> None:
+        """The checkpoint's variables into the REPL (started now if need be), after the contexts they may refer
+        to: a session taken up from its kept files. The next exec reports them (`restored`)."""
+        if not self.checkpoints.sizes:
+            return
+        async with self._lock:
+            sandbox = await self.ensure_started()
+            self._restored = await sandbox.restore()
+            if self._restored.repl_restarted:
+                await self._attach_all()
+
+    def keep(self) -> None:
+        """Write the session down for a later server (sessions/resume.py), after any call that changed it; a
+        failure to write costs only that."""
+        if self.keeper is not None:
+            try:
+                self.keeper(self)
+            except OSError as exc:
+                log.warning("session %s could not be written down for a later server: %s", self.key, exc)
+
     async def _attach_all(self) -> None:
         """Every loaded context into a REPL that has none yet (a new or restarted one)."""
         self._attached.clear()
@@ -267,13 +292,22 @@ class Session:
         stored = await anyio.to_thread.run_sync(
             lambda: store_text(name, text, data_dir, self.content_store()))
         self._stop_following(name)
+        self.requests.pop(name, None)
         return await self._register(stored)
+
+    async def adopt_stored(self, name: str, fingerprint: str) -> StoredContext | None:
+        """The stored context of that fingerprint, from the store under RLM_HOME, as context `name`; None when
+        the store no longer has it."""
+        data_dir = self.data_dir
+        stored = await anyio.to_thread.run_sync(relink_stored, name, fingerprint, data_dir, self.content_store())
+        return await self._register(stored) if stored is not None else None
 
     async def load_paths(
         self, name: str, sources: Sequence[str], roots: Sequence[Path], on_progress: ProgressCallback | None = None,
-        live: bool = True,
+        live: bool = True, base_dir: Path | None = None,
     ) -> StoredContext:
-        """Store the sources; with `live`, the context then follows them (see `refresh`)."""
+        """Store the sources (relative ones from `base_dir`, default the working directory); with `live`, the
+        context then follows them (see `refresh`)."""
         limits = LoadLimits(
             max_file_bytes=self.settings.max_file_bytes,
             max_total_bytes=self.settings.max_context_bytes,
@@ -281,7 +315,7 @@ class Session:
             # Our own files are never context: trajectories, caches, the sessions' stored texts.
             skip_paths=frozenset(os.path.realpath(path) for path in (self.settings.home, self.data_dir.parent)),
         )
-        request = LoadRequest(name, list(sources), list(roots), limits, Path.cwd())
+        request = LoadRequest(name, list(sources), list(roots), limits, base_dir or Path.cwd())
         self._load_progress = on_progress  # the sandbox's start reports here too (a first Pyodide fetch)
         try:
             return await self._load_paths(request, on_progress, live)
@@ -298,6 +332,7 @@ class Session:
         self._stop_following(request.name)
         if follower is not None:
             self.live[request.name] = follower
+        self.requests[request.name] = request
         return await self._register(stored)
 
     async def _boot(self) -> None:
@@ -338,9 +373,10 @@ class Session:
             return await self._refresh()
 
     async def _refresh(self) -> str | None:
+        notes = [self.pending_note] if self.pending_note else []
+        self.pending_note = None
         if not self.live:
-            return None
-        notes = []
+            return " ".join(notes) or None
         for name, change, failure in await anyio.to_thread.run_sync(self._check_live, list(self.live.items())):
             if failure is not None:  # the tree grew past a limit, a disk error...
                 log.warning("session %s: context %s could not follow its files: %s", self.key, name, failure)
@@ -375,6 +411,7 @@ class Session:
             await self._attach(stored)
             self.contexts[stored.name] = stored
         self.code_index().start(stored, self.task_group)  # text search works now; symbols follow
+        self.keep()
         return stored
 
     def code_index(self) -> SessionIndex:
@@ -435,6 +472,7 @@ class Session:
         if result.status in ("killed", "sandbox_fault"):
             await self._restart()
         restored, self._restored = self._restored, None  # this restart's, or one this exec's start needed
+        self.keep()
         return ExecOutcome(result=result, restarted=restored is not None, final_answer=self.final_answer,
                            worker_usage=worker_usage, restored=restored)
 
@@ -454,16 +492,19 @@ class Session:
                     await anyio.to_thread.run_sync(delete_stored, name, self.data_dir)
                     self.code_index().drop(name)
                 self.contexts.clear()
+                self.requests.clear()
             self.checkpoints.clear()
             if self._sandbox is not None:
                 await self._restart()
                 self._restored = None
             self.calls.restart_clock()
             self.final_answer = None
+            self.keep()
 
     async def close(self) -> None:
         """Stop the jail, close the worker calls and the trajectory, delete the data. Each step runs even when
         one before it failed (nothing leaks); the first failure is raised afterwards."""
+        self.keep()  # what the last call spent, whatever wrote it down before
         failures: list[Exception] = []
         for step in (self._keep_live_versions, self._sandbox and self._sandbox.close,
                      self._spare and self._spare.discard, self.calls.aclose):
@@ -476,7 +517,7 @@ class Session:
             self.trajectory.close()
         if self._data_dir is not None:
             shutil.rmtree(self._data_dir, ignore_errors=True)
-        if self._checkpoints is not None:
+        if self._checkpoints is not None and self.kept_at is None:  # a kept one is its registry's to remove
             shutil.rmtree(self._checkpoints.directory.parent, ignore_errors=True)
         if failures:
             raise failures[0]
