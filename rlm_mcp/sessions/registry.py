@@ -45,11 +45,10 @@ from ..config import Settings
 from ..errors import BadRequest, RlmMcpError, SessionLimitReached
 from ..memory import release_memory
 from ..sandbox import SpareKeeper
-from ..sandbox.prelude import PRELUDE
 from ..workers import SpendAccount, TrajectoryLog
 from . import kept as files
 from . import resume
-from .session import ChildRLM, Session, launcher_for, new_trajectory
+from .session import ChildRLM, Session, new_trajectory, start_spares
 
 log = logging.getLogger(__package__)
 REMEMBERED = 10_000  # closed handles kept to tell "expired" from "unknown"; older ones become unknown
@@ -85,6 +84,12 @@ def _shown(handle: str) -> str:
     return f"{handle[:6]}…" if len(handle) > 6 else handle
 
 
+def _minted_by(handle: str, replica: str) -> bool:
+    """Whether this replica may take the handle's session up: its own (a replica restarted with its volume),
+    never another's, whose REPL may well be alive behind the proxy."""
+    return not replica or handle.partition(".")[0] == replica
+
+
 def _gone_with_its_replica(handle: str, this_replica: str, this_run: str) -> str | None:
     """Why a handle this registry does not know names a session of another process, if it does."""
     if "." not in handle:
@@ -112,28 +117,13 @@ class SessionRegistry:
         self.spares: SpareKeeper | None = None  # guests started ahead for the next new session (wasm)
         self._defaults: dict[str, str] = {}  # connection key -> the handle of its default session
         self._closed: OrderedDict[str, str] = OrderedDict()  # handle -> owner, of closed sessions
+        self.replica = settings.replica_id
         self.run = secrets.token_hex(3)  # this run of the process: a restart makes older handles tell why
         self._lock = anyio.Lock()
 
-    @property
-    def replica(self) -> str:
-        return self.settings.replica_id
-
     async def choose_sandbox(self) -> None:
-        """Make the sandbox choice now, at start-up, in a worker thread: probing the guest interpreter and a
-        test jail takes time the first session's start would otherwise wait for (wasm: fetching Pyodide if
-        RLM_HOME has none, and setting this run's memory snapshot in the making). Then, where the backend asks
-        for it, start the spare guest the next new session adopts. A failure is left for the first session's
-        start to report."""
-        try:
-            launcher = await anyio.to_thread.run_sync(launcher_for, self.settings, self.policy)
-        except Exception as exc:
-            log.info("sandbox not chosen at start-up (%s): the first session reports it", exc)
-            return
-        if launcher.keeps_spare and self.spares is None:
-            self.spares = SpareKeeper(launcher, self.policy, self.task_group, prelude=PRELUDE,
-                                      runtime_dir=self.settings.runtime_dir)
-            self.spares.fill()
+        """The sandbox chosen at start-up, and the spare guests started where the backend keeps them."""
+        self.spares = self.spares or await start_spares(self.settings, self.policy, self.task_group)
 
     # --- finding and opening ---------------------------------------------------------------------
     async def default(self, connection: str, owner: str) -> SessionRecord:
@@ -147,6 +137,8 @@ class SessionRegistry:
                 record = self.peek_default(connection) or self._open(owner, connection, connection)
         if record.owner != owner:  # keys embed their owner (server/requests.py): a bug, never a lookup
             raise RlmMcpError(f"session key {connection!r} belongs to another caller")
+        if record.ready is not None:  # being taken up by another call
+            await record.ready.wait()
         record.session.touch()
         return record
 
@@ -162,7 +154,7 @@ class SessionRegistry:
             return self._open(owner, f"{owner}/handle-{secrets.token_hex(6)}", None)
 
     def _open(self, owner: str, key: str, connection: str | None) -> SessionRecord:
-        self._check_room(owner)
+        _check_room(self.settings, len(self.owned_by(owner)), len(self.records))
         random = secrets.token_urlsafe(18)  # has no dots
         handle = f"{self.replica}.{self.run}.{random}" if self.replica else random
         return self._hold(handle, owner, key, connection, new_trajectory(self.settings, key))
@@ -187,7 +179,9 @@ class SessionRegistry:
     async def resolve(self, handle: str, owner: str) -> SessionRecord:
         """The session `handle` names for `owner`, held here or taken up from its kept files; UnknownSession,
         SessionExpired or ReplicaGone with the way back."""
-        record = self.records.get(handle) or await self._take_up(handle, owner)
+        record = self.records.get(handle)
+        if record is None and _minted_by(handle, self.replica):
+            record = await self._take_up(handle, owner)
         if record is None or not secrets.compare_digest(record.owner, owner):
             raise _unknown(handle, owner, self._closed.get(handle), self)
         if record.ready is not None:
@@ -200,22 +194,17 @@ class SessionRegistry:
 
     async def _take_up(self, handle: str, owner: str, connection: str | None = None) -> SessionRecord | None:
         """The session of `handle` as its kept files left it, for its owner only; None when nothing is kept."""
-        directory = files.directory_of(self.settings.home, handle)
-        kept = await anyio.to_thread.run_sync(files.read, directory)
-        if kept is None or not secrets.compare_digest(kept.owner, owner):
-            gone_for = files.expired_for(directory)
-            if kept is None and gone_for is not None and secrets.compare_digest(gone_for, owner):
-                raise _unknown(handle, owner, owner, self)  # expired, and its owner is told so
+        try:
+            kept = await anyio.to_thread.run_sync(resume.find_kept, self.settings, handle, owner)
+        except resume.KeptExpired:
+            raise _unknown(handle, owner, owner, self) from None
+        if kept is None:
             return None
-        if time.time() - kept.last_used > self.settings.session_keep_s:
-            if not files.is_held(directory):
-                files.remove(directory, owner)
-            raise _unknown(handle, owner, owner, self)
         self._refuse_if_stopping()
         async with self._lock:
             if handle in self.records:  # taken up meanwhile
                 return self.records[handle]
-            self._check_room(owner)
+            _check_room(self.settings, len(self.owned_by(owner)), len(self.records))
             record = self._hold(handle, owner, kept.key, connection, resume.trajectory_of(self.settings, kept))
             record.ready = anyio.Event()
         try:
@@ -239,29 +228,13 @@ class SessionRegistry:
     def account(self, owner: str) -> SpendAccount:
         """The spend account all of `owner`'s sessions draw on (it outlives them: closing refills nothing)."""
         if owner not in self.accounts:
-            settings = self.settings
-            journal = settings.home / "accounts" / f"{re.sub(r'[^A-Za-z0-9_-]', '_', owner)}.jsonl"
-            self.accounts[owner] = SpendAccount(settings.token_max_cost_usd, settings.token_max_calls,
-                                                settings.token_spend_window_s, journal)
+            self.accounts[owner] = _new_account(self.settings, owner)
         return self.accounts[owner]
 
     def _refuse_if_stopping(self) -> None:
         if self.stopping:
             raise RlmMcpError(f"{self.stopping}: no call is served any more; your host starts it again")
 
-    def _check_room(self, owner: str) -> None:
-        cap, mine = self.settings.sessions_per_caller(), len(self.owned_by(owner))
-        if mine >= cap:
-            raise SessionLimitReached(
-                f"you have {mine} sessions open and the limit per token is {cap} (RLM_TOKEN_MAX_SESSIONS): reuse "
-                "one by passing its handle as `session`, let an idle one expire (RLM_SESSION_IDLE_S), or ask the "
-                "server's operator to raise RLM_TOKEN_MAX_SESSIONS"
-            )
-        if len(self.records) >= self.settings.max_sessions:
-            raise SessionLimitReached(
-                f"{len(self.records)} sessions are open, the server's limit is {self.settings.max_sessions} "
-                "(RLM_MAX_SESSIONS): retry when an idle one has closed, or ask the server's operator to raise it"
-            )
 
     # --- closing ------------------------------------------------------------------------------
     async def close(self, handle: str, *, forget: bool = False) -> None:
@@ -279,18 +252,12 @@ class SessionRegistry:
             release_memory()
 
     def _forget_unless_kept(self, record: SessionRecord, forget: bool) -> None:
-        if not forget and resume.has_kept(record.session):
-            log.info("session %s closed; kept in RLM_HOME for its handle", record.key)
-        else:
-            if record.session.kept_at is not None:
-                files.remove(record.session.kept_at, record.owner if forget else None)
+        if resume.let_go(record.session, record.lock, forget):
             if record.connection is not None and self._defaults.get(record.connection) == record.handle:
                 del self._defaults[record.connection]
             self._closed[record.handle] = record.owner
             while len(self._closed) > REMEMBERED:
                 self._closed.popitem(last=False)
-        if record.lock is not None:
-            record.lock.release()
 
     async def close_connection(self, connection: str) -> None:
         """Close a connection's default session (a legacy HTTP client's connection ended)."""
@@ -359,3 +326,26 @@ def _unknown(handle: str, owner: str, closed_by: str | None, registry: SessionRe
         f"no session has the handle {_shown(handle)!r} for you: pass the `session` value that load_context "
         "returned to you exactly, or omit `session` to use this connection's default session. To start a "
         "separate one, call load_context with new_session=true.")
+
+
+def _new_account(settings: Settings, owner: str) -> SpendAccount:
+    """`owner`'s spend account, journalled in RLM_HOME/accounts so that a restart refills nothing."""
+    journal = settings.home / "accounts" / f"{re.sub(r'[^A-Za-z0-9_-]', '_', owner)}.jsonl"
+    return SpendAccount(settings.token_max_cost_usd, settings.token_max_calls, settings.token_spend_window_s,
+                        journal)
+
+
+def _check_room(settings: Settings, mine: int, total: int) -> None:
+    """SessionLimitReached when a caller with `mine` open sessions, of `total`, may open no other."""
+    cap = settings.sessions_per_caller()
+    if mine >= cap:
+        raise SessionLimitReached(
+            f"you have {mine} sessions open and the limit per token is {cap} (RLM_TOKEN_MAX_SESSIONS): reuse "
+            "one by passing its handle as `session`, let an idle one stop (RLM_SESSION_IDLE_S), or ask the "
+            "server's operator to raise RLM_TOKEN_MAX_SESSIONS"
+        )
+    if total >= settings.max_sessions:
+        raise SessionLimitReached(
+            f"{total} sessions are open, the server's limit is {settings.max_sessions} "
+            "(RLM_MAX_SESSIONS): retry when an idle one has closed, or ask the server's operator to raise it"
+        )

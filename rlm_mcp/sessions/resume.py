@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
 import time
 from pathlib import Path
 
@@ -67,6 +68,40 @@ def trajectory_of(settings: Settings, record: KeptSession) -> TrajectoryLog:
 
 def has_kept(session: Session) -> bool:
     return session.kept_at is not None and (session.kept_at / files.RECORD).exists()
+
+
+def let_go(session: Session, lock: files.SessionLock | None, forget: bool) -> bool:
+    """After a close: leave what the session keeps for a later call unless `forget` (then note that it
+    expired); release its lock. True when nothing of it is left."""
+    gone = forget or not has_kept(session)
+    if gone and session.kept_at is not None:
+        files.remove(session.kept_at, session.owner if forget else None)
+    else:
+        log.info("session %s closed; kept in RLM_HOME for its handle", session.key)
+    if lock is not None:
+        lock.release()
+    return gone
+
+
+class KeptExpired(Exception):
+    """The caller's session was kept, and is no more (unused longer than RLM_SESSION_KEEP_S)."""
+
+
+def find_kept(settings: Settings, handle: str, owner: str) -> KeptSession | None:
+    """The record of `owner`'s session kept for `handle`; None when there is none of theirs; KeptExpired
+    when it expired (its files are removed then, unless a server holds it)."""
+    directory = files.directory_of(settings.home, handle)
+    kept = files.read(directory)
+    if kept is None or not secrets.compare_digest(kept.owner, owner):
+        gone_for = files.expired_for(directory)
+        if kept is None and gone_for is not None and secrets.compare_digest(gone_for, owner):
+            raise KeptExpired
+        return None
+    if time.time() - kept.last_used > settings.session_keep_s:
+        if not files.is_held(directory):
+            files.remove(directory, owner)
+        raise KeptExpired
+    return kept
 
 
 async def take_up(session: Session, record: KeptSession, *, remote: bool) -> None:

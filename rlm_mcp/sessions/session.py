@@ -534,3 +534,21 @@ def launcher_for(settings: Settings, policy: SandboxPolicy, on_progress: Progres
     of Pyodide reports to `on_progress`."""
     return create_launcher(settings.sandbox, policy, settings.guest_python, home=settings.home,
                            on_progress=on_progress)
+
+
+async def start_spares(settings: Settings, policy: SandboxPolicy, task_group: TaskGroup) -> SpareKeeper | None:
+    """Make the sandbox choice now, at start-up, in a worker thread: probing the guest interpreter and a test
+    jail takes time the first session's start would otherwise wait for (wasm: fetching Pyodide if RLM_HOME
+    has none, and setting this run's memory snapshot in the making). Then, where the backend asks for it,
+    start the spare guest the next new session adopts. A failure is left for the first session's start to
+    report."""
+    try:
+        launcher = await anyio.to_thread.run_sync(launcher_for, settings, policy)
+    except Exception as exc:
+        log.info("sandbox not chosen at start-up (%s): the first session reports it", exc)
+        return None
+    if not launcher.keeps_spare:
+        return None
+    spares = SpareKeeper(launcher, policy, task_group, prelude=PRELUDE, runtime_dir=settings.runtime_dir)
+    spares.fill()
+    return spares
