@@ -9,11 +9,12 @@ loop stops on the ledger's clock.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..config import Settings
+from ..progress import Progress, tell
 from ..results import ExecReport
 from ..results.shaping import cut_middle
 from ..sessions import Session
@@ -35,7 +36,6 @@ DEFAULT_ITERATIONS = 20
 # may take: the clock that stopped the run must not also refuse the answer it asks for.
 FINAL_ANSWER_GRACE_S = 60.0
 Record = Callable[[dict[str, Any]], None]
-OnIteration = Callable[[int, int, str], Awaitable[None] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +97,7 @@ class RLMResult:
 
 class RLMLoop:
     def __init__(self, session: Session, root: RootModel, limits: RLMLimits, budget: Budget, *,
-                 on_iteration: OnIteration | None = None) -> None:
+                 on_iteration: Progress | None = None) -> None:
         self.session = session
         self.root = root
         self.limits = limits
@@ -236,10 +236,7 @@ class RLMLoop:
         return "\n".join(lines) or "- nothing is loaded; `context` is empty"
 
     async def notify(self, iteration: int, message: str) -> None:
-        if self.on_iteration is not None:
-            maybe = self.on_iteration(iteration, self.limits.max_iterations, message)
-            if maybe is not None:
-                await maybe
+        await tell(self.on_iteration, iteration, self.limits.max_iterations, message)
 
     def finish(self, answer: str, status: Literal["final", "best_effort", "failed"],
                reason: str | None = None) -> RLMResult:

@@ -9,9 +9,10 @@ how a later server takes it up from there. Knows nothing of the MCP transport.
 
 from . import kept
 from .calls import Reply, WorkerCalls
+from .guest import Callback
 from .index import IndexNotReady, SessionIndex, SymbolAnswer
 from .registry import ReplicaGone, SessionExpired, SessionRecord, SessionRegistry, UnknownSession
-from .session import Callback, ChildRLM, ExecOutcome, Session, new_trajectory
+from .session import ChildRLM, ExecOutcome, Session, new_trajectory
 
 __all__ = [
            "Callback",

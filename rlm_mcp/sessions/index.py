@@ -29,7 +29,6 @@ import anyio.to_thread
 from ..contexts import StoredContext
 from ..contexts.scan import files_containing
 from ..errors import BadRequest
-from ..memory import release_memory
 from ..symbols import CodeIndex
 from ..symbols.cache import load_cache
 from ..symbols.files import StoredFiles
@@ -37,6 +36,7 @@ from ..symbols.index import PATCH_FILES, parse, parse_in_parallel
 from ..symbols.languages import spec_for
 from ..symbols.prefilter import can_define_here
 from ..symbols.reader import lookup_key
+from .memory import release_memory
 
 log = logging.getLogger(__package__)  # rlm_mcp.sessions
 MAX_RESULTS = 1000

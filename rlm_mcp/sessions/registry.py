@@ -43,12 +43,13 @@ from anyio.abc import TaskGroup
 
 from ..config import Settings
 from ..errors import BadRequest, RlmMcpError, SessionLimitReached
-from ..memory import release_memory
 from ..sandbox import SpareKeeper
 from ..workers import SpendAccount, TrajectoryLog
 from . import kept as files
 from . import resume
-from .session import ChildRLM, Session, new_trajectory, start_spares
+from .guest import start_spares
+from .memory import release_memory
+from .session import ChildRLM, Session, new_trajectory
 
 log = logging.getLogger(__package__)
 REMEMBERED = 10_000  # closed handles kept to tell "expired" from "unknown"; older ones become unknown
@@ -167,8 +168,7 @@ class SessionRegistry:
         lock = files.SessionLock(directory)
         session = Session.build(self.settings, self.policy, self.task_group, key=key, owner=owner,
                                 account=self.account(owner), trajectory=trajectory, recurse=self.recurse,
-                                spares=self.spares)
-        session.kept_at, session.keeper = directory, resume.keep
+                                spares=self.spares, kept_at=directory, keeper=resume.keep)
         record = SessionRecord(handle, owner, key, session, connection, lock)
         self.records[handle] = record
         if connection is not None:
@@ -194,11 +194,10 @@ class SessionRegistry:
 
     async def _take_up(self, handle: str, owner: str, connection: str | None = None) -> SessionRecord | None:
         """The session of `handle` as its kept files left it, for its owner only; None when nothing is kept."""
-        try:
-            kept = await anyio.to_thread.run_sync(resume.find_kept, self.settings, handle, owner)
-        except resume.KeptExpired:
-            raise _unknown(handle, owner, owner, self) from None
-        if kept is None:
+        kept = await anyio.to_thread.run_sync(resume.find_kept, self.settings, handle, owner)
+        if kept == resume.EXPIRED:
+            raise _unknown(handle, owner, owner, self)
+        if not isinstance(kept, resume.KeptSession):
             return None
         self._refuse_if_stopping()
         async with self._lock:

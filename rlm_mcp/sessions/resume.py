@@ -14,6 +14,7 @@ import logging
 import secrets
 import time
 from pathlib import Path
+from typing import Literal
 
 from ..config import Settings
 from ..contexts import ContextError
@@ -40,7 +41,7 @@ def record_of(session: Session) -> KeptSession:
 
 
 def _kept_context(session: Session, name: str) -> KeptContext:
-    stored, request = session.contexts[name], session.requests.get(name)
+    stored, request = session.contexts[name], session.loaded.requests.get(name)
     if request is None:
         return KeptContext(name, stored.kind, stored.fingerprint)
     return KeptContext(name, stored.kind, stored.fingerprint, live=name in session.live,
@@ -83,24 +84,23 @@ def let_go(session: Session, lock: files.SessionLock | None, forget: bool) -> bo
     return gone
 
 
-class KeptExpired(Exception):
-    """The caller's session was kept, and is no more (unused longer than RLM_SESSION_KEEP_S)."""
+EXPIRED = "expired"
 
 
-def find_kept(settings: Settings, handle: str, owner: str) -> KeptSession | None:
-    """The record of `owner`'s session kept for `handle`; None when there is none of theirs; KeptExpired
-    when it expired (its files are removed then, unless a server holds it)."""
+def find_kept(settings: Settings, handle: str, owner: str) -> KeptSession | Literal["expired"] | None:
+    """The record of `owner`'s session kept for `handle`; None when there is none of theirs; EXPIRED when it
+    was kept and is no more (unused past RLM_SESSION_KEEP_S: its files are removed, unless a server holds it)."""
     directory = files.directory_of(settings.home, handle)
     kept = files.read(directory)
     if kept is None or not secrets.compare_digest(kept.owner, owner):
         gone_for = files.expired_for(directory)
         if kept is None and gone_for is not None and secrets.compare_digest(gone_for, owner):
-            raise KeptExpired
+            return EXPIRED
         return None
     if time.time() - kept.last_used > settings.session_keep_s:
         if not files.is_held(directory):
             files.remove(directory, owner)
-        raise KeptExpired
+        return EXPIRED
     return kept
 
 
@@ -130,7 +130,7 @@ async def _take_up_context(session: Session, context: KeptContext, remote: bool)
     """One context back into the session; the notes on what differs from before."""
     name = context.name
     try:
-        if not context.live and await session.adopt_stored(name, context.fingerprint) is not None:
+        if not context.live and await session.loaded.adopt_stored(name, context.fingerprint) is not None:
             return []
         if context.kind != "files":
             return [f"Context {name!r} is gone (its stored text was evicted from the store under RLM_HOME): "

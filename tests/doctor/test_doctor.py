@@ -153,3 +153,17 @@ def test_a_wasm_snapshot_that_does_not_restore_warns(tmp_path: Path, runtime_dir
     check = check_wasm(settings)
     assert check.status == "warn" and "did not restore" in check.detail and "loads Pyodide plain" in check.detail
     assert "doctor --fix" in check.fix
+
+
+def test_doctor_counts_the_sessions_kept_for_their_handles(tmp_path: Path) -> None:
+    from rlm_mcp.doctor import check_home
+    from rlm_mcp.sessions import kept
+
+    settings = Settings(home=tmp_path / "home")
+    for handle in ("first", "second"):
+        kept.write(kept.directory_of(settings.home, handle), kept.KeptSession("stdio", handle, 0.0, 0.0))
+    held = kept.SessionLock(kept.directory_of(settings.home, "second"))
+    check = check_home(settings)
+    held.release()
+    assert check.status in ("ok", "warn") and "2 session(s) kept for their handles" in check.detail
+    assert "1 open in a server now" in check.detail and "7 days unused, RLM_SESSION_KEEP_S" in check.detail
