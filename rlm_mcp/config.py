@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from .errors import RlmMcpError
 from .sandbox import KINDS_HELP, SandboxKind, SandboxPolicy
+from .sandbox.policy import MAX_EXEC_TIMEOUT_S
 
 ENV_PREFIX = "RLM_"
 
@@ -54,8 +55,8 @@ class Settings(BaseModel):
     guest_python: str | None = Field(None, description="interpreter the jailed REPL runs on (stdlib only)")
     sandbox_policy: Path | None = Field(None, description="TOML file overriding keys of the jail policy")
     runtime_dir: Path | None = Field(None, description="where per-session jail data directories live")
-    exec_timeout_s: float | None = Field(None, gt=0, le=3600, description="default per-exec timeout; unset: "
-                                         "the sandbox policy's limits.exec_timeout_s")
+    exec_timeout_s: float | None = Field(None, gt=0, le=MAX_EXEC_TIMEOUT_S, description="default per-exec "
+                                         "timeout; unset: the sandbox policy's limits.exec_timeout_s")
     max_output_chars: int = Field(20_000, ge=200, le=2_000_000, description="stdout/stderr budget per exec")
 
     # --- contexts ---
