@@ -177,10 +177,10 @@ def is_held(directory: Path) -> bool:
 def remove(directory: Path, owner: str | None = None) -> None:
     """Remove a session's files; with its `owner`, leave a note that it expired (`<digest>.gone`), so that its
     handle is told "expired" rather than "unknown" -- to its owner only -- for another keep period."""
-    shutil.rmtree(directory, ignore_errors=True)
-    if owner is not None:
+    if owner is not None:  # first: a lookup while the files go finds the note, never nothing
         with contextlib.suppress(OSError):
             directory.with_suffix(GONE).write_text(json.dumps({"owner": owner}), encoding="utf-8")
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def expired_for(directory: Path) -> str | None:
