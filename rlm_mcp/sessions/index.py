@@ -1,5 +1,5 @@
 """The code index of a session's contexts: built in the background after a load, queried by the REPL
-(`find_symbol`, `outline`, `references`) and by the host's `find_symbol` tool.
+(`find_symbol`, `outline`, `references`) and by the host's `find_symbol` tool, both through service.py.
 
 No query waits for the build or is refused because of it. A query by name, and an outline, first
 parse the few files that can hold the answer -- found by a byte scan of the stored text for the name
@@ -14,10 +14,11 @@ hands each chunk back to the loop, so queries never see a half-updated index.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,18 +38,29 @@ from ..symbols.index import PATCH_FILES, parse, parse_in_parallel
 from ..symbols.languages import spec_for
 from ..symbols.prefilter import can_define_here
 from ..symbols.reader import lookup_key
+from ..symbols.records import CallSite, Definition
 
 log = logging.getLogger(__package__)  # rlm_mcp.sessions
-MAX_RESULTS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a paged symbol query goes on: after the first `given` results in the file `path` (results come
+    in path order, so every earlier file is done)."""
+
+    path: str
+    given: int
 
 
 @dataclass(frozen=True, slots=True)
 class SymbolAnswer:
-    """A symbol query's answer: definitions or call sites as the index records them, and a note when the
-    results are partial (the index is still building)."""
+    """A symbol query's answer: definitions or call sites; a note when the results are partial (the index is
+    still building); how many a limit left out; the cursor of the next page, when there is one."""
 
-    results: list[dict[str, Any]]
+    results: list[Definition] | list[CallSite]
     note: str | None = None
+    left_out: int = 0
+    cursor: Cursor | None = None
 
 
 class IndexNotReady(BadRequest):
@@ -252,9 +264,11 @@ class SessionIndex:
             lambda: files_containing(files.content_path, entries, key.encode("utf-8"), accept=accept))
 
     async def find(self, context: str, *, name: str | None = None, pattern: str | None = None,
-                   kind: str | None = None, path: str | None = None, limit: int = MAX_RESULTS) -> SymbolAnswer:
+                   kind: str | None = None, path: str | None = None, limit: int | None = None,
+                   after: Cursor | None = None, page: int | None = None) -> SymbolAnswer:
         """Definitions by name, pattern, kind or file: complete at once for a name or a file (the few files that
-        can hold it are parsed first), partial with a note for a pattern or kind alone while the index builds."""
+        can hold it are parsed first), partial with a note for a pattern or kind alone while the index builds.
+        At most `limit` (None: all), in pages of `page` when given (see `paged`)."""
         entry, index = await self._get(context)
         note, within = None, None
         if not index.complete and name is not None:
@@ -264,44 +278,55 @@ class SessionIndex:
             await self._ensure(index, [path])
         elif not index.complete:
             note = f"partial: the index is building ({index.progress()}); these are the results so far"
-        results = index.find_definitions(name, pattern=pattern, kind=kind, path=path, limit=min(limit, MAX_RESULTS),
-                                         within=within)
-        return SymbolAnswer(results, note)
+        found = index.definitions(name, pattern=pattern, kind=kind, path=path, within=within,
+                                  from_path=after.path if after is not None else None)
+        return paged(found, Definition.of, limit, after, page, note)
 
-    async def outline(self, context: str, path: str) -> SymbolAnswer:
+    async def outline(self, context: str, path: str, limit: int | None = None, after: Cursor | None = None,
+                      page: int | None = None) -> SymbolAnswer:
         """The definitions of one file, in order (that file is parsed first if the build has not reached it)."""
         _, index = await self._get(context)
         await self._ensure(index, [path])
-        return SymbolAnswer(index.outline(path))
+        return paged(index.outline(path), Definition.of, limit, after, page)
 
-    async def references(self, context: str, name: str, limit: int = MAX_RESULTS) -> SymbolAnswer:
+    async def references(self, context: str, name: str, limit: int | None = None, after: Cursor | None = None,
+                         page: int | None = None) -> SymbolAnswer:
         """Call sites of `name`: the files that name it are parsed on demand, then remembered."""
         entry, index = await self._get(context)
         within = None if index.remembers_references(name) else await self._files_naming(entry, name)
-        results = await anyio.to_thread.run_sync(
-            lambda: index.references(name, limit=min(limit, MAX_RESULTS), within=within))
-        return SymbolAnswer(results)
-
-    async def query(self, payload: Any) -> dict[str, Any]:
-        """The REPL's `index` callback: the guest's message (untrusted: validated, capped) as one of the typed
-        calls above, its answer back as plain data: {results, note}."""
-        if not isinstance(payload, dict):
-            raise BadRequest("index query must be an object")
-        context, op = str(payload.get("context") or "main"), payload.get("op")
-        limit = min(int(payload.get("limit") or 200), MAX_RESULTS)
-        name, path = _opt(payload, "name"), _opt(payload, "path")
-        if op == "find":
-            answer = await self.find(context, name=name, pattern=_opt(payload, "pattern"), kind=_opt(payload, "kind"),
-                                     path=path, limit=limit)
-        elif op == "outline":
-            answer = await self.outline(context, path or "")
-        elif op == "references":
-            answer = await self.references(context, name or "", limit)
-        else:
-            raise BadRequest(f"unknown index operation {op!r}: use find, outline or references")
-        return {"results": answer.results, "note": answer.note}
+        found = await anyio.to_thread.run_sync(lambda: index.references(name, limit=None, within=within))
+        return paged(found, CallSite.of, limit, after, page)
 
 
-def _opt(payload: dict[str, Any], key: str) -> str | None:
-    value = payload.get(key)
-    return None if value is None else str(value)[:500]
+def paged(found: Iterable[dict[str, Any]], record: Callable[[dict[str, Any]], Any], limit: int | None,
+          after: Cursor | None, page: int | None, note: str | None = None) -> SymbolAnswer:
+    """At most `limit` of `found` (results in path order) that come after `after`, as records.
+
+    With `page`, at most that many at once: an answer that stops at the page carries the cursor to go on
+    from, so a caller reads every result (limit=None) holding one page at a time. An answer that `limit`
+    cut short counts what it left out, so the caller can say so."""
+    want = limit if page is None else page if limit is None else min(limit, page)
+    items = _resume(iter(found), after)
+    taken = list(itertools.islice(items, want))
+    if want is None or next(items, None) is None:
+        return SymbolAnswer([record(item) for item in taken], note)
+    if limit is not None and len(taken) >= limit:
+        return SymbolAnswer([record(item) for item in taken], note, left_out=1 + sum(1 for _ in items))
+    last = taken[-1]["path"]
+    given = sum(1 for item in taken if item["path"] == last) + (after.given if after and after.path == last else 0)
+    return SymbolAnswer([record(item) for item in taken], note, cursor=Cursor(last, given))
+
+
+def _resume(found: Iterator[dict[str, Any]], after: Cursor | None) -> Iterator[dict[str, Any]]:
+    """The results after `after`: past its file, or past the first `given` results in it."""
+    if after is None:
+        yield from found
+        return
+    seen = 0
+    for item in found:
+        if item["path"] < after.path:
+            continue
+        if item["path"] == after.path and seen < after.given:
+            seen += 1
+            continue
+        yield item

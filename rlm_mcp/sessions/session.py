@@ -53,6 +53,7 @@ from ..sandbox.prelude import PRELUDE
 from ..workers import SpendAccount, TrajectoryLog, Usage
 from .calls import Reply, WorkerCalls, prompt_of, text_of
 from .index import SessionIndex
+from .service import repl_index
 
 log = logging.getLogger(__package__)  # rlm_mcp.sessions, for every module of the package
 
@@ -165,7 +166,7 @@ class Session:
             callbacks: dict[str, Callback] = {
                 "llm_query": self.calls.llm_query, "llm_query_batched": self._llm_query_batched,
                 "rlm_query": self._rlm_query, "final": self._record_final,
-                "index": self.code_index().query, "grep": ContextSearch(self.contexts).query,
+                "index": repl_index(self.code_index()), "grep": ContextSearch(self.contexts).query,
             }
             logged = {name: self._logged(name, callback) for name, callback in callbacks.items()}
             data_dir = self.data_dir  # claims the server's spare, if it keeps one

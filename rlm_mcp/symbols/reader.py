@@ -7,6 +7,7 @@ updates them, and keeps the cache.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 import sys
@@ -166,33 +167,37 @@ class IndexReader:
 
     # --- queries ---------------------------------------------------------------------------------
     def find_definitions(self, name: str | None = None, *, pattern: str | None = None, kind: str | None = None,
-                         path: str | None = None, limit: int = 200,
+                         path: str | None = None, limit: int | None = 200,
                          within: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """`name` matches a name or qualified name exactly; `pattern` is a regex searched in qualified names.
 
-        Results come in (path, line) order. `within` restricts the search to those files (the ones a
-        caller made sure are parsed); otherwise a name query uses the lookup of a complete index, and
-        anything else reads every record there is."""
+        Results come in (path, line) order, at most `limit` of them (None: all). `within` restricts the
+        search to those files (the ones a caller made sure are parsed); otherwise a name query uses the
+        lookup of a complete index, and anything else reads every record there is."""
         if self._prebuilt is not None and name is not None and path is None and within is None and not (
                 kind or pattern):  # the common case, kept short: a lookup by name in a small complete index
             return self._prebuilt.get(name, [])[:limit]
+        return list(itertools.islice(self.definitions(name, pattern=pattern, kind=kind, path=path, within=within),
+                                     limit))
+
+    def definitions(self, name: str | None = None, *, pattern: str | None = None, kind: str | None = None,
+                    path: str | None = None, within: Iterable[str] | None = None,
+                    from_path: str | None = None) -> Iterator[dict[str, Any]]:
+        """find_definitions' results one at a time, in (path, line) order, from the file `from_path` on: a
+        caller pages through every result without holding them all (rlm_mcp/sessions/index.py)."""
         regex = re.compile(pattern) if pattern else None
-        if not kind and regex is None:
-            return list(itertools.islice(self._matching(name, path, within), limit))
-        found: list[dict[str, Any]] = []
-        for symbol in self._matching(name, path, within):
+        for symbol in self._matching(name, path, within, from_path):
             if (kind and symbol["kind"] != kind) or (regex and not regex.search(symbol["qualname"])):
                 continue
-            found.append(symbol)
-            if len(found) >= limit:
-                break
-        return found
+            yield symbol
 
-    def _matching(self, name: str | None, path: str | None, within: Iterable[str] | None) -> Iterator[dict[str, Any]]:
+    def _matching(self, name: str | None, path: str | None, within: Iterable[str] | None,
+                  from_path: str | None = None) -> Iterator[dict[str, Any]]:
         if name is not None and path is None and within is None and self.complete:
-            yield from self._looked_up(name)
+            yield from (s for s in self._looked_up(name) if from_path is None or s["path"] >= from_path)
             return
-        for candidate in self._candidates(path, within):
+        candidates = self._candidates(path, within)
+        for candidate in candidates[bisect.bisect_left(candidates, from_path) if from_path else 0:]:
             unpacked = self.symbols_of(candidate)
             yield from unpacked.in_order if name is None else unpacked.by_name.get(name, [])
 
@@ -204,8 +209,10 @@ class IndexReader:
     def outline(self, path: str) -> list[dict[str, Any]]:
         return list(self.symbols_of(path).in_order)
 
-    def references(self, name: str, limit: int = 500, within: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        """Call sites of `name` (the called identifier, also as a method or attribute), in path order.
+    def references(self, name: str, limit: int | None = 500,
+                   within: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Call sites of `name` (the called identifier, also as a method or attribute, a macro invocation, a
+        call without parentheses where the language has them), in path order; at most `limit` (None: all).
 
         Found on first request by parsing only the files whose text contains `name` (`within`, when the
         caller already knows which those are), then remembered."""

@@ -16,6 +16,7 @@ import pytest
 from rlm_mcp.contexts import LoadLimits, store_paths
 from rlm_mcp.contexts.scan import files_containing
 from rlm_mcp.sessions import SessionIndex
+from rlm_mcp.sessions.service import repl_index
 
 pytestmark = pytest.mark.anyio
 
@@ -26,12 +27,13 @@ CALLEES = ["urlopen", "fsdecode"]
 
 async def _queries(index: SessionIndex) -> dict[str, object]:
     answers: dict[str, object] = {}
+    query = repl_index(index)
     for name in NAMES:
-        answers[f"find {name}"] = (await index.query({"op": "find", "name": name, "limit": 1000}))["results"]
-    answers["find kind+name"] = (await index.query({"op": "find", "name": "run", "kind": "method"}))["results"]
-    answers["outline"] = (await index.query({"op": "outline", "path": "json/decoder.py"}))["results"]
+        answers[f"find {name}"] = (await query({"op": "find", "name": name, "limit": 1000}))["results"]
+    answers["find kind+name"] = (await query({"op": "find", "name": "run", "kind": "method"}))["results"]
+    answers["outline"] = (await query({"op": "outline", "path": "json/decoder.py"}))["results"]
     for callee in CALLEES:
-        answers[f"refs {callee}"] = (await index.query({"op": "references", "name": callee, "limit": 1000}))["results"]
+        answers[f"refs {callee}"] = (await query({"op": "references", "name": callee, "limit": 1000}))["results"]
     return answers
 
 
@@ -41,9 +43,9 @@ async def test_answers_while_building_equal_the_finished_index(tmp_path: Path) -
     early = SessionIndex(tmp_path / "cache-early")
     async with anyio.create_task_group() as group:
         entry = early.start(stored, group)
-        partial = await early.query({"op": "find", "pattern": r"^Ordered", "limit": 1000})
+        partial = await repl_index(early)({"op": "find", "pattern": r"^Ordered", "limit": 1000})
         assert partial["note"].startswith("partial: the index is building")
-        first = await early.query({"op": "find", "name": "OrderedDict"})
+        first = await repl_index(early)({"op": "find", "name": "OrderedDict"})
         assert entry.index is not None and not entry.index.complete, "the build finished before the first query"
         assert "collections/__init__.py" in [s["path"] for s in first["results"]], first
         while_building = await _queries(early)
@@ -57,7 +59,7 @@ async def test_answers_while_building_equal_the_finished_index(tmp_path: Path) -
     after = await _queries(finished)
     for query, answer in while_building.items():
         assert answer == after[query], query
-    assert (await finished.query({"op": "find", "pattern": r"^Ordered"}))["note"] is None
+    assert (await repl_index(finished)({"op": "find", "pattern": r"^Ordered"}))["note"] is None
 
 
 def test_files_containing_finds_every_file_naming_a_literal(tmp_path: Path) -> None:
