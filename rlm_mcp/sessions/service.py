@@ -13,24 +13,62 @@ all. The REPL asks for everything (`limit=None`) a page at a time, so neither si
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
+from ..config import Settings
+from ..contexts import StoredContext
 from ..contexts.slices import worker_prompts
 from ..errors import BadRequest
 from ..results import CheckpointBrief, ContextBrief, SessionLimits, SessionReport, SubQueryReport, SymbolReport
 from ..results.shaping import budget_why
+from ..sandbox import CheckpointStore, Sandbox, SandboxPolicy
 from ..workers.dispatcher import Progress
+from .calls import WorkerCalls
 from .index import Cursor, SessionIndex, SymbolAnswer
-
-if TYPE_CHECKING:
-    from .session import Callback, Session
 
 PAGE = 1000  # symbol results per reply to the REPL: a reply stays small whatever `limit=None` asks for
 MAX_ARGUMENT_CHARS = 500  # a name, pattern, kind or path from the guest
 TOOL_MAX_LIMIT = 1000  # the find_symbol tool's `limit` (its schema says so)
 SymbolOp = Literal["find", "outline", "references"]
 HELPERS: dict[str, str] = {"find": "find_symbol", "outline": "outline", "references": "references"}
+
+
+class _Usage(Protocol):
+    @property
+    def execs(self) -> int: ...
+    @property
+    def exec_seconds(self) -> float: ...
+    @property
+    def restarts(self) -> int: ...
+    @property
+    def timeouts(self) -> int: ...
+
+
+class Session(Protocol):
+    """What the service reads of a session -- session.py's Session, named by its shape so that session.py can
+    register the service's REPL callback (`repl_index`) without an import cycle."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def policy(self) -> SandboxPolicy: ...
+    @property
+    def calls(self) -> WorkerCalls: ...
+    @property
+    def contexts(self) -> dict[str, StoredContext]: ...
+    @property
+    def usage(self) -> _Usage: ...
+    @property
+    def sandbox(self) -> Sandbox | None: ...
+    @property
+    def checkpoints(self) -> CheckpointStore: ...
+    def code_index(self) -> SessionIndex: ...
+    def context(self, name: str) -> StoredContext: ...
+    async def refresh(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +138,7 @@ def tool_cut_note(query: SymbolQuery, found: SymbolAnswer) -> str | None:
     return f"{shown:,} of {shown + found.left_out:,} shown (limit={query.limit}): {more}"
 
 
-def repl_index(index: SessionIndex) -> Callback:
+def repl_index(index: SessionIndex) -> Callable[[Any], Awaitable[dict[str, Any]]]:
     """The REPL's `index` callback over `index`: the guest's message in, one page of the answer out, as JSON:
     {results, note, left_out (how many the limit cut off), cursor (ask again with it for the next page)}."""
 

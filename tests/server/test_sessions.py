@@ -184,10 +184,12 @@ async def test_callback_failures_are_logged_with_the_session_key(tmp_path: Path,
         await session.load_paths("main", [str(small_repo)], [tmp_path])
         await repl_index(session.code_index())({"op": "find", "name": "top"})  # the index answers
         refused = await session.exec("_rlm_callback('llm_query', 5)")
-        crashed = await session.exec("_rlm_callback('index', {'op': 'find', 'name': 'top', 'limit': 'many'})")
+        bad_limit = await session.exec("_rlm_callback('index', {'op': 'find', 'name': 'top', 'limit': 'many'})")
+        crashed = await session.exec("_rlm_callback('index', {'op': 'find', 'pattern': '('})")
         await manager.close_all()
     assert "expected an object with a prompt" in refused.result.stderr.text  # the guest still sees its error
-    assert "invalid literal for int()" in crashed.result.stderr.text
+    assert "limit must be None (every result) or an integer >= 0, not 'many'" in bad_limit.result.stderr.text
+    assert "missing ), unterminated subpattern" in crashed.result.stderr.text
     lines = {r.getMessage(): r for r in caplog.records if r.name == "rlm_mcp.sessions"}
     refusal = next(r for message, r in lines.items() if "callback llm_query refused" in message)
     assert "session client-7" in refusal.getMessage() and refusal.exc_info is None
