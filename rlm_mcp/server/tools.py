@@ -143,6 +143,8 @@ async def exec_code(
     llm_query(prompt), llm_query_batched(prompts), rlm_query(prompt, context), SHOW_VARS(), FINAL(answer).
 
     Variables persist between calls. Print only what you need: output is cut in the middle beyond the budget.
+    grep(), find_symbol() and references() cut long lists and say so on stderr with the full count: pass
+    max_hits=None (grep) or limit=None (the others) to get every result.
     Returns stdout, stderr, changed variables with types and sizes, and elapsed time.
     """
     current = await current_session(ctx, session)
@@ -243,8 +245,9 @@ async def find_symbol(
 ) -> Annotated[CallToolResult, SymbolReport]:
     """Where is X defined, what is in this file, who calls Y: answered from the tree-sitter index of a loaded
     codebase (16 languages) without reading files. Returns definitions with kind, qualified name, file, line range
-    and signature line, or call sites with file:line. For anything subtler, use exec_code (find_symbol(),
-    outline(), references() and grep() are there too).
+    and signature line, or call sites with file:line. At most `limit` results: when there are more, `note` says
+    how many and how to get all (limit=None in exec_code's find_symbol() or references()). For anything subtler,
+    use exec_code (find_symbol(), outline(), references() and grep() are there too).
     """
     query = service.SymbolQuery.of_tool(name=name, pattern=pattern, kind=kind, path=path, callers_of=callers_of,
                                         context=context, limit=limit)
