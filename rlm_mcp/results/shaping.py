@@ -16,6 +16,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..sandbox.results import cut_middle
+
+__all__ = ["CUT_NOTE", "RESULT_BUDGET_CHARS", "budget_why", "cap_text", "cut_middle", "fit", "json_chars"]
+
 # Under Claude Code's 50,000-character persistence threshold (and so its 25,000-token MAX_MCP_OUTPUT_TOKENS),
 # with room for the notes it appends: the default of RLM_RESULT_BUDGET_CHARS (rlm_mcp/config.py), which the
 # tools pass in. exec_code's stdout and stderr are capped earlier (RLM_MAX_OUTPUT_CHARS, at most this).
@@ -28,15 +32,6 @@ CUT_NOTE = ("cut to fit the host's tool output limit: `cut` counts what was left
 def json_chars(value: Any) -> int:
     """Characters of the JSON a host builds (JSON.stringify: compact separators, non-ASCII kept)."""
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
-
-
-def cut_middle(text: str, keep: int, what: str = "characters cut") -> str:
-    """`text` with its middle replaced by a marker saying how much went (`what` names it), `keep` characters of
-    head and tail kept: the one way a long text is shortened for a model, whichever limit asks."""
-    if len(text) <= keep:
-        return text
-    head, tail = text[: keep // 2], text[len(text) - (keep - keep // 2):] if keep else ""
-    return f"{head}\n... [{len(text) - keep:,} {what}] ...\n{tail}"
 
 
 def fit(data: dict[str, Any], max_chars: int = RESULT_BUDGET_CHARS) -> dict[str, Any]:
