@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, field_serializer
 from ..contexts import StoredContext
 from ..sandbox import CheckpointStore, ExecResult, RestoreNote
 from ..symbols.records import CallSite, Definition
-from ..workers import Usage
+from ..workers import Spent, Usage
 from .shaping import RESULT_BUDGET_CHARS, cap_text, fit
 
 CONTEXT_CHANGED = ("set when a live context's files changed since your last call: which ones, and why any left; "
@@ -269,14 +269,14 @@ class SessionReport(Report):
     timeouts: int = 0
     limits: SessionLimits
     worker_usage: Usage = Field(default_factory=Usage)
-    spent: dict[str, Any] = Field(default_factory=dict, description="the session's ledger: every model call "
+    spent: Spent = Field(default_factory=Spent, description="the session's ledger: every model call "
                                   "(workers, sub_query, rlm_complete's root, child RLMs), tokens, USD, seconds")
     worker_model: str | None = None
     action: str = "status"
     checkpoint: CheckpointBrief | None = Field(None, description="the REPL variables saved for a restart")
 
     @field_serializer("spent")
-    def _spent_so_far(self, spent: dict[str, Any]) -> dict[str, Any]:
+    def _spent_so_far(self, spent: Spent) -> dict[str, Any]:
         """The ledger's non-zero entries: a fresh session has spent nothing worth listing."""
         return {key: value for key, value in spent.items() if value}
 
@@ -334,7 +334,7 @@ class _Run(Protocol):
     status: Literal["final", "best_effort", "failed"]
     reason: str | None
     usage: _RunUsage
-    spent: dict[str, Any]
+    spent: Spent
 
 
 class RLMReport(Report):
@@ -349,7 +349,7 @@ class RLMReport(Report):
     root_tokens: int
     root_cost_usd: float | None
     worker_usage: Usage = Field(default_factory=Usage)
-    spent: dict[str, Any] = Field(default_factory=dict, description="the session's ledger after the run: every "
+    spent: Spent = Field(default_factory=Spent, description="the session's ledger after the run: every "
                                   "model call so far, root and child roots included")
     elapsed_s: float
     trajectory: str | None = None
