@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -27,7 +26,7 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 
-from ..contexts import StoredContext
+from ..contexts import ManifestEntry, StoredContext, read_entries
 from ..contexts.scan import files_containing
 from ..errors import BadRequest
 from ..memory import release_memory
@@ -77,16 +76,15 @@ class StoredVersion:
         self.generation = os.path.dirname(os.path.realpath(stored.manifest_path))
         self.root = stored.root or "/"
         self._files: StoredFiles | None = None
-        self._entries: list[dict[str, Any]] = []
+        self._entries: list[ManifestEntry] = []
 
     def files(self) -> StoredFiles:
         if self._files is None:
-            with open(os.path.join(self.generation, "manifest.json"), encoding="utf-8") as handle:
-                self._entries = json.load(handle)["files"]
+            self._entries = read_entries(os.path.join(self.generation, "manifest.json"))
             self._files = StoredFiles.of(self.root, os.path.join(self.generation, "content.txt"), self._entries)
         return self._files
 
-    def entries(self) -> list[dict[str, Any]]:
+    def entries(self) -> list[ManifestEntry]:
         """The manifest's file entries (with byte offsets)."""
         self.files()
         return self._entries

@@ -46,7 +46,7 @@ class _Usage(Protocol):
     def timeouts(self) -> int: ...
 
 
-class Session(Protocol):
+class SessionView(Protocol):
     """What the service reads of a session -- session.py's Session, named by its shape so that session.py can
     register the service's REPL callback (`repl_index`) without an import cycle."""
 
@@ -120,7 +120,7 @@ async def symbols(index: SessionIndex, query: SymbolQuery, page: int | None = No
                             path=query.path, limit=query.limit, after=query.after, page=page)
 
 
-async def find_symbol(session: Session, query: SymbolQuery) -> SymbolReport:
+async def find_symbol(session: SessionView, query: SymbolQuery) -> SymbolReport:
     """The host's find_symbol tool: live contexts brought up to date, then the query; a cut one says so."""
     changed = await session.refresh()
     found = await symbols(session.code_index(), query)
@@ -151,7 +151,7 @@ def repl_index(index: SessionIndex) -> Callable[[Any], Awaitable[dict[str, Any]]
     return answer
 
 
-def status(session: Session, action: str, handle: str) -> SessionReport:
+def status(session: SessionView, action: str, handle: str) -> SessionReport:
     """The host's session tool: the session's contexts, REPL, usage, spend so far and effective limits."""
     settings = session.settings
     sandbox = session.sandbox
@@ -189,7 +189,7 @@ class Slice:
     chunk_chars: int | None = None
 
 
-async def sub_query(session: Session, prompt: str | None, prompts: list[str] | None, piece: Slice,
+async def sub_query(session: SessionView, prompt: str | None, prompts: list[str] | None, piece: Slice,
                     model: str | None, on_progress: Progress | None) -> SubQueryReport:
     """The host's sub_query on the session's worker calls (the REPL's llm_query_batched reaches the same
     dispatcher and ledger through sessions/calls.py): live contexts first brought up to date."""

@@ -6,14 +6,13 @@ takes seconds, so queries sent right after the load meet an index that is still 
 
 from __future__ import annotations
 
-import json
 import sysconfig
 from pathlib import Path
 
 import anyio
 import pytest
 
-from rlm_mcp.contexts import LoadLimits, store_paths
+from rlm_mcp.contexts import LoadLimits, read_entries, store_paths
 from rlm_mcp.contexts.scan import files_containing
 from rlm_mcp.sessions import SessionIndex
 from rlm_mcp.sessions.service import repl_index
@@ -72,14 +71,14 @@ def test_files_containing_finds_every_file_naming_a_literal(tmp_path: Path) -> N
     (root / "needle_in_the_name.py").write_text("nothing here\n")
     stored = store_paths("main", [str(root)], allowed_roots=[tmp_path], store_dir=tmp_path / "store",
                          limits=LoadLimits())
-    entries = json.loads(Path(stored.manifest_path).read_text())["files"]
+    entries = read_entries(stored.manifest_path)
     found = files_containing(stored.content_path, entries, b"needle", block=4096)  # hits straddle blocks
     assert found == sorted(f"f{i:02}.py" for i in range(0, 40, 3))
     content = Path(stored.content_path).read_bytes()
     for entry in entries:
-        body = content[entry["byte_start"] : entry["byte_end"]].decode("utf-8")
-        assert body == (root / entry["path"]).read_text(encoding="utf-8")
-        assert content.count(b"\n", 0, entry["byte_start"]) + 1 == entry["first_line"]
+        body = content[entry.byte_start : entry.byte_end].decode("utf-8")
+        assert body == (root / entry.path).read_text(encoding="utf-8")
+        assert content.count(b"\n", 0, entry.byte_start) + 1 == entry.first_line
 
 
 def test_both_lookup_representations_answer_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
