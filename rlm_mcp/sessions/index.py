@@ -13,6 +13,7 @@ hands each chunk back to the loop, so queries never see a half-updated index.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import logging
@@ -304,7 +305,7 @@ def paged(found: Iterable[dict[str, Any]], record: Callable[[dict[str, Any]], An
     from, so a caller reads every result (limit=None) holding one page at a time. An answer that `limit`
     cut short counts what it left out, so the caller can say so."""
     want = limit if page is None else page if limit is None else min(limit, page)
-    items = _resume(iter(found), after)
+    items = _resume(found, after)
     taken = list(itertools.islice(items, want))
     if want is None or next(items, None) is None:
         return SymbolAnswer([record(item) for item in taken], note)
@@ -315,10 +316,17 @@ def paged(found: Iterable[dict[str, Any]], record: Callable[[dict[str, Any]], An
     return SymbolAnswer([record(item) for item in taken], note, cursor=Cursor(last, given))
 
 
-def _resume(found: Iterator[dict[str, Any]], after: Cursor | None) -> Iterator[dict[str, Any]]:
-    """The results after `after`: past its file, or past the first `given` results in it."""
+def _resume(found: Iterable[dict[str, Any]], after: Cursor | None) -> Iterator[dict[str, Any]]:
+    """The results after `after`: past its file, or past the first `given` results in it (a list is entered
+    where the cursor points, found by bisection: call sites are a list, and a reader of every one of 100,000
+    goes through it a page at a time)."""
     if after is None:
         yield from found
+        return
+    if isinstance(found, list):
+        first = bisect.bisect_left(found, after.path, key=_path_of)
+        past = bisect.bisect_right(found, after.path, key=_path_of)  # the cursor's file may have gone since
+        yield from itertools.islice(found, min(first + after.given, past), None)
         return
     seen = 0
     for item in found:
@@ -328,3 +336,8 @@ def _resume(found: Iterator[dict[str, Any]], after: Cursor | None) -> Iterator[d
             seen += 1
             continue
         yield item
+
+
+def _path_of(item: dict[str, Any]) -> str:
+    path: str = item["path"]
+    return path

@@ -223,7 +223,8 @@ class IndexReader:
                 for path in sorted(p for p in candidates if spec_for(p) is not None)
                 for line, text in call_sites(self.files, path, name)
             ]
-        return self._references[name][:limit]
+        found = self._references[name]
+        return found if limit is None else found[:limit]  # all: the remembered list itself (callers only read it)
 
     def remembers_references(self, name: str) -> bool:
         return name in self._references

@@ -105,6 +105,8 @@ def test_a_page_goes_on_from_its_cursor_within_a_file_and_across_files() -> None
         after = answer.cursor
     assert [row for page in pages for row in page] == [(row["path"], row["n"]) for row in rows] and len(pages) == 4
     assert paged(rows, dict, None, Cursor("b", 2), 100).results[0] == {"path": "b", "n": 2}
+    assert paged(iter(rows), dict, None, Cursor("b", 2), 100).results[0] == {"path": "b", "n": 2}  # a stream too
+    assert paged(rows, dict, None, Cursor("ab", 3), 100).results[0] == {"path": "b", "n": 0}  # its file gone
     cut = paged(rows, dict, 3, None, 100)
     assert len(cut.results) == 3 and cut.left_out == 12 and cut.cursor is None
     assert paged(rows, dict, 0, None, 100).left_out == 15
