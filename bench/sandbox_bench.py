@@ -28,7 +28,7 @@ from rlm_mcp.config import Settings, load_settings
 from rlm_mcp.sandbox import Sandbox, WasmLauncher, new_data_dir
 from rlm_mcp.sandbox.repl import _group_members
 from rlm_mcp.sessions import SessionRegistry
-from rlm_mcp.sessions.session import launcher_for
+from rlm_mcp.sessions.guest import launcher_for
 
 STARTS = 15
 SIDE_BY_SIDE_RUNS = 5

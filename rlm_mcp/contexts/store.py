@@ -233,6 +233,12 @@ def reuse_stored(name: str, stored: StoredContext, store_dir: Path, cas: Content
     return _try_reuse(store_dir, validate_name(name), stored.fingerprint, time.perf_counter(), cas)
 
 
+def relink_stored(name: str, fingerprint: str, store_dir: Path, cas: ContentStore) -> StoredContext | None:
+    """The entry of `cas` with that fingerprint linked into `store_dir` as context `name` (a session taken up
+    by a later server finds its contexts so); None when it was evicted."""
+    return _try_reuse(store_dir, validate_name(name), fingerprint, time.perf_counter(), cas)
+
+
 def _remember(cas: ContentStore | None, sources: Sequence[str], limits: LoadLimits, base_dir: Path | None,
               fingerprint: str, snapshot: WalkSnapshot | None) -> None:
     if cas is not None and snapshot is not None:

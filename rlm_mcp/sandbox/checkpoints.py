@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -192,20 +191,3 @@ def _name(value: Any) -> str:
     if not name.isidentifier():
         raise ValueError(f"{name[:60]!r} is not a variable name")
     return name
-
-
-def sweep(root: Path, idle_s: float) -> int:
-    """Remove the checkpoints under `root` (RLM_HOME/sessions) untouched for `idle_s`: a server killed outright
-    leaves its sessions' files behind, and no session outlives RLM_SESSION_IDLE_S idle. Servers sharing
-    RLM_HOME keep theirs: a live session's record is rewritten whenever an exec changes a variable."""
-    removed = 0
-    cutoff = time.time() - idle_s
-    for directory in root.iterdir() if root.is_dir() else ():
-        try:
-            newest = max((path.stat().st_mtime for path in directory.rglob("*")), default=directory.stat().st_mtime)
-        except OSError:
-            continue
-        if newest < cutoff:
-            shutil.rmtree(directory, ignore_errors=True)
-            removed += 1
-    return removed

@@ -69,6 +69,7 @@ class SessionView(Protocol):
     def code_index(self) -> SessionIndex: ...
     def context(self, name: str) -> StoredContext: ...
     async def refresh(self) -> str | None: ...
+    def keep(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +197,10 @@ async def sub_query(session: SessionView, prompt: str | None, prompts: list[str]
     changed = await session.refresh() if piece.context else None
     stored = session.context(piece.context) if piece.context else None
     questions = worker_prompts(prompt, prompts, stored, piece.path, piece.start, piece.end, piece.chunk_chars)
-    report = await session.calls.sub_query(questions, model, on_progress)
+    try:
+        report = await session.calls.sub_query(questions, model, on_progress)
+    finally:
+        session.keep()  # what it spent, for a later server
     report.context_changed = changed
     return report
 
