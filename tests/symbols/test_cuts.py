@@ -110,3 +110,16 @@ def test_a_page_goes_on_from_its_cursor_within_a_file_and_across_files() -> None
     cut = paged(rows, dict, 3, None, 100)
     assert len(cut.results) == 3 and cut.left_out == 12 and cut.cursor is None
     assert paged(rows, dict, 0, None, 100).left_out == 15
+
+
+async def test_exec_says_when_it_lists_only_some_of_the_variables(server_env) -> None:
+    """exec_code reports at most 60 changed variables and names at most 20 deleted ones: past that it says so."""
+    async with stdio_client(server_env) as client:
+        made = await _run(client, "for _i in range(70):\n    globals()[f'v{_i:02}'] = _i")
+        listed = made["variables"]
+        assert len(listed) == 61 and listed[-1]["name"] == "... and 10 more" and listed[-1]["type"] == "not listed"
+        assert listed[-1]["preview"] == "SHOW_VARS() lists every variable"
+        gone = await _run(client, "for _i in range(25):\n    del globals()[f'v{_i:02}']")
+        (deleted,) = gone["variables"]
+        assert deleted["type"] == "deleted" and deleted["preview"] == "(5 more not named)"
+        assert deleted["name"].split(", ") == [f"v{i:02}" for i in range(20)]
