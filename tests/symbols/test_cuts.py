@@ -54,8 +54,8 @@ async def _run(client, code: str) -> dict:
     return result.structured_content
 
 
-async def test_the_helpers_say_when_a_limit_cuts_and_limit_none_returns_all(server_env, tree: Path) -> None:
-    async with stdio_client(server_env) as client:
+async def test_the_helpers_say_when_a_limit_cuts_and_limit_none_returns_all(backend_env, tree: Path) -> None:
+    async with stdio_client(backend_env) as client:  # guest code on both backends: nsjail's CPython, Pyodide
         await _complete(client, tree)
         cut = await _run(client, "d = find_symbol(kind='function'); r = references('helper'); o = outline("
                                  "'big.py', limit=10); print(len(d), len(r), len(o))")
