@@ -279,7 +279,10 @@ class SessionIndex:
             note = f"partial: the index is building ({index.progress()}); these are the results so far"
         found = index.definitions(name, pattern=pattern, kind=kind, path=path, within=within,
                                   from_path=after.path if after is not None else None)
-        return paged(found, Definition.of, limit, after, page, note)
+        count = None
+        if kind and name is None and pattern is None and path is None:  # every file read: count without reading
+            count = lambda at: index.count_kind(kind, at.path if at else None) - (at.given if at else 0)  # noqa: E731
+        return paged(found, Definition.of, limit, after, page, note, count)
 
     async def outline(self, context: str, path: str, limit: int | None = None, after: Cursor | None = None,
                       page: int | None = None) -> SymbolAnswer:
@@ -298,19 +301,22 @@ class SessionIndex:
 
 
 def paged(found: Iterable[dict[str, Any]], record: Callable[[dict[str, Any]], Any], limit: int | None,
-          after: Cursor | None, page: int | None, note: str | None = None) -> SymbolAnswer:
+          after: Cursor | None, page: int | None, note: str | None = None,
+          count: Callable[[Cursor | None], int] | None = None) -> SymbolAnswer:
     """At most `limit` of `found` (results in path order) that come after `after`, as records.
 
     With `page`, at most that many at once: an answer that stops at the page carries the cursor to go on
     from, so a caller reads every result (limit=None) holding one page at a time. An answer that `limit`
-    cut short counts what it left out, so the caller can say so."""
+    cut short counts what it left out, so the caller can say so: by `count` (how many results there are from a
+    cursor on) when the caller can count without reading them, else by reading the rest."""
     want = limit if page is None else page if limit is None else min(limit, page)
     items = _resume(found, after)
     taken = list(itertools.islice(items, want))
     if want is None or next(items, None) is None:
         return SymbolAnswer([record(item) for item in taken], note)
     if limit is not None and len(taken) >= limit:
-        return SymbolAnswer([record(item) for item in taken], note, left_out=1 + sum(1 for _ in items))
+        left_out = count(after) - len(taken) if count is not None else 1 + sum(1 for _ in items)
+        return SymbolAnswer([record(item) for item in taken], note, left_out=left_out)
     last = taken[-1]["path"]
     given = sum(1 for item in taken if item["path"] == last) + (after.given if after and after.path == last else 0)
     return SymbolAnswer([record(item) for item in taken], note, cursor=Cursor(last, given))

@@ -191,6 +191,15 @@ class IndexReader:
                 continue
             yield symbol
 
+    def count_kind(self, kind: str, from_path: str | None = None) -> int:
+        """How many definitions of `kind` the files from `from_path` on hold -- what `definitions(kind=kind,
+        from_path=...)` yields, counted in the packed rows without unpacking them (a kind is a row's third
+        field, between separators no name or signature holds: one substring count per file)."""
+        paths = sorted(self.records)
+        needle = FIELD + kind + FIELD
+        return sum(self.records[path].symbols.count(needle)
+                   for path in paths[bisect.bisect_left(paths, from_path) if from_path else 0:])
+
     def _matching(self, name: str | None, path: str | None, within: Iterable[str] | None,
                   from_path: str | None = None) -> Iterator[dict[str, Any]]:
         if name is not None and path is None and within is None and self.complete:

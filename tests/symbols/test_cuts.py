@@ -123,3 +123,21 @@ async def test_exec_says_when_it_lists_only_some_of_the_variables(server_env) ->
         (deleted,) = gone["variables"]
         assert deleted["type"] == "deleted" and deleted["preview"] == "(5 more not named)"
         assert deleted["name"].split(", ") == [f"v{i:02}" for i in range(20)]
+
+
+def test_counting_a_kind_without_reading_agrees_with_reading(tmp_path: Path) -> None:
+    """count_kind (what a cut `kind` query reports as left out) against the definitions themselves, in every
+    language of the fixtures, from every file on."""
+    from rlm_mcp.symbols import CodeIndex
+    from tests.symbols.test_languages import FIXTURES as SOURCES
+
+    for rel, text in SOURCES.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    index = CodeIndex.build(tmp_path, sorted(SOURCES))
+    kinds = {symbol["kind"] for symbol in index.definitions()}
+    assert len(kinds) >= 10
+    for kind in kinds:
+        for start in (None, *sorted(SOURCES)):
+            read = list(index.definitions(kind=kind, from_path=start))
+            assert index.count_kind(kind, start) == len(read), (kind, start)
