@@ -280,8 +280,9 @@ class SessionIndex:
         found = index.definitions(name, pattern=pattern, kind=kind, path=path, within=within,
                                   from_path=after.path if after is not None else None)
         count = None
-        if kind and name is None and pattern is None and path is None:  # every file read: count without reading
-            count = lambda at: index.count_kind(kind, at.path if at else None) - (at.given if at else 0)  # noqa: E731
+        if name is None and path is None and (kind or pattern):  # every file read: count without reading
+            count = lambda at: (index.count_definitions(kind, pattern, at.path if at else None)  # noqa: E731
+                                - (at.given if at else 0))
         return paged(found, Definition.of, limit, after, page, note, count)
 
     async def outline(self, context: str, path: str, limit: int | None = None, after: Cursor | None = None,

@@ -191,14 +191,24 @@ class IndexReader:
                 continue
             yield symbol
 
-    def count_kind(self, kind: str, from_path: str | None = None) -> int:
-        """How many definitions of `kind` the files from `from_path` on hold -- what `definitions(kind=kind,
-        from_path=...)` yields, counted in the packed rows without unpacking them (a kind is a row's third
-        field, between separators no name or signature holds: one substring count per file)."""
+    def count_definitions(self, kind: str | None = None, pattern: str | None = None,
+                          from_path: str | None = None) -> int:
+        """How many definitions of `kind` and/or whose qualified name `pattern` finds the files from `from_path`
+        on hold -- what `definitions(kind=..., pattern=..., from_path=...)` yields -- counted in the packed rows
+        without unpacking them: a kind alone is one substring count per file (a kind is a row's third field,
+        between separators no name or signature holds), a pattern reads each row's first three fields."""
         paths = sorted(self.records)
-        needle = FIELD + kind + FIELD
-        return sum(self.records[path].symbols.count(needle)
-                   for path in paths[bisect.bisect_left(paths, from_path) if from_path else 0:])
+        paths = paths[bisect.bisect_left(paths, from_path) if from_path else 0:]
+        if pattern is None:
+            needle = FIELD + (kind or "") + FIELD
+            return sum(self.records[path].symbols.count(needle) for path in paths)
+        search, found = re.compile(pattern).search, 0
+        for path in paths:
+            packed = self.records[path].symbols
+            for row in packed.split(ROW) if packed else ():
+                name, qualname, row_kind, _ = row.split(FIELD, 3)
+                found += (not kind or row_kind == kind) and search(qualname or name) is not None
+        return found
 
     def _matching(self, name: str | None, path: str | None, within: Iterable[str] | None,
                   from_path: str | None = None) -> Iterator[dict[str, Any]]:

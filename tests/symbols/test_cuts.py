@@ -126,8 +126,8 @@ async def test_exec_says_when_it_lists_only_some_of_the_variables(server_env) ->
 
 
 def test_counting_a_kind_without_reading_agrees_with_reading(tmp_path: Path) -> None:
-    """count_kind (what a cut `kind` query reports as left out) against the definitions themselves, in every
-    language of the fixtures, from every file on."""
+    """count_definitions (what a cut `kind` or `pattern` query reports as left out) against the definitions
+    themselves, in every language of the fixtures, from every file on."""
     from rlm_mcp.symbols import CodeIndex
     from tests.symbols.test_languages import FIXTURES as SOURCES
 
@@ -137,7 +137,7 @@ def test_counting_a_kind_without_reading_agrees_with_reading(tmp_path: Path) -> 
     index = CodeIndex.build(tmp_path, sorted(SOURCES))
     kinds = {symbol["kind"] for symbol in index.definitions()}
     assert len(kinds) >= 10
-    for kind in kinds:
+    for kind, pattern in [*((kind, None) for kind in kinds), (None, r"^Cache\."), ("method", "e"), (None, "^[a-z]")]:
         for start in (None, *sorted(SOURCES)):
-            read = list(index.definitions(kind=kind, from_path=start))
-            assert index.count_kind(kind, start) == len(read), (kind, start)
+            read = list(index.definitions(kind=kind, pattern=pattern, from_path=start))
+            assert index.count_definitions(kind, pattern, start) == len(read), (kind, pattern, start)
