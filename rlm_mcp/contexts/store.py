@@ -38,6 +38,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..progress import Progress
 from .cas import ContentStore, discard, link_entry
 from .errors import ContextError, InvalidContextName
 from .models import (
@@ -53,7 +54,7 @@ from .models import (
 )
 from .snapshot import WalkSnapshot
 from .walk import WalkResult, walk_sources
-from .write import Previous, Progress, rel_path, write_files
+from .write import Previous, rel_path, write_files
 
 __all__ = ["files_of", "keep_stored", "last_stored", "load_stored", "read_manifest", "reuse_stored", "store_paths",
            "store_text"]

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from ..config import Settings
 from ..errors import BadRequest
+from ..progress import Progress
 from ..results import RLMReport
 from ..sessions import Reply, Session
-from .loop import OnIteration, RLMLimits, RLMLoop
+from .loop import RLMLimits, RLMLoop
 from .root import RootModel
 
 
@@ -41,7 +42,7 @@ def require_root_model(settings: Settings) -> None:
 
 
 async def answer(session: Session, query: str, *, max_iterations: int | None = None,
-                 on_iteration: OnIteration | None = None) -> RLMReport:
+                 on_iteration: Progress | None = None) -> RLMReport:
     """The host's rlm_complete (which has called `require_root_model` before opening the session): the loop
     over what `session` has loaded, reported with what it cost."""
     if not session.contexts:
@@ -54,7 +55,7 @@ async def answer(session: Session, query: str, *, max_iterations: int | None = N
 
 
 def new_loop(session: Session, *, model: str | None = None, limits: RLMLimits | None = None,
-             on_iteration: OnIteration | None = None) -> RLMLoop:
+             on_iteration: Progress | None = None) -> RLMLoop:
     """The autonomous loop over `session`, its root calls checked against the session's ledger."""
     settings = session.settings
     root = RootModel(model or settings.root_model or "", api_base=settings.root_api_base)

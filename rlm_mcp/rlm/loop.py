@@ -8,11 +8,12 @@ tokens and model calls are not the loop's to count: every root call goes through
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..config import Settings
+from ..progress import Progress, tell
 from ..results import ExecReport
 from ..results.shaping import cut_middle
 from ..sessions import Session
@@ -31,7 +32,6 @@ from .root import RootModel, RootReply
 OUTPUT_BUDGET_CHARS = 8_000
 DEFAULT_ITERATIONS = 20
 Record = Callable[[dict[str, Any]], None]
-OnIteration = Callable[[int, int, str], Awaitable[None] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +93,7 @@ class RLMResult:
 
 class RLMLoop:
     def __init__(self, session: Session, root: RootModel, limits: RLMLimits, budget: Budget, *,
-                 on_iteration: OnIteration | None = None) -> None:
+                 on_iteration: Progress | None = None) -> None:
         self.session = session
         self.root = root
         self.limits = limits
@@ -229,10 +229,7 @@ class RLMLoop:
         return "\n".join(lines) or "- nothing is loaded; `context` is empty"
 
     async def notify(self, iteration: int, message: str) -> None:
-        if self.on_iteration is not None:
-            maybe = self.on_iteration(iteration, self.limits.max_iterations, message)
-            if maybe is not None:
-                await maybe
+        await tell(self.on_iteration, iteration, self.limits.max_iterations, message)
 
     def finish(self, answer: str, status: Literal["final", "best_effort", "failed"],
                reason: str | None = None) -> RLMResult:

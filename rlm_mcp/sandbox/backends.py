@@ -14,11 +14,12 @@ import subprocess
 from pathlib import Path
 from typing import Literal, get_args
 
+from ..progress import Progress
 from .errors import SandboxUnavailable
 from .interpreter import find_guest_interpreter
 from .launch import Launcher, NsjailLauncher, UnisolatedLauncher
 from .policy import SandboxPolicy
-from .wasm import FetchProgress, wasm_launcher
+from .wasm import wasm_launcher
 
 SandboxKind = Literal["auto", "wasm", "nsjail", "none"]
 SANDBOX_KINDS: tuple[str, ...] = get_args(SandboxKind)  # the one list: settings, `--sandbox`, doctor
@@ -30,7 +31,7 @@ PROBE_TIMEOUT_S = 10
 
 
 def create_launcher(kind: SandboxKind, policy: SandboxPolicy, guest_python: str | None = None, *,
-                    home: Path | None = None, on_progress: FetchProgress | None = None) -> Launcher:
+                    home: Path | None = None, on_progress: Progress | None = None) -> Launcher:
     """The launcher for `kind` with its reason; wasm needs `home` (RLM_HOME) for its Pyodide cache, and
     reports the first fetch of Pyodide to `on_progress`."""
     launcher: Launcher

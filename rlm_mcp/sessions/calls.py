@@ -9,12 +9,12 @@ untrusted: validated and capped.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import Settings
 from ..errors import BadRequest
+from ..progress import Progress, tell
 from ..results import AnswerModel, SubQueryReport
 from ..workers import (
     Budget,
@@ -26,12 +26,10 @@ from ..workers import (
     WorkerSettings,
     backend_for,
 )
-from ..workers.dispatcher import Progress
 
 MAX_PROMPT_CHARS = 2_000_000
 MAX_MODEL_NAME = 200
 Reply = dict[str, Any]  # a worker's answer as the guest reads it: {"text", "error", ...}
-ExecProgress = Callable[[int, int, str], Awaitable[None]]  # (done, total, message) to the host call in flight
 
 
 def budget_limits(settings: Settings) -> BudgetLimits:
@@ -49,7 +47,7 @@ class WorkerCalls:
     dispatcher: WorkerDispatcher
     budget: Budget
     owns_dispatcher: bool = True  # children of rlm_query share their parent's
-    progress: ExecProgress | None = None  # the host call in flight (an exec), told how a batch goes
+    progress: Progress | None = None  # the host call in flight (an exec), told how a batch goes
 
     @classmethod
     def new(cls, settings: Settings, account: SpendAccount | None, trajectory: TrajectoryLog | None) -> WorkerCalls:
@@ -102,10 +100,10 @@ class WorkerCalls:
         results = await self.dispatcher.query_batched(prompts, self.budget, model_of(payload), self._batch_progress)
         return [result.as_reply() for result in results]
 
-    async def _batch_progress(self, done: int, total: int) -> None:
+    async def _batch_progress(self, done: int, total: int | None, message: str) -> None:
         """Forward batch progress to the host call in flight (every 10 answers and the last)."""
-        if self.progress is not None and (done == total or done % 10 == 0):
-            await self.progress(done, total, f"llm_query_batched: {done}/{total} answers")
+        if done == total or done % 10 == 0:
+            await tell(self.progress, done, total, f"llm_query_batched: {message}")
 
 
 def text_of(value: Any, what: str) -> str:

@@ -22,6 +22,7 @@ from anyio.abc import TaskGroup
 from ..config import Settings
 from ..contexts import StoredContext
 from ..errors import RlmMcpError
+from ..progress import Progress
 from ..sandbox import (
     CheckpointStore,
     Launcher,
@@ -37,7 +38,6 @@ from ..sandbox.prelude import PRELUDE
 
 log = logging.getLogger(__package__)
 
-ProgressCallback = Callable[[int, int | None, str], None]
 Callback = Callable[[Any], Awaitable[Any]]
 
 
@@ -54,7 +54,7 @@ class SessionRepl:
         self.sandbox: Sandbox | None = None
         self.on_restart = on_restart  # counts the restarts (the session's usage)
         self.restored: RestoreNote | None = None  # the last restart's, until an exec reports it
-        self.on_start: ProgressCallback | None = None  # who hears of a slow start (the call waiting for it)
+        self.on_start: Progress | None = None  # who hears of a slow start (the call waiting for it)
         self._attached: dict[str, str] = {}  # name -> fingerprint live in the REPL
         self._spare: Spare | None = None  # claimed with the data directory, adopted when the REPL is first needed
         self._data_dir: Path | None = None
@@ -182,7 +182,7 @@ class SessionRepl:
                 shutil.rmtree(self._checkpoints.directory.parent, ignore_errors=True)
 
 
-def launcher_for(settings: Settings, policy: SandboxPolicy, on_progress: ProgressCallback | None = None) -> Launcher:
+def launcher_for(settings: Settings, policy: SandboxPolicy, on_progress: Progress | None = None) -> Launcher:
     """The configured sandbox's launcher (its probes are cached: the machine does not change); a first fetch
     of Pyodide reports to `on_progress`."""
     return create_launcher(settings.sandbox, policy, settings.guest_python, home=settings.home,
@@ -207,7 +207,7 @@ async def start_spares(settings: Settings, policy: SandboxPolicy, task_group: Ta
     return spares
 
 
-def thread_side(progress: Callable[[int, int, str], Awaitable[None]]) -> ProgressCallback:
+def thread_side(progress: Progress) -> Progress:
     """An exec's async progress as a callback a worker thread can call (a slow REPL start reports to it)."""
 
     def report(done: int, total: int | None, message: str) -> None:

@@ -30,7 +30,6 @@ import anyio.to_thread
 from ..contexts import ManifestEntry, StoredContext, read_entries
 from ..contexts.scan import files_containing
 from ..errors import BadRequest
-from ..memory import release_memory
 from ..symbols import CodeIndex
 from ..symbols.cache import load_cache
 from ..symbols.files import StoredFiles
@@ -39,6 +38,7 @@ from ..symbols.languages import spec_for
 from ..symbols.prefilter import can_define_here
 from ..symbols.reader import lookup_key
 from ..symbols.records import CallSite, Definition
+from .memory import release_memory
 
 log = logging.getLogger(__package__)  # rlm_mcp.sessions
 

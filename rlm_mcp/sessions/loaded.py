@@ -32,7 +32,8 @@ from ..contexts import (
     store_text,
 )
 from ..errors import UnknownContext
-from .guest import ProgressCallback, SessionRepl
+from ..progress import Progress
+from .guest import SessionRepl
 from .index import SessionIndex
 
 log = logging.getLogger(__package__)
@@ -84,7 +85,7 @@ class SessionContexts:
         return await self._register(stored) if stored is not None else None
 
     async def load_paths(self, name: str, sources: Sequence[str], roots: Sequence[Path],
-                         on_progress: ProgressCallback | None = None, live: bool = True,
+                         on_progress: Progress | None = None, live: bool = True,
                          base_dir: Path | None = None) -> StoredContext:
         """Store the sources (relative ones from `base_dir`, default the working directory); with `live`, the
         context then follows them (see `refresh`)."""
@@ -102,7 +103,7 @@ class SessionContexts:
         finally:
             self.repl.on_start = None
 
-    async def _load_paths(self, request: LoadRequest, on_progress: ProgressCallback | None,
+    async def _load_paths(self, request: LoadRequest, on_progress: Progress | None,
                           live: bool) -> StoredContext:
         if self.repl.sandbox is None:
             self.task_group.start_soon(self._boot)  # the jail starts while the tree is walked

@@ -43,12 +43,12 @@ from anyio.abc import TaskGroup
 
 from ..config import Settings
 from ..errors import BadRequest, RlmMcpError, SessionLimitReached
-from ..memory import release_memory
 from ..sandbox import SpareKeeper
 from ..workers import SpendAccount, TrajectoryLog
 from . import kept as files
 from . import resume
 from .guest import start_spares
+from .memory import release_memory
 from .session import ChildRLM, Session, new_trajectory
 
 log = logging.getLogger(__package__)

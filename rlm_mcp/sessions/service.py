@@ -21,10 +21,10 @@ from ..config import Settings
 from ..contexts import StoredContext
 from ..contexts.slices import worker_prompts
 from ..errors import BadRequest
+from ..progress import Progress
 from ..results import CheckpointBrief, ContextBrief, SessionLimits, SessionReport, SubQueryReport, SymbolReport
 from ..results.shaping import budget_why
 from ..sandbox import CheckpointStore, Sandbox, SandboxPolicy
-from ..workers.dispatcher import Progress
 from .calls import WorkerCalls
 from .index import Cursor, SessionIndex, SymbolAnswer
 

@@ -24,10 +24,11 @@ from anyio.abc import TaskGroup
 from ..config import Settings
 from ..contexts import StoredContext
 from ..contexts.search import ContextSearch
+from ..progress import Progress
 from ..sandbox import ExecResult, RestoreNote, SandboxPolicy, SpareKeeper
 from ..workers import SpendAccount, TrajectoryLog, Usage
-from .calls import ExecProgress, Reply, WorkerCalls, prompt_of, text_of
-from .guest import Callback, ProgressCallback, SessionRepl, thread_side
+from .calls import Reply, WorkerCalls, prompt_of, text_of
+from .guest import Callback, SessionRepl, thread_side
 from .index import SessionIndex
 from .loaded import SessionContexts
 from .service import repl_index
@@ -128,7 +129,7 @@ class Session:
         return await self.loaded.load_text(name, text)
 
     async def load_paths(self, name: str, sources: Sequence[str], roots: Sequence[Path],
-                         on_progress: ProgressCallback | None = None, live: bool = True,
+                         on_progress: Progress | None = None, live: bool = True,
                          base_dir: Path | None = None) -> StoredContext:
         return await self.loaded.load_paths(name, sources, roots, on_progress, live, base_dir)
 
@@ -154,6 +155,7 @@ class Session:
     def keep(self) -> None:
         """Write the session down for a later server (sessions/resume.py), after any call that changed it; a
         failure to write costs only that."""
+        self.touch()  # the end of a call that changed it is when it was last used
         if self.keeper is not None:
             try:
                 self.keeper(self)
@@ -182,7 +184,7 @@ class Session:
         self.pending_note = None
         return " ".join(notes + await self.loaded.refresh()) or None
 
-    async def exec(self, code: str, timeout_s: float | None = None, progress: ExecProgress | None = None,
+    async def exec(self, code: str, timeout_s: float | None = None, progress: Progress | None = None,
                    tags: dict[str, Any] | None = None) -> ExecOutcome:
         """Run code; `progress` receives worker-batch progress while this exec runs; `tags` (such as the
         RLM loop's iteration) go into the trajectory's record of this exec, the one record of it."""

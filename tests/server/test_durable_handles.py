@@ -40,8 +40,7 @@ async def test_a_new_server_takes_the_session_up_under_the_same_handle(server_en
     repo.mkdir()
     (repo / "app.py").write_text("def main():\n    return 'first'\n")
     with FakeOpenAI() as upstream:
-        env = {**server_env, "RLM_SANDBOX": sandbox, "RLM_WORKER_MODEL": "openai/gpt-4o-mini",
-               "RLM_WORKER_API_BASE": upstream.api_base, "OPENAI_API_KEY": "sk-test"}
+        env = {**server_env, **upstream.worker_env(), "RLM_SANDBOX": sandbox}
         async with stdio_client(env) as client:
             loaded = await client.call_tool("load_context", {"source": [str(repo)], "new_session": True})
             handle = loaded.structured_content["session"]
@@ -68,9 +67,8 @@ async def test_a_new_server_takes_the_session_up_under_the_same_handle(server_en
 
 async def test_a_killed_team_server_gives_each_token_back_its_own_sessions_and_spend(server_env) -> None:
     with FakeOpenAI() as upstream:
-        env = {**server_env, "RLM_AUTH_TOKEN": "token-alice-5d1f,token-bob-93ce", "RLM_TOKEN_MAX_CALLS": "2",
-               "RLM_WORKER_MODEL": "openai/gpt-4o-mini", "RLM_WORKER_API_BASE": upstream.api_base,
-               "OPENAI_API_KEY": "sk-test"}
+        env = {**server_env, **upstream.worker_env(), "RLM_AUTH_TOKEN": "token-alice-5d1f,token-bob-93ce",
+               "RLM_TOKEN_MAX_CALLS": "2"}
         process, url = start(env)
         async with client_with_headers(url, authorization=ALICE) as alice:
             minted = await alice.call_tool("load_context", {"text": "alice's notes", "new_session": True})
@@ -112,14 +110,14 @@ async def test_a_session_is_open_in_one_server_at_a_time(server_env) -> None:
 
 
 async def test_a_session_unused_past_its_keep_expires_with_its_files(server_env) -> None:
-    env = {**server_env, "RLM_SESSION_KEEP_S": "1"}
+    env = {**server_env, "RLM_SESSION_KEEP_S": "2"}
     async with stdio_client(env) as client:
         handle = (await client.call_tool("load_context", {"text": "brief", "new_session": True})
                   ).structured_content["session"]
         await exec_ok(client, "z = 1", handle)
     sessions = Path(server_env["RLM_HOME"]) / "sessions"
     assert len(list(sessions.iterdir())) == 1
-    await anyio.sleep(1.5)
+    await anyio.sleep(2.5)
     async with stdio_client(env) as client:
         message = await tool_error(client, "exec_code", {"code": "print(z)", "session": handle})
         assert "has expired" in message and "RLM_SESSION_KEEP_S" in message and "load_context" in message

@@ -114,15 +114,16 @@ async def test_the_dispatchers_own_budget_and_usage_deltas(fake: FakeOpenAI, tmp
 
 
 async def test_progress_is_reported_sync_and_async(make_dispatcher, fake: FakeOpenAI) -> None:
-    seen: list[tuple[int, int]] = []
+    seen: list[tuple[int, int | None, str]] = []
 
-    async def async_progress(done: int, total: int) -> None:
-        seen.append((done, total))
+    async def async_progress(done: int, total: int | None, message: str) -> None:
+        seen.append((done, total, message))
 
     dispatcher = make_dispatcher(fake)
     await dispatcher.query_batched(["a", "b", "c"], budget(), on_progress=async_progress)
-    await dispatcher.query_batched(["d", "e"], budget(), on_progress=lambda done, total: seen.append((done, total)))
-    assert seen == [(1, 3), (2, 3), (3, 3), (1, 2), (2, 2)]
+    await dispatcher.query_batched(["d", "e"], budget(), on_progress=lambda *report: seen.append(report))
+    assert seen == [(1, 3, "1/3 answers"), (2, 3, "2/3 answers"), (3, 3, "3/3 answers"),
+                    (1, 2, "1/2 answers"), (2, 2, "2/2 answers")]
 
 
 def test_depth_beyond_the_limit_is_refused() -> None:
