@@ -70,8 +70,11 @@ PY = LanguageSpec(
     # backslash line continuation: the only two definition nodes above.
     defined_after=rb"(?:def|class)[\s\\]+",
     imports="(import_statement) @import (import_from_statement) @import",
+    # Calls, and decorators: `@name` calls `name` with the function it decorates.
     calls="""(call function: (identifier) @call)
-             (call function: (attribute attribute: (identifier) @call))""",
+             (call function: (attribute attribute: (identifier) @call))
+             (decorator (identifier) @call)
+             (decorator (attribute attribute: (identifier) @call))""",
     walk=TreeWalk(
         definitions={"function_definition": "function", "class_definition": "class"},
         containers=frozenset({
@@ -93,7 +96,9 @@ _JS_DEFS = """
      (#not-eq? @name "exports"))
 """
 _JS_CALLS = """(call_expression function: (identifier) @call)
-               (call_expression function: (member_expression property: (property_identifier) @call))"""
+               (call_expression function: (member_expression property: (property_identifier) @call))
+               (new_expression constructor: (identifier) @call)
+               (new_expression constructor: (member_expression property: (property_identifier) @call))"""
 JS = LanguageSpec(
     "javascript", "tree_sitter_javascript", _JS_DEFS,
     scopes=frozenset({"class_declaration", "function_declaration", "method_definition"}),
@@ -194,7 +199,10 @@ JAVA = LanguageSpec(
     class_scopes=frozenset({"class_declaration", "interface_declaration", "enum_declaration", "record_declaration",
                             "annotation_type_declaration", "object_creation_expression"}),
     imports="(import_declaration) @import",
-    calls="(method_invocation name: (identifier) @call)",
+    calls="""(method_invocation name: (identifier) @call)
+             (object_creation_expression type: (type_identifier) @call)
+             (object_creation_expression type: (scoped_type_identifier (type_identifier) @call .))
+             (object_creation_expression type: (generic_type (type_identifier) @call))""",
 )
 # A macro call alone on its line(s) -- `PYBIND11_DEPRECATED("...")` before a declaration, `NS_BEGIN(x)` -- is
 # an attribute or a brace tree-sitter cannot see: it reads what follows as garbage (a class as a function).
@@ -244,7 +252,8 @@ CPP = LanguageSpec(
         (call_expression function: (template_function name: (identifier) @call))
         (call_expression function: (qualified_identifier name: (template_function name: (identifier) @call)))
         (call_expression function: (field_expression field: (dependent_name (template_method name: (_) @call))))
-        (call_expression function: (field_expression field: (template_method name: (_) @call)))""",
+        (call_expression function: (field_expression field: (template_method name: (_) @call)))
+        (new_expression type: (type_identifier) @call)""",
     path_separator="::", unparsable=_MACRO_LINE,
 )
 CSHARP = LanguageSpec(
@@ -265,7 +274,10 @@ CSHARP = LanguageSpec(
              (invocation_expression function: (member_access_expression name: (identifier) @call))
              (invocation_expression function: (member_access_expression name: (generic_name (identifier) @call)))
              (invocation_expression function: (conditional_access_expression (member_binding_expression
-                                                                              name: (identifier) @call)))""",
+                                                                              name: (identifier) @call)))
+             (object_creation_expression type: (identifier) @call)
+             (object_creation_expression type: (qualified_name name: (identifier) @call))
+             (object_creation_expression type: (generic_name (identifier) @call))""",
 )
 RUBY = LanguageSpec(
     "ruby", "tree_sitter_ruby",
@@ -296,7 +308,9 @@ PHP = LanguageSpec(
              (function_call_expression function: (qualified_name (name) @call .))
              (member_call_expression name: (name) @call)
              (nullsafe_member_call_expression name: (name) @call)
-             (scoped_call_expression name: (name) @call)""",
+             (scoped_call_expression name: (name) @call)
+             (object_creation_expression (name) @call)
+             (object_creation_expression (qualified_name (name) @call .))""",
     entry="language_php",
 )
 BASH = LanguageSpec("bash", "tree_sitter_bash", "(function_definition name: (word) @name) @def.function",

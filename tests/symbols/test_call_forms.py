@@ -3,8 +3,9 @@
 Each fixture below is written for this test: one call of `target` per line in every form the language
 writes one (macros, `::` and `->`, templates and turbofish, Ruby without parentheses), around lines that
 name `target` without calling it (its definition, a function used as a value). ripgrep counts the lines
-that look like a call -- the name, then `(` after an optional `!` or type arguments, or for Ruby the name
-anywhere -- less the lines that define or bind it; references() must find exactly those lines.
+that look like a call -- the name, then `(` after an optional `!` or type arguments (constructors with `new`
+too), a Python decorator, or for Ruby the name anywhere -- less the lines that define or bind it;
+references() must find exactly those lines.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ int run(Foo *p, Foo o) {
     n += target<int>(6);
     n += Foo::target<int>(7);
     n += o.template target<int>(8);
+    Foo *made = new target(9);
     return n;
 }
 """, CALL, r"int target\(|static int target"),
@@ -72,6 +74,8 @@ Foo::target(3);
 $o?->target(4);
 \\App\\target(5);
 static::target(6);
+$made = new target(7);
+$made = new \\App\\target(8);
 $f = 'target';
 """, CALL, r"function target"),
     ("Program.cs", "Target", """\
@@ -85,6 +89,9 @@ class Foo {
         Target<int>(4);
         o?.Target(5);
         o.Target<int>(6);
+        var a = new Target(7);
+        var b = new Outer.Target(8);
+        var c = new Target<int>(9);
         System.Func<int, int> f = Target;
     }
 }
@@ -108,15 +115,36 @@ def target(x=1):
 target(1)
 obj.target(2)
 result = [target(3) for _ in range(2)]
+@target
+def decorated(): pass
+@app.target
+def routed(): pass
 f = target
-""", CALL, r"^def target"),
+""", CALL + r"|^@(\w+\.)?{name}\b", r"^def target"),
     ("calls.ts", "target", """\
 function target(x: number): number { return x; }
 target(1);
 obj.target(2);
 obj?.target(3);
+const made = new target(4);
+const other = new lib.target<number>(5);
 const f = target;
 """, CALL, r"^function target"),
+    ("Calls.java", "Target", """\
+class Target {
+    Target(int x) {}
+    static Target Target(int x) { return null; }
+    void run(Target o) {
+        Target(1);
+        o.Target(2);
+        Outer.Target(3);
+        new Target(4);
+        new pkg.Target(5);
+        new Target<>(6);
+        java.util.function.IntFunction<Target> f = Target::new;
+    }
+}
+""", CALL, r"^\s*(class|Target\(int|static Target)"),
     ("calls.go", "target", """\
 package main
 func target(x int) int { return x }
