@@ -365,11 +365,11 @@ def outline(path, limit=None):
 
 
 def references(name, limit=200):
-    """Call sites of `name` from the code index: [{'path','line','text'}] (the line's text stripped and cut at 300
-    characters), in path order -- `name(...)`,
-    `obj.name(...)`, `Type::name(...)`, `p->name(...)`, `new Name(...)`, decorators (`@name`), macro
-    invocations (`name!(...)` in Rust, C's function-like macros) and Ruby's calls without parentheses. At most `limit` (None: all); when it cuts
-    the list, a line on stderr says how many there are."""
+    """Call sites of `name` from the code index: [{'path','line','text'}] (the line's text stripped and cut
+    at 300 characters), in path order -- `name(...)`, `obj.name(...)`, `Type::name(...)`, `p->name(...)`,
+    `new Name(...)`, decorators (`@name`), macro invocations (`name!(...)` in Rust, C's function-like
+    macros) and Ruby's calls without parentheses. At most `limit` (None: all); when it cuts the list, a line
+    on stderr says how many there are."""
     return _index_query({"op": "references", "name": name}, limit)
 
 
