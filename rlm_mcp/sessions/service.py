@@ -105,7 +105,7 @@ class SymbolQuery:
         op = payload.get("op")
         if op not in HELPERS:
             raise BadRequest(f"unknown index operation {op!r}: use find, outline or references")
-        return cls(op, str(payload.get("context") or "main"), name=_argument(payload, "name"),
+        return cls(op, str(payload.get("context") or "main")[:MAX_ARGUMENT_CHARS], name=_argument(payload, "name"),
                    pattern=_argument(payload, "pattern"), kind=_argument(payload, "kind"),
                    path=_argument(payload, "path"), limit=_limit(payload.get("limit")),
                    after=_cursor(payload.get("cursor")))
