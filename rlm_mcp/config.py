@@ -16,7 +16,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
 from .errors import RlmMcpError
-from .sandbox import SandboxKind, SandboxPolicy
+from .sandbox import KINDS_HELP, SandboxKind, SandboxPolicy
+from .sandbox.policy import MAX_EXEC_TIMEOUT_S
 
 ENV_PREFIX = "RLM_"
 
@@ -50,14 +51,12 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # --- sandbox ---
-    sandbox: SandboxKind = Field(
-        "auto", description="auto (nsjail where it works, else wasm), wasm (CPython in WebAssembly under Deno), "
-        "nsjail, or none (NO isolation, dev only)")
+    sandbox: SandboxKind = Field("auto", description=KINDS_HELP)
     guest_python: str | None = Field(None, description="interpreter the jailed REPL runs on (stdlib only)")
     sandbox_policy: Path | None = Field(None, description="TOML file overriding keys of the jail policy")
     runtime_dir: Path | None = Field(None, description="where per-session jail data directories live")
-    exec_timeout_s: float | None = Field(None, gt=0, le=3600, description="default per-exec timeout; unset: "
-                                         "the sandbox policy's limits.exec_timeout_s (60 s)")
+    exec_timeout_s: float | None = Field(None, gt=0, le=MAX_EXEC_TIMEOUT_S, description="default per-exec "
+                                         "timeout; unset: the sandbox policy's limits.exec_timeout_s")
     max_output_chars: int = Field(20_000, ge=200, le=2_000_000, description="exec_code's stdout and stderr, each: "
                                   "head and tail kept, the middle cut; at most RLM_RESULT_BUDGET_CHARS")
     result_budget_chars: int = Field(40_000, ge=2_000, le=10_000_000, validate_default=True,
@@ -106,8 +105,8 @@ class Settings(BaseModel):
     max_cost_usd: float = Field(5.0, ge=0, description="all model spend per session in USD (workers, sub_query, "
                                 "RLM roots at every depth), by litellm's price map")
     max_depth: int = Field(2, ge=0, le=10, description="recursion depth of rlm_query")
-    max_wall_s: float = Field(3600.0, gt=0, description="wall time of one call tree (a session's model calls, "
-                              "and of each RLM run)")
+    max_wall_s: float = Field(3600.0, gt=0, description="wall time of one call tree: a session's model calls, "
+                              "its RLM runs included (one clock, restarted by a session reset)")
     max_batch: int = Field(1000, ge=1, description="prompts in one llm_query_batched call")
     max_repeats: int = Field(20, ge=1, description="identical prompt sent at most this often")
 

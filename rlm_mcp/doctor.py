@@ -35,9 +35,9 @@ from .sandbox import (
     SandboxError,
     SandboxPolicy,
     WasmLauncher,
+    choose_backend,
     create_launcher,
     new_data_dir,
-    nsjail_problem,
 )
 from .sandbox.datadir import default_runtime_root
 from .sandbox.interpreter import find_guest_interpreter
@@ -290,12 +290,8 @@ def _start_failure_fix(log: str) -> str | None:
 
 def selected_backend(settings: Settings) -> tuple[str, str]:
     """The isolated backend sessions use (auto's choice also for `none`), and why."""
-    if settings.sandbox in ("nsjail", "wasm"):
-        return settings.sandbox, f"RLM_SANDBOX={settings.sandbox}"
-    problem = nsjail_problem(settings.policy(), settings.guest_python)
-    if problem is None:
-        return "nsjail", "auto: nsjail works on this machine"
-    return "wasm", f"auto: nsjail cannot run here ({problem})"
+    kind = "auto" if settings.sandbox == "none" else settings.sandbox
+    return choose_backend(kind, settings.policy(), settings.guest_python)
 
 
 def check_isolation(settings: Settings, results: list[Check]) -> Check:

@@ -68,6 +68,7 @@ class RLM:
             self.last_trajectory = session.trajectory.path if session.trajectory else None
             try:
                 await load_into(session, context)
+                session.calls.restart_clock()  # the run's call tree starts now: the load called no model
                 result = await new_loop(session, limits=self.limits, on_iteration=on_iteration).run(query)
                 result.worker_usage = session.calls.usage.as_dict()
                 return result

@@ -1,7 +1,7 @@
 """The host's half of REPL checkpoints: opaque files kept on disk, never unpickled here.
 
 The guest pickles the variables each exec created or changed (guest/checkpoint.py) and sends each file
-as a raw frame on its channel before the exec's reply (repl.py reads it into `open_blob`). This store caps
+as a raw frame on its channel before the exec's reply (channel.py reads it into `open_blob`). This store caps
 what it accepts while it reads (RLM_CHECKPOINT_MAX_MB a session), writes each
 file under a name it computes itself, and moves it into place only when the exec's reply confirms it.
 To restore, it copies the files into the session's read-only data directory, where the guest loads them

@@ -36,6 +36,7 @@ from ..results import (
     SymbolReport,
 )
 from ..rlm.calls import answer, require_root_model
+from ..sandbox.policy import MAX_EXEC_TIMEOUT_S
 from ..sessions import Session, service
 from .playbook import PLAYBOOK
 from .requests import (
@@ -134,7 +135,7 @@ async def exec_code(
     code: Annotated[str, Field(description="Python code to run in the persistent REPL.", max_length=1_000_000)],
     timeout_s: Annotated[float | None, Field(description="Seconds before the code is interrupted "
                                              "(default: RLM_EXEC_TIMEOUT_S, else the sandbox policy's).",
-                                             gt=0, le=3600)] = None,
+                                             gt=0, le=MAX_EXEC_TIMEOUT_S)] = None,
     session: SessionArg = None,
 ) -> Annotated[CallToolResult, ExecReport]:
     """Run Python in this session's persistent, sandboxed REPL (no network, no host files) where loaded contexts

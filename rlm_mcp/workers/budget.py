@@ -202,8 +202,9 @@ class Budget:
                                       "or raise RLM_MAX_REPEATS.")
         self.ledger.repeats[key] += 1
 
-    def admit(self) -> None:
-        """Check every spending limit and reserve one call (atomically: no await in between)."""
+    def admit(self, *, overtime_s: float = 0.0) -> None:
+        """Check every spending limit and reserve one call (atomically: no await in between); `overtime_s` lets
+        the call start that long past the wall clock (an RLM run's last call for its answer)."""
         ledger, limits = self.ledger, self.limits
         if ledger.calls >= limits.max_worker_calls:
             raise BudgetExceeded("max_worker_calls", limit=limits.max_worker_calls, used=ledger.calls,
@@ -215,7 +216,7 @@ class Budget:
             raise BudgetExceeded("max_cost_usd", limit=limits.max_cost_usd, used=round(ledger.cost_usd, 6),
                                  hint="Use cheaper models, or raise RLM_MAX_COST_USD (it covers every model call "
                                       "of the session: workers, sub_query and RLM roots).")
-        if self.seconds_left() <= 0:
+        if self.seconds_left() + overtime_s <= 0:
             raise self.out_of_time()
         if ledger.account is not None:
             ledger.account.admit()

@@ -139,7 +139,7 @@ async def test_an_idle_session_stops_its_repl_and_its_next_call_takes_it_up(tmp_
         record = await registry.open("alice")
         await record.session.load_text("main", "idle text")
         await record.session.exec("kept = [1, 2, 3]")
-        pid = record.session.sandbox._process.pid
+        pid = record.session.sandbox.pid
         group.start_soon(registry.reap_idle, 0.1)
         await until(lambda: registry.records == {} and not alive(pid))  # the REPL stopped, its memory freed
         again = await registry.resolve(record.handle, "alice")

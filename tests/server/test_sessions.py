@@ -62,7 +62,7 @@ async def test_idle_sessions_are_closed_with_their_jail_and_data(tmp_path: Path)
         manager = SessionRegistry(settings(tmp_path, session_idle_s=0.2), group)
         session = await opened(manager, "idle")
         await session.load_text("main", "some text")
-        pid = session.sandbox._process.pid
+        pid = session.sandbox.pid
         data_dir = session.data_dir
         assert jail_alive(pid) and data_dir.exists()
         group.start_soon(manager.reap_idle, 0.1)
@@ -164,7 +164,7 @@ async def test_the_reaper_survives_a_failing_close(tmp_path: Path, runtime_dir, 
         for session in sessions:
             session.calls.aclose = failing_close  # type: ignore[method-assign]
             await session.load_text("main", "some text")
-        pids = [session.sandbox._process.pid for session in sessions]
+        pids = [session.sandbox.pid for session in sessions]
         data_dirs = [session.data_dir for session in sessions]
         group.start_soon(manager.reap_idle, 0.1)
         # both closed, jails and data gone: the first failure did not end the reaper (however slow the machine)

@@ -184,3 +184,16 @@ async def test_a_retry_that_would_outlive_the_wall_clock_is_not_waited_for(make_
     result = await make_dispatcher(fake).query("later", budget(max_wall_s=1.0))
     assert result.error and "max_wall_s" in result.error and len(fake.requests) == 1
     assert time.perf_counter() - started < 3
+
+
+def test_overtime_admits_one_call_past_the_wall_clock_and_nothing_else() -> None:
+    """The call tree has one wall clock; an RLM run stopped by it asks for its answer with a grace
+    (rlm/loop.py FINAL_ANSWER_GRACE_S), which must not reopen the clock for anyone else."""
+    late = budget(max_wall_s=0.000001)
+    time.sleep(0.01)
+    with pytest.raises(BudgetExceeded, match="max_wall_s"):
+        late.admit()
+    late.admit(overtime_s=60)
+    assert late.ledger.calls == 1 and late.seconds_left() < 0
+    with pytest.raises(BudgetExceeded, match="max_wall_s"):
+        late.admit()
