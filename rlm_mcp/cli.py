@@ -182,7 +182,7 @@ def ask(question: str, paths: tuple[str, ...], root_model: str | None, worker_mo
     if as_json:
         click.echo(json.dumps({"answer": result.answer, "status": result.status, "reason": result.reason,
                                "usage": result.usage.as_dict(), "worker_usage": result.worker_usage,
-                               "spent": result.spent,
+                               "spent": dict(result.spent),
                                "trajectory": str(rlm.last_trajectory)}, indent=2))
     else:
         click.echo(result.answer)

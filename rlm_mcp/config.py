@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
 from .errors import RlmMcpError
 from .sandbox import KINDS_HELP, SandboxKind, SandboxPolicy
@@ -57,7 +57,12 @@ class Settings(BaseModel):
     runtime_dir: Path | None = Field(None, description="where per-session jail data directories live")
     exec_timeout_s: float | None = Field(None, gt=0, le=MAX_EXEC_TIMEOUT_S, description="default per-exec "
                                          "timeout; unset: the sandbox policy's limits.exec_timeout_s")
-    max_output_chars: int = Field(20_000, ge=200, le=2_000_000, description="stdout/stderr budget per exec")
+    max_output_chars: int = Field(20_000, ge=200, le=2_000_000, description="exec_code's stdout and stderr, each: "
+                                  "head and tail kept, the middle cut; at most RLM_RESULT_BUDGET_CHARS")
+    result_budget_chars: int = Field(40_000, ge=2_000, le=10_000_000, validate_default=True,
+                                     description="characters of one tool result that reach the host (its JSON; "
+                                     "longer values are cut and `cut` says so): under Claude Code's 50,000, past "
+                                     "which it hands its model a file instead; bounds RLM_MAX_OUTPUT_CHARS")
 
     # --- contexts ---
     allowed_roots: tuple[Path, ...] = Field((), description="directories load_context may read (path-separated)")
@@ -122,6 +127,17 @@ class Settings(BaseModel):
     replica_id: str = Field("", pattern=r"^[a-z0-9-]{0,32}$", description="this server's name behind a proxy: "
                             "session handles start with it so the proxy can route them back here")
     max_request_mb: int = Field(16, ge=1, le=1024, description="largest HTTP request body")
+
+    @field_validator("result_budget_chars")
+    @classmethod
+    def _holds_the_output(cls, value: int, info: ValidationInfo) -> int:
+        """An exec's output cap past the result budget would be overridden by it: refused, naming both."""
+        output = info.data.get("max_output_chars")
+        if output is not None and output > value:
+            raise ValueError(f"RLM_MAX_OUTPUT_CHARS={output:,} is more than the result budget of {value:,} characters "
+                             "that reaches the host, which would cut the output again: lower RLM_MAX_OUTPUT_CHARS, "
+                             "or raise RLM_RESULT_BUDGET_CHARS with it (a host may then save long results to a file)")
+        return value
 
     @field_validator("allowed_roots", mode="before")
     @classmethod

@@ -27,6 +27,7 @@ import anyio
 
 from .config import Settings
 from .errors import environment_fault, raising_ours
+from .results.shaping import budget_why
 from .sandbox import (
     PolicyError,
     PyodideCache,
@@ -192,6 +193,11 @@ def check_policy(settings: Settings) -> Check:
     return Check("jail policy", "ok", "the checked-in default policy" + extra)
 
 
+def check_output(settings: Settings) -> Check:
+    """What of an exec's output and of a tool result reaches the host, and why (the session tool says the same)."""
+    return Check("output limits", "ok", budget_why(settings.max_output_chars, settings.result_budget_chars))
+
+
 def check_jail(settings: Settings) -> Check:
     """Start nsjail with the configured policy, interpreter and runtime dir, and run code as the jail's user."""
     fix = "fix the checks above"
@@ -341,7 +347,7 @@ def checks(settings: Settings, check_worker_call: bool = False,
         ("python", check_python), ("platform", check_platform), ("user namespaces", check_user_namespaces),
         ("nsjail", check_nsjail), ("cgroups", check_cgroups), ("guest python", lambda: check_guest(settings)),
         ("RLM_HOME", lambda: check_home(settings)), ("runtime dir", lambda: check_runtime_dir(settings)),
-        ("jail policy", lambda: check_policy(settings)),
+        ("jail policy", lambda: check_policy(settings)), ("output limits", lambda: check_output(settings)),
         ("jail", lambda: check_jail(settings)), ("wasm", lambda: check_wasm(settings, fix)),
         ("worker model", lambda: check_worker(settings, check_worker_call)),
     ]

@@ -30,8 +30,10 @@ from .models import (
     FORMAT_VERSION,
     FileSize,
     LoadLimits,
+    ManifestEntry,
     SkipCounts,
     StoredContext,
+    read_entries,
 )
 from .snapshot import WalkSnapshot
 from .store import (
@@ -66,6 +68,7 @@ __all__ = [
     "LoadLimits",
     "LoadRequest",
     "Loaded",
+    "ManifestEntry",
     "OutsideAllowedRoots",
     "Previous",
     "ReadScope",
@@ -82,6 +85,7 @@ __all__ = [
     "load_stored",
     "open_context",
     "open_watch",
+    "read_entries",
     "read_manifest",
     "read_scope",
     "relink_stored",

@@ -18,7 +18,7 @@ from ..progress import Progress, tell
 from ..results import ExecReport
 from ..results.shaping import cut_middle
 from ..sessions import Session
-from ..workers import Budget, BudgetExceeded, Usage
+from ..workers import Budget, BudgetExceeded, Spent, Usage
 from .errors import RootContextFull, RootModelError
 from .prompts import (
     ANSWER_NOW,
@@ -92,7 +92,7 @@ class RLMResult:
     usage: RLMUsage
     reason: str | None = None
     worker_usage: dict[str, Any] = field(default_factory=dict)
-    spent: dict[str, Any] = field(default_factory=dict)  # the session's ledger when the run ended: all model calls
+    spent: Spent = field(default_factory=Spent)  # the session's ledger when the run ended: all model calls
 
 
 class RLMLoop:

@@ -31,6 +31,7 @@ from .calls import Reply, WorkerCalls, prompt_of, text_of
 from .guest import Callback, SessionRepl, thread_side
 from .index import SessionIndex
 from .loaded import SessionContexts
+from .service import repl_index
 
 log = logging.getLogger(__package__)  # rlm_mcp.sessions, for every module of the package
 
@@ -82,7 +83,7 @@ class Session:
         callbacks: dict[str, Callback] = {
             "llm_query": self.calls.llm_query, "llm_query_batched": self.calls.llm_query_batched,
             "rlm_query": functools.partial(rlm_query, self), "final": self._record_final,
-            "index": lambda payload: self.code_index().query(payload),
+            "index": lambda payload: repl_index(self.code_index())(payload),
             "grep": lambda payload: ContextSearch(self.contexts).query(payload),
         }
         self.repl = SessionRepl(self.settings, self.policy, self.task_group, key=self.key, callbacks=callbacks,

@@ -30,10 +30,40 @@ import collections
 import contextlib
 import json
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .errors import BudgetExceeded
+
+
+@dataclass(frozen=True, slots=True)
+class Spent(Mapping[str, float]):
+    """What a call tree has used so far: model calls, tokens, USD (known prices), calls of unknown price, seconds.
+
+    Also a read-only mapping of those names, as the ledger's report was a dict before it was typed: the
+    Python API's `RLMResult.spent["cost_usd"]` (docs/drop-in.md) reads as it always did."""
+
+    model_calls: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+    unknown_cost_calls: int = 0
+    elapsed_s: float = 0.0
+
+    def __getitem__(self, key: str) -> float:
+        if key not in _SPENT_FIELDS:
+            raise KeyError(key)
+        value: float = getattr(self, key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_SPENT_FIELDS)
+
+    def __len__(self) -> int:
+        return len(_SPENT_FIELDS)
+
+
+_SPENT_FIELDS = tuple(f.name for f in fields(Spent))
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,11 +159,10 @@ class Ledger:
         """A new call tree's wall clock (a session reset); what was spent stays spent."""
         self.started = time.monotonic()
 
-    def used(self) -> dict[str, float | int]:
+    def used(self) -> Spent:
         """What the call tree has used so far, for reports."""
-        return {"model_calls": self.calls, "tokens": self.tokens, "cost_usd": round(self.cost_usd, 6),
-                "unknown_cost_calls": self.unknown_cost_calls,
-                "elapsed_s": round(time.monotonic() - self.started, 1)}
+        return Spent(self.calls, self.tokens, round(self.cost_usd, 6), self.unknown_cost_calls,
+                     round(time.monotonic() - self.started, 1))
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ import pytest
 from rlm_mcp.config import load_settings
 from rlm_mcp.errors import SessionLimitReached, UnknownContext
 from rlm_mcp.sessions import Session, SessionRegistry
+from rlm_mcp.sessions.service import repl_index
 from tests.helpers import link_wasm_cache, until
 
 pytestmark = pytest.mark.anyio
@@ -96,14 +97,14 @@ async def test_reset_without_contexts_drops_files_and_index(tmp_path: Path, smal
         session = await opened(manager, "s")
         await session.load_paths("main", [str(small_repo)], [tmp_path])
         await session.load_text("notes", "kept nowhere")
-        found = (await session.code_index().query({"op": "find", "name": "top"}))["results"]
+        found = (await repl_index(session.code_index())({"op": "find", "name": "top"}))["results"]
         assert [symbol["qualname"] for symbol in found] == ["top"]
         assert (session.data_dir / "main").is_symlink() and (session.data_dir / "notes").is_symlink()
 
         await session.reset(keep_contexts=False)
         assert session.contexts == {} and list(session.data_dir.iterdir()) == []
         with pytest.raises(IndexNotReady, match="no code index for context 'main'"):
-            await session.code_index().query({"op": "find", "name": "top"})
+            await repl_index(session.code_index())({"op": "find", "name": "top"})
         outcome = await session.exec("print(len(context), sorted(contexts))")
         assert outcome.result.stdout.text.strip() == "0 []"
         await manager.close_all()
@@ -118,7 +119,7 @@ async def test_reset_keeping_contexts_keeps_them(tmp_path: Path, small_repo: Pat
         await session.reset()
         outcome = await session.exec("print('x' in dir(), 'def top' in context)")
         assert outcome.result.stdout.text.strip() == "False True"
-        assert (await session.code_index().query({"op": "find", "name": "top"}))["results"]
+        assert (await repl_index(session.code_index())({"op": "find", "name": "top"}))["results"]
         await manager.close_all()
 
 
@@ -183,12 +184,14 @@ async def test_callback_failures_are_logged_with_the_session_key(tmp_path: Path,
         manager = SessionRegistry(settings(tmp_path, runtime_dir=runtime_dir), group)
         session = await opened(manager, "client-7")
         await session.load_paths("main", [str(small_repo)], [tmp_path])
-        await session.code_index().query({"op": "find", "name": "top"})  # the index answers
+        await repl_index(session.code_index())({"op": "find", "name": "top"})  # the index answers
         refused = await session.exec("_rlm_callback('llm_query', 5)")
-        crashed = await session.exec("_rlm_callback('index', {'op': 'find', 'name': 'top', 'limit': 'many'})")
+        bad_limit = await session.exec("_rlm_callback('index', {'op': 'find', 'name': 'top', 'limit': 'many'})")
+        crashed = await session.exec("_rlm_callback('index', {'op': 'find', 'pattern': '('})")
         await manager.close_all()
     assert "expected an object with a prompt" in refused.result.stderr.text  # the guest still sees its error
-    assert "invalid literal for int()" in crashed.result.stderr.text
+    assert "limit must be None (every result) or an integer >= 0, not 'many'" in bad_limit.result.stderr.text
+    assert "missing ), unterminated subpattern" in crashed.result.stderr.text
     lines = {r.getMessage(): r for r in caplog.records if r.name == "rlm_mcp.sessions"}
     refusal = next(r for message, r in lines.items() if "callback llm_query refused" in message)
     assert "session client-7" in refusal.getMessage() and refusal.exc_info is None
