@@ -32,7 +32,7 @@ from .launch import (
     jail_data_path,
 )
 from .policy import SandboxPolicy
-from .snapshot import HOST_DIR, RUN_HASH_SEED, snapshot_soon
+from .snapshot import HOST_DIR, hash_seed, snapshot_soon
 
 log = logging.getLogger(__name__)
 
@@ -161,12 +161,12 @@ class WasmLauncher:
     reason = ""
 
     def __init__(self, policy: SandboxPolicy, pyodide_dir: Path, deno_dir: Path,
-                 snapshot_dir: Path | None = None, hash_seed: int = RUN_HASH_SEED) -> None:
+                 snapshot_dir: Path | None = None, seed: int | None = None) -> None:
         self.policy = policy
         self.pyodide_dir = pyodide_dir
         self.deno_dir = deno_dir.resolve()
         self.deno = deno_binary()
-        self.hash_seed = hash_seed
+        self.hash_seed = seed if seed is not None else hash_seed(snapshot_dir)  # snapshot.py: one per RLM_HOME
         self.snapshot_dir = snapshot_dir
         # A start costs 0.4-3 s of CPU: the server keeps one guest started ahead unless [wasm] spare = false.
         self.keeps_spare = policy.wasm.spare
