@@ -71,7 +71,7 @@ function handle(request) {
   } catch (error) {
     postMessage({ kind: "fatal", error: `the interpreter failed: ${error?.message ?? error}` });
   }
-  postMessage({ kind: "idle" });
+  postMessage({ kind: "idle", id: request.id }); // host.js stops the timer armed for this request only
 }
 
 // The guest blocks here for the host's answer to callback `cid`; undefined (None) when the timeout
