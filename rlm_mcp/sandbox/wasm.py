@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import subprocess
+import sysconfig
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from ..errors import binary_fault
 from .errors import SandboxUnavailable
 from .launch import (
     GUEST_RUNTIME_DIR,
@@ -47,7 +49,8 @@ FIX = "run `rlm-mcp doctor --fix` once with network access (it fetches Pyodide t
 
 
 def deno_binary() -> str:
-    """The deno from the `deno` wheel (a dependency of rlm-mcp on every platform)."""
+    """The deno from the `deno` wheel (a dependency of rlm-mcp on every platform); a binary gone or not
+    executable (a damaged install) is named, with the reinstall that brings it back."""
     try:
         from deno import find_deno_bin
     except ImportError as exc:
@@ -55,10 +58,12 @@ def deno_binary() -> str:
     try:
         found = str(find_deno_bin())
     except (OSError, RuntimeError) as exc:  # the wheel is there, its binary is not
-        raise SandboxUnavailable(f"the deno wheel's binary is missing ({exc}): pip install --force-reinstall deno") \
-            from exc
+        # The wheel puts it among this environment's scripts; find_deno_bin's error names the last place it
+        # looked (the user's scripts), which would send the reader to the wrong directory.
+        expected = Path(sysconfig.get_path("scripts")) / f"deno{sysconfig.get_config_var('EXE') or ''}"
+        raise SandboxUnavailable(str(binary_fault(expected, missing=True))) from exc
     if not os.access(found, os.X_OK):
-        raise SandboxUnavailable(f"{found} is missing or not executable: pip install --force-reinstall deno")
+        raise SandboxUnavailable(str(binary_fault(found, missing=False)))
     return found
 
 
