@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Literal
@@ -223,6 +223,22 @@ def check_jail(settings: Settings) -> Check:
 
 
 def check_wasm(settings: Settings, fetch: bool = False) -> Check:
+    """The wasm check (below); with `fetch` (doctor --fix), a cached Pyodide that does not start -- its files
+    damaged by a cut download or a full disk -- is fetched again, and checked again."""
+    check = _check_wasm(settings, fetch)
+    cache = PyodideCache(settings.home / "wasm", settings.policy().wasm.pyodide_version)
+    if not fetch or check.status != "fail" or "did not start" not in check.detail or cache.find() is None:
+        return check
+    try:
+        cache.refetch()
+    except SandboxError as exc:
+        return replace(check, detail=f"{check.detail}; fetching Pyodide again failed too: "
+                                   f"{str(exc).splitlines()[0]}")
+    again = _check_wasm(settings, False)
+    return replace(again, detail=f"Pyodide's cached files did not start; fetched again: {again.detail}")
+
+
+def _check_wasm(settings: Settings, fetch: bool = False) -> Check:
     """Start Pyodide under Deno as sessions do -- restored from this run's memory snapshot, made first -- and
     run code; `fetch` (doctor --fix) first fetches Pyodide through the npm registry when RLM_HOME has no copy.
     A snapshot that cannot be made or restored (a Pyodide upgrade can do that: it is a private API) warns:

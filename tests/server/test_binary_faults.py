@@ -23,8 +23,7 @@ from pathlib import Path
 import pytest
 
 from rlm_mcp.errors import BINARIES
-from tests.conftest import link_wasm_cache
-from tests.helpers import stdio_client, tool_error
+from tests.helpers import link_wasm_cache, stdio_client, tool_error
 from tests.server.test_faults import half_written
 
 pytestmark = pytest.mark.anyio
