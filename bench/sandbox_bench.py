@@ -26,9 +26,9 @@ from common import median_ms, print_table, sandbox_starts_and_warm, time_async
 
 from rlm_mcp.config import Settings, load_settings
 from rlm_mcp.sandbox import Sandbox, WasmLauncher, new_data_dir
-from rlm_mcp.sandbox.repl import _group_members
+from rlm_mcp.sandbox.process import group_members
 from rlm_mcp.sessions import SessionRegistry
-from rlm_mcp.sessions.session import launcher_for
+from rlm_mcp.sessions.guest import launcher_for
 
 STARTS = 15
 SIDE_BY_SIDE_RUNS = 5
@@ -70,7 +70,7 @@ def in_process_exec() -> float:
 def peak_rss_mb(pgid: int) -> float:
     """Sum of the peak resident sizes (VmHWM) of the sandbox's processes: nsjail and its guest, or Deno."""
     total = 0
-    for pid in _group_members(pgid):
+    for pid in group_members(pgid):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 total += int(line.split()[1])
@@ -138,8 +138,8 @@ async def one_session(manager: SessionRegistry, number: int) -> dict[str, float]
         outcome = await session.exec(code, timeout_s=600)
         assert outcome.result.ok, outcome.result
         figures[name] = outcome.result.elapsed_s
-    assert session.sandbox is not None and session.sandbox._process is not None
-    figures["rss"] = peak_rss_mb(session.sandbox._process.pid)
+    assert session.sandbox is not None and session.sandbox.pid is not None
+    figures["rss"] = peak_rss_mb(session.sandbox.pid)
     await manager.close_connection(session.key)
     await spare_ready(manager)
     figures["own_start"] = await own_start(manager)

@@ -19,7 +19,7 @@ import click
 from . import __version__
 from .config import Settings, load_settings
 from .errors import RlmMcpError
-from .sandbox import SANDBOX_KINDS
+from .sandbox import KINDS_HELP, SANDBOX_KINDS
 
 # The hosts `rlm-mcp install` knows, named here so that --help needs no import of the install module.
 INSTALL_HOSTS = ("claude-desktop", "claude-code", "cursor", "vscode", "codex", "gemini-cli")
@@ -69,8 +69,7 @@ def main(ctx: click.Context) -> None:
 @click.option("--config", "config", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="TOML config file (RLM_CONFIG; default RLM_HOME/config.toml when present).")
 @click.option("--sandbox", type=click.Choice(SANDBOX_KINDS), default=None,
-              help="Isolation backend (RLM_SANDBOX): auto (default) is nsjail where it works, else wasm. "
-              "'none' runs model code WITHOUT isolation.")
+              help=f"Isolation backend (RLM_SANDBOX): {KINDS_HELP}.")
 @click.option("--allowed-roots", default=None, help="Directories load_context may read, path-separated.")
 @click.option("--auth-token", default=None, help="Bearer token HTTP clients must send (RLM_AUTH_TOKEN).")
 @click.option("--worker-model", default=None, help="Model for llm_query and sub_query: a litellm model string or "
@@ -198,7 +197,7 @@ def ask(question: str, paths: tuple[str, ...], root_model: str | None, worker_mo
     if as_json:
         click.echo(json.dumps({"answer": result.answer, "status": result.status, "reason": result.reason,
                                "usage": result.usage.as_dict(), "worker_usage": result.worker_usage,
-                               "spent": result.spent,
+                               "spent": dict(result.spent),
                                "trajectory": str(rlm.last_trajectory)}, indent=2))
     else:
         click.echo(result.answer)

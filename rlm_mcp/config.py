@@ -13,10 +13,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
 from .errors import RlmMcpError
-from .sandbox import SandboxKind, SandboxPolicy
+from .sandbox import KINDS_HELP, SandboxKind, SandboxPolicy
+from .sandbox.policy import MAX_EXEC_TIMEOUT_S
 
 ENV_PREFIX = "RLM_"
 
@@ -50,15 +51,18 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # --- sandbox ---
-    sandbox: SandboxKind = Field(
-        "auto", description="auto (nsjail where it works, else wasm), wasm (CPython in WebAssembly under Deno), "
-        "nsjail, or none (NO isolation, dev only)")
+    sandbox: SandboxKind = Field("auto", description=KINDS_HELP)
     guest_python: str | None = Field(None, description="interpreter the jailed REPL runs on (stdlib only)")
     sandbox_policy: Path | None = Field(None, description="TOML file overriding keys of the jail policy")
     runtime_dir: Path | None = Field(None, description="where per-session jail data directories live")
-    exec_timeout_s: float | None = Field(None, gt=0, le=3600, description="default per-exec timeout; unset: "
-                                         "the sandbox policy's limits.exec_timeout_s (60 s)")
-    max_output_chars: int = Field(20_000, ge=200, le=2_000_000, description="stdout/stderr budget per exec")
+    exec_timeout_s: float | None = Field(None, gt=0, le=MAX_EXEC_TIMEOUT_S, description="default per-exec "
+                                         "timeout; unset: the sandbox policy's limits.exec_timeout_s")
+    max_output_chars: int = Field(20_000, ge=200, le=2_000_000, description="exec_code's stdout and stderr, each: "
+                                  "head and tail kept, the middle cut; at most RLM_RESULT_BUDGET_CHARS")
+    result_budget_chars: int = Field(40_000, ge=2_000, le=10_000_000, validate_default=True,
+                                     description="characters of one tool result that reach the host (its JSON; "
+                                     "longer values are cut and `cut` says so): under Claude Code's 50,000, past "
+                                     "which it hands its model a file instead; bounds RLM_MAX_OUTPUT_CHARS")
 
     # --- contexts ---
     allowed_roots: tuple[Path, ...] = Field((), description="directories load_context may read (path-separated)")
@@ -72,7 +76,10 @@ class Settings(BaseModel):
     # --- sessions ---
     home: Path = Field(default_factory=lambda: _default_home(), description="cache, index and trajectory logs")
     max_sessions: int = Field(8, ge=1, le=1000, description="concurrent sessions (HTTP clients)")
-    session_idle_s: float = Field(3600.0, gt=0, description="idle sessions are closed after this")
+    session_idle_s: float = Field(3600.0, gt=0, description="an idle session's REPL is stopped after this; what "
+                                  "it keeps (contexts, variables) is taken up again by its next call")
+    session_keep_s: float = Field(7 * 86400.0, gt=0, description="a kept session unused this long is removed from "
+                                  "RLM_HOME/sessions and its handle expires")
     checkpoint_max_mb: int = Field(1024, ge=0, description="cap on one session's checkpoint of REPL variables "
                                    "(RLM_HOME/sessions); a variable that would pass it is not saved, by name")
 
@@ -98,8 +105,8 @@ class Settings(BaseModel):
     max_cost_usd: float = Field(5.0, ge=0, description="all model spend per session in USD (workers, sub_query, "
                                 "RLM roots at every depth), by litellm's price map")
     max_depth: int = Field(2, ge=0, le=10, description="recursion depth of rlm_query")
-    max_wall_s: float = Field(3600.0, gt=0, description="wall time of one call tree (a session's model calls, "
-                              "and of each RLM run)")
+    max_wall_s: float = Field(3600.0, gt=0, description="wall time of one call tree: a session's model calls, "
+                              "its RLM runs included (one clock, restarted by a session reset)")
     max_batch: int = Field(1000, ge=1, description="prompts in one llm_query_batched call")
     max_repeats: int = Field(20, ge=1, description="identical prompt sent at most this often")
 
@@ -120,6 +127,17 @@ class Settings(BaseModel):
     replica_id: str = Field("", pattern=r"^[a-z0-9-]{0,32}$", description="this server's name behind a proxy: "
                             "session handles start with it so the proxy can route them back here")
     max_request_mb: int = Field(16, ge=1, le=1024, description="largest HTTP request body")
+
+    @field_validator("result_budget_chars")
+    @classmethod
+    def _holds_the_output(cls, value: int, info: ValidationInfo) -> int:
+        """An exec's output cap past the result budget would be overridden by it: refused, naming both."""
+        output = info.data.get("max_output_chars")
+        if output is not None and output > value:
+            raise ValueError(f"RLM_MAX_OUTPUT_CHARS={output:,} is more than the result budget of {value:,} characters "
+                             "that reaches the host, which would cut the output again: lower RLM_MAX_OUTPUT_CHARS, "
+                             "or raise RLM_RESULT_BUDGET_CHARS with it (a host may then save long results to a file)")
+        return value
 
     @field_validator("allowed_roots", mode="before")
     @classmethod

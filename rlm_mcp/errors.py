@@ -4,8 +4,10 @@
     ├── BadRequest (ValueError)         a request cannot be served as asked; nothing was done
     │   ├── UnknownContext (KeyError)   a context name that was never loaded
     │   ├── UnknownSession              sessions/: a session handle this caller does not hold
-    │   │   ├── SessionExpired          its session was closed (idle, or its connection ended)
-    │   │   └── ReplicaGone             minted by another replica, or by this one before it restarted
+    │   │   ├── SessionExpired          closed with nothing kept, or kept past RLM_SESSION_KEEP_S
+    │   │   └── ReplicaGone             minted by another replica, or by this one before a restart that
+    │   │                               kept nothing of it
+    │   ├── SessionHeldElsewhere        sessions/kept.py: another server on this RLM_HOME has it open
     │   └── IndexNotReady               sessions/index.py: the code index is still building or failed
     ├── SessionLimitReached             too many concurrent sessions
     ├── EnvironmentFault                the machine failed us (disk full, read-only, a binary gone), not the

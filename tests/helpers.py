@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.session import ListRootsFnT
@@ -71,3 +72,10 @@ async def tool_error(client: Client, tool: str, arguments: dict[str, Any]) -> st
     [block] = result.content
     assert isinstance(block, TextContent), block
     return block.text
+
+
+async def until(condition: Callable[[], bool], within_s: float = 10.0) -> None:
+    """Wait for what a background task does (a reaper's pass), however slow the machine; fail after `within_s`."""
+    with anyio.fail_after(within_s):
+        while not condition():
+            await anyio.sleep(0.05)

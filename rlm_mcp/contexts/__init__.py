@@ -30,8 +30,10 @@ from .models import (
     FORMAT_VERSION,
     FileSize,
     LoadLimits,
+    ManifestEntry,
     SkipCounts,
     StoredContext,
+    read_entries,
 )
 from .snapshot import WalkSnapshot
 from .store import (
@@ -40,6 +42,7 @@ from .store import (
     last_stored,
     load_stored,
     read_manifest,
+    relink_stored,
     reuse_stored,
     store_paths,
     store_text,
@@ -65,6 +68,7 @@ __all__ = [
     "LoadLimits",
     "LoadRequest",
     "Loaded",
+    "ManifestEntry",
     "OutsideAllowedRoots",
     "Previous",
     "ReadScope",
@@ -81,8 +85,10 @@ __all__ = [
     "load_stored",
     "open_context",
     "open_watch",
+    "read_entries",
     "read_manifest",
     "read_scope",
+    "relink_stored",
     "reuse_stored",
     "store_paths",
     "store_text",

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..progress import Progress
 from .cas import ContentStore
 from .load import Loaded, LoadRequest, store_walked
 from .models import LoadLimits, StoredContext
@@ -32,7 +33,7 @@ from .snapshot import WalkSnapshot
 from .store import keep_stored, last_stored, read_manifest, reuse_stored
 from .walk import WalkResult, restat, walk_sources
 from .watch import DirectoryWatch, open_watch
-from .write import Previous, Progress
+from .write import Previous
 
 log = logging.getLogger(__name__)
 

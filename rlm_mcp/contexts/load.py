@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..progress import Progress
 from .cas import ContentStore
 from .models import LoadLimits, StoredContext
 from .snapshot import WalkSnapshot
 from .store import store_paths
 from .walk import WalkResult
-from .write import Previous, Progress
+from .write import Previous
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 __all__ = [
     "CONTEXT_NAME_RE",
@@ -159,6 +159,39 @@ class StoredContext:
 def estimate_tokens(chars: int) -> int:
     """ceil(chars / 4): the usual rule of thumb for English and code, offline and instant."""
     return (chars + 3) // 4
+
+
+class ManifestEntry(NamedTuple):
+    """One file of a stored codebase as its manifest.json records it (rlm_mcp/contexts/store.py draws the format):
+    where its body is in content.txt, in characters (`start`, `end`) and bytes (`byte_start`, `byte_end`), the
+    line of content.txt it starts on, its size, lines and language, and the stat it was stored from. What leaves
+    this package for a reader of the stored text (the code index: rlm_mcp/sessions/index.py)."""
+
+    path: str
+    start: int
+    end: int
+    byte_start: int
+    byte_end: int
+    first_line: int = 1
+    bytes: int = 0
+    lines: int = 0
+    newlines: int = 0
+    language: str | None = None
+    size: int = 0
+    mtime_ns: int = 0
+    ctime_ns: int = 0
+    replaced: bool = False
+
+
+_ENTRY_FIELDS = frozenset(ManifestEntry._fields)
+
+
+def read_entries(manifest_path: str) -> list[ManifestEntry]:
+    """The file entries of a manifest.json (fields a later format adds are left out, so an older reader of a
+    newer store still reads it)."""
+    with open(manifest_path, encoding="utf-8") as f:
+        files = json.load(f).get("files") or []
+    return [ManifestEntry(**{key: value for key, value in entry.items() if key in _ENTRY_FIELDS}) for entry in files]
 
 
 def read_manifest(stored: StoredContext) -> dict[str, Any]:

@@ -10,8 +10,9 @@ file into this process's memory.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+
+from .models import ManifestEntry
 
 BLOCK = 8 << 20
 CONTEXT = 64  # bytes of a hit's surroundings an `accept` filter sees (see files_containing)
@@ -20,14 +21,14 @@ CONTEXT = 64  # bytes of a hit's surroundings an `accept` filter sees (see files
 Accept = Callable[[str, bytes, bytes], bool]
 
 
-def files_containing(content_path: str, entries: Sequence[Mapping[str, Any]], needle: bytes,
+def files_containing(content_path: str, entries: Sequence[ManifestEntry], needle: bytes,
                      block: int = BLOCK, accept: Accept | None = None) -> list[str]:
     """Paths of the manifest `entries` whose body contains `needle`, in manifest order.
 
     With `accept`, only occurrences it accepts count (the code index's "can a definition be here?")."""
     if not needle or not entries:
         return []
-    starts = [entry["byte_start"] for entry in entries]
+    starts = [entry.byte_start for entry in entries]
     found: list[str] = []
     overlap = len(needle) - 1 + (CONTEXT + 1 if accept is not None else 0)
     buffer = bytearray(block + overlap)
@@ -45,11 +46,11 @@ def files_containing(content_path: str, entries: Sequence[Mapping[str, Any]], ne
                 where = bisect.bisect_right(starts, base + at) - 1
                 entry = entries[where] if where >= 0 else None
                 end = base + at + len(needle)
-                if entry is not None and end <= entry["byte_end"] and (accept is None or accept(
-                        entry["path"], bytes(buffer[max(at - CONTEXT, entry["byte_start"] - base, 0) : at]),
-                        bytes(buffer[at + len(needle) : at + len(needle) + 1]) if end < entry["byte_end"] else b"")):
-                    found.append(entry["path"])
-                    at = entry["byte_end"] - base  # one hit per file is enough: go on after it
+                if entry is not None and end <= entry.byte_end and (accept is None or accept(
+                        entry.path, bytes(buffer[max(at - CONTEXT, entry.byte_start - base, 0) : at]),
+                        bytes(buffer[at + len(needle) : at + len(needle) + 1]) if end < entry.byte_end else b"")):
+                    found.append(entry.path)
+                    at = entry.byte_end - base  # one hit per file is enough: go on after it
                 else:
                     at += 1  # a hit in a header line, or across a file boundary
                 at = buffer.find(needle, at, filled) if at < filled else -1

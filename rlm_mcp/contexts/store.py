@@ -38,6 +38,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..progress import Progress
 from .cas import ContentStore, discard, link_entry
 from .errors import ContextError, InvalidContextName
 from .models import (
@@ -53,7 +54,7 @@ from .models import (
 )
 from .snapshot import WalkSnapshot
 from .walk import WalkResult, walk_sources
-from .write import Previous, Progress, rel_path, write_files
+from .write import Previous, rel_path, write_files
 
 __all__ = ["files_of", "keep_stored", "last_stored", "load_stored", "read_manifest", "reuse_stored", "store_paths",
            "store_text"]
@@ -231,6 +232,12 @@ def reuse_stored(name: str, stored: StoredContext, store_dir: Path, cas: Content
     """`stored` (an entry of `cas`, as last_stored gave it) linked into `store_dir` as context `name`; None
     if it was evicted meanwhile."""
     return _try_reuse(store_dir, validate_name(name), stored.fingerprint, time.perf_counter(), cas)
+
+
+def relink_stored(name: str, fingerprint: str, store_dir: Path, cas: ContentStore) -> StoredContext | None:
+    """The entry of `cas` with that fingerprint linked into `store_dir` as context `name` (a session taken up
+    by a later server finds its contexts so); None when it was evicted."""
+    return _try_reuse(store_dir, validate_name(name), fingerprint, time.perf_counter(), cas)
 
 
 def _remember(cas: ContentStore | None, sources: Sequence[str], limits: LoadLimits, base_dir: Path | None,

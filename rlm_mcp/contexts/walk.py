@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..progress import Progress
 from .boundary import within
 from .errors import ContextTooLarge, OutsideAllowedRoots, SourceNotFound
 from .ignore import IgnoreRules, rule_inputs, rules_for
@@ -134,7 +135,7 @@ class _Walker:
         self,
         roots: Sequence[str],
         limits: LoadLimits,
-        on_progress: Callable[[int, int | None, str], None] | None,
+        on_progress: Progress | None,
         on_directory: Callable[[str], None] | None = None,
     ) -> None:
         self.roots = list(roots)
@@ -317,7 +318,7 @@ def walk_sources(
     allowed_roots: Sequence[Path],
     limits: LoadLimits,
     base_dir: Path | None = None,
-    on_progress: Callable[[int, int | None, str], None] | None = None,
+    on_progress: Progress | None = None,
     missing_ok: bool = False,
     on_directory: Callable[[str], None] | None = None,
 ) -> WalkResult:

@@ -10,11 +10,11 @@ so only the changed files are read.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..progress import Progress
 from .errors import ContextError, ContextTooLarge
 from .languages import language_of
 from .models import FILE_HEADER, LoadLimits, StoredContext, read_manifest
@@ -25,7 +25,6 @@ __all__ = ["Previous", "rel_path", "write_files"]
 _PROGRESS_EVERY = 200
 _SNIFF_BYTES = 8192
 _IOV_BATCH = 512  # buffers per writev: fewer syscalls than a write per file (below IOV_MAX 1024)
-Progress = Callable[[int, int | None, str], None]
 
 
 class Previous:

@@ -15,8 +15,9 @@ from pydantic import BaseModel, Field, field_serializer
 
 from ..contexts import StoredContext
 from ..sandbox import CheckpointStore, ExecResult, RestoreNote
-from ..workers import Usage
-from .shaping import cap_text, fit
+from ..symbols.records import CallSite, Definition
+from ..workers import Spent, Usage
+from .shaping import RESULT_BUDGET_CHARS, cap_text, fit
 
 CONTEXT_CHANGED = ("set when a live context's files changed since your last call: which ones, and why any left; "
                    "variables computed from the old text may be stale")
@@ -31,11 +32,12 @@ class Report(BaseModel):
     def text(self) -> str:
         raise NotImplementedError
 
-    def capped_text(self) -> str:
-        return cap_text(self.text())
+    def capped_text(self, max_chars: int = RESULT_BUDGET_CHARS) -> str:
+        return cap_text(self.text(), max_chars)
 
-    def structured(self) -> dict[str, Any]:
-        return fit(self.compact())
+    def structured(self, max_chars: int = RESULT_BUDGET_CHARS) -> dict[str, Any]:
+        """What the host's model reads, cut to `max_chars` of JSON (RLM_RESULT_BUDGET_CHARS)."""
+        return fit(self.compact(), max_chars)
 
     def compact(self) -> dict[str, Any]:
         """Every field not at its default (a script reads a missing one as its default: model_validate restores
@@ -241,6 +243,8 @@ class SessionLimits(BaseModel):
 
     exec_timeout_s: int | float
     max_output_chars: int
+    result_budget_chars: int
+    output_why: str = Field(description="what of an exec's output and of a tool result reaches you, and why")
     max_worker_calls: int
     max_cost_usd: int | float
     max_tokens: int
@@ -265,14 +269,14 @@ class SessionReport(Report):
     timeouts: int = 0
     limits: SessionLimits
     worker_usage: Usage = Field(default_factory=Usage)
-    spent: dict[str, Any] = Field(default_factory=dict, description="the session's ledger: every model call "
+    spent: Spent = Field(default_factory=Spent, description="the session's ledger: every model call "
                                   "(workers, sub_query, rlm_complete's root, child RLMs), tokens, USD, seconds")
     worker_model: str | None = None
     action: str = "status"
     checkpoint: CheckpointBrief | None = Field(None, description="the REPL variables saved for a restart")
 
     @field_serializer("spent")
-    def _spent_so_far(self, spent: dict[str, Any]) -> dict[str, Any]:
+    def _spent_so_far(self, spent: Spent) -> dict[str, Any]:
         """The ledger's non-zero entries: a fresh session has spent nothing worth listing."""
         return {key: value for key, value in spent.items() if value}
 
@@ -330,7 +334,7 @@ class _Run(Protocol):
     status: Literal["final", "best_effort", "failed"]
     reason: str | None
     usage: _RunUsage
-    spent: dict[str, Any]
+    spent: Spent
 
 
 class RLMReport(Report):
@@ -345,7 +349,7 @@ class RLMReport(Report):
     root_tokens: int
     root_cost_usd: float | None
     worker_usage: Usage = Field(default_factory=Usage)
-    spent: dict[str, Any] = Field(default_factory=dict, description="the session's ledger after the run: every "
+    spent: Spent = Field(default_factory=Spent, description="the session's ledger after the run: every "
                                   "model call so far, root and child roots included")
     elapsed_s: float
     trajectory: str | None = None
@@ -369,9 +373,10 @@ class SymbolReport(Report):
     """What find_symbol returns: definitions (find, outline) or call sites (references)."""
 
     op: Literal["find", "outline", "references"]
-    results: list[dict[str, Any]]
+    results: list[Definition] | list[CallSite]
     note: str | None = Field(None, description="Set when the results are partial (a pattern/kind query while the "
-                             "index builds) and how far the build has come.")
+                             "index builds) and how far the build has come, or when `limit` cut them: how many "
+                             "there are and how to get all.")
     context_changed: str | None = Field(None, description=CONTEXT_CHANGED)
 
     def text(self) -> str:
@@ -381,6 +386,6 @@ class SymbolReport(Report):
         if not self.results:
             return note + "No matches."
         if self.op == "references":
-            return note + "\n".join(f"{r['path']}:{r['line']}: {r.get('text', '')}" for r in self.results)
-        return note + "\n".join(f"{s['path']}:{s['start_line']}-{s['end_line']} {s['kind']} {s['qualname']}  "
-                                f"{s['signature']}" for s in self.results)
+            return note + "\n".join(f"{r.path}:{r.line}: {r.text}" for r in self.results if isinstance(r, CallSite))
+        return note + "\n".join(f"{s.path}:{s.start_line}-{s.end_line} {s.kind} {s.qualname}  {s.signature}"
+                                for s in self.results if isinstance(s, Definition))

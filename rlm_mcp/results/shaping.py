@@ -16,9 +16,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..sandbox.results import cut_middle
+
+__all__ = ["CUT_NOTE", "RESULT_BUDGET_CHARS", "budget_why", "cap_text", "cut_middle", "fit", "json_chars"]
+
 # Under Claude Code's 50,000-character persistence threshold (and so its 25,000-token MAX_MCP_OUTPUT_TOKENS),
-# with room for the notes it appends. exec_code's stdout and stderr are capped earlier (RLM_MAX_OUTPUT_CHARS).
+# with room for the notes it appends: the default of RLM_RESULT_BUDGET_CHARS (rlm_mcp/config.py), which the
+# tools pass in. exec_code's stdout and stderr are capped earlier (RLM_MAX_OUTPUT_CHARS, at most this).
 RESULT_BUDGET_CHARS = 40_000
+HOST_PERSISTS_CHARS = 50_000  # Claude Code: a result longer than this reaches its model as a file path
 CUT_NOTE = ("cut to fit the host's tool output limit: `cut` counts what was left out (characters of a text, items of "
             "a list); ask for less (a smaller limit or slice) or keep the full value in a REPL variable")
 
@@ -26,15 +32,6 @@ CUT_NOTE = ("cut to fit the host's tool output limit: `cut` counts what was left
 def json_chars(value: Any) -> int:
     """Characters of the JSON a host builds (JSON.stringify: compact separators, non-ASCII kept)."""
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
-
-
-def cut_middle(text: str, keep: int, what: str = "characters cut") -> str:
-    """`text` with its middle replaced by a marker saying how much went (`what` names it), `keep` characters of
-    head and tail kept: the one way a long text is shortened for a model, whichever limit asks."""
-    if len(text) <= keep:
-        return text
-    head, tail = text[: keep // 2], text[len(text) - (keep - keep // 2):] if keep else ""
-    return f"{head}\n... [{len(text) - keep:,} {what}] ...\n{tail}"
 
 
 def fit(data: dict[str, Any], max_chars: int = RESULT_BUDGET_CHARS) -> dict[str, Any]:
@@ -61,6 +58,16 @@ def fit(data: dict[str, Any], max_chars: int = RESULT_BUDGET_CHARS) -> dict[str,
         if excess <= 0:
             break
     return {**data, "cut": cut, "cut_note": CUT_NOTE}
+
+
+def budget_why(max_output_chars: int, result_budget_chars: int) -> str:
+    """The output limits in force and why, as the session tool and `rlm-mcp doctor` say them."""
+    host = ("under Claude Code's 50,000, past which it hands its model a file instead"
+            if result_budget_chars < HOST_PERSISTS_CHARS else "above Claude Code's 50,000: it will hand its model a "
+            "file instead of a long result")
+    return (f"exec_code keeps {max_output_chars:,} characters of stdout and of stderr (RLM_MAX_OUTPUT_CHARS, head and "
+            f"tail); a whole tool result is cut to {result_budget_chars:,} (RLM_RESULT_BUDGET_CHARS, {host}), "
+            "and `cut` says what went")
 
 
 def cap_text(text: str, max_chars: int = RESULT_BUDGET_CHARS) -> str:

@@ -19,10 +19,11 @@ import anyio
 from ..config import Settings, load_settings
 from ..contexts import Reader, read_scope
 from ..errors import raising_ours
+from ..progress import Progress
 from ..sessions import Session, new_trajectory
 from .calls import child_rlm, new_loop
 from .errors import RLMError, RootModelError
-from .loop import OnIteration, Record, RLMLimits, RLMLoop, RLMResult, RLMUsage
+from .loop import Record, RLMLimits, RLMLoop, RLMResult, RLMUsage
 from .root import RootModel
 
 __all__ = ["RLM", "RLMError", "RLMLimits", "RLMLoop", "RLMResult", "RLMUsage", "RootModel", "RootModelError"]
@@ -50,7 +51,7 @@ class RLM:
         return anyio.run(lambda: self.acomplete(query, context, record=record))
 
     async def acomplete(self, query: str, context: ContextInput = None, *, record: Record | None = None,
-                        on_iteration: OnIteration | None = None) -> RLMResult:
+                        on_iteration: Progress | None = None) -> RLMResult:
         """Load `context` (text, or paths of files and directories) into a fresh jailed REPL and run the loop.
 
         Raises an RlmMcpError (a context that cannot be loaded, a sandbox that cannot start, a broken
@@ -59,7 +60,7 @@ class RLM:
             return await self._run(query, context, record, on_iteration)
 
     async def _run(self, query: str, context: ContextInput, record: Record | None,
-                   on_iteration: OnIteration | None) -> RLMResult:
+                   on_iteration: Progress | None) -> RLMResult:
         async with anyio.create_task_group() as group:
             session = Session.build(self.settings, self.settings.policy(), group, key="rlm",
                                     trajectory=new_trajectory(self.settings, "rlm"), observer=record,
@@ -67,6 +68,7 @@ class RLM:
             self.last_trajectory = session.trajectory.path if session.trajectory else None
             try:
                 await load_into(session, context)
+                session.calls.restart_clock()  # the run's call tree starts now: the load called no model
                 result = await new_loop(session, limits=self.limits, on_iteration=on_iteration).run(query)
                 result.worker_usage = session.calls.usage.as_dict()
                 return result

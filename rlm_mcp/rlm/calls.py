@@ -1,4 +1,4 @@
-"""What the host's rlm_complete and session tools call, and the recursion of the REPL's `rlm_query`: a child
+"""What the host's rlm_complete tool calls, and the recursion of the REPL's `rlm_query`: a child
 RLM, next to the loop it starts (the server only hands over).
 
 Worker calls themselves (`llm_query`, `llm_query_batched`, sub_query) and the ledger are the session's
@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from ..config import Settings
 from ..errors import BadRequest
-from ..results import CheckpointBrief, ContextBrief, RLMReport, SessionLimits, SessionReport
+from ..progress import Progress
+from ..results import RLMReport
 from ..sessions import Reply, Session
-from .loop import OnIteration, RLMLimits, RLMLoop
+from .loop import RLMLimits, RLMLoop
 from .root import RootModel
 
 
@@ -41,7 +42,7 @@ def require_root_model(settings: Settings) -> None:
 
 
 async def answer(session: Session, query: str, *, max_iterations: int | None = None,
-                 on_iteration: OnIteration | None = None) -> RLMReport:
+                 on_iteration: Progress | None = None) -> RLMReport:
     """The host's rlm_complete (which has called `require_root_model` before opening the session): the loop
     over what `session` has loaded, reported with what it cost."""
     if not session.contexts:
@@ -53,32 +54,8 @@ async def answer(session: Session, query: str, *, max_iterations: int | None = N
     return RLMReport.from_run(result, worker_usage=session.calls.usage.since(mark), trajectory=trajectory)
 
 
-def status_report(session: Session, action: str, handle: str) -> SessionReport:
-    """The host's session tool: the session's contexts, REPL, usage, spend so far and effective limits."""
-    settings = session.settings
-    sandbox = session.sandbox
-    calls = session.calls
-    return SessionReport(
-        session=session.key, handle=handle, isolated=settings.sandbox != "none",
-        sandbox=sandbox.backend if sandbox else f"{settings.sandbox} (starts with the first load or exec)",
-        repl_running=bool(sandbox and sandbox.alive),
-        contexts=[ContextBrief(name=s.name, kind=s.kind, chars=s.chars, files=s.file_count,
-                               estimated_tokens=s.estimated_tokens, index=session.code_index().summary(s.name))
-                  for s in session.contexts.values()],
-        execs=session.usage.execs, exec_seconds=round(session.usage.exec_seconds, 3),
-        restarts=session.usage.restarts, timeouts=session.usage.timeouts,
-        limits=SessionLimits(
-            exec_timeout_s=session.policy.limits.exec_timeout_s, max_output_chars=settings.max_output_chars,
-            max_worker_calls=settings.max_worker_calls, max_cost_usd=settings.max_cost_usd,
-            max_tokens=settings.max_tokens, max_depth=settings.max_depth, max_wall_s=settings.max_wall_s,
-            session_idle_s=settings.session_idle_s),
-        worker_model=settings.worker_model, action=action, checkpoint=CheckpointBrief.of(session.checkpoints),
-        worker_usage=calls.usage, spent=calls.budget.ledger.used(),
-    )
-
-
 def new_loop(session: Session, *, model: str | None = None, limits: RLMLimits | None = None,
-             on_iteration: OnIteration | None = None) -> RLMLoop:
+             on_iteration: Progress | None = None) -> RLMLoop:
     """The autonomous loop over `session`, its root calls checked against the session's ledger."""
     settings = session.settings
     root = RootModel(model or settings.root_model or "", api_base=settings.root_api_base)

@@ -1,22 +1,24 @@
 """The autonomous RLM loop: a root model writes code against the REPL until it gives an answer.
 
 One readable `for` over iterations; limit checks are named methods; every step is recorded. Money,
-tokens and model calls are not the loop's to count: every root call goes through the session's ledger
-(the `Budget` it is given), the same one its code's worker calls and child RLMs spend from.
+tokens, model calls and wall time are not the loop's to count: every root call goes through the session's
+ledger (the `Budget` it is given), the same one its code's worker calls and child RLMs spend from, and the
+loop stops on the ledger's clock.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..config import Settings
+from ..progress import Progress, tell
 from ..results import ExecReport
 from ..results.shaping import cut_middle
 from ..sessions import Session
-from ..workers import Budget, BudgetExceeded, Usage
+from ..workers import Budget, BudgetExceeded, Spent, Usage
 from .errors import RootContextFull, RootModelError
 from .prompts import (
     ANSWER_NOW,
@@ -30,22 +32,24 @@ from .root import RootModel, RootReply
 
 OUTPUT_BUDGET_CHARS = 8_000
 DEFAULT_ITERATIONS = 20
+# How long past the call tree's wall clock (RLM_MAX_WALL_S) the one last root call of a run that reached it
+# may take: the clock that stopped the run must not also refuse the answer it asks for.
+FINAL_ANSWER_GRACE_S = 60.0
 Record = Callable[[dict[str, Any]], None]
-OnIteration = Callable[[int, int, str], Awaitable[None] | None]
 
 
 @dataclass(frozen=True, slots=True)
 class RLMLimits:
-    """What bounds one run besides the session's ledger (calls, tokens, USD and wall time of the call tree)."""
+    """What bounds one run besides the session's ledger, whose limits cover the whole call tree: model calls,
+    tokens, USD and its one wall clock (RLM_MAX_WALL_S). Each code block runs under the session's exec
+    timeout (its sandbox policy's, which RLM_EXEC_TIMEOUT_S sets)."""
 
     max_iterations: int = DEFAULT_ITERATIONS
-    max_wall_s: float = 3600.0  # of this run (RLM_MAX_WALL_S)
-    exec_timeout_s: float | None = None  # per code block; None: the session's policy's (RLM_EXEC_TIMEOUT_S sets it)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, max_iterations: int | None = None) -> RLMLimits:
         """The one way settings become limits: rlm_complete, `rlm-mcp ask`, RLM() and every child RLM."""
-        return cls(max_iterations=max_iterations or DEFAULT_ITERATIONS, max_wall_s=settings.max_wall_s)
+        return cls(max_iterations=max_iterations or DEFAULT_ITERATIONS)
 
 
 @dataclass(slots=True)
@@ -88,12 +92,12 @@ class RLMResult:
     usage: RLMUsage
     reason: str | None = None
     worker_usage: dict[str, Any] = field(default_factory=dict)
-    spent: dict[str, Any] = field(default_factory=dict)  # the session's ledger when the run ended: all model calls
+    spent: Spent = field(default_factory=Spent)  # the session's ledger when the run ended: all model calls
 
 
 class RLMLoop:
     def __init__(self, session: Session, root: RootModel, limits: RLMLimits, budget: Budget, *,
-                 on_iteration: OnIteration | None = None) -> None:
+                 on_iteration: Progress | None = None) -> None:
         self.session = session
         self.root = root
         self.limits = limits
@@ -124,7 +128,7 @@ class RLMLoop:
             except BudgetExceeded as exc:
                 if iteration == 1:
                     return self.finish(self.last_output, "failed", str(exc))
-                reason = f"the session budget: {exc}"
+                reason = self.limit_reached() or f"the session budget: {exc}"  # the clock, also mid-call
                 break
             except RootModelError as exc:
                 return self.finish(self.last_output, "failed" if iteration == 1 else "best_effort", str(exc))
@@ -138,12 +142,14 @@ class RLMLoop:
                 return self.finish(answer, "final")
         return await self.best_effort(messages, reason)
 
-    async def ask_root(self, messages: list[dict[str, Any]], *, allow_tools: bool = True) -> RootReply:
-        """One root call. When the conversation outgrows the model's window, the older half of the turns
-        goes (the REPL keeps every variable, and a note says so) and the call is tried again."""
+    async def ask_root(self, messages: list[dict[str, Any]], *, allow_tools: bool = True,
+                       overtime_s: float = 0.0) -> RootReply:
+        """One root call (`overtime_s` past the wall clock at most). When the conversation outgrows the model's
+        window, the older half of the turns goes (the REPL keeps every variable, and a note says so) and the
+        call is tried again."""
         while True:
             try:
-                return await self.root.reply(messages, self.budget, allow_tools=allow_tools)
+                return await self.root.reply(messages, self.budget, allow_tools=allow_tools, overtime_s=overtime_s)
             except RootContextFull:
                 dropped = self.drop_older_turns(messages)
                 if not dropped:
@@ -190,7 +196,7 @@ class RLMLoop:
 
     async def run_code(self, code: str, iteration: int) -> str:
         await self.notify(iteration, "running code")
-        outcome = await self.session.exec(code, self.limits.exec_timeout_s, tags={"iteration": iteration})
+        outcome = await self.session.exec(code, None, tags={"iteration": iteration})
         report = ExecReport.build(outcome.result, restarted=outcome.restarted, final_answer=outcome.final_answer,
                                   context_changed=outcome.context_note, restored=outcome.restored)
         text = cut_middle(report.text(), OUTPUT_BUDGET_CHARS)
@@ -201,9 +207,9 @@ class RLMLoop:
     async def best_effort(self, messages: list[dict[str, Any]], reason: str) -> RLMResult:
         """A limit was hit: ask once more for an answer from what is known, never return nothing."""
         answer = self.last_output
-        try:  # one short last call, if the ledger still admits one
+        try:  # one short last call, if the ledger still admits one: a run stopped by the clock gets a grace
             ask = {"role": "user", "content": ANSWER_NOW.format(reason=reason)}
-            reply = await self.ask_root([*messages, ask], allow_tools=False)
+            reply = await self.ask_root([*messages, ask], allow_tools=False, overtime_s=FINAL_ANSWER_GRACE_S)
             self.usage.add_reply(reply)
             answer = reply.text.strip() or answer
         except (RootModelError, BudgetExceeded):
@@ -211,8 +217,9 @@ class RLMLoop:
         return self.finish(answer, "best_effort", f"stopped at {reason}")
 
     def limit_reached(self) -> str | None:
-        if time.monotonic() - self.started > self.limits.max_wall_s:
-            return f"the time limit ({self.limits.max_wall_s:g} s)"
+        """The call tree's wall clock is the run's: the ledger's, which its workers and child RLMs spend too."""
+        if self.budget.seconds_left() <= 0:
+            return f"the time limit ({self.budget.limits.max_wall_s:g} s, RLM_MAX_WALL_S)"
         return None
 
     def metadata(self) -> str:
@@ -229,10 +236,7 @@ class RLMLoop:
         return "\n".join(lines) or "- nothing is loaded; `context` is empty"
 
     async def notify(self, iteration: int, message: str) -> None:
-        if self.on_iteration is not None:
-            maybe = self.on_iteration(iteration, self.limits.max_iterations, message)
-            if maybe is not None:
-                await maybe
+        await tell(self.on_iteration, iteration, self.limits.max_iterations, message)
 
     def finish(self, answer: str, status: Literal["final", "best_effort", "failed"],
                reason: str | None = None) -> RLMResult:

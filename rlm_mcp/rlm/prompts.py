@@ -13,8 +13,9 @@ In the REPL:
   `files.info(path)` its size, lines and language.
 - `grep(pattern, path=None, max_hits=200)` -> [(path, line_number, line)] regex hits; it warns on
   stderr when max_hits cut them short (max_hits=None: all).
-- `find_symbol(name=None, pattern=None, kind=None)`, `outline(path)`, `references(name)`: the code
-  index (definitions with qualified names and line ranges), when the input is a codebase.
+- `find_symbol(name=None, pattern=None, kind=None, limit=50)`, `outline(path)`, `references(name,
+  limit=200)`: the code index (definitions with qualified names and line ranges, call sites), when the
+  input is a codebase; like grep they warn on stderr when the limit cut them (limit=None: all).
 - `chunk(text, size=50_000, overlap=0)`, `count_tokens(text)`.
 - `llm_query(prompt)` asks a worker model one question and returns its answer text;
   `llm_query_batched(prompts)` asks many at once, concurrently, answers in order. Use them for

@@ -73,13 +73,15 @@ class RootModel:
         self.backend = backend_for(model, api_base, tools=True)
         self.use_tools = self.backend.supports_tools(model)
 
-    async def reply(self, messages: list[dict[str, Any]], budget: Budget, *, allow_tools: bool = True) -> RootReply:
-        """One root call, admitted by `budget` (raises BudgetExceeded, nothing sent) and counted in it."""
+    async def reply(self, messages: list[dict[str, Any]], budget: Budget, *, allow_tools: bool = True,
+                    overtime_s: float = 0.0) -> RootReply:
+        """One root call, admitted by `budget` (raises BudgetExceeded, nothing sent) and counted in it; it may
+        run `overtime_s` past the ledger's wall clock (a run's last call for its answer, rlm/loop.py)."""
         offered = self.use_tools and allow_tools
         request = ModelRequest(self.model, tuple(messages), self.timeout_s, tools=tuple(TOOLS) if offered else ())
-        budget.admit()
+        budget.admit(overtime_s=overtime_s)
         try:
-            with anyio.fail_after(budget.seconds_left()):
+            with anyio.fail_after(budget.seconds_left() + overtime_s):
                 response = await self.backend.complete(request)
         except TimeoutError as exc:  # the ledger's wall clock ran out with the call in flight
             raise budget.out_of_time() from exc
@@ -88,7 +90,7 @@ class RootModel:
         except WorkerError as exc:
             if offered and getattr(exc, "status", None) in (400, 422):
                 self.use_tools = False  # a server that rejects `tools`: continue with fenced code blocks
-                return await self.reply(messages, budget, allow_tools=False)
+                return await self.reply(messages, budget, allow_tools=False, overtime_s=overtime_s)
             raise RootModelError(f"root model {self.model} failed: {exc}") from exc
         budget.spend(response.tokens_in + response.tokens_out, response.cost_usd)
         return _reply(response)

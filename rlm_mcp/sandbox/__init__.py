@@ -9,7 +9,7 @@ the guest writes and reads (the host stores them, never unpickles them).
 
 from __future__ import annotations
 
-from .backends import SANDBOX_KINDS, SandboxKind, create_launcher, nsjail_problem
+from .backends import KINDS_HELP, SANDBOX_KINDS, SandboxKind, choose_backend, create_launcher, nsjail_problem
 from .checkpoints import CheckpointNote, CheckpointStore, RestoreNote
 from .datadir import new_data_dir
 from .errors import (
@@ -31,6 +31,7 @@ from .spare import Spare, SpareKeeper
 from .wasm import PyodideCache, WasmLauncher
 
 __all__ = [
+    "KINDS_HELP",
     "SANDBOX_KINDS",
     "CapturedText",
     "CheckpointNote",
@@ -59,6 +60,7 @@ __all__ = [
     "VariableInfo",
     "VariableValue",
     "WasmLauncher",
+    "choose_backend",
     "create_launcher",
     "find_guest_interpreter",
     "new_data_dir",

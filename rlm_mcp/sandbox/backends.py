@@ -14,14 +14,18 @@ import subprocess
 from pathlib import Path
 from typing import Literal, get_args
 
+from ..progress import Progress
 from .errors import SandboxUnavailable
 from .interpreter import find_guest_interpreter
 from .launch import Launcher, NsjailLauncher, UnisolatedLauncher
 from .policy import SandboxPolicy
-from .wasm import FetchProgress, wasm_launcher
+from .wasm import wasm_launcher
 
 SandboxKind = Literal["auto", "wasm", "nsjail", "none"]
 SANDBOX_KINDS: tuple[str, ...] = get_args(SandboxKind)  # the one list: settings, `--sandbox`, doctor
+KINDS_HELP = ("auto (the default: nsjail where it works, else wasm), wasm (CPython in WebAssembly under Deno), "
+              "nsjail, or none (NO isolation: model code runs as you, dev only)")  # RLM_SANDBOX's and --sandbox's
+Backend = Literal["wasm", "nsjail", "none"]  # what `auto` becomes
 UNISOLATED_WARNING = (
     "RLM_SANDBOX=none: model-written code runs WITHOUT ISOLATION, with your user's files, network and "
     "credentials. Use this only for development on a machine where neither nsjail nor wasm can run."
@@ -29,30 +33,35 @@ UNISOLATED_WARNING = (
 PROBE_TIMEOUT_S = 10
 
 
-def create_launcher(kind: SandboxKind, policy: SandboxPolicy, guest_python: str | None = None, *,
-                    home: Path | None = None, on_progress: FetchProgress | None = None) -> Launcher:
-    """The launcher for `kind` with its reason; wasm needs `home` (RLM_HOME) for its Pyodide cache, and
-    reports the first fetch of Pyodide to `on_progress`."""
-    launcher: Launcher
-    if kind == "nsjail":
-        launcher, reason = NsjailLauncher(policy, find_guest_interpreter(guest_python)), "RLM_SANDBOX=nsjail"
-    elif kind == "wasm":
-        launcher, reason = wasm_launcher(policy, _home(home), on_progress), "RLM_SANDBOX=wasm"
-    elif kind == "auto":
+def choose_backend(kind: SandboxKind, policy: SandboxPolicy, guest_python: str | None = None) -> tuple[Backend, str]:
+    """The backend `kind` runs on here, and why (the reason the session status and `rlm-mcp doctor` show):
+    `auto` is nsjail where a test jail runs, else wasm."""
+    if kind == "auto":
         problem = nsjail_problem(policy, guest_python)
         if problem is None:
-            launcher = NsjailLauncher(policy, find_guest_interpreter(guest_python))
-            reason = "auto: nsjail works on this machine"
-        else:
-            launcher = wasm_launcher(policy, _home(home), on_progress)
-            reason = f"auto: nsjail cannot run here ({problem})"
-    elif kind == "none":
+            return "nsjail", "auto: nsjail works on this machine"
+        return "wasm", f"auto: nsjail cannot run here ({problem})"
+    if kind == "none":
+        return "none", "RLM_SANDBOX=none: NO isolation"
+    if kind in SANDBOX_KINDS:
+        return kind, f"RLM_SANDBOX={kind}"
+    raise SandboxUnavailable(f"unknown sandbox kind {kind!r}: use one of {', '.join(SANDBOX_KINDS)} (auto is the "
+                             "default; none runs code without isolation)")
+
+
+def create_launcher(kind: SandboxKind, policy: SandboxPolicy, guest_python: str | None = None, *,
+                    home: Path | None = None, on_progress: Progress | None = None) -> Launcher:
+    """The launcher for `kind` with its reason; wasm needs `home` (RLM_HOME) for its Pyodide cache, and
+    reports the first fetch of Pyodide to `on_progress`."""
+    backend, reason = choose_backend(kind, policy, guest_python)
+    launcher: Launcher
+    if backend == "nsjail":
+        launcher = NsjailLauncher(policy, find_guest_interpreter(guest_python))
+    elif backend == "wasm":
+        launcher = wasm_launcher(policy, _home(home), on_progress)
+    else:
         logging.getLogger("rlm_mcp").warning(UNISOLATED_WARNING)
         launcher = UnisolatedLauncher(policy, find_guest_interpreter(guest_python))
-        reason = "RLM_SANDBOX=none: NO isolation"
-    else:
-        raise SandboxUnavailable(f"unknown sandbox kind {kind!r}: use auto (the default), wasm, nsjail, or none "
-                                 "(no isolation)")
     launcher.reason = reason
     return launcher
 

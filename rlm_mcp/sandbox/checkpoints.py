@@ -1,7 +1,7 @@
 """The host's half of REPL checkpoints: opaque files kept on disk, never unpickled here.
 
 The guest pickles the variables each exec created or changed (guest/checkpoint.py) and sends each file
-as a raw frame on its channel before the exec's reply (repl.py reads it into `open_blob`). This store caps
+as a raw frame on its channel before the exec's reply (channel.py reads it into `open_blob`). This store caps
 what it accepts while it reads (RLM_CHECKPOINT_MAX_MB a session), writes each
 file under a name it computes itself, and moves it into place only when the exec's reply confirms it.
 To restore, it copies the files into the session's read-only data directory, where the guest loads them
@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -192,20 +191,3 @@ def _name(value: Any) -> str:
     if not name.isidentifier():
         raise ValueError(f"{name[:60]!r} is not a variable name")
     return name
-
-
-def sweep(root: Path, idle_s: float) -> int:
-    """Remove the checkpoints under `root` (RLM_HOME/sessions) untouched for `idle_s`: a server killed outright
-    leaves its sessions' files behind, and no session outlives RLM_SESSION_IDLE_S idle. Servers sharing
-    RLM_HOME keep theirs: a live session's record is rewritten whenever an exec changes a variable."""
-    removed = 0
-    cutoff = time.time() - idle_s
-    for directory in root.iterdir() if root.is_dir() else ():
-        try:
-            newest = max((path.stat().st_mtime for path in directory.rglob("*")), default=directory.stat().st_mtime)
-        except OSError:
-            continue
-        if newest < cutoff:
-            shutil.rmtree(directory, ignore_errors=True)
-            removed += 1
-    return removed

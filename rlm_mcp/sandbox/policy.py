@@ -15,6 +15,7 @@ from typing import Any, Self
 from .errors import PolicyError
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.toml")
+MAX_EXEC_TIMEOUT_S = 3600  # the longest per-exec timeout one may ask for: RLM_EXEC_TIMEOUT_S, exec_code's timeout_s
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,23 @@ if TYPE_CHECKING:
 ExecStatus = Literal["ok", "error", "timeout", "killed", "sandbox_fault"]
 
 
+def cut_marker(count: int, what: str = "characters cut") -> str:
+    """What stands where the middle of a text was cut: how much went (`what` names it, and may say what to do)."""
+    return f"\n... [{count:,} {what}] ...\n"
+
+
+def cut_middle(text: str, keep: int, what: str = "characters cut") -> str:
+    """`text` with its middle replaced by a marker saying how much went, `keep` characters of head and tail kept:
+    the one way a long text is shortened for a model, whichever limit asks -- an exec's output (the guest keeps
+    head and tail while the code prints; `CapturedText.from_parts` joins them), a tool result past the host's
+    budget (rlm_mcp/results/shaping.py), an exec's report to the root model (rlm_mcp/rlm/loop.py). Here, in the
+    lowest layer that cuts text, so that each of those reaches it."""
+    if len(text) <= keep:
+        return text
+    head, tail = text[: keep // 2], text[len(text) - (keep - keep // 2):] if keep else ""
+    return head + cut_marker(len(text) - keep, what) + tail
+
+
 @dataclass(frozen=True, slots=True)
 class CapturedText:
     """Head and tail of a stream with the middle cut; `cut_chars` says how much is missing."""
@@ -25,8 +42,7 @@ class CapturedText:
     def from_parts(cls, head: str, tail: str, dropped: int) -> CapturedText:
         if not dropped:
             return cls(head + tail)
-        marker = f"\n... [{dropped} characters cut: print less, or slice what you need] ...\n"
-        return cls(head + marker + tail, dropped)
+        return cls(head + cut_marker(dropped, "characters cut: print less, or slice what you need") + tail, dropped)
 
 
 @dataclass(frozen=True, slots=True)

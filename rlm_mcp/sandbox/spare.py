@@ -22,12 +22,13 @@ from pathlib import Path
 import anyio
 from anyio.abc import TaskGroup
 
+from .channel import Callback
 from .checkpoints import CheckpointStore
 from .datadir import new_data_dir
 from .errors import SandboxError
 from .launch import Launcher
 from .policy import SandboxPolicy
-from .repl import Callback, Sandbox
+from .repl import Sandbox
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,12 @@ import subprocess
 import sysconfig
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 from ..errors import binary_fault
+from ..progress import Progress
 from .errors import SandboxUnavailable
 from .launch import (
     GUEST_RUNTIME_DIR,
@@ -42,10 +42,9 @@ log = logging.getLogger(__name__)
 FETCH_TIMEOUT_S = 600
 FETCH_BYTES = 12_600_000  # Pyodide 0.29.0 as npm unpacks it: the scale of the fetch's progress
 PROGRESS_EVERY_S = 0.5
-FetchProgress = Callable[[int, int | None, str], None]  # (done, total, message), called from a worker thread
 _fetching_lock = threading.Lock()
 _fetch_locks: dict[Path, threading.Lock] = {}  # one fetch at a time per DENO_DIR ...
-_fetch_listeners: dict[Path, list[FetchProgress]] = {}  # ... heard by every session waiting for it
+_fetch_listeners: dict[Path, list[Progress]] = {}  # ... heard by every session waiting for it
 FIX = "run `rlm-mcp doctor --fix` once with network access (it fetches Pyodide through the npm registry)"
 
 
@@ -113,7 +112,7 @@ class PyodideCache:
             shutil.rmtree(aside, ignore_errors=True)
         return found
 
-    def fetch(self, on_progress: FetchProgress | None = None) -> Path:
+    def fetch(self, on_progress: Progress | None = None) -> Path:
         """Fetch Pyodide through the npm registry (Deno's npm client honours NPM_CONFIG_REGISTRY), telling
         `on_progress` what has arrived about twice a second (Deno prints no progress of its own). A cached copy
         that misses a file is discarded first: Deno would call it cached and fetch nothing."""
@@ -148,7 +147,7 @@ class PyodideCache:
             on_progress(FETCH_BYTES, FETCH_BYTES, f"fetched Pyodide {self.version}")
         return found
 
-    def _wait_reporting(self, process: subprocess.Popen[str], on_progress: FetchProgress | None) -> str:
+    def _wait_reporting(self, process: subprocess.Popen[str], on_progress: Progress | None) -> str:
         """Wait for `deno cache`, reporting the bytes under DENO_DIR/npm; its stderr."""
         deadline = time.monotonic() + FETCH_TIMEOUT_S
         while True:
@@ -162,7 +161,7 @@ class PyodideCache:
                 on_progress(arrived, FETCH_BYTES, f"fetching Pyodide {self.version} once (about "
                             f"{FETCH_BYTES / 2**20:.0f} MB): {arrived / 2**20:.1f} MB so far")
 
-    def ensure(self, on_progress: FetchProgress | None = None) -> Path:
+    def ensure(self, on_progress: Progress | None = None) -> Path:
         """The cached Pyodide, fetched first if missing: once, however many sessions start at the same time
         (the others wait for that fetch and hear its progress too)."""
         found = self.find()
@@ -286,7 +285,7 @@ class WasmLauncher:
         return jail_data_path(host_path, data_dir)
 
 
-def wasm_launcher(policy: SandboxPolicy, home: Path, on_progress: FetchProgress | None = None) -> WasmLauncher:
+def wasm_launcher(policy: SandboxPolicy, home: Path, on_progress: Progress | None = None) -> WasmLauncher:
     """The wasm launcher, fetching Pyodide first if this RLM_HOME has never had it (`on_progress` hears how
     far), and making this server run's memory snapshot if it has none yet (once: later calls find it)."""
     cache = PyodideCache(home / "wasm", policy.wasm.pyodide_version)

@@ -16,9 +16,8 @@ from mcp.server.mcpserver import Context, MCPServer
 from .. import __version__
 from ..config import Settings
 from ..rlm.calls import child_rlm
-from ..sandbox.checkpoints import sweep as sweep_checkpoints
 from ..sandbox.datadir import default_runtime_root
-from ..sessions import SessionRecord, SessionRegistry, UnknownSession
+from ..sessions import SessionRecord, SessionRegistry, UnknownSession, kept
 from ..workers import backend_for, load_litellm
 from .completions import install as install_completions
 from .errors import Places, translated, translated_tool
@@ -49,8 +48,7 @@ def create_server(settings: Settings, *, exit_on_signals: bool = False) -> MCPSe
             sessions = SessionRegistry(settings, group, recurse=child_rlm)
             group.start_soon(sessions.reap_idle)
             group.start_soon(sessions.choose_sandbox)
-            group.start_soon(anyio.to_thread.run_sync, sweep_checkpoints, settings.home / "sessions",
-                             settings.session_idle_s)
+            group.start_soon(anyio.to_thread.run_sync, kept.sweep, settings.home, settings.session_keep_s)
             if exit_on_signals and sys.platform != "win32":  # asyncio on Windows has no signal handlers
                 group.start_soon(_exit_on_signal, sessions)
             if _needs_litellm(settings):  # warm the slow import off the event loop, before the first call waits for it

@@ -33,7 +33,9 @@ never read it whole: you write code that reads it for you.
 3. Filter with code, not with your eyes. `grep(r"pattern")` returns (path, line, text) hits;
    `find_symbol("Name")`, `outline("pkg/mod.py")` and `references("func")` use the code index;
    `re`, `json`, `ast` and slicing work on `context` and `files[path]`. Narrow a 10M-token input
-   to the few thousand characters that matter.
+   to the few thousand characters that matter. These helpers cut long lists (grep at 200 hits,
+   find_symbol at 50, references at 200) and say so on stderr with the full count: pass
+   `max_hits=None` to grep and `limit=None` to the others before you count or loop over "all".
 4. Map with workers when judgement is needed. Split the filtered material with
    `chunk(text, size=20_000)` and call `llm_query_batched([f"...{piece}" for piece in pieces])`:
    answers come back in order, concurrently. One `llm_query(prompt)` for a single question;

@@ -7,7 +7,6 @@ request reaches a session of another caller.
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import anyio
@@ -15,6 +14,7 @@ from mcp.server.mcpserver import Context
 
 from ..config import Settings
 from ..contexts import Reader
+from ..progress import Progress
 from ..sessions import Session, SessionRecord, SessionRegistry
 from .http import token_fingerprint
 
@@ -96,26 +96,26 @@ def _close_with_connection(ctx: Context, sessions: SessionRegistry, key: str) ->
     connection.exit_stack.push_async_callback(sessions.close_connection, key)
 
 
-def exec_progress(ctx: Context) -> Callable[[int, int, str], Awaitable[None]]:
+def exec_progress(ctx: Context) -> Progress:
     """Worker-batch progress of an exec, forwarded to the client."""
 
-    async def forward(done: int, total: int, message: str) -> None:
-        await ctx.report_progress(float(done), float(total), message)
+    async def forward(done: int, total: int | None, message: str) -> None:
+        await ctx.report_progress(float(done), float(total) if total else None, message)
 
     return forward
 
 
-def batch_progress(ctx: Context) -> Callable[[int, int], Awaitable[None]]:
+def batch_progress(ctx: Context) -> Progress:
     """sub_query's progress: every 10 answers and the last."""
 
-    async def report(done: int, total: int) -> None:
+    async def report(done: int, total: int | None, message: str) -> None:
         if done == total or done % 10 == 0:
-            await ctx.report_progress(float(done), float(total), f"{done}/{total} worker calls")
+            await ctx.report_progress(float(done), float(total) if total else None, f"{message} (worker calls)")
 
     return report
 
 
-def load_progress(ctx: Context) -> Callable[[int, int | None, str], None]:
+def load_progress(ctx: Context) -> Progress:
     """A thread-side progress callback that forwards to the client at most every 0.25 s."""
     last = 0.0
 

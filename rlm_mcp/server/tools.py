@@ -35,8 +35,9 @@ from ..results import (
     SubQueryReport,
     SymbolReport,
 )
-from ..rlm.calls import answer, require_root_model, status_report
-from ..sessions import Session
+from ..rlm.calls import answer, require_root_model
+from ..sandbox.policy import MAX_EXEC_TIMEOUT_S
+from ..sessions import Session, service
 from .playbook import PLAYBOOK
 from .requests import (
     batch_progress,
@@ -65,11 +66,13 @@ with the argument. The schema says "string" alone, as that revision requires of 
 still accepted, meaning "omitted"."""
 
 
-def tool_result(report: Report, *, is_error: bool = False) -> CallToolResult:
+def tool_result(report: Report, ctx: Context, *, is_error: bool = False) -> CallToolResult:
     """The designed view (models.py, shaping.py): compact structured content, which Claude Code and Codex show their
-    model, and the text block, which Gemini CLI and OpenCode show theirs (Claude Code: for errors)."""
-    return CallToolResult(content=[TextContent(type="text", text=report.capped_text())],
-                          structured_content=report.structured(), is_error=is_error)
+    model, and the text block, which Gemini CLI and OpenCode show theirs (Claude Code: for errors); both cut to
+    RLM_RESULT_BUDGET_CHARS."""
+    budget = state_of(ctx).settings.result_budget_chars
+    return CallToolResult(content=[TextContent(type="text", text=report.capped_text(budget))],
+                          structured_content=report.structured(budget), is_error=is_error)
 
 
 def client_roots(source: list[str] | None, text: str | None, ctx: Context) -> ListRoots | None:
@@ -124,7 +127,7 @@ async def load_context(
                                           on_progress=load_progress(ctx), live=live)
     sandbox = current.sandbox.backend if current.sandbox else ""
     return tool_result(ContextSummary.from_stored(stored, current.code_index().summary(stored.name), session=handle,
-                                                  sandbox=sandbox, live=stored.name in current.live))
+                                                  sandbox=sandbox, live=stored.name in current.live), ctx)
 
 
 async def exec_code(
@@ -132,7 +135,7 @@ async def exec_code(
     code: Annotated[str, Field(description="Python code to run in the persistent REPL.", max_length=1_000_000)],
     timeout_s: Annotated[float | None, Field(description="Seconds before the code is interrupted "
                                              "(default: RLM_EXEC_TIMEOUT_S, else the sandbox policy's).",
-                                             gt=0, le=3600)] = None,
+                                             gt=0, le=MAX_EXEC_TIMEOUT_S)] = None,
     session: SessionArg = None,
 ) -> Annotated[CallToolResult, ExecReport]:
     """Run Python in this session's persistent, sandboxed REPL (no network, no host files) where loaded contexts
@@ -141,6 +144,8 @@ async def exec_code(
     llm_query(prompt), llm_query_batched(prompts), rlm_query(prompt, context), SHOW_VARS(), FINAL(answer).
 
     Variables persist between calls. Print only what you need: output is cut in the middle beyond the budget.
+    grep(), find_symbol() and references() cut long lists and say so on stderr with the full count: pass
+    max_hits=None (grep) or limit=None (the others) to get every result.
     Returns stdout, stderr, changed variables with types and sizes, and elapsed time.
     """
     current = await current_session(ctx, session)
@@ -148,7 +153,7 @@ async def exec_code(
     report = ExecReport.build(outcome.result, restarted=outcome.restarted, final_answer=outcome.final_answer,
                               worker_usage=outcome.worker_usage, context_changed=outcome.context_note,
                               restored=outcome.restored)
-    return tool_result(report, is_error=report.status != "ok")
+    return tool_result(report, ctx, is_error=report.status != "ok")
 
 
 async def sample_if_needed(ctx: Context, prompt: str | None, prompts: list[str] | None, context: str | None,
@@ -196,14 +201,11 @@ async def sub_query(
     if sampled is not None:
         text = sampled.content.text if isinstance(sampled.content, TextContent) else str(sampled.content)
         return tool_result(SubQueryReport(answers=[AnswerModel(text=text, model=sampled.model or "client")],
-                                          backend="sampling"))
+                                          backend="sampling"), ctx)
     current = await current_session(ctx, session)
-    changed = await current.refresh() if context else None
-    questions = worker_prompts(prompt, prompts, current.context(context) if context else None, path, start, end,
-                               chunk_chars)
-    report = await current.calls.sub_query(questions, model, batch_progress(ctx))
-    report.context_changed = changed
-    return tool_result(report, is_error=all(a.error for a in report.answers))
+    report = await service.sub_query(current, prompt, prompts, service.Slice(context, path, start, end, chunk_chars),
+                                     model, batch_progress(ctx))
+    return tool_result(report, ctx, is_error=all(a.error for a in report.answers))
 
 
 async def rlm_complete(
@@ -225,7 +227,7 @@ async def rlm_complete(
     require_root_model(state_of(ctx).settings)
     current = await current_session(ctx, session)
     report = await answer(current, query, max_iterations=max_iterations, on_iteration=progress)
-    return tool_result(report, is_error=report.status == "failed")
+    return tool_result(report, ctx, is_error=report.status == "failed")
 
 
 async def find_symbol(
@@ -238,28 +240,20 @@ async def find_symbol(
     path: Annotated[str | None, Field(description="Only this file; with nothing else: its outline.")] = None,
     callers_of: Annotated[str | None, Field(description="Instead: call sites of this name.")] = None,
     context: Annotated[str, Field(description="Which loaded context.")] = "main",
-    limit: Annotated[int, Field(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Field(ge=1, le=service.TOOL_MAX_LIMIT, description="At most this many results; when "
+                                "there are more, `note` says how many and how to get all.")] = 100,
     session: SessionArg = None,
 ) -> Annotated[CallToolResult, SymbolReport]:
     """Where is X defined, what is in this file, who calls Y: answered from the tree-sitter index of a loaded
     codebase (16 languages) without reading files. Returns definitions with kind, qualified name, file, line range
-    and signature line, or call sites with file:line. For anything subtler, use exec_code (find_symbol(),
-    outline(), references() and grep() are there too).
+    and signature line, or call sites with file:line. At most `limit` results: when there are more, `note` says
+    how many and how to get all (limit=None in exec_code's find_symbol() or references()). For anything subtler,
+    use exec_code (find_symbol(), outline(), references() and grep() are there too).
     """
-    op: Literal["find", "outline", "references"] = "references" if callers_of else (
-        "outline" if path and not (name or pattern or kind) else "find")
-    if op == "find" and not (name or pattern or kind or path):
-        raise BadRequest("give name, pattern, kind, path or callers_of")
+    query = service.SymbolQuery.of_tool(name=name, pattern=pattern, kind=kind, path=path, callers_of=callers_of,
+                                        context=context, limit=limit)
     current = await current_session(ctx, session)
-    changed = await current.refresh()
-    index = current.code_index()
-    if callers_of:
-        found = await index.references(context, callers_of, limit)
-    elif op == "outline" and path:
-        found = await index.outline(context, path)
-    else:
-        found = await index.find(context, name=name, pattern=pattern, kind=kind, path=path, limit=limit)
-    return tool_result(SymbolReport(op=op, results=found.results[:limit], note=found.note, context_changed=changed))
+    return tool_result(await service.find_symbol(current, query), ctx)
 
 
 async def session(
@@ -274,7 +268,7 @@ async def session(
     record = await current_record(ctx, session)
     if action == "reset":
         await record.session.reset(keep_contexts=keep_contexts)
-    return tool_result(status_report(record.session, action, record.handle))
+    return tool_result(service.status(record.session, action, record.handle), ctx)
 
 
 async def rlm_playbook(task: str = "") -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import BadRequest
+from ..progress import Progress, tell
 from ..results import AnswerModel, SubQueryReport
 from ..workers import (
     Budget,
@@ -25,7 +26,6 @@ from ..workers import (
     WorkerSettings,
     backend_for,
 )
-from ..workers.dispatcher import Progress
 
 MAX_PROMPT_CHARS = 2_000_000
 MAX_MODEL_NAME = 200
@@ -47,6 +47,7 @@ class WorkerCalls:
     dispatcher: WorkerDispatcher
     budget: Budget
     owns_dispatcher: bool = True  # children of rlm_query share their parent's
+    progress: Progress | None = None  # the host call in flight (an exec), told how a batch goes
 
     @classmethod
     def new(cls, settings: Settings, account: SpendAccount | None, trajectory: TrajectoryLog | None) -> WorkerCalls:
@@ -92,12 +93,17 @@ class WorkerCalls:
     async def llm_query(self, payload: Any) -> Reply:
         return await self.ask(prompt_of(payload), model_of(payload))
 
-    async def llm_query_batched(self, payload: Any, on_progress: Progress | None = None) -> list[Reply]:
+    async def llm_query_batched(self, payload: Any) -> list[Reply]:
         if not isinstance(payload, dict) or not isinstance(payload.get("prompts"), list):
             raise BadRequest("llm_query_batched needs a list of prompts: llm_query_batched(['q1', 'q2'])")
         prompts = [text_of(p, "prompt") for p in payload["prompts"]]
-        results = await self.dispatcher.query_batched(prompts, self.budget, model_of(payload), on_progress)
+        results = await self.dispatcher.query_batched(prompts, self.budget, model_of(payload), self._batch_progress)
         return [result.as_reply() for result in results]
+
+    async def _batch_progress(self, done: int, total: int | None, message: str) -> None:
+        """Forward batch progress to the host call in flight (every 10 answers and the last)."""
+        if done == total or done % 10 == 0:
+            await tell(self.progress, done, total, f"llm_query_batched: {message}")
 
 
 def text_of(value: Any, what: str) -> str:

@@ -1,5 +1,5 @@
 """The code index of a session's contexts: built in the background after a load, queried by the REPL
-(`find_symbol`, `outline`, `references`) and by the host's `find_symbol` tool.
+(`find_symbol`, `outline`, `references`) and by the host's `find_symbol` tool, both through service.py.
 
 No query waits for the build or is refused because of it. A query by name, and an outline, first
 parse the few files that can hold the answer -- found by a byte scan of the stored text for the name
@@ -13,11 +13,12 @@ hands each chunk back to the loop, so queries never see a half-updated index.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
-import json
+import itertools
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,9 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 
-from ..contexts import StoredContext
+from ..contexts import ManifestEntry, StoredContext, read_entries
 from ..contexts.scan import files_containing
 from ..errors import BadRequest
-from ..memory import release_memory
 from ..symbols import CodeIndex
 from ..symbols.cache import load_cache
 from ..symbols.files import StoredFiles
@@ -37,18 +37,30 @@ from ..symbols.index import PATCH_FILES, parse, parse_in_parallel
 from ..symbols.languages import spec_for
 from ..symbols.prefilter import can_define_here
 from ..symbols.reader import lookup_key
+from ..symbols.records import CallSite, Definition
+from .memory import release_memory
 
 log = logging.getLogger(__package__)  # rlm_mcp.sessions
-MAX_RESULTS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a paged symbol query goes on: after the first `given` results in the file `path` (results come
+    in path order, so every earlier file is done)."""
+
+    path: str
+    given: int
 
 
 @dataclass(frozen=True, slots=True)
 class SymbolAnswer:
-    """A symbol query's answer: definitions or call sites as the index records them, and a note when the
-    results are partial (the index is still building)."""
+    """A symbol query's answer: definitions or call sites; a note when the results are partial (the index is
+    still building); how many a limit left out; the cursor of the next page, when there is one."""
 
-    results: list[dict[str, Any]]
+    results: list[Definition] | list[CallSite]
     note: str | None = None
+    left_out: int = 0
+    cursor: Cursor | None = None
 
 
 class IndexNotReady(BadRequest):
@@ -65,16 +77,15 @@ class StoredVersion:
         self.generation = os.path.dirname(os.path.realpath(stored.manifest_path))
         self.root = stored.root or "/"
         self._files: StoredFiles | None = None
-        self._entries: list[dict[str, Any]] = []
+        self._entries: list[ManifestEntry] = []
 
     def files(self) -> StoredFiles:
         if self._files is None:
-            with open(os.path.join(self.generation, "manifest.json"), encoding="utf-8") as handle:
-                self._entries = json.load(handle)["files"]
+            self._entries = read_entries(os.path.join(self.generation, "manifest.json"))
             self._files = StoredFiles.of(self.root, os.path.join(self.generation, "content.txt"), self._entries)
         return self._files
 
-    def entries(self) -> list[dict[str, Any]]:
+    def entries(self) -> list[ManifestEntry]:
         """The manifest's file entries (with byte offsets)."""
         self.files()
         return self._entries
@@ -252,9 +263,11 @@ class SessionIndex:
             lambda: files_containing(files.content_path, entries, key.encode("utf-8"), accept=accept))
 
     async def find(self, context: str, *, name: str | None = None, pattern: str | None = None,
-                   kind: str | None = None, path: str | None = None, limit: int = MAX_RESULTS) -> SymbolAnswer:
+                   kind: str | None = None, path: str | None = None, limit: int | None = None,
+                   after: Cursor | None = None, page: int | None = None) -> SymbolAnswer:
         """Definitions by name, pattern, kind or file: complete at once for a name or a file (the few files that
-        can hold it are parsed first), partial with a note for a pattern or kind alone while the index builds."""
+        can hold it are parsed first), partial with a note for a pattern or kind alone while the index builds.
+        At most `limit` (None: all), in pages of `page` when given (see `paged`)."""
         entry, index = await self._get(context)
         note, within = None, None
         if not index.complete and name is not None:
@@ -264,44 +277,74 @@ class SessionIndex:
             await self._ensure(index, [path])
         elif not index.complete:
             note = f"partial: the index is building ({index.progress()}); these are the results so far"
-        results = index.find_definitions(name, pattern=pattern, kind=kind, path=path, limit=min(limit, MAX_RESULTS),
-                                         within=within)
-        return SymbolAnswer(results, note)
+        found = index.definitions(name, pattern=pattern, kind=kind, path=path, within=within,
+                                  from_path=after.path if after is not None else None)
+        count = None
+        if name is None and path is None and (kind or pattern):  # every file read: count without reading
+            count = lambda at: (index.count_definitions(kind, pattern, at.path if at else None)  # noqa: E731
+                                - (at.given if at else 0))
+        return paged(found, Definition.of, limit, after, page, note, count)
 
-    async def outline(self, context: str, path: str) -> SymbolAnswer:
+    async def outline(self, context: str, path: str, limit: int | None = None, after: Cursor | None = None,
+                      page: int | None = None) -> SymbolAnswer:
         """The definitions of one file, in order (that file is parsed first if the build has not reached it)."""
         _, index = await self._get(context)
         await self._ensure(index, [path])
-        return SymbolAnswer(index.outline(path))
+        return paged(index.outline(path), Definition.of, limit, after, page)
 
-    async def references(self, context: str, name: str, limit: int = MAX_RESULTS) -> SymbolAnswer:
+    async def references(self, context: str, name: str, limit: int | None = None, after: Cursor | None = None,
+                         page: int | None = None) -> SymbolAnswer:
         """Call sites of `name`: the files that name it are parsed on demand, then remembered."""
         entry, index = await self._get(context)
         within = None if index.remembers_references(name) else await self._files_naming(entry, name)
-        results = await anyio.to_thread.run_sync(
-            lambda: index.references(name, limit=min(limit, MAX_RESULTS), within=within))
-        return SymbolAnswer(results)
-
-    async def query(self, payload: Any) -> dict[str, Any]:
-        """The REPL's `index` callback: the guest's message (untrusted: validated, capped) as one of the typed
-        calls above, its answer back as plain data: {results, note}."""
-        if not isinstance(payload, dict):
-            raise BadRequest("index query must be an object")
-        context, op = str(payload.get("context") or "main"), payload.get("op")
-        limit = min(int(payload.get("limit") or 200), MAX_RESULTS)
-        name, path = _opt(payload, "name"), _opt(payload, "path")
-        if op == "find":
-            answer = await self.find(context, name=name, pattern=_opt(payload, "pattern"), kind=_opt(payload, "kind"),
-                                     path=path, limit=limit)
-        elif op == "outline":
-            answer = await self.outline(context, path or "")
-        elif op == "references":
-            answer = await self.references(context, name or "", limit)
-        else:
-            raise BadRequest(f"unknown index operation {op!r}: use find, outline or references")
-        return {"results": answer.results, "note": answer.note}
+        found = await anyio.to_thread.run_sync(lambda: index.references(name, limit=None, within=within))
+        return paged(found, CallSite.of, limit, after, page)
 
 
-def _opt(payload: dict[str, Any], key: str) -> str | None:
-    value = payload.get(key)
-    return None if value is None else str(value)[:500]
+def paged(found: Iterable[dict[str, Any]], record: Callable[[dict[str, Any]], Any], limit: int | None,
+          after: Cursor | None, page: int | None, note: str | None = None,
+          count: Callable[[Cursor | None], int] | None = None) -> SymbolAnswer:
+    """At most `limit` of `found` (results in path order) that come after `after`, as records.
+
+    With `page`, at most that many at once: an answer that stops at the page carries the cursor to go on
+    from, so a caller reads every result (limit=None) holding one page at a time. An answer that `limit`
+    cut short counts what it left out, so the caller can say so: by `count` (how many results there are from a
+    cursor on) when the caller can count without reading them, else by reading the rest."""
+    want = limit if page is None else page if limit is None else min(limit, page)
+    items = _resume(found, after)
+    taken = list(itertools.islice(items, want))
+    if want is None or next(items, None) is None:
+        return SymbolAnswer([record(item) for item in taken], note)
+    if limit is not None and len(taken) >= limit:
+        left_out = count(after) - len(taken) if count is not None else 1 + sum(1 for _ in items)
+        return SymbolAnswer([record(item) for item in taken], note, left_out=left_out)
+    last = taken[-1]["path"]
+    given = sum(1 for item in taken if item["path"] == last) + (after.given if after and after.path == last else 0)
+    return SymbolAnswer([record(item) for item in taken], note, cursor=Cursor(last, given))
+
+
+def _resume(found: Iterable[dict[str, Any]], after: Cursor | None) -> Iterator[dict[str, Any]]:
+    """The results after `after`: past its file, or past the first `given` results in it (a list is entered
+    where the cursor points, found by bisection: call sites are a list, and a reader of every one of 100,000
+    goes through it a page at a time)."""
+    if after is None:
+        yield from found
+        return
+    if isinstance(found, list):
+        first = bisect.bisect_left(found, after.path, key=_path_of)
+        past = bisect.bisect_right(found, after.path, key=_path_of)  # the cursor's file may have gone since
+        yield from itertools.islice(found, min(first + after.given, past), None)
+        return
+    seen = 0
+    for item in found:
+        if item["path"] < after.path:
+            continue
+        if item["path"] == after.path and seen < after.given:
+            seen += 1
+            continue
+        yield item
+
+
+def _path_of(item: dict[str, Any]) -> str:
+    path: str = item["path"]
+    return path

@@ -7,26 +7,32 @@ found by its connection key, server/requests.py's `session_key`), so a model can
 it was given, and nothing else addresses a session.
 
 A handle is unguessable (secrets.token_urlsafe, 144 bits) and bound to the caller that minted it (the
-bearer token's fingerprint over HTTP, the process over stdio): for another caller it is as unknown as a
-made-up one, and the error does not tell the two apart. It expires with its session: idle longer than
-RLM_SESSION_IDLE_S (checked when it is used, besides the reaper) or closed; the error says how to start
-again. The registry caps sessions per owner as well as in all (RLM_TOKEN_MAX_SESSIONS, RLM_MAX_SESSIONS)
-and keeps one SpendAccount per owner that all its sessions spend from, so one team member can exhaust
+bearer token's fingerprint over HTTP; over stdio the user, whose every server on one RLM_HOME is the same
+caller): for another caller it is as unknown as a made-up one, and the error does not tell the two apart.
+
+A session with a loaded context or a saved variable is written down in RLM_HOME after each call
+(sessions/kept.py), and a handle this registry does not hold is taken up from there (sessions/resume.py),
+by this server or a later one on the same RLM_HOME -- a new conversation, a restart. Idle longer than
+RLM_SESSION_IDLE_S (checked when used, besides the reaper), a session's REPL is stopped and its memory
+freed; its next call takes it up again. Unused for RLM_SESSION_KEEP_S, its files are removed and its
+handle has expired; so has at once that of a session closed with nothing to keep. The error says how to
+start again. The registry caps sessions per owner as well as in all (RLM_TOKEN_MAX_SESSIONS,
+RLM_MAX_SESSIONS) and keeps one SpendAccount per owner that all its sessions spend from (journalled in
+RLM_HOME/accounts, so a restart refills nothing), so one team member can exhaust
 neither the sessions nor the model budget of the others.
 
 Behind a proxy with several replicas (RLM_REPLICA_ID), a handle is `<replica>.<start>.<random>`: the proxy
 routes on the part before the first dot, back to the one process that holds its REPL, without reading
-the body; `<start>` names this run of the process. A handle of another replica reaching this one (the
-proxy could not reach its own) or of an earlier run of this one gets `ReplicaGone`, an error that says
-which and how to start again; the session it named is gone with its process.
-
-Each session is held by a `SessionRecord` (handle, owner, key, and the live session): what a session is
-known by, so that a record can later be written beside a session's checkpoint and read back.
+the body; `<start>` names the run of the process that minted it. A replica restarted with its volume takes
+its sessions up like any server; a handle of another replica reaching this one (the proxy could not reach
+its own), or of an earlier run of this one that kept nothing, gets `ReplicaGone`, an error that says which
+and how to start again.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from collections import OrderedDict
@@ -37,11 +43,13 @@ from anyio.abc import TaskGroup
 
 from ..config import Settings
 from ..errors import BadRequest, RlmMcpError, SessionLimitReached
-from ..memory import release_memory
 from ..sandbox import SpareKeeper
-from ..sandbox.prelude import PRELUDE
-from ..workers import SpendAccount
-from .session import ChildRLM, Session, launcher_for, new_trajectory
+from ..workers import SpendAccount, TrajectoryLog
+from . import kept as files
+from . import resume
+from .guest import start_spares
+from .memory import release_memory
+from .session import ChildRLM, Session, new_trajectory
 
 log = logging.getLogger(__package__)
 REMEMBERED = 10_000  # closed handles kept to tell "expired" from "unknown"; older ones become unknown
@@ -62,17 +70,25 @@ class ReplicaGone(UnknownSession):
 @dataclass(eq=False, slots=True)
 class SessionRecord:
     """A session as the registry knows it: the handle that names it, its owner, its key (its name in logs and
-    trajectories), and whether it is a connection's default session."""
+    trajectories), whether it is a connection's default session, and the lock on its kept files."""
 
     handle: str
     owner: str
     key: str
     session: Session
     connection: str | None = None  # the connection key of a default session
+    lock: files.SessionLock | None = None
+    ready: anyio.Event | None = None  # set once a session being taken up is whole
 
 
 def _shown(handle: str) -> str:
     return f"{handle[:6]}…" if len(handle) > 6 else handle
+
+
+def _minted_by(handle: str, replica: str) -> bool:
+    """Whether this replica may take the handle's session up: its own (a replica restarted with its volume),
+    never another's, whose REPL may well be alive behind the proxy."""
+    return not replica or handle.partition(".")[0] == replica
 
 
 def _gone_with_its_replica(handle: str, this_replica: str, this_run: str) -> str | None:
@@ -102,39 +118,28 @@ class SessionRegistry:
         self.spares: SpareKeeper | None = None  # guests started ahead for the next new session (wasm)
         self._defaults: dict[str, str] = {}  # connection key -> the handle of its default session
         self._closed: OrderedDict[str, str] = OrderedDict()  # handle -> owner, of closed sessions
-        self._run = secrets.token_hex(3)  # this run of the process: a restart makes older handles tell why
+        self.replica = settings.replica_id
+        self.run = secrets.token_hex(3)  # this run of the process: a restart makes older handles tell why
         self._lock = anyio.Lock()
 
-    @property
-    def replica(self) -> str:
-        return self.settings.replica_id
-
     async def choose_sandbox(self) -> None:
-        """Make the sandbox choice now, at start-up, in a worker thread: probing the guest interpreter and a
-        test jail takes time the first session's start would otherwise wait for (wasm: fetching Pyodide if
-        RLM_HOME has none, and setting this run's memory snapshot in the making). Then, where the backend asks
-        for it, start the spare guest the next new session adopts. A failure is left for the first session's
-        start to report."""
-        try:
-            launcher = await anyio.to_thread.run_sync(launcher_for, self.settings, self.policy)
-        except Exception as exc:
-            log.info("sandbox not chosen at start-up (%s): the first session reports it", exc)
-            return
-        if launcher.keeps_spare and self.spares is None:
-            self.spares = SpareKeeper(launcher, self.policy, self.task_group, prelude=PRELUDE,
-                                      runtime_dir=self.settings.runtime_dir)
-            self.spares.fill()
+        """The sandbox chosen at start-up, and the spare guests started where the backend keeps them."""
+        self.spares = self.spares or await start_spares(self.settings, self.policy, self.task_group)
 
     # --- finding and opening ---------------------------------------------------------------------
     async def default(self, connection: str, owner: str) -> SessionRecord:
         """The default session of a connection (its key embeds its owner), opened on first use."""
         self._refuse_if_stopping()
         record = self.peek_default(connection)
+        if record is None and (parked := self._defaults.get(connection)):
+            record = await self._take_up(parked, owner, connection)  # idle before: its REPL stopped, files kept
         if record is None:
             async with self._lock:
                 record = self.peek_default(connection) or self._open(owner, connection, connection)
         if record.owner != owner:  # keys embed their owner (server/requests.py): a bug, never a lookup
             raise RlmMcpError(f"session key {connection!r} belongs to another caller")
+        if record.ready is not None:  # being taken up by another call
+            await record.ready.wait()
         record.session.touch()
         return record
 
@@ -150,13 +155,21 @@ class SessionRegistry:
             return self._open(owner, f"{owner}/handle-{secrets.token_hex(6)}", None)
 
     def _open(self, owner: str, key: str, connection: str | None) -> SessionRecord:
-        self._check_room(owner)
-        session = Session.build(self.settings, self.policy, self.task_group, key=key, owner=owner,
-                                account=self.account(owner), trajectory=new_trajectory(self.settings, key),
-                                recurse=self.recurse, spares=self.spares)
+        _check_room(self.settings, len(self.owned_by(owner)), len(self.records))
         random = secrets.token_urlsafe(18)  # has no dots
-        handle = f"{self.replica}.{self._run}.{random}" if self.replica else random
-        record = SessionRecord(handle, owner, key, session, connection)
+        handle = f"{self.replica}.{self.run}.{random}" if self.replica else random
+        return self._hold(handle, owner, key, connection, new_trajectory(self.settings, key))
+
+    def _hold(self, handle: str, owner: str, key: str, connection: str | None,
+              trajectory: TrajectoryLog) -> SessionRecord:
+        """A new session under `handle`, kept in RLM_HOME as it changes; SessionHeldElsewhere when another
+        server process holds that handle's files."""
+        directory = files.directory_of(self.settings.home, handle)
+        lock = files.SessionLock(directory)
+        session = Session.build(self.settings, self.policy, self.task_group, key=key, owner=owner,
+                                account=self.account(owner), trajectory=trajectory, recurse=self.recurse,
+                                spares=self.spares, kept_at=directory, keeper=resume.keep)
+        record = SessionRecord(handle, owner, key, session, connection, lock)
         self.records[handle] = record
         if connection is not None:
             self._defaults[connection] = handle
@@ -164,31 +177,44 @@ class SessionRegistry:
         return record
 
     async def resolve(self, handle: str, owner: str) -> SessionRecord:
-        """The live session `handle` names for `owner`; UnknownSession, SessionExpired or ReplicaGone with the
-        way back."""
+        """The session `handle` names for `owner`, held here or taken up from its kept files; UnknownSession,
+        SessionExpired or ReplicaGone with the way back."""
         record = self.records.get(handle)
-        closed_by = self._closed.get(handle)
-        if record is None and closed_by is None and (gone := _gone_with_its_replica(handle, self.replica, self._run)):
-            raise ReplicaGone(
-                f"session {_shown(handle)!r} {gone}, and a REPL cannot move between replicas or outlive its "
-                "process, so its variables and contexts are gone. Start again: call load_context "
-                "(new_session=true for a separate session) and pass the handle it returns as `session`."
-            )
-        known_owner = record.owner if record is not None else closed_by
-        if known_owner is None or not secrets.compare_digest(known_owner, owner):
-            raise UnknownSession(
-                f"no session has the handle {_shown(handle)!r} for you: pass the `session` value that load_context "
-                "returned to you exactly, or omit `session` to use this connection's default session. To start a "
-                "separate one, call load_context with new_session=true."
-            )
-        if record is None or await self.close_if_idle(record, time.monotonic()):
-            raise SessionExpired(
-                f"session {_shown(handle)!r} has expired: it was idle longer than {self.settings.session_idle_s:g} s "
-                "(RLM_SESSION_IDLE_S) or its connection ended, and its REPL variables and loaded contexts are gone. "
-                "Start again: call load_context (new_session=true for a separate session) and pass the handle it "
-                "returns as `session`."
-            )
+        if record is None and _minted_by(handle, self.replica):
+            record = await self._take_up(handle, owner)
+        if record is None or not secrets.compare_digest(record.owner, owner):
+            raise _unknown(handle, owner, self._closed.get(handle), self)
+        if record.ready is not None:
+            await record.ready.wait()
+        if self._expired(record, time.monotonic()):
+            await self._close_logged(handle, forget=True)
+            raise _unknown(handle, owner, owner, self)
         record.session.touch()
+        return record
+
+    async def _take_up(self, handle: str, owner: str, connection: str | None = None) -> SessionRecord | None:
+        """The session of `handle` as its kept files left it, for its owner only; None when nothing is kept."""
+        kept = await anyio.to_thread.run_sync(resume.find_kept, self.settings, handle, owner)
+        if kept == resume.EXPIRED:
+            raise _unknown(handle, owner, owner, self)
+        if not isinstance(kept, resume.KeptSession):
+            return None
+        self._refuse_if_stopping()
+        async with self._lock:
+            if handle in self.records:  # taken up meanwhile
+                return self.records[handle]
+            _check_room(self.settings, len(self.owned_by(owner)), len(self.records))
+            record = self._hold(handle, owner, kept.key, connection, resume.trajectory_of(self.settings, kept))
+            record.ready = anyio.Event()
+        try:
+            await resume.take_up(record.session, kept, remote=owner != "stdio")
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._close_logged(handle)
+            raise
+        finally:
+            record.ready.set()
+        log.info("session %s taken up from RLM_HOME", kept.key)
         return record
 
     def live_handles(self, owner: str) -> list[str]:
@@ -201,43 +227,36 @@ class SessionRegistry:
     def account(self, owner: str) -> SpendAccount:
         """The spend account all of `owner`'s sessions draw on (it outlives them: closing refills nothing)."""
         if owner not in self.accounts:
-            settings = self.settings
-            self.accounts[owner] = SpendAccount(settings.token_max_cost_usd, settings.token_max_calls,
-                                                settings.token_spend_window_s)
+            self.accounts[owner] = _new_account(self.settings, owner)
         return self.accounts[owner]
 
     def _refuse_if_stopping(self) -> None:
         if self.stopping:
             raise RlmMcpError(f"{self.stopping}: no call is served any more; your host starts it again")
 
-    def _check_room(self, owner: str) -> None:
-        cap, mine = self.settings.sessions_per_caller(), len(self.owned_by(owner))
-        if mine >= cap:
-            raise SessionLimitReached(
-                f"you have {mine} sessions open and the limit per token is {cap} (RLM_TOKEN_MAX_SESSIONS): reuse "
-                "one by passing its handle as `session`, let an idle one expire (RLM_SESSION_IDLE_S), or ask the "
-                "server's operator to raise RLM_TOKEN_MAX_SESSIONS"
-            )
-        if len(self.records) >= self.settings.max_sessions:
-            raise SessionLimitReached(
-                f"{len(self.records)} sessions are open, the server's limit is {self.settings.max_sessions} "
-                "(RLM_MAX_SESSIONS): retry when an idle one has closed, or ask the server's operator to raise it"
-            )
 
     # --- closing ------------------------------------------------------------------------------
-    async def close(self, handle: str) -> None:
-        """Close the session `handle` names; its handle then tells "expired" (for a while: REMEMBERED)."""
+    async def close(self, handle: str, *, forget: bool = False) -> None:
+        """Close the session `handle` names. What it keeps stays in RLM_HOME for a later call to take up (a
+        connection's default session stays its default) unless `forget`; a session that keeps nothing is gone,
+        and its handle then tells "expired" (for a while: REMEMBERED)."""
         async with self._lock:
             record = self.records.pop(handle, None)
             if record is None:
                 return
-            if record.connection is not None and self._defaults.get(record.connection) == handle:
+        try:
+            await record.session.close()
+        finally:
+            self._forget_unless_kept(record, forget)
+            release_memory()
+
+    def _forget_unless_kept(self, record: SessionRecord, forget: bool) -> None:
+        if resume.let_go(record.session, record.lock, forget):
+            if record.connection is not None and self._defaults.get(record.connection) == record.handle:
                 del self._defaults[record.connection]
-            self._closed[handle] = record.owner
+            self._closed[record.handle] = record.owner
             while len(self._closed) > REMEMBERED:
                 self._closed.popitem(last=False)
-        await record.session.close()
-        release_memory()
 
     async def close_connection(self, connection: str) -> None:
         """Close a connection's default session (a legacy HTTP client's connection ended)."""
@@ -253,28 +272,79 @@ class SessionRegistry:
             with anyio.CancelScope(shield=True):
                 await self.spares.aclose()
 
-    async def _close_logged(self, handle: str) -> None:
+    async def _close_logged(self, handle: str, *, forget: bool = False) -> None:
         """Close one session; a failure is logged, never allowed to stop the caller's loop over sessions."""
         record = self.records.get(handle)
         try:
-            await self.close(handle)
+            await self.close(handle, forget=forget)
         except Exception:
             key = record.key if record is not None else _shown(handle)
             log.exception("closing session %s failed; its resources were released as far as possible", key)
 
     async def reap_idle(self, interval_s: float = 30.0) -> None:
-        """Run forever: close sessions idle longer than settings.session_idle_s (one failing close included)."""
+        """Run forever: close sessions idle longer than settings.session_idle_s (one failing close included;
+        what they keep stays), and remove kept sessions unused for settings.session_keep_s."""
         while True:
             await anyio.sleep(interval_s)
             now = time.monotonic()
             for record in list(self.records.values()):
-                await self.close_if_idle(record, now)
+                if self._idle(record, now):
+                    log.info("closing idle session %s", record.key)
+                    await self._close_logged(record.handle)
+            await anyio.to_thread.run_sync(files.sweep, self.settings.home, self.settings.session_keep_s)
 
-    async def close_if_idle(self, record: SessionRecord, now: float) -> bool:
-        """Close `record`'s session if it has been idle longer than settings.session_idle_s and is not busy (an
-        exec or RLM run holds it); the one idle rule, for the reaper and for handles."""
-        if now - record.session.last_used <= self.settings.session_idle_s or record.session.busy:
-            return False
-        log.info("closing idle session %s", record.key)
-        await self._close_logged(record.handle)
-        return True
+    def _idle(self, record: SessionRecord, now: float) -> bool:
+        """Idle longer than settings.session_idle_s and not busy (an exec or RLM run holds it): the one idle
+        rule, for the reaper and for handles."""
+        return now - record.session.last_used > self.settings.session_idle_s and not record.session.busy
+
+    def _expired(self, record: SessionRecord, now: float) -> bool:
+        """Idle with nothing to take up again, or unused longer than settings.session_keep_s."""
+        kept_too_long = now - record.session.last_used > self.settings.session_keep_s and not record.session.busy
+        return kept_too_long or (self._idle(record, now) and not resume.has_kept(record.session))
+
+
+def _unknown(handle: str, owner: str, closed_by: str | None, registry: SessionRegistry) -> UnknownSession:
+    """Why `handle` names no session of `owner`'s, with the way back: expired (closed here, nothing kept), gone
+    with another replica or an earlier run, or unknown -- another caller's handle reads exactly as a made-up one."""
+    start_again = ("Start again: call load_context (new_session=true for a separate session) and pass the handle "
+                   "it returns as `session`.")
+    if closed_by is not None and secrets.compare_digest(closed_by, owner):
+        settings = registry.settings
+        return SessionExpired(
+            f"session {_shown(handle)!r} has expired: it was idle longer than {settings.session_idle_s:g} s "
+            "(RLM_SESSION_IDLE_S) with no context loaded and no variable saved, or its connection ended, or it "
+            f"was unused longer than {settings.session_keep_s:g} s (RLM_SESSION_KEEP_S, how long a session's "
+            "contexts and variables are kept), and nothing of it is left. " + start_again)
+    if closed_by is None and (gone := _gone_with_its_replica(handle, registry.replica, registry.run)):
+        return ReplicaGone(
+            f"session {_shown(handle)!r} {gone}, and nothing of it is kept in this replica's RLM_HOME (it kept "
+            "nothing, was unused longer than RLM_SESSION_KEEP_S, or RLM_HOME was not kept across the restart), "
+            "so its variables and contexts are gone. " + start_again)
+    return UnknownSession(
+        f"no session has the handle {_shown(handle)!r} for you: pass the `session` value that load_context "
+        "returned to you exactly, or omit `session` to use this connection's default session. To start a "
+        "separate one, call load_context with new_session=true.")
+
+
+def _new_account(settings: Settings, owner: str) -> SpendAccount:
+    """`owner`'s spend account, journalled in RLM_HOME/accounts so that a restart refills nothing."""
+    journal = settings.home / "accounts" / f"{re.sub(r'[^A-Za-z0-9_-]', '_', owner)}.jsonl"
+    return SpendAccount(settings.token_max_cost_usd, settings.token_max_calls, settings.token_spend_window_s,
+                        journal)
+
+
+def _check_room(settings: Settings, mine: int, total: int) -> None:
+    """SessionLimitReached when a caller with `mine` open sessions, of `total`, may open no other."""
+    cap = settings.sessions_per_caller()
+    if mine >= cap:
+        raise SessionLimitReached(
+            f"you have {mine} sessions open and the limit per token is {cap} (RLM_TOKEN_MAX_SESSIONS): reuse "
+            "one by passing its handle as `session`, let an idle one stop (RLM_SESSION_IDLE_S), or ask the "
+            "server's operator to raise RLM_TOKEN_MAX_SESSIONS"
+        )
+    if total >= settings.max_sessions:
+        raise SessionLimitReached(
+            f"{total} sessions are open, the server's limit is {settings.max_sessions} "
+            "(RLM_MAX_SESSIONS): retry when an idle one has closed, or ask the server's operator to raise it"
+        )

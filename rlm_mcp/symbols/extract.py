@@ -245,13 +245,59 @@ def call_sites(files: FileSource, path: str, name: str) -> list[tuple[int, str]]
     grammar = compiled((spec_of_source(path, source) or spec).name)
     assert grammar.calls is not None
     lines = source.split(b"\n")
-    hits = []
+    called: dict[int, Node] = {}  # by node: two patterns may find the same call
+    bare: list[Node] = []
     for _, captures in QueryCursor(grammar.calls).matches(Parser(grammar.language).parse(source).root_node):
-        node = captures["call"][0]
-        if _text(node) == name:
-            row = node.start_point.row
-            hits.append((row + 1, lines[row].decode("utf-8", "replace").strip()[:300]))
-    return hits
+        called.update((node.id, node) for node in captures.get("call", ()) if _text(node) == name)
+        bare += [node for node in captures.get("bare", ()) if _text(node) == name]
+    called.update((node.id, node) for node in _bare_calls(bare))
+    return [(node.start_point.row + 1, lines[node.start_point.row].decode("utf-8", "replace").strip()[:300])
+            for node in sorted(called.values(), key=lambda node: node.start_byte)]
+
+
+# Where a bare Ruby identifier binds a local: a parameter list's or a multiple assignment's own identifiers, the
+# `name` of a parameter with a default or a splat, the left of an assignment, `rescue => name`, `for name in`.
+_RUBY_LISTS = frozenset({"method_parameters", "lambda_parameters", "block_parameters", "left_assignment_list",
+                         "destructured_parameter", "exception_variable"})
+_RUBY_NAMED = frozenset({"optional_parameter", "keyword_parameter", "splat_parameter", "hash_splat_parameter",
+                         "block_parameter"})
+_RUBY_LEFT = {"assignment": "left", "operator_assignment": "left", "for": "pattern"}
+# Where it is no call either: the name a definition gives (`def name`), an alias, or a call's method (found
+# as a call already).
+_RUBY_NAMING = {"method": "name", "singleton_method": "name", "call": "method"}
+
+
+def _field_is(node: Node, parent: Node, field: str) -> bool:
+    child = parent.child_by_field_name(field)
+    return child is not None and child.id == node.id
+
+
+def _binds(node: Node) -> bool:
+    parent = node.parent
+    if parent is None:
+        return False
+    if parent.type in _RUBY_LISTS:
+        return True
+    if parent.type in _RUBY_NAMED:
+        return _field_is(node, parent, "name")
+    return parent.type in _RUBY_LEFT and _field_is(node, parent, _RUBY_LEFT[parent.type])
+
+
+def _names_it(node: Node) -> bool:
+    parent = node.parent
+    if parent is None:
+        return False
+    return parent.type in ("alias", "undef") or (
+        parent.type in _RUBY_NAMING and _field_is(node, parent, _RUBY_NAMING[parent.type]))
+
+
+def _bare_calls(found: list[Node]) -> list[Node]:
+    """The bare identifiers that are calls without parentheses or arguments (`name`, `puts name`, `name.each`):
+    all of them, unless the file binds a local of that name somewhere -- then Ruby reads it as that variable
+    (as its own parser does after the assignment), and none is taken for a call."""
+    if any(_binds(node) for node in found):
+        return []
+    return [node for node in found if not _names_it(node)]
 
 
 def _symbol(name: str, qualname: tuple[str, ...], kind: str, node: Node, lines: list[bytes]) -> Symbol:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 
 class FileSource(Protocol):
@@ -52,6 +52,21 @@ class DiskFiles(NamedTuple):
         return self.root
 
 
+class StoredEntry(Protocol):
+    """What the index reads of a stored file's manifest entry (rlm_mcp/contexts/models.py's ManifestEntry)."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def byte_start(self) -> int: ...
+    @property
+    def byte_end(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def mtime_ns(self) -> int: ...
+
+
 class StoredFiles(NamedTuple):
     """A stored context's files: content.txt and, per path, (byte_start, byte_end, size, mtime_ns)."""
 
@@ -60,9 +75,8 @@ class StoredFiles(NamedTuple):
     spans: Mapping[str, tuple[int, int, int, int]]
 
     @classmethod
-    def of(cls, root: str, content_path: str, entries: Sequence[Mapping[str, Any]]) -> StoredFiles:
-        return cls(root, content_path, {e["path"]: (e["byte_start"], e["byte_end"], e["size"], e["mtime_ns"])
-                                        for e in entries})
+    def of(cls, root: str, content_path: str, entries: Sequence[StoredEntry]) -> StoredFiles:
+        return cls(root, content_path, {e.path: (e.byte_start, e.byte_end, e.size, e.mtime_ns) for e in entries})
 
     def key(self, path: str) -> tuple[int, int]:
         span = self._span(path)

@@ -70,8 +70,11 @@ PY = LanguageSpec(
     # backslash line continuation: the only two definition nodes above.
     defined_after=rb"(?:def|class)[\s\\]+",
     imports="(import_statement) @import (import_from_statement) @import",
+    # Calls, and decorators: `@name` calls `name` with the function it decorates.
     calls="""(call function: (identifier) @call)
-             (call function: (attribute attribute: (identifier) @call))""",
+             (call function: (attribute attribute: (identifier) @call))
+             (decorator (identifier) @call)
+             (decorator (attribute attribute: (identifier) @call))""",
     walk=TreeWalk(
         definitions={"function_definition": "function", "class_definition": "class"},
         containers=frozenset({
@@ -93,7 +96,9 @@ _JS_DEFS = """
      (#not-eq? @name "exports"))
 """
 _JS_CALLS = """(call_expression function: (identifier) @call)
-               (call_expression function: (member_expression property: (property_identifier) @call))"""
+               (call_expression function: (member_expression property: (property_identifier) @call))
+               (new_expression constructor: (identifier) @call)
+               (new_expression constructor: (member_expression property: (property_identifier) @call))"""
 JS = LanguageSpec(
     "javascript", "tree_sitter_javascript", _JS_DEFS,
     scopes=frozenset({"class_declaration", "function_declaration", "method_definition"}),
@@ -159,9 +164,19 @@ RUST = LanguageSpec(
     scopes=frozenset({"impl_item", "trait_item", "mod_item"}),
     class_scopes=frozenset({"impl_item", "trait_item"}),
     imports="(use_declaration) @import",
+    # Calls, `obj.name()`, `Type::name()`, their turbofish forms (`name::<T>()`), and macro invocations
+    # (`name!(...)`, `path::name!(...)`). Inside a macro's arguments (`vec![name(1)]`, `println!("{}",
+    # name!(x))`) tree-sitter sees only tokens: a name followed by `(...)`, or by `!` and brackets, is a call.
     calls="""(call_expression function: (identifier) @call)
              (call_expression function: (field_expression field: (field_identifier) @call))
-             (call_expression function: (scoped_identifier name: (identifier) @call))""",
+             (call_expression function: (scoped_identifier name: (identifier) @call))
+             (call_expression function: (generic_function function: (identifier) @call))
+             (call_expression function: (generic_function function: (field_expression field: (field_identifier) @call)))
+             (call_expression function: (generic_function function: (scoped_identifier name: (identifier) @call)))
+             (macro_invocation macro: (identifier) @call)
+             (macro_invocation macro: (scoped_identifier name: (identifier) @call))
+             (token_tree (identifier) @call . (token_tree . "("))
+             (token_tree (identifier) @call . "!" . (token_tree))""",
 )
 JAVA = LanguageSpec(
     "java", "tree_sitter_java",
@@ -184,7 +199,10 @@ JAVA = LanguageSpec(
     class_scopes=frozenset({"class_declaration", "interface_declaration", "enum_declaration", "record_declaration",
                             "annotation_type_declaration", "object_creation_expression"}),
     imports="(import_declaration) @import",
-    calls="(method_invocation name: (identifier) @call)",
+    calls="""(method_invocation name: (identifier) @call)
+             (object_creation_expression type: (type_identifier) @call)
+             (object_creation_expression type: (scoped_type_identifier (type_identifier) @call .))
+             (object_creation_expression type: (generic_type (type_identifier) @call))""",
 )
 # A macro call alone on its line(s) -- `PYBIND11_DEPRECATED("...")` before a declaration, `NS_BEGIN(x)` -- is
 # an attribute or a brace tree-sitter cannot see: it reads what follows as garbage (a class as a function).
@@ -207,9 +225,13 @@ _C_DEFS = """
     (preproc_def name: (identifier) @name) @def.macro
     (preproc_function_def name: (identifier) @name) @def.macro
 """
-_C_CALLS = "(call_expression function: (identifier) @call)"
-C = LanguageSpec("c", "tree_sitter_c", _C_DEFS, frozenset(), frozenset(),
-                 "(preproc_include) @import", _C_CALLS, unparsable=_MACRO_LINE)
+# A call, and a call through a struct member (`p->name(x)`, `s.name(x)`: function pointers). A function-like
+# macro used in an expression or a statement is a call_expression like any other; in C, one used where only
+# a macro can stand (`NAME(type) x;`) is a type tree-sitter reads as a macro's (C++'s grammar has no such node).
+_C_CALLS = """(call_expression function: (identifier) @call)
+              (call_expression function: (field_expression field: (field_identifier) @call))"""
+C = LanguageSpec("c", "tree_sitter_c", _C_DEFS, frozenset(), frozenset(), "(preproc_include) @import",
+                 _C_CALLS + "\n(macro_type_specifier name: (identifier) @call)", unparsable=_MACRO_LINE)
 CPP = LanguageSpec(
     "cpp", "tree_sitter_cpp",
     _C_DEFS + """
@@ -220,7 +242,18 @@ CPP = LanguageSpec(
     scopes=frozenset({"class_specifier", "struct_specifier", "union_specifier", "namespace_definition"}),
     class_scopes=frozenset({"class_specifier", "struct_specifier", "union_specifier"}),
     imports="(preproc_include) @import",
-    calls=_C_CALLS + "\n(call_expression function: (field_expression field: (field_identifier) @call))",
+    # C's, plus `Type::name()` and `a::B::name()`, templates (`name<T>()`, `Type::name<T>()`,
+    # `obj.template name<T>()`).
+    calls=_C_CALLS + """
+        (call_expression function: (qualified_identifier name: (identifier) @call))
+        (call_expression function: (qualified_identifier name: (qualified_identifier name: (identifier) @call)))
+        (call_expression function:
+          (qualified_identifier name: (qualified_identifier name: (qualified_identifier name: (identifier) @call))))
+        (call_expression function: (template_function name: (identifier) @call))
+        (call_expression function: (qualified_identifier name: (template_function name: (identifier) @call)))
+        (call_expression function: (field_expression field: (dependent_name (template_method name: (_) @call))))
+        (call_expression function: (field_expression field: (template_method name: (_) @call)))
+        (new_expression type: (type_identifier) @call)""",
     path_separator="::", unparsable=_MACRO_LINE,
 )
 CSHARP = LanguageSpec(
@@ -236,6 +269,15 @@ CSHARP = LanguageSpec(
     scopes=frozenset({"class_declaration", "interface_declaration", "struct_declaration"}),
     class_scopes=frozenset({"class_declaration", "interface_declaration", "struct_declaration"}),
     imports="(using_directive) @import",
+    calls="""(invocation_expression function: (identifier) @call)
+             (invocation_expression function: (generic_name (identifier) @call))
+             (invocation_expression function: (member_access_expression name: (identifier) @call))
+             (invocation_expression function: (member_access_expression name: (generic_name (identifier) @call)))
+             (invocation_expression function: (conditional_access_expression (member_binding_expression
+                                                                              name: (identifier) @call)))
+             (object_creation_expression type: (identifier) @call)
+             (object_creation_expression type: (qualified_name name: (identifier) @call))
+             (object_creation_expression type: (generic_name (identifier) @call))""",
 )
 RUBY = LanguageSpec(
     "ruby", "tree_sitter_ruby",
@@ -246,7 +288,9 @@ RUBY = LanguageSpec(
         (module name: (_) @name) @def.module
     """,
     scopes=frozenset({"class", "module"}), class_scopes=frozenset({"class", "module"}),
-    calls="(call method: (identifier) @call)", path_separator="::",
+    # `name(x)`, `obj.name`, `name x` (a call without parentheses), and a bare `name` -- a call unless the file
+    # binds a local of that name (call_sites in extract.py decides, as Ruby itself does by the assignments).
+    calls="(call method: (identifier) @call) (identifier) @bare", path_separator="::",
 )
 PHP = LanguageSpec(
     "php", "tree_sitter_php",
@@ -260,6 +304,13 @@ PHP = LanguageSpec(
     scopes=frozenset({"class_declaration", "interface_declaration", "trait_declaration"}),
     class_scopes=frozenset({"class_declaration", "interface_declaration", "trait_declaration"}),
     imports="(namespace_use_declaration) @import",
+    calls="""(function_call_expression function: (name) @call)
+             (function_call_expression function: (qualified_name (name) @call .))
+             (member_call_expression name: (name) @call)
+             (nullsafe_member_call_expression name: (name) @call)
+             (scoped_call_expression name: (name) @call)
+             (object_creation_expression (name) @call)
+             (object_creation_expression (qualified_name (name) @call .))""",
     entry="language_php",
 )
 BASH = LanguageSpec("bash", "tree_sitter_bash", "(function_definition name: (word) @name) @def.function",

@@ -7,6 +7,7 @@ updates them, and keeps the cache.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 import sys
@@ -166,33 +167,56 @@ class IndexReader:
 
     # --- queries ---------------------------------------------------------------------------------
     def find_definitions(self, name: str | None = None, *, pattern: str | None = None, kind: str | None = None,
-                         path: str | None = None, limit: int = 200,
+                         path: str | None = None, limit: int | None = 200,
                          within: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """`name` matches a name or qualified name exactly; `pattern` is a regex searched in qualified names.
 
-        Results come in (path, line) order. `within` restricts the search to those files (the ones a
-        caller made sure are parsed); otherwise a name query uses the lookup of a complete index, and
-        anything else reads every record there is."""
+        Results come in (path, line) order, at most `limit` of them (None: all). `within` restricts the
+        search to those files (the ones a caller made sure are parsed); otherwise a name query uses the
+        lookup of a complete index, and anything else reads every record there is."""
         if self._prebuilt is not None and name is not None and path is None and within is None and not (
                 kind or pattern):  # the common case, kept short: a lookup by name in a small complete index
             return self._prebuilt.get(name, [])[:limit]
+        return list(itertools.islice(self.definitions(name, pattern=pattern, kind=kind, path=path, within=within),
+                                     limit))
+
+    def definitions(self, name: str | None = None, *, pattern: str | None = None, kind: str | None = None,
+                    path: str | None = None, within: Iterable[str] | None = None,
+                    from_path: str | None = None) -> Iterator[dict[str, Any]]:
+        """find_definitions' results one at a time, in (path, line) order, from the file `from_path` on: a
+        caller pages through every result without holding them all (rlm_mcp/sessions/index.py)."""
         regex = re.compile(pattern) if pattern else None
-        if not kind and regex is None:
-            return list(itertools.islice(self._matching(name, path, within), limit))
-        found: list[dict[str, Any]] = []
-        for symbol in self._matching(name, path, within):
+        for symbol in self._matching(name, path, within, from_path):
             if (kind and symbol["kind"] != kind) or (regex and not regex.search(symbol["qualname"])):
                 continue
-            found.append(symbol)
-            if len(found) >= limit:
-                break
+            yield symbol
+
+    def count_definitions(self, kind: str | None = None, pattern: str | None = None,
+                          from_path: str | None = None) -> int:
+        """How many definitions of `kind` and/or whose qualified name `pattern` finds the files from `from_path`
+        on hold -- what `definitions(kind=..., pattern=..., from_path=...)` yields -- counted in the packed rows
+        without unpacking them: a kind alone is one substring count per file (a kind is a row's third field,
+        between separators no name or signature holds), a pattern reads each row's first three fields."""
+        paths = sorted(self.records)
+        paths = paths[bisect.bisect_left(paths, from_path) if from_path else 0:]
+        if pattern is None:
+            needle = FIELD + (kind or "") + FIELD
+            return sum(self.records[path].symbols.count(needle) for path in paths)
+        search, found = re.compile(pattern).search, 0
+        for path in paths:
+            packed = self.records[path].symbols
+            for row in packed.split(ROW) if packed else ():
+                name, qualname, row_kind, _ = row.split(FIELD, 3)
+                found += (not kind or row_kind == kind) and search(qualname or name) is not None
         return found
 
-    def _matching(self, name: str | None, path: str | None, within: Iterable[str] | None) -> Iterator[dict[str, Any]]:
+    def _matching(self, name: str | None, path: str | None, within: Iterable[str] | None,
+                  from_path: str | None = None) -> Iterator[dict[str, Any]]:
         if name is not None and path is None and within is None and self.complete:
-            yield from self._looked_up(name)
+            yield from (s for s in self._looked_up(name) if from_path is None or s["path"] >= from_path)
             return
-        for candidate in self._candidates(path, within):
+        candidates = self._candidates(path, within)
+        for candidate in candidates[bisect.bisect_left(candidates, from_path) if from_path else 0:]:
             unpacked = self.symbols_of(candidate)
             yield from unpacked.in_order if name is None else unpacked.by_name.get(name, [])
 
@@ -204,8 +228,10 @@ class IndexReader:
     def outline(self, path: str) -> list[dict[str, Any]]:
         return list(self.symbols_of(path).in_order)
 
-    def references(self, name: str, limit: int = 500, within: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        """Call sites of `name` (the called identifier, also as a method or attribute), in path order.
+    def references(self, name: str, limit: int | None = 500,
+                   within: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Call sites of `name` (the called identifier, also as a method or attribute, a macro invocation, a
+        call without parentheses where the language has them), in path order; at most `limit` (None: all).
 
         Found on first request by parsing only the files whose text contains `name` (`within`, when the
         caller already knows which those are), then remembered."""
@@ -216,7 +242,8 @@ class IndexReader:
                 for path in sorted(p for p in candidates if spec_for(p) is not None)
                 for line, text in call_sites(self.files, path, name)
             ]
-        return self._references[name][:limit]
+        found = self._references[name]
+        return found if limit is None else found[:limit]  # all: the remembered list itself (callers only read it)
 
     def remembers_references(self, name: str) -> bool:
         return name in self._references

@@ -7,7 +7,7 @@ pydantic, anyio, aiohttp and litellm.
 """
 
 from .backends import backend_for
-from .budget import Budget, BudgetLimits, Ledger, SpendAccount
+from .budget import Budget, BudgetLimits, Ledger, SpendAccount, Spent
 from .cli_backend import CliBackend
 from .dispatcher import WorkerDispatcher, WorkerResult, WorkerSettings
 from .errors import (
@@ -36,7 +36,7 @@ __all__ = [
     "ModelRequest",
     "ModelResponse",
     "OpenAICompatibleBackend",
-    "SpendAccount",
+    "SpendAccount", "Spent",
     "ToolCall",
     "TrajectoryLog",
     "Usage",

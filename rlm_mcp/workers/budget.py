@@ -20,15 +20,50 @@ Decisions:
   session of one caller spends from it, over a rolling window (RLM_TOKEN_SPEND_WINDOW_S, a day by
   default), so closing a session and opening another does not refill anything. A rolling window rather
   than a calendar day: there is no midnight at which a member can spend two days' worth at once.
+  With a `journal` (RLM_HOME/accounts/<caller>.jsonl), each call and each cost is appended as it happens
+  and read back by the next server, so restarting the server does not refill the window either.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
+import json
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 from .errors import BudgetExceeded
+
+
+@dataclass(frozen=True, slots=True)
+class Spent(Mapping[str, float]):
+    """What a call tree has used so far: model calls, tokens, USD (known prices), calls of unknown price, seconds.
+
+    Also a read-only mapping of those names, as the ledger's report was a dict before it was typed: the
+    Python API's `RLMResult.spent["cost_usd"]` (docs/drop-in.md) reads as it always did."""
+
+    model_calls: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+    unknown_cost_calls: int = 0
+    elapsed_s: float = 0.0
+
+    def __getitem__(self, key: str) -> float:
+        if key not in _SPENT_FIELDS:
+            raise KeyError(key)
+        value: float = getattr(self, key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_SPENT_FIELDS)
+
+    def __len__(self) -> int:
+        return len(_SPENT_FIELDS)
+
+
+_SPENT_FIELDS = tuple(f.name for f in fields(Spent))
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +84,35 @@ class SpendAccount:
     max_cost_usd: float
     max_calls: int
     window_s: float
+    journal: Path | None = None  # where each spending is appended for the next server (see the module's doc)
     _spending: collections.deque[tuple[float, int, float]] = field(default_factory=collections.deque)
+
+    def __post_init__(self) -> None:
+        if self.journal is not None:
+            self._read_journal(self.journal)
+
+    def _read_journal(self, journal: Path) -> None:
+        """What the window still holds of earlier servers' spending (wall-clock times made monotonic); the
+        journal is rewritten with just that, so it never grows beyond one window."""
+        now_wall, now = time.time(), time.monotonic()
+        kept: list[str] = []
+        with contextlib.suppress(OSError):
+            for line in journal.read_text(encoding="utf-8").splitlines():
+                with contextlib.suppress(ValueError, TypeError, KeyError):
+                    at, calls, cost = (entry := json.loads(line))["t"], int(entry["calls"]), float(entry["cost"])
+                    if now_wall - float(at) < self.window_s:
+                        self._spending.append((now - (now_wall - float(at)), calls, cost))
+                        kept.append(line)
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        temporary = journal.with_suffix(".tmp")
+        temporary.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+        temporary.replace(journal)
+
+    def _add(self, calls: int, cost: float) -> None:
+        self._spending.append((time.monotonic(), calls, cost))
+        if self.journal is not None:
+            with contextlib.suppress(OSError), self.journal.open("a", encoding="utf-8") as out:
+                out.write(json.dumps({"t": round(time.time(), 3), "calls": calls, "cost": cost}) + "\n")
 
     def _totals(self) -> tuple[int, float]:
         horizon = time.monotonic() - self.window_s
@@ -70,10 +133,10 @@ class SpendAccount:
             raise BudgetExceeded("token_max_cost_usd", limit=self.max_cost_usd, used=round(cost, 6),
                                  hint=f"Your token spent that much in the last {window}, across all its sessions; "
                                       "wait, or ask the server's operator to raise RLM_TOKEN_MAX_COST_USD.")
-        self._spending.append((time.monotonic(), 1, 0.0))
+        self._add(1, 0.0)
 
     def spend(self, cost_usd: float) -> None:
-        self._spending.append((time.monotonic(), 0, cost_usd))
+        self._add(0, cost_usd)
 
     def used(self) -> dict[str, float | int]:
         calls, cost = self._totals()
@@ -96,11 +159,10 @@ class Ledger:
         """A new call tree's wall clock (a session reset); what was spent stays spent."""
         self.started = time.monotonic()
 
-    def used(self) -> dict[str, float | int]:
+    def used(self) -> Spent:
         """What the call tree has used so far, for reports."""
-        return {"model_calls": self.calls, "tokens": self.tokens, "cost_usd": round(self.cost_usd, 6),
-                "unknown_cost_calls": self.unknown_cost_calls,
-                "elapsed_s": round(time.monotonic() - self.started, 1)}
+        return Spent(self.calls, self.tokens, round(self.cost_usd, 6), self.unknown_cost_calls,
+                     round(time.monotonic() - self.started, 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +202,9 @@ class Budget:
                                       "or raise RLM_MAX_REPEATS.")
         self.ledger.repeats[key] += 1
 
-    def admit(self) -> None:
-        """Check every spending limit and reserve one call (atomically: no await in between)."""
+    def admit(self, *, overtime_s: float = 0.0) -> None:
+        """Check every spending limit and reserve one call (atomically: no await in between); `overtime_s` lets
+        the call start that long past the wall clock (an RLM run's last call for its answer)."""
         ledger, limits = self.ledger, self.limits
         if ledger.calls >= limits.max_worker_calls:
             raise BudgetExceeded("max_worker_calls", limit=limits.max_worker_calls, used=ledger.calls,
@@ -153,7 +216,7 @@ class Budget:
             raise BudgetExceeded("max_cost_usd", limit=limits.max_cost_usd, used=round(ledger.cost_usd, 6),
                                  hint="Use cheaper models, or raise RLM_MAX_COST_USD (it covers every model call "
                                       "of the session: workers, sub_query and RLM roots).")
-        if self.seconds_left() <= 0:
+        if self.seconds_left() + overtime_s <= 0:
             raise self.out_of_time()
         if ledger.account is not None:
             ledger.account.admit()

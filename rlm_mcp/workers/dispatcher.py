@@ -16,18 +16,17 @@ from __future__ import annotations
 import collections
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import anyio
 
+from ..progress import Progress, tell
 from .budget import Budget, BudgetLimits
 from .errors import WorkerCallFailed, WorkerError, WorkerNotConfigured, WorkerTimeout
 from .protocol import MAX_RETRY_AFTER_S, ModelBackend, ModelRequest
 from .trajectory import TrajectoryLog
 from .usage import Usage
-
-Progress = Callable[[int, int], Awaitable[None] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,10 +142,7 @@ class WorkerDispatcher:
             nonlocal done
             results[index] = await self.query(prompt, budget, model)
             done += 1
-            if on_progress is not None:
-                maybe = on_progress(done, len(prompts))
-                if maybe is not None:
-                    await maybe
+            await tell(on_progress, done, len(prompts), f"{done}/{len(prompts)} answers")
 
         async with anyio.create_task_group() as group:
             for index, prompt in enumerate(prompts):

@@ -54,3 +54,11 @@ def test_bad_toml_is_reported(tmp_path: Path) -> None:
         load_settings(config, environ={})
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "missing.toml", environ={})
+
+
+def test_an_output_cap_past_the_result_budget_is_refused_naming_both() -> None:
+    """Issue 31: never silently overridden -- the budget would cut that output again."""
+    with pytest.raises(ConfigError, match="RLM_MAX_OUTPUT_CHARS=2,000,000 is more than the result budget of 40,000"):
+        load_settings(environ={"RLM_MAX_OUTPUT_CHARS": "2000000"})
+    raised = load_settings(environ={"RLM_MAX_OUTPUT_CHARS": "2000000", "RLM_RESULT_BUDGET_CHARS": "2000000"})
+    assert (raised.max_output_chars, raised.result_budget_chars) == (2_000_000, 2_000_000)

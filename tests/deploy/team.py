@@ -99,8 +99,9 @@ class Process:
                 self.kill()
 
 
-def _spawn(name: str, command: list[str], env: dict[str, str], port: int, logs: Path) -> Process:
-    log = logs / f"{name}.log"
+def _spawn(name: str, command: list[str], env: dict[str, str], port: int, logs: Path,
+           log_name: str | None = None) -> Process:
+    log = logs / f"{log_name or name}.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
     return Process(name, process, port, log)
@@ -112,6 +113,16 @@ class Team:
 
     proxy: Process
     replicas: dict[str, Process]
+    env: dict[str, str]  # the replicas' environment: one RLM_HOME, their volume
+
+    def restart(self, name: str) -> None:
+        """Start a killed replica again, on its port (where the proxy looks for it) with its RLM_HOME, as
+        Kubernetes restarts a StatefulSet's pod with its volume."""
+        old = self.replicas[name]
+        restarted = _spawn(name, [rlm_mcp_binary(), "serve", "--http", "--port", str(old.port)],
+                           {**self.env, "RLM_REPLICA_ID": name}, old.port, old.log.parent, log_name=f"{name}-again")
+        self.replicas[name] = restarted
+        restarted.wait_listening()
 
     @property
     def url(self) -> str:
@@ -144,8 +155,7 @@ def running_team(env: dict[str, str], logs: Path, admin: bool = False) -> Iterat
     with ExitStack() as stack:
         names = configured_replicas()
         replicas = {name: spawn_replica(name, env, logs) for name in names}  # all start at once
-        for started in replicas.values():
-            stack.callback(started.stop)
+        stack.callback(lambda: [started.stop() for started in replicas.values()])  # restarted ones too
         for started in replicas.values():
             started.wait_listening()
         proxy_port = free_port()
@@ -159,4 +169,4 @@ def running_team(env: dict[str, str], logs: Path, admin: bool = False) -> Iterat
         proxy = _spawn("haproxy", command, proxy_env, proxy_port, logs)
         stack.callback(proxy.stop)
         proxy.wait_listening()
-        yield Team(proxy, replicas)
+        yield Team(proxy, replicas, env)

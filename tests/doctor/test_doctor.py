@@ -153,3 +153,27 @@ def test_a_wasm_snapshot_that_does_not_restore_warns(tmp_path: Path, runtime_dir
     check = check_wasm(settings)
     assert check.status == "warn" and "did not restore" in check.detail and "loads Pyodide plain" in check.detail
     assert "doctor --fix" in check.fix
+
+
+def test_the_output_limits_in_force_and_why() -> None:
+    """Issue 31: a setting is honoured or refused, and doctor shows what reaches the host."""
+    report, _ = line(doctor(RLM_MAX_OUTPUT_CHARS="30000", RLM_RESULT_BUDGET_CHARS="60000").stdout, "output limits")
+    assert report.startswith("[ok  ]") and "30,000 characters of stdout" in report and "60,000" in report
+    assert "above Claude Code's 50,000" in report
+    refused = doctor(RLM_MAX_OUTPUT_CHARS="2000000")
+    assert refused.returncode != 0
+    assert "RLM_MAX_OUTPUT_CHARS=2,000,000 is more than the result budget" in refused.stdout + refused.stderr
+
+
+def test_doctor_counts_the_sessions_kept_for_their_handles(tmp_path: Path) -> None:
+    from rlm_mcp.doctor import check_home
+    from rlm_mcp.sessions import kept
+
+    settings = Settings(home=tmp_path / "home")
+    for handle in ("first", "second"):
+        kept.write(kept.directory_of(settings.home, handle), kept.KeptSession("stdio", handle, 0.0, 0.0))
+    held = kept.SessionLock(kept.directory_of(settings.home, "second"))
+    check = check_home(settings)
+    held.release()
+    assert check.status in ("ok", "warn") and "2 session(s) kept for their handles" in check.detail
+    assert "1 open in a server now" in check.detail and "7 days unused, RLM_SESSION_KEEP_S" in check.detail

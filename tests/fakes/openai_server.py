@@ -102,6 +102,11 @@ class FakeOpenAI(LocalService):
     def api_base(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
 
+    def worker_env(self) -> dict[str, str]:
+        """What a server's environment needs for its worker calls to reach this endpoint through litellm."""
+        return {"RLM_WORKER_MODEL": "openai/gpt-4o-mini", "RLM_WORKER_API_BASE": self.api_base,
+                "OPENAI_API_KEY": "sk-test"}
+
     def inject(self, *faults: Fault) -> None:
         self.faults.extend(faults)
 

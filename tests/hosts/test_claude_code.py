@@ -4,8 +4,8 @@ plugin) while a scripted model plays the turns, and each test asserts what reach
 One `claude -p` session per test keeps the suite fast (~3-6 s each): the first walks load -> exec (the session
 handle passed on) -> find_symbol -> sub_query (a stand-in worker) -> an error -> a long output -> a timeout ->
 session status -> two errors the model can act on (a bad regular expression, a path outside the roots); the
-second installs the plugin and checks the playbook skill is offered. `./dev.sh test` installs the CLI; elsewhere
-the tests are skipped when it is missing, on CI (CI=1) they fail.
+second installs the plugin, checks the playbook skill is offered and reads it. `./dev.sh test` installs the CLI;
+elsewhere the tests are skipped when it is missing, on CI (CI=1) they fail.
 """
 
 from __future__ import annotations
@@ -130,6 +130,19 @@ def test_a_whole_session_through_mcp_config(server_env, worker: FakeOpenAI, proj
     assert regex.is_error and regex.body.startswith("invalid regular expression: missing ), unterminated subpattern")
     assert "re.escape" in regex.body
 
+    # Issue 31: the descriptions the model read say that helpers and the tool cut long lists, and how to get all.
+    offered = words_of(model.scripted()[-1].body)
+    assert ("grep(), find_symbol() and references() cut long lists and say so on stderr with the full count: pass "
+            "max_hits=None (grep) or limit=None (the others) to get every result.") in offered  # exec_code's
+    assert ("At most `limit` results: when there are more, `note` says how many and how to get all (limit=None in "
+            "exec_code's find_symbol() or references()).") in offered  # find_symbol's
+
+
+def words_of(body: dict[str, Any]) -> str:
+    """A request body as JSON text with its line breaks and indents as single spaces: a description reads the
+    same however the host wrapped or dedented it."""
+    return " ".join(json.dumps(body).replace("\\n", " ").split())
+
 
 def cut_marker(text: str) -> str:
     return text[text.index("\n... ["): text.index("] ...\n") + 6]
@@ -143,7 +156,7 @@ def tool_calls(model: ScriptedModel) -> list[dict[str, Any]]:
 
 
 def test_the_plugin_offers_the_playbook_and_serves_the_tools(server_env, project: Path, tmp_path: Path) -> None:
-    with ScriptedModel(load_then_count()) as model:
+    with ScriptedModel([Turn.call("Skill", {"skill": "rlm-mcp:rlm-playbook"}), *load_then_count()]) as model:
         env = host_env(server_env, tmp_path / "home", model.url)
         plugin_command(("plugin", "marketplace", "add", str(REPO)), env, project)
         plugin_command(("plugin", "install", "rlm-mcp@rlm-mcp"), env, project)
@@ -155,6 +168,10 @@ def test_the_plugin_offers_the_playbook_and_serves_the_tools(server_env, project
     assert "rlm-mcp:rlm-playbook" in offered  # the skill, listed for the model to invoke
     load, count = [r for r in seen.results if "rlm" in r.tool]
     assert load.json()["chars"] == 17 and count.json()["stdout"] == "5\n"
+    # The model invoked the skill and read the playbook, which says that helpers cut and how to get all (issue 31).
+    assert ("These helpers cut long lists (grep at 200 hits, find_symbol at 50, references at 200) and say so on "
+            "stderr with the full count: pass `max_hits=None` to grep and `limit=None` to the others before you count "
+            'or loop over \\"all\\".') in words_of(model.scripted()[-1].body)
 
 
 def plugin_command(args: tuple[str, ...], env: dict[str, str], cwd: Path) -> None:

@@ -13,8 +13,8 @@ def test_a_small_result_leaves_out_its_defaults_and_is_not_cut() -> None:
 
 
 def test_a_long_list_loses_its_tail_and_says_how_many() -> None:
-    rows = [{"path": f"f{i}.py", "start_line": i, "end_line": i + 1, "kind": "function", "qualname": f"fn{i}",
-             "signature": f"def fn{i}():"} for i in range(2000)]
+    rows = [{"name": f"fn{i}", "path": f"f{i}.py", "start_line": i, "end_line": i + 1, "kind": "function",
+             "qualname": f"fn{i}", "signature": f"def fn{i}():"} for i in range(2000)]
     shaped = SymbolReport(op="find", results=rows).structured()
     kept = len(shaped["results"])
     assert 0 < kept < 2000 and shaped["results"] == rows[:kept] and shaped["cut"] == {"results": 2000 - kept}

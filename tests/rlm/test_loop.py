@@ -38,11 +38,11 @@ def upstream(root: Script, worker: Callable[[str], str] = lambda prompt: f"echo:
     return FakeOpenAI(respond)
 
 
-def make_rlm(fake: FakeOpenAI, tmp_path: Path, monkeypatch, **limits: Any) -> RLM:
+def make_rlm(fake: FakeOpenAI, tmp_path: Path, monkeypatch, max_iterations: int = 6, **settings: Any) -> RLM:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     return RLM("openai/scripted-root", worker_model="openai/gpt-4o-mini", root_api_base=fake.api_base,
                worker_api_base=fake.api_base, home=tmp_path / "home",
-               limits=RLMLimits(**{"max_iterations": 6, **limits}))
+               limits=RLMLimits(max_iterations=max_iterations), **settings)
 
 
 async def test_needle_found_by_code(tmp_path: Path, monkeypatch) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,6 @@ from typing import Any
 import pytest
 
 from rlm_mcp.sandbox import CheckpointStore
-from rlm_mcp.sandbox.checkpoints import sweep
 from rlm_mcp.sandbox.guest.checkpoint import FORMAT, file_name
 
 pytestmark = pytest.mark.anyio
@@ -79,7 +77,6 @@ def plant(store: CheckpointStore, name: str, payload: bytes) -> None:
 
 class Hostile:
     def __reduce__(self) -> tuple[Any, ...]:
-        import os
         return os.system, ("touch /tmp/rlm-checkpoint-pwned",)
 
 
@@ -115,15 +112,3 @@ async def test_a_checkpoint_that_kills_its_guest_starts_the_repl_clean(
         assert "(all)" in note.failed and "dropped" in note.failed["(all)"]
         assert (await run(sandbox, "print(1 + 1)")).stdout.text == "2\n"
     assert not store.sizes
-
-
-
-def test_sweep_removes_only_checkpoints_idle_past_the_limit(tmp_path: Path) -> None:
-    """What a server killed outright left behind goes; a live session of another server sharing RLM_HOME stays."""
-    old, live = CheckpointStore(tmp_path / "old" / "checkpoint", 2**20), CheckpointStore(tmp_path / "live" / "c", 2**20)
-    for store in (old, live):
-        plant(store, "x", b"data")
-    for path in [tmp_path / "old", *(tmp_path / "old").rglob("*")]:
-        os.utime(path, (time.time() - 7200, time.time() - 7200))
-    assert sweep(tmp_path, idle_s=3600) == 1
-    assert not (tmp_path / "old").exists() and (tmp_path / "live").exists()

@@ -20,7 +20,7 @@ import pytest
 
 from rlm_mcp.sandbox import SandboxPolicy
 from rlm_mcp.sandbox.launch import GUEST_RUNTIME_DIR
-from rlm_mcp.sandbox.repl import _group_members
+from rlm_mcp.sandbox.process import group_members
 
 pytestmark = pytest.mark.anyio
 
@@ -212,7 +212,7 @@ async def test_cannot_become_root(start_sandbox) -> None:
     async with start_sandbox("nsjail") as sandbox:  # WebAssembly has no users (see above)
         result = await run(sandbox, code)
         assert result.stdout.text.startswith("65534 65534\ndenied")
-        guest_pids = [pid for pid in _group_members(sandbox._process.pid) if pid != sandbox._process.pid]
+        guest_pids = [pid for pid in group_members(sandbox.pid) if pid != sandbox.pid]
         assert guest_pids
         for pid in guest_pids:  # seen from the host, the guest is nobody too
             status = Path(f"/proc/{pid}/status").read_text()

@@ -193,7 +193,7 @@ async def test_oversized_message_kills_guest_but_not_host(make_sandbox, policy) 
 async def test_close_leaves_no_processes(make_sandbox) -> None:
     async with make_sandbox() as sandbox:  # (in wasm the thread does not start: no threads in Pyodide)
         await sandbox.exec("import threading, time\nthreading.Thread(target=time.sleep, args=(60,)).start()")
-        pid = sandbox._process.pid
+        pid = sandbox.pid
     await anyio.sleep(0.1)
     leftovers = [p for p in os.listdir("/proc") if p.isdigit() and _pgid(int(p)) == pid]
     assert leftovers == []

@@ -127,7 +127,7 @@ async def test_a_handle_minted_with_one_token_is_refused_for_another(server_env)
 
 
 async def test_an_expired_handle_says_how_to_start_again(server_env) -> None:
-    async with stdio_client({**server_env, "RLM_SESSION_IDLE_S": "1"}) as client:
+    async with stdio_client({**server_env, "RLM_SESSION_IDLE_S": "1", "RLM_SESSION_KEEP_S": "1"}) as client:
         minted = await client.call_tool("load_context", {"text": "short-lived", "new_session": True})
         handle = minted.structured_content["session"]
         await anyio.sleep(1.5)

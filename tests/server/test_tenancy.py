@@ -171,9 +171,8 @@ async def test_one_token_cannot_take_every_session(server_env) -> None:
 
 async def test_model_spend_is_capped_per_token_across_its_sessions(server_env) -> None:
     with FakeOpenAI() as upstream:
-        env = {**server_env, "RLM_AUTH_TOKEN": "token-alice-5d1f,token-bob-93ce", "RLM_TOKEN_MAX_CALLS": "3",
-               "RLM_WORKER_MODEL": "openai/gpt-4o-mini", "RLM_WORKER_API_BASE": upstream.api_base,
-               "OPENAI_API_KEY": "sk-test"}
+        env = {**server_env, **upstream.worker_env(), "RLM_AUTH_TOKEN": "token-alice-5d1f,token-bob-93ce",
+               "RLM_TOKEN_MAX_CALLS": "3"}
         process, url = start(env)
         try:
             async with (

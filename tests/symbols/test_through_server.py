@@ -22,7 +22,7 @@ async def test_find_symbol_and_repl_helpers_over_own_source(server_env) -> None:
         names = [s["qualname"] for s in outline.structured_content["results"]]
         assert names[0] == "SandboxError" and "SandboxCrashed.__init__" in names
         callers = await client.call_tool("find_symbol", {"callers_of": "new_data_dir"})
-        assert any(r["path"] == "sessions/session.py" for r in callers.structured_content["results"])
+        assert any(r["path"] == "sessions/guest.py" for r in callers.structured_content["results"])
         repl = await client.call_tool("exec_code", {"code": (
             "defs = find_symbol('Session')\n"
             "print(defs[0]['path'], len(outline('sessions/session.py')) > 10,"

@@ -6,16 +6,16 @@ takes seconds, so queries sent right after the load meet an index that is still 
 
 from __future__ import annotations
 
-import json
 import sysconfig
 from pathlib import Path
 
 import anyio
 import pytest
 
-from rlm_mcp.contexts import LoadLimits, store_paths
+from rlm_mcp.contexts import LoadLimits, read_entries, store_paths
 from rlm_mcp.contexts.scan import files_containing
 from rlm_mcp.sessions import SessionIndex
+from rlm_mcp.sessions.service import repl_index
 
 pytestmark = pytest.mark.anyio
 
@@ -26,12 +26,13 @@ CALLEES = ["urlopen", "fsdecode"]
 
 async def _queries(index: SessionIndex) -> dict[str, object]:
     answers: dict[str, object] = {}
+    query = repl_index(index)
     for name in NAMES:
-        answers[f"find {name}"] = (await index.query({"op": "find", "name": name, "limit": 1000}))["results"]
-    answers["find kind+name"] = (await index.query({"op": "find", "name": "run", "kind": "method"}))["results"]
-    answers["outline"] = (await index.query({"op": "outline", "path": "json/decoder.py"}))["results"]
+        answers[f"find {name}"] = (await query({"op": "find", "name": name, "limit": 1000}))["results"]
+    answers["find kind+name"] = (await query({"op": "find", "name": "run", "kind": "method"}))["results"]
+    answers["outline"] = (await query({"op": "outline", "path": "json/decoder.py"}))["results"]
     for callee in CALLEES:
-        answers[f"refs {callee}"] = (await index.query({"op": "references", "name": callee, "limit": 1000}))["results"]
+        answers[f"refs {callee}"] = (await query({"op": "references", "name": callee, "limit": 1000}))["results"]
     return answers
 
 
@@ -41,9 +42,9 @@ async def test_answers_while_building_equal_the_finished_index(tmp_path: Path) -
     early = SessionIndex(tmp_path / "cache-early")
     async with anyio.create_task_group() as group:
         entry = early.start(stored, group)
-        partial = await early.query({"op": "find", "pattern": r"^Ordered", "limit": 1000})
+        partial = await repl_index(early)({"op": "find", "pattern": r"^Ordered", "limit": 1000})
         assert partial["note"].startswith("partial: the index is building")
-        first = await early.query({"op": "find", "name": "OrderedDict"})
+        first = await repl_index(early)({"op": "find", "name": "OrderedDict"})
         assert entry.index is not None and not entry.index.complete, "the build finished before the first query"
         assert "collections/__init__.py" in [s["path"] for s in first["results"]], first
         while_building = await _queries(early)
@@ -57,7 +58,7 @@ async def test_answers_while_building_equal_the_finished_index(tmp_path: Path) -
     after = await _queries(finished)
     for query, answer in while_building.items():
         assert answer == after[query], query
-    assert (await finished.query({"op": "find", "pattern": r"^Ordered"}))["note"] is None
+    assert (await repl_index(finished)({"op": "find", "pattern": r"^Ordered"}))["note"] is None
 
 
 def test_files_containing_finds_every_file_naming_a_literal(tmp_path: Path) -> None:
@@ -70,14 +71,14 @@ def test_files_containing_finds_every_file_naming_a_literal(tmp_path: Path) -> N
     (root / "needle_in_the_name.py").write_text("nothing here\n")
     stored = store_paths("main", [str(root)], allowed_roots=[tmp_path], store_dir=tmp_path / "store",
                          limits=LoadLimits())
-    entries = json.loads(Path(stored.manifest_path).read_text())["files"]
+    entries = read_entries(stored.manifest_path)
     found = files_containing(stored.content_path, entries, b"needle", block=4096)  # hits straddle blocks
     assert found == sorted(f"f{i:02}.py" for i in range(0, 40, 3))
     content = Path(stored.content_path).read_bytes()
     for entry in entries:
-        body = content[entry["byte_start"] : entry["byte_end"]].decode("utf-8")
-        assert body == (root / entry["path"]).read_text(encoding="utf-8")
-        assert content.count(b"\n", 0, entry["byte_start"]) + 1 == entry["first_line"]
+        body = content[entry.byte_start : entry.byte_end].decode("utf-8")
+        assert body == (root / entry.path).read_text(encoding="utf-8")
+        assert content.count(b"\n", 0, entry.byte_start) + 1 == entry.first_line
 
 
 def test_both_lookup_representations_answer_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

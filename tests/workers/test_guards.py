@@ -114,15 +114,16 @@ async def test_the_dispatchers_own_budget_and_usage_deltas(fake: FakeOpenAI, tmp
 
 
 async def test_progress_is_reported_sync_and_async(make_dispatcher, fake: FakeOpenAI) -> None:
-    seen: list[tuple[int, int]] = []
+    seen: list[tuple[int, int | None, str]] = []
 
-    async def async_progress(done: int, total: int) -> None:
-        seen.append((done, total))
+    async def async_progress(done: int, total: int | None, message: str) -> None:
+        seen.append((done, total, message))
 
     dispatcher = make_dispatcher(fake)
     await dispatcher.query_batched(["a", "b", "c"], budget(), on_progress=async_progress)
-    await dispatcher.query_batched(["d", "e"], budget(), on_progress=lambda done, total: seen.append((done, total)))
-    assert seen == [(1, 3), (2, 3), (3, 3), (1, 2), (2, 2)]
+    await dispatcher.query_batched(["d", "e"], budget(), on_progress=lambda *report: seen.append(report))
+    assert seen == [(1, 3, "1/3 answers"), (2, 3, "2/3 answers"), (3, 3, "3/3 answers"),
+                    (1, 2, "1/2 answers"), (2, 2, "2/2 answers")]
 
 
 def test_depth_beyond_the_limit_is_refused() -> None:
@@ -183,3 +184,16 @@ async def test_a_retry_that_would_outlive_the_wall_clock_is_not_waited_for(make_
     result = await make_dispatcher(fake).query("later", budget(max_wall_s=1.0))
     assert result.error and "max_wall_s" in result.error and len(fake.requests) == 1
     assert time.perf_counter() - started < 3
+
+
+def test_overtime_admits_one_call_past_the_wall_clock_and_nothing_else() -> None:
+    """The call tree has one wall clock; an RLM run stopped by it asks for its answer with a grace
+    (rlm/loop.py FINAL_ANSWER_GRACE_S), which must not reopen the clock for anyone else."""
+    late = budget(max_wall_s=0.000001)
+    time.sleep(0.01)
+    with pytest.raises(BudgetExceeded, match="max_wall_s"):
+        late.admit()
+    late.admit(overtime_s=60)
+    assert late.ledger.calls == 1 and late.seconds_left() < 0
+    with pytest.raises(BudgetExceeded, match="max_wall_s"):
+        late.admit()

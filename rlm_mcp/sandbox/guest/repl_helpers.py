@@ -352,26 +352,52 @@ def _true_ranges(flags):
 
 def find_symbol(name=None, pattern=None, kind=None, path=None, limit=50):
     """Definitions from the code index: [{'name','qualname','kind','path','start_line','end_line',
-    'signature'}]. `name` is exact, `pattern` a regex over the qualified name. Answers at once, also
-    while the index builds (a line on stderr says when a `pattern`/`kind` query saw only part of it)."""
-    return _index_query({"op": "find", "name": name, "pattern": pattern, "kind": kind, "path": path, "limit": limit})
+    'signature','language'}], in (path, line) order. `name` is exact, `pattern` a regex over the qualified
+    name. At most `limit` (None: all); when it cuts the list, a line on stderr says how many there are.
+    Answers at once, also while the index builds (a line on stderr says when a `pattern`/`kind` query saw
+    only part of it)."""
+    return _index_query({"op": "find", "name": name, "pattern": pattern, "kind": kind, "path": path}, limit)
 
 
-def outline(path):
-    """Definitions of one file, in order, from the code index."""
-    return _index_query({"op": "outline", "path": path})
+def outline(path, limit=None):
+    """Definitions of one file, in order, from the code index (all of them unless `limit` says fewer)."""
+    return _index_query({"op": "outline", "path": path}, limit)
 
 
 def references(name, limit=200):
-    """Call sites of `name` (as `name(...)` or `obj.name(...)`) from the code index: [{'path','line','text'}]."""
-    return _index_query({"op": "references", "name": name, "limit": limit})
+    """Call sites of `name` from the code index: [{'path','line','text'}] (the line's text stripped and cut
+    at 300 characters), in path order -- `name(...)`, `obj.name(...)`, `Type::name(...)`, `p->name(...)`,
+    `new Name(...)`, decorators (`@name`), macro invocations (`name!(...)` in Rust, C's function-like
+    macros) and Ruby's calls without parentheses. At most `limit` (None: all); when it cuts the list, a line
+    on stderr says how many there are."""
+    return _index_query({"op": "references", "name": name}, limit)
 
 
-def _index_query(payload):
-    reply = _rlm_callback("index", payload)  # noqa: F821
-    if reply.get("note"):
-        print(f"{payload['op']}: {reply['note']}", file=sys.stderr)
-    return reply["results"]
+_HELPER_OF = {"find": "find_symbol", "outline": "outline", "references": "references"}
+
+
+def _index_query(payload, limit):
+    """Ask the host's code index, a page at a time (a reply stays small even for limit=None)."""
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+        raise ValueError(f"limit must be None (all results) or an integer >= 0, not {limit!r}")
+    payload = dict(payload, limit=limit, cursor=None)
+    results, notes = [], []
+    while True:
+        reply = _rlm_callback("index", payload)  # noqa: F821 (provided by the sandbox)
+        results.extend(reply["results"])
+        if reply.get("note") and reply["note"] not in notes:
+            notes.append(reply["note"])
+        if reply.get("cursor") is None:
+            break
+        payload["cursor"] = reply["cursor"]
+        payload["limit"] = None if limit is None else limit - len(results)
+    helper = _HELPER_OF[payload["op"]]
+    for note in notes:
+        print(f"{helper}: {note}", file=sys.stderr)
+    if reply.get("left_out"):
+        print(f"{helper}: {len(results):,} of {len(results) + reply['left_out']:,} results shown (limit={limit}); "
+              "limit=None returns all", file=sys.stderr)
+    return results
 
 
 def SHOW_VARS():

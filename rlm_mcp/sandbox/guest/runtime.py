@@ -396,9 +396,14 @@ def changed_vars(before: dict, after: dict, namespace: dict) -> list:
         except Exception as exc:
             preview = f"<repr failed: {type(exc).__name__}>"
         report.append({"name": name, "type": type(value).__name__, "size": size_of(value), "preview": preview})
+    if len(changed) > MAX_REPORTED_VARS:  # a cut says so: how many more, and where to see them all
+        more = len(changed) - MAX_REPORTED_VARS
+        report.append({"name": f"... and {more} more", "type": "not listed", "size": more,
+                       "preview": "SHOW_VARS() lists every variable"})
     deleted = [name for name in before if name not in after]
     if deleted:
-        report.append({"name": ", ".join(deleted[:20]), "type": "deleted", "size": None, "preview": ""})
+        more = f" ({len(deleted) - 20} more not named)" if len(deleted) > 20 else ""
+        report.append({"name": ", ".join(deleted[:20]), "type": "deleted", "size": None, "preview": more.strip()})
     return report
 
 
