@@ -14,13 +14,16 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import subprocess
+import sysconfig
 import threading
 import time
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from ..errors import binary_fault
 from ..progress import Progress
 from .errors import SandboxUnavailable
 from .launch import (
@@ -46,7 +49,8 @@ FIX = "run `rlm-mcp doctor --fix` once with network access (it fetches Pyodide t
 
 
 def deno_binary() -> str:
-    """The deno from the `deno` wheel (a dependency of rlm-mcp on every platform)."""
+    """The deno from the `deno` wheel (a dependency of rlm-mcp on every platform); a binary gone or not
+    executable (a damaged install) is named, with the reinstall that brings it back."""
     try:
         from deno import find_deno_bin
     except ImportError as exc:
@@ -54,10 +58,12 @@ def deno_binary() -> str:
     try:
         found = str(find_deno_bin())
     except (OSError, RuntimeError) as exc:  # the wheel is there, its binary is not
-        raise SandboxUnavailable(f"the deno wheel's binary is missing ({exc}): pip install --force-reinstall deno") \
-            from exc
+        # The wheel puts it among this environment's scripts; find_deno_bin's error names the last place it
+        # looked (the user's scripts), which would send the reader to the wrong directory.
+        expected = Path(sysconfig.get_path("scripts")) / f"deno{sysconfig.get_config_var('EXE') or ''}"
+        raise SandboxUnavailable(str(binary_fault(expected, missing=True))) from exc
     if not os.access(found, os.X_OK):
-        raise SandboxUnavailable(f"{found} is missing or not executable: pip install --force-reinstall deno")
+        raise SandboxUnavailable(str(binary_fault(found, missing=False)))
     return found
 
 
@@ -77,11 +83,43 @@ class PyodideCache:
                 return wasm.parent.resolve()
         return None
 
+    def discard(self) -> bool:
+        """Remove this version's cached package, a damaged copy (a cut download, a full disk), so the next fetch
+        brings it whole: Deno fetches a package again only when its directory is gone. Whether one was there."""
+        found = False
+        for package in self.deno_dir.glob(f"npm/*/pyodide/{self.version}"):
+            shutil.rmtree(package, ignore_errors=True)
+            found = True
+        return found
+
+    def refetch(self) -> Path:
+        """Fetch this version again over a cached copy that does not start (damaged, yet every file there): the
+        copy is moved aside, and put back if the fetch fails, so a `doctor --fix` offline loses nothing."""
+        moved = []
+        for package in self.deno_dir.glob(f"npm/*/pyodide/{self.version}"):
+            aside = package.with_name(f".{self.version}.damaged")
+            shutil.rmtree(aside, ignore_errors=True)
+            package.rename(aside)
+            moved.append((aside, package))
+        try:
+            found = self.fetch()
+        except SandboxUnavailable:
+            for aside, package in moved:
+                if not package.exists():
+                    aside.rename(package)
+            raise
+        for aside, _ in moved:
+            shutil.rmtree(aside, ignore_errors=True)
+        return found
+
     def fetch(self, on_progress: Progress | None = None) -> Path:
         """Fetch Pyodide through the npm registry (Deno's npm client honours NPM_CONFIG_REGISTRY), telling
-        `on_progress` what has arrived about twice a second (Deno prints no progress of its own)."""
+        `on_progress` what has arrived about twice a second (Deno prints no progress of its own). A cached copy
+        that misses a file is discarded first: Deno would call it cached and fetch nothing."""
         log.warning("fetching Pyodide %s (about 12 MB) from the npm registry into %s, once", self.version,
                     self.deno_dir)
+        if self.find() is None and self.discard():
+            log.warning("Pyodide's cached files in %s were incomplete: fetching them again", self.deno_dir)
         self.deno_dir.mkdir(parents=True, exist_ok=True)
         command = [deno_binary(), "cache", "--no-config", "--node-modules-dir=none", f"npm:pyodide@{self.version}"]
         env = {**os.environ, "DENO_DIR": str(self.deno_dir), "DENO_NO_UPDATE_CHECK": "1", "NO_COLOR": "1"}
@@ -170,8 +208,8 @@ class WasmLauncher:
         self.snapshot_dir = snapshot_dir
         # A start costs 0.4-3 s of CPU: the server keeps one guest started ahead unless [wasm] spare = false.
         self.keeps_spare = policy.wasm.spare
-        self.start_fix = (f"if Pyodide's files in {self.deno_dir} are damaged (a cut download, a full disk), delete "
-                          "that directory and run `rlm-mcp doctor --fix` to fetch them again")
+        self.start_fix = (f"if Pyodide's files in {self.deno_dir} are damaged (a cut download, a full disk; the log "
+                          "below says), run `rlm-mcp doctor --fix`: it fetches them again")
         self._made_snapshot()  # starts making it now, in the background, if it is not there
 
     def _made_snapshot(self) -> Future[Path | None] | None:
