@@ -235,7 +235,7 @@ class WasmLauncher:
 
     def snapshot_config(self) -> dict[str, Any]:
         """What deno/snapshot.js loads Pyodide with: a session's own options (guest_setup.js) with this
-        server run's hash seed, which every session restored from the snapshot keeps (see snapshot.py)."""
+        RLM_HOME's hash seed, which every session restored from the snapshot keeps (see snapshot.py)."""
         return {
             "pyodide_dir": str(self.pyodide_dir) + os.sep,
             "pyodide_url": self.pyodide_dir.as_uri() + "/",
@@ -249,8 +249,8 @@ class WasmLauncher:
         return dict(var.split("=", 1) for var in self.policy.environment.vars)
 
     def config(self, data_dir: Path) -> dict[str, Any]:
-        """A session's: Pyodide loaded with the run's hash seed (restored or not, every session of a run has
-        it), the guest's environment exactly the policy's."""
+        """A session's: Pyodide loaded with this RLM_HOME's hash seed (restored or not, every session has it),
+        the guest's environment exactly the policy's."""
         limits = self.policy.limits
         snapshot = self.snapshot
         return {
