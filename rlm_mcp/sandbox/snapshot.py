@@ -8,9 +8,13 @@ a key over everything that shapes that memory: Pyodide's build (a snapshot of an
 the guest code (guest/*.py and deno/*.js), the load options the policy gives, and the hash seed.
 
 The hash seed: CPython draws one per process, and a snapshot freezes it for every session restored from
-it. So each server run picks its own (`RUN_HASH_SEED`: random, or the value of PYTHONHASHSEED when the
-server's environment fixes one, as CPython itself honours it) and makes its own snapshot; the sessions of
-one run share a seed, as the threads of one CPython process do. Other runs' files are pruned to the
+it. So the seed is drawn once per RLM_HOME (`hash_seed`: the file `hash-seed` beside the snapshots, readable
+by this user alone; the value of PYTHONHASHSEED instead when the server's environment fixes one, as
+CPython itself honours it), and every server run on that RLM_HOME restores the one snapshot: a new
+server -- each new conversation of a host starts one -- has its guests in ~0.3 s instead of making a
+snapshot first (3 s of CPU, 10 s and more on a loaded machine) while its first session loads plain. The
+sessions of all those runs share the seed as the threads of one CPython process do; it stays as secret as
+RLM_HOME itself, and deleting the file draws a new one. Other seeds' and keys' files are pruned to the
 newest few. The snapshot is made in the background (~3 s of CPU): starts before it is ready load Pyodide
 plain, with the run's seed too. Whatever goes wrong here leaves `None`: sessions then start plain, and
 the log says so.
@@ -45,12 +49,45 @@ MAKE_TIMEOUT_S = 180
 STALE_TEMP_S = 3600  # a temporary file this old belongs to a maker that died
 
 
-def _run_hash_seed() -> int:
+SEED_FILE = "hash-seed"
+
+
+def _draw() -> int:
+    return secrets.randbelow(2**32 - 1) + 1
+
+
+RUN_HASH_SEED = _draw()  # where there is no RLM_HOME to keep one (a launcher without a snapshot directory)
+
+
+def hash_seed(directory: Path | None) -> int:
+    """The guests' hash seed: PYTHONHASHSEED when the server's environment fixes one; else the one of the
+    snapshot `directory` (RLM_HOME/wasm/snapshots), drawn by the first server that needs it; else this run's."""
     fixed = os.environ.get("PYTHONHASHSEED", "")
-    return int(fixed) if fixed.isdigit() and int(fixed) < 2**32 else secrets.randbelow(2**32 - 1) + 1
+    if fixed.isdigit() and int(fixed) < 2**32:
+        return int(fixed)
+    if directory is None:
+        return RUN_HASH_SEED
+    path = directory / SEED_FILE
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_seed(path)
+    except OSError:
+        return RUN_HASH_SEED
+    seed = _draw()
+    with os.fdopen(descriptor, "w") as out:
+        out.write(str(seed))
+    return seed
 
 
-RUN_HASH_SEED = _run_hash_seed()
+def _read_seed(path: Path) -> int:
+    """The seed another server drew; this run's own while that server is still writing it (or it is damaged)."""
+    with contextlib.suppress(OSError, ValueError):
+        seed = int(path.read_text())
+        if 0 < seed < 2**32:
+            return seed
+    return RUN_HASH_SEED
 _lock = threading.Lock()
 _futures: dict[Path, Future[Path | None]] = {}  # per snapshot path: found, being made, made, or failed (None)
 

@@ -14,13 +14,16 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import subprocess
+import sysconfig
 import threading
 import time
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from ..errors import binary_fault
 from ..progress import Progress
 from .errors import SandboxUnavailable
 from .launch import (
@@ -32,7 +35,7 @@ from .launch import (
     jail_data_path,
 )
 from .policy import SandboxPolicy
-from .snapshot import HOST_DIR, RUN_HASH_SEED, snapshot_soon
+from .snapshot import HOST_DIR, hash_seed, snapshot_soon
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,8 @@ FIX = "run `rlm-mcp doctor --fix` once with network access (it fetches Pyodide t
 
 
 def deno_binary() -> str:
-    """The deno from the `deno` wheel (a dependency of rlm-mcp on every platform)."""
+    """The deno from the `deno` wheel (a dependency of rlm-mcp on every platform); a binary gone or not
+    executable (a damaged install) is named, with the reinstall that brings it back."""
     try:
         from deno import find_deno_bin
     except ImportError as exc:
@@ -54,10 +58,12 @@ def deno_binary() -> str:
     try:
         found = str(find_deno_bin())
     except (OSError, RuntimeError) as exc:  # the wheel is there, its binary is not
-        raise SandboxUnavailable(f"the deno wheel's binary is missing ({exc}): pip install --force-reinstall deno") \
-            from exc
+        # The wheel puts it among this environment's scripts; find_deno_bin's error names the last place it
+        # looked (the user's scripts), which would send the reader to the wrong directory.
+        expected = Path(sysconfig.get_path("scripts")) / f"deno{sysconfig.get_config_var('EXE') or ''}"
+        raise SandboxUnavailable(str(binary_fault(expected, missing=True))) from exc
     if not os.access(found, os.X_OK):
-        raise SandboxUnavailable(f"{found} is missing or not executable: pip install --force-reinstall deno")
+        raise SandboxUnavailable(str(binary_fault(found, missing=False)))
     return found
 
 
@@ -77,11 +83,43 @@ class PyodideCache:
                 return wasm.parent.resolve()
         return None
 
+    def discard(self) -> bool:
+        """Remove this version's cached package, a damaged copy (a cut download, a full disk), so the next fetch
+        brings it whole: Deno fetches a package again only when its directory is gone. Whether one was there."""
+        found = False
+        for package in self.deno_dir.glob(f"npm/*/pyodide/{self.version}"):
+            shutil.rmtree(package, ignore_errors=True)
+            found = True
+        return found
+
+    def refetch(self) -> Path:
+        """Fetch this version again over a cached copy that does not start (damaged, yet every file there): the
+        copy is moved aside, and put back if the fetch fails, so a `doctor --fix` offline loses nothing."""
+        moved = []
+        for package in self.deno_dir.glob(f"npm/*/pyodide/{self.version}"):
+            aside = package.with_name(f".{self.version}.damaged")
+            shutil.rmtree(aside, ignore_errors=True)
+            package.rename(aside)
+            moved.append((aside, package))
+        try:
+            found = self.fetch()
+        except SandboxUnavailable:
+            for aside, package in moved:
+                if not package.exists():
+                    aside.rename(package)
+            raise
+        for aside, _ in moved:
+            shutil.rmtree(aside, ignore_errors=True)
+        return found
+
     def fetch(self, on_progress: Progress | None = None) -> Path:
         """Fetch Pyodide through the npm registry (Deno's npm client honours NPM_CONFIG_REGISTRY), telling
-        `on_progress` what has arrived about twice a second (Deno prints no progress of its own)."""
+        `on_progress` what has arrived about twice a second (Deno prints no progress of its own). A cached copy
+        that misses a file is discarded first: Deno would call it cached and fetch nothing."""
         log.warning("fetching Pyodide %s (about 12 MB) from the npm registry into %s, once", self.version,
                     self.deno_dir)
+        if self.find() is None and self.discard():
+            log.warning("Pyodide's cached files in %s were incomplete: fetching them again", self.deno_dir)
         self.deno_dir.mkdir(parents=True, exist_ok=True)
         command = [deno_binary(), "cache", "--no-config", "--node-modules-dir=none", f"npm:pyodide@{self.version}"]
         env = {**os.environ, "DENO_DIR": str(self.deno_dir), "DENO_NO_UPDATE_CHECK": "1", "NO_COLOR": "1"}
@@ -161,17 +199,17 @@ class WasmLauncher:
     reason = ""
 
     def __init__(self, policy: SandboxPolicy, pyodide_dir: Path, deno_dir: Path,
-                 snapshot_dir: Path | None = None, hash_seed: int = RUN_HASH_SEED) -> None:
+                 snapshot_dir: Path | None = None, seed: int | None = None) -> None:
         self.policy = policy
         self.pyodide_dir = pyodide_dir
         self.deno_dir = deno_dir.resolve()
         self.deno = deno_binary()
-        self.hash_seed = hash_seed
+        self.hash_seed = seed if seed is not None else hash_seed(snapshot_dir)  # snapshot.py: one per RLM_HOME
         self.snapshot_dir = snapshot_dir
         # A start costs 0.4-3 s of CPU: the server keeps one guest started ahead unless [wasm] spare = false.
         self.keeps_spare = policy.wasm.spare
-        self.start_fix = (f"if Pyodide's files in {self.deno_dir} are damaged (a cut download, a full disk), delete "
-                          "that directory and run `rlm-mcp doctor --fix` to fetch them again")
+        self.start_fix = (f"if Pyodide's files in {self.deno_dir} are damaged (a cut download, a full disk; the log "
+                          "below says), run `rlm-mcp doctor --fix`: it fetches them again")
         self._made_snapshot()  # starts making it now, in the background, if it is not there
 
     def _made_snapshot(self) -> Future[Path | None] | None:
@@ -197,7 +235,7 @@ class WasmLauncher:
 
     def snapshot_config(self) -> dict[str, Any]:
         """What deno/snapshot.js loads Pyodide with: a session's own options (guest_setup.js) with this
-        server run's hash seed, which every session restored from the snapshot keeps (see snapshot.py)."""
+        RLM_HOME's hash seed, which every session restored from the snapshot keeps (see snapshot.py)."""
         return {
             "pyodide_dir": str(self.pyodide_dir) + os.sep,
             "pyodide_url": self.pyodide_dir.as_uri() + "/",
@@ -211,8 +249,8 @@ class WasmLauncher:
         return dict(var.split("=", 1) for var in self.policy.environment.vars)
 
     def config(self, data_dir: Path) -> dict[str, Any]:
-        """A session's: Pyodide loaded with the run's hash seed (restored or not, every session of a run has
-        it), the guest's environment exactly the policy's."""
+        """A session's: Pyodide loaded with this RLM_HOME's hash seed (restored or not, every session has it),
+        the guest's environment exactly the policy's."""
         limits = self.policy.limits
         snapshot = self.snapshot
         return {

@@ -1,6 +1,7 @@
 """The MCP server itself: its lifespan (the sessions of this process) and the one place every handler is
 registered, each behind the error boundary of errors.py."""
 
+import functools
 import inspect
 import logging
 import os
@@ -51,7 +52,8 @@ def create_server(settings: Settings, *, exit_on_signals: bool = False) -> MCPSe
             if exit_on_signals and sys.platform != "win32":  # asyncio on Windows has no signal handlers
                 group.start_soon(_exit_on_signal, sessions)
             if _needs_litellm(settings):  # warm the slow import off the event loop, before the first call waits for it
-                group.start_soon(anyio.to_thread.run_sync, load_litellm)
+                # (abandoned at the end, not awaited: a client that closes at once must not wait seconds for it)
+                group.start_soon(functools.partial(anyio.to_thread.run_sync, load_litellm, abandon_on_cancel=True))
             try:
                 yield AppState(settings=settings, sessions=sessions)
             finally:

@@ -32,7 +32,7 @@ from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, CallToolResult, TextConten
 
 from ..contexts import ContextError
 from ..errors import BadRequest, RlmMcpError, environment_fault
-from ..sandbox import SandboxError
+from ..sandbox import SandboxError, SandboxUnavailable
 from ..workers import BudgetExceeded
 
 log = logging.getLogger("rlm_mcp.server")
@@ -57,6 +57,8 @@ def message_for(exc: Exception, where: str) -> str:
     """What the caller reads about `exc`, raised while serving `where`: the problem and its fix."""
     if isinstance(exc, re.error):
         return f"invalid regular expression: {exc}; fix the pattern (Python `re` syntax) or escape it with re.escape"
+    if isinstance(exc, SandboxUnavailable):  # nothing started, so there is no REPL to restart: only the fix helps
+        return f"the sandbox cannot start: {exc}"
     if isinstance(exc, SandboxError):
         return (f"the sandbox failed: {exc}. The next call starts a fresh REPL (variables are lost, loaded contexts "
                 "are attached again); if this repeats, run `rlm-mcp doctor`")

@@ -13,7 +13,7 @@ import pytest
 from rlm_mcp.config import Settings, load_settings
 from rlm_mcp.doctor import Check, check_wasm, guarded
 from rlm_mcp.sandbox import PolicyError, PyodideCache, SandboxPolicy, WasmLauncher
-from rlm_mcp.sandbox.snapshot import snapshot_key
+from rlm_mcp.sandbox.snapshot import hash_seed, snapshot_key
 from tests.helpers import server_command
 
 
@@ -147,8 +147,8 @@ def test_a_wasm_snapshot_that_does_not_restore_warns(tmp_path: Path, runtime_dir
     cache = PyodideCache(home / "wasm", policy.wasm.pyodide_version)
     found = cache.find()
     assert found is not None, "Pyodide is not cached: run ./dev.sh setup"
-    key = snapshot_key(found, WasmLauncher(policy, found, cache.deno_dir).snapshot_config())
-    (home / "wasm" / "snapshots").mkdir()
+    seed = hash_seed(home / "wasm" / "snapshots")  # this RLM_HOME's, which doctor's launcher takes too
+    key = snapshot_key(found, WasmLauncher(policy, found, cache.deno_dir, seed=seed).snapshot_config())
     (home / "wasm" / "snapshots" / f"{key}.snap").write_bytes(b"not a snapshot")
     check = check_wasm(settings)
     assert check.status == "warn" and "did not restore" in check.detail and "loads Pyodide plain" in check.detail

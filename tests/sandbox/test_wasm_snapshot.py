@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rlm_mcp.sandbox import PyodideCache, Sandbox, SandboxPolicy, WasmLauncher, create_launcher
-from rlm_mcp.sandbox.snapshot import snapshot_key, snapshot_soon
+from rlm_mcp.sandbox.snapshot import SEED_FILE, hash_seed, snapshot_key, snapshot_soon
 
 from .conftest import WASM_HOME, running_sandbox
 
@@ -33,10 +33,20 @@ async def stdout(sandbox: Sandbox, code: str) -> str:
     return result.stdout.text
 
 
-async def test_another_server_run_has_its_own_hash_seed_and_snapshot(tmp_path: Path, data_dir: Path) -> None:
+def test_one_rlm_home_keeps_one_hash_seed_for_every_server_run(tmp_path: Path, monkeypatch) -> None:
+    """So every server run on an RLM_HOME restores the one snapshot (the seed is part of its key)."""
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    first, again, elsewhere = hash_seed(tmp_path / "a"), hash_seed(tmp_path / "a"), hash_seed(tmp_path / "b")
+    assert first == again != elsewhere
+    assert (tmp_path / "a" / SEED_FILE).stat().st_mode & 0o077 == 0  # as private as RLM_HOME
+    monkeypatch.setenv("PYTHONHASHSEED", "4242")  # the server's environment fixes it, as CPython honours
+    assert hash_seed(tmp_path / "a") == 4242
+
+
+async def test_another_hash_seed_has_its_own_snapshot(tmp_path: Path, data_dir: Path) -> None:
     ours = create_launcher("wasm", SandboxPolicy.load(), home=WASM_HOME)
     assert isinstance(ours, WasmLauncher)
-    other = WasmLauncher(ours.policy, ours.pyodide_dir, ours.deno_dir, tmp_path, hash_seed=ours.hash_seed + 1)
+    other = WasmLauncher(ours.policy, ours.pyodide_dir, ours.deno_dir, tmp_path, seed=ours.hash_seed + 1)
     made, other_made = ours.wait_for_snapshot(), other.wait_for_snapshot()
     assert made is not None and other_made is not None and other_made.parent == tmp_path
     assert other_made.name != made.name
@@ -54,7 +64,7 @@ async def test_a_snapshot_that_does_not_restore_falls_back_to_a_plain_start_and_
     assert isinstance(ours, WasmLauncher)
     damaged = tmp_path / f"{snapshot_key(ours.pyodide_dir, ours.snapshot_config())}.snap"  # where it is looked for
     damaged.write_bytes(b"\0" * 4096)
-    launcher = WasmLauncher(ours.policy, ours.pyodide_dir, ours.deno_dir, tmp_path)
+    launcher = WasmLauncher(ours.policy, ours.pyodide_dir, ours.deno_dir, tmp_path, seed=ours.hash_seed)
     assert launcher.snapshot == damaged
     with caplog.at_level(logging.WARNING, logger="rlm_mcp.sandbox.repl"):
         async with started(launcher, data_dir) as sandbox:

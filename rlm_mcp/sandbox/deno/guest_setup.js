@@ -8,14 +8,39 @@ export const MB = 1024 * 1024;
 // Load Pyodide as a session does; `extra` adds the snapshot options (`_makeSnapshot`, `_loadSnapshot`).
 export async function loadGuestPyodide(config, extra = {}) {
   const { loadPyodide } = await import(new URL("pyodide.mjs", config.pyodide_url).href);
-  return await loadPyodide({
-    indexURL: config.pyodide_dir,
-    env: config.env,
-    stdout: (text) => console.error(text),
-    stderr: (text) => console.error(text),
-    stdin: () => null,
-    ...extra,
-  });
+  return await failingFastOnBadWasm(() =>
+    loadPyodide({
+      indexURL: config.pyodide_dir,
+      env: config.env,
+      stdout: (text) => console.error(text),
+      stderr: (text) => console.error(text),
+      stdin: () => null,
+      ...extra,
+    })
+  );
+}
+
+// A damaged pyodide.asm.wasm (a cut download, a full disk) fails to compile; Pyodide 0.29 only warns
+// "wasm instantiation failed!" and its load never settles, so a session used to wait out the Python host's
+// 30 s start timeout. Here the compile error ends the load at once: the worker reports it as fatal, Deno
+// exits, and the host answers with the cache directory and its fix (wasm.py's start_fix).
+async function failingFastOnBadWasm(load) {
+  const instantiate = WebAssembly.instantiate;
+  let failed;
+  const compileFailed = new Promise((_, reject) => (failed = reject));
+  WebAssembly.instantiate = async function (...args) {
+    try {
+      return await instantiate.apply(this, args);
+    } catch (error) {
+      failed(new Error(`Pyodide's pyodide.asm.wasm did not compile: ${error?.message ?? error}`));
+      throw error;
+    }
+  };
+  try {
+    return await Promise.race([load(), compileFailed]);
+  } finally {
+    WebAssembly.instantiate = instantiate;
+  }
 }
 
 // Pyodide 0.29's snapshot layout (a private format: Pyodide is pinned): 32-bit words [magic, offset of the

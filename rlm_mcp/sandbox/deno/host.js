@@ -18,6 +18,7 @@ const SIGINT = 2;
 const encoder = new TextEncoder();
 const pendingReplies = [];
 let timer = null;
+let timedRequest = null; // the id of the exec the timer is armed for
 
 const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
 worker.postMessage({ kind: "init", config, control: control.buffer, reply: replyBuffer, interrupt: interrupt.buffer });
@@ -42,7 +43,11 @@ worker.onmessage = (event) => {
     const header = JSON.stringify({ op: "blob", file: String(message.file), bytes: message.bytes.length });
     output = output.then(() => writeLine(header)).then(() => writeBytes(message.bytes));
   } else if (message.kind === "idle") {
-    stopTimer();
+    // Only the idle of the exec the timer is armed for stops it. On a starved machine the idle of the exec
+    // before can be handled after the next exec arrived on stdin (its reply went out first, and the Python
+    // host answered at once); stopping the timer then left that exec without its timeout, so a wait in a
+    // callback ran into the host's hard kill (tests/sandbox/test_repl.py's callback-timeout test).
+    if (message.id === timedRequest) stopTimer();
   } else if (message.kind === "taken") {
     deliverReply();
   } else if (message.kind === "fatal") {
@@ -59,11 +64,13 @@ worker.onerror = (event) => {
 function stopTimer() {
   clearTimeout(timer); // (clearTimeout also clears an interval)
   timer = null;
+  timedRequest = null;
 }
 
 // At the timeout, raise KeyboardInterrupt in the guest, and again every second in case code catches it.
-function armTimer(seconds) {
+function armTimer(seconds, id) {
   stopTimer();
+  timedRequest = id;
   timer = setTimeout(() => {
     Atomics.store(interrupt, 0, SIGINT);
     timer = setInterval(() => Atomics.store(interrupt, 0, SIGINT), 1000);
@@ -113,6 +120,6 @@ function handleLine(bytes) {
     deliverReply();
     return;
   }
-  if (message.op === "exec") armTimer(Number(message.timeout_s) || 60);
+  if (message.op === "exec") armTimer(Number(message.timeout_s) || 60, message.id);
   worker.postMessage({ kind: "request", request: message });
 }

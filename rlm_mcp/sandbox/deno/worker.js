@@ -20,7 +20,10 @@ console.log = console.error; // nothing but protocol lines may reach stdout
 self.onmessage = (event) => {
   const message = event.data;
   if (message.kind === "init") {
-    ready = init(message).catch((error) => postMessage({ kind: "fatal", error: String(error?.stack ?? error) }));
+    // (Pyodide's exit on a fatal Python error is an object with a message and no stack)
+    ready = init(message).catch((error) =>
+      postMessage({ kind: "fatal", error: String(error?.stack ?? error?.message ?? error) })
+    );
   } else if (message.kind === "request") {
     queue = queue.then(() => ready).then(() => handle(message.request));
   }
@@ -71,7 +74,7 @@ function handle(request) {
   } catch (error) {
     postMessage({ kind: "fatal", error: `the interpreter failed: ${error?.message ?? error}` });
   }
-  postMessage({ kind: "idle" });
+  postMessage({ kind: "idle", id: request.id }); // host.js stops the timer armed for this request only
 }
 
 // The guest blocks here for the host's answer to callback `cid`; undefined (None) when the timeout
