@@ -1,7 +1,7 @@
 """How the guest process is started: under nsjail, or (asked for by name) without isolation.
 
 A launcher turns a policy, an interpreter and a session's data directory into a command line and
-says where the data directory appears inside the guest. The REPL (repl.py) owns the process itself.
+says where the data directory appears inside the guest. The guest's lifecycle (lifecycle.py) owns the process itself.
 """
 
 from __future__ import annotations
