@@ -1,7 +1,7 @@
-"""Faults of the machine name themselves: a full or read-only RLM_HOME (a real 5 MB tmpfs, a real read-only
-mount) is reported with the place and the fix, never as a bug of rlm-mcp; the server keeps serving, and no
-stored context is left half-written. `rlm-mcp doctor` checks RLM_HOME too. (Mounting needs root, as the
-jail tests do.)"""
+"""Faults of the machine name themselves: a full or read-only RLM_HOME, a read-only RLM_RUNTIME_DIR (a real
+5 MB tmpfs, a real read-only mount) is reported with the place and the fix, never as a bug of rlm-mcp; the
+server keeps serving, and no stored context is left half-written. `rlm-mcp doctor` checks RLM_HOME too.
+(Mounting needs root, as the jail tests do.)"""
 
 from __future__ import annotations
 
@@ -65,6 +65,18 @@ async def test_a_read_only_rlm_home_is_named_with_its_fix(server_env: dict[str, 
         assert "bug" not in message
         tools = await client.list_tools()  # the server still answers
         assert "exec_code" in {tool.name for tool in tools.tools}
+
+
+async def test_a_read_only_runtime_dir_is_named_with_its_fix(server_env: dict[str, str],
+                                                             read_only_home: Path) -> None:
+    """The sessions' data directories (RLM_RUNTIME_DIR) on a read-only filesystem: named, never a bug."""
+    async with stdio_client({**server_env, "RLM_RUNTIME_DIR": str(read_only_home)}) as client:
+        message = await tool_error(client, "load_context", {"text": "some text"})
+        assert str(read_only_home) in message and "read-only" in message and "RLM_RUNTIME_DIR" in message
+        assert "bug" not in message
+        tools = await client.list_tools()  # the server still answers
+        assert "exec_code" in {tool.name for tool in tools.tools}
+    assert not half_written(Path(server_env["RLM_HOME"]) / "store")
 
 
 def test_doctor_checks_rlm_home(read_only_home: Path, server_env: dict[str, str]) -> None:
