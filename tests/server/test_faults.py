@@ -57,26 +57,19 @@ async def test_a_full_rlm_home_is_named_with_its_fix(server_env: dict[str, str],
     assert not half_written(small_home / "store")
 
 
-async def test_a_read_only_rlm_home_is_named_with_its_fix(server_env: dict[str, str],
-                                                          read_only_home: Path) -> None:
-    async with stdio_client({**server_env, "RLM_HOME": str(read_only_home)}) as client:
+@pytest.mark.parametrize("variable", ["RLM_HOME", "RLM_RUNTIME_DIR"])
+async def test_a_read_only_home_or_runtime_dir_is_named_with_its_fix(server_env: dict[str, str],
+                                                                    read_only_home: Path, variable: str) -> None:
+    """RLM_HOME, or the sessions' data directories (RLM_RUNTIME_DIR), on a read-only filesystem: named with
+    the setting and its fix, never a bug."""
+    env = {**server_env, variable: str(read_only_home)}
+    async with stdio_client(env) as client:
         message = await tool_error(client, "load_context", {"text": "some text"})
-        assert str(read_only_home) in message and "read-only" in message and "RLM_HOME" in message
+        assert str(read_only_home) in message and "read-only" in message and variable in message
         assert "bug" not in message
         tools = await client.list_tools()  # the server still answers
         assert "exec_code" in {tool.name for tool in tools.tools}
-
-
-async def test_a_read_only_runtime_dir_is_named_with_its_fix(server_env: dict[str, str],
-                                                             read_only_home: Path) -> None:
-    """The sessions' data directories (RLM_RUNTIME_DIR) on a read-only filesystem: named, never a bug."""
-    async with stdio_client({**server_env, "RLM_RUNTIME_DIR": str(read_only_home)}) as client:
-        message = await tool_error(client, "load_context", {"text": "some text"})
-        assert str(read_only_home) in message and "read-only" in message and "RLM_RUNTIME_DIR" in message
-        assert "bug" not in message
-        tools = await client.list_tools()  # the server still answers
-        assert "exec_code" in {tool.name for tool in tools.tools}
-    assert not half_written(Path(server_env["RLM_HOME"]) / "store")
+    assert not half_written(Path(env["RLM_HOME"]) / "store")
 
 
 def test_doctor_checks_rlm_home(read_only_home: Path, server_env: dict[str, str]) -> None:
