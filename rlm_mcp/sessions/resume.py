@@ -106,7 +106,11 @@ def find_kept(settings: Settings, handle: str, owner: str) -> KeptSession | Lite
 
 async def take_up(session: Session, record: KeptSession, *, remote: bool) -> None:
     """Build `session` (new, empty, its checkpoint directory the kept one's) as `record` left it. `remote`:
-    its owner is an HTTP caller, held to today's RLM_ALLOWED_ROOTS whatever roots its load had then."""
+    its owner is an HTTP caller, held to today's RLM_ALLOWED_ROOTS whatever roots its load had then.
+
+    The record on disk stays as it was until the session is whole: each context's registration would write
+    it down with the contexts taken up so far, and a server that died half way would lose the rest."""
+    keeper, session.keeper = session.keeper, None  # left unset if this fails: the close writes nothing
     _restore_spend(session, record)
     notes = [f"This session was taken up by a new server process (last used {_ago(record.last_used)})."]
     for context in record.contexts:
@@ -114,6 +118,8 @@ async def take_up(session: Session, record: KeptSession, *, remote: bool) -> Non
     await session.restore_variables()
     session.record({"type": "taken_up", "contexts": [c.name for c in record.contexts]})
     session.pending_note = " ".join(notes)
+    session.keeper = keeper
+    session.keep()
 
 
 def _restore_spend(session: Session, record: KeptSession) -> None:
