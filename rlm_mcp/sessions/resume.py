@@ -75,12 +75,12 @@ def let_go(session: Session, lock: files.SessionLock | None, forget: bool) -> bo
     """After a close: leave what the session keeps for a later call unless `forget` (then note that it
     expired); release its lock. True when nothing of it is left."""
     gone = forget or not has_kept(session)
+    if lock is not None:
+        lock.release()  # first: Windows deletes no directory with an open file in it
     if gone and session.kept_at is not None:
         files.remove(session.kept_at, session.owner if forget else None)
-    else:
+    elif not gone:
         log.info("session %s closed; kept in RLM_HOME for its handle", session.key)
-    if lock is not None:
-        lock.release()
     return gone
 
 
