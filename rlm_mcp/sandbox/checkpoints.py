@@ -176,6 +176,7 @@ class CheckpointStore:
             self.sizes, self.unsaved = {}, {}
 
     def _write_record(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)  # an exec whose every variable was refused sent no file
         temporary = self.directory / (RECORD + ".tmp")
         temporary.write_text(json.dumps({"sizes": self.sizes, "unsaved": self.unsaved}))
         os.replace(temporary, self.directory / RECORD)

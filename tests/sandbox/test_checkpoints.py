@@ -68,6 +68,17 @@ async def test_what_is_not_kept_is_named(make_sandbox: Callable[..., Any], tmp_p
         assert set(note.restored) == {"kept"}
 
 
+async def test_a_first_exec_whose_every_variable_is_refused_names_them(
+        make_sandbox: Callable[..., Any], tmp_path: Path) -> None:
+    """RLM_CHECKPOINT_MAX_MB=0: nothing is saved, and each variable is named as past the cap (the store's
+    directory, never made by a file, used to fail the whole save with 'No such file or directory')."""
+    async with make_sandbox(checkpoints=CheckpointStore(tmp_path / "none", max_bytes=0)) as sandbox:
+        result = await run(sandbox, "x = 1\nname = 'y'")
+        assert result.checkpoint.error is None
+        assert set(result.checkpoint.unsaved) == {"x", "name"}
+        assert "RLM_CHECKPOINT_MAX_MB" in result.checkpoint.unsaved["x"]
+
+
 def plant(store: CheckpointStore, name: str, payload: bytes) -> None:
     """Write a file into the store as a guest could have had it written (the server never reads it)."""
     store.directory.mkdir(parents=True, exist_ok=True)
