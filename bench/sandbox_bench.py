@@ -83,7 +83,7 @@ async def running_server(kind: str, home: Path, runtime_dir: Path, group: TaskGr
     settings = load_settings(flags={"home": home, "sandbox": kind, "allowed_roots": str(STDLIB),
                                     "runtime_dir": runtime_dir}, environ={})
     manager = SessionRegistry(settings, group)
-    await manager.choose_sandbox()
+    await manager.sandbox.make()
     launcher = await anyio.to_thread.run_sync(launcher_for, settings, manager.policy)
     if isinstance(launcher, WasmLauncher):  # made in the background at start-up; then one spare from it
         await anyio.to_thread.run_sync(launcher.wait_for_snapshot)
@@ -102,8 +102,8 @@ async def one_claim(manager: SessionRegistry) -> str:
 
 async def spare_ready(manager: SessionRegistry) -> None:
     """Wait until the server's spare is up: a new conversation rarely follows the last within a second."""
-    if manager.spares is not None and manager.spares._spare is not None:
-        await manager.spares._spare.ready.wait()
+    if manager.sandbox.spares is not None and manager.sandbox.spares._spare is not None:
+        await manager.sandbox.spares._spare.ready.wait()
 
 
 async def own_start(manager: SessionRegistry) -> float:

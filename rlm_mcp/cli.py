@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import anyio
 import click
 
 from . import __version__
@@ -86,8 +87,6 @@ def serve(use_http: bool = False, host: str | None = None, port: int | None = No
     """Serve MCP (stdio by default). ROOTS, if given, are the folders load_context may read (with
     --allowed-roots, both count; they replace RLM_ALLOWED_ROOTS): `rlm-mcp serve ~/src ~/notes`.
     """
-    from .server.app import create_server
-
     settings = load_settings(config, {"host": host, "port": port, "sandbox": sandbox,
                                       "allowed_roots": _roots_flag(allowed_roots, roots),
                                       "auth_token": auth_token, "worker_model": worker_model,
@@ -96,13 +95,15 @@ def serve(use_http: bool = False, host: str | None = None, port: int | None = No
         settings = _with_worker_cli(settings, worker_cli)
     _check_policy(settings)
     _logging(verbose)
-    server = create_server(settings, exit_on_signals=not use_http)
     if use_http:
+        from .server.app import create_server
         from .server.http import serve_http
 
-        serve_http(server, settings)
+        serve_http(create_server(settings), settings)
     else:
-        server.run()
+        from .server.stdio import serve_stdio
+
+        anyio.run(serve_stdio, settings)
         _leave()
 
 

@@ -5,7 +5,8 @@ and every new conversation would wait for it. A spare is a whole guest, prelude 
 directory made ahead (Deno's read permission is fixed when the process starts, so the directory must
 exist before it). A new session claims it -- synchronously, so the session's data directory is the
 spare's from its first byte -- and adopts the started guest with its own callbacks; the next spare
-starts once the claimed one is up (one start at a time: on two cores two starts at once slow both).
+starts a while after the claimed one is up, at once if a session claims it (one start at a time, and
+not during the claimant's first call: on two cores two starts at once slow both).
 
 Nothing passes from one session to the next: each spare is its own process, restored from the snapshot
 (or loaded plain), that no code has run in before its session adopts it.
@@ -32,6 +33,10 @@ from .repl import Sandbox
 
 log = logging.getLogger(__name__)
 
+# The next spare starts this long after the claimed one is up (at once if claimed meanwhile): its start
+# would otherwise take CPU from the claimant's first call -- on two cores, the one that waits for it.
+NEXT_SPARE_AFTER_S = 3.0
+
 
 @dataclass(eq=False)
 class Spare:
@@ -39,6 +44,7 @@ class Spare:
 
     sandbox: Sandbox
     ready: anyio.Event = field(default_factory=anyio.Event)
+    claimed: anyio.Event = field(default_factory=anyio.Event)
     error: Exception | None = None
 
     @property
@@ -84,6 +90,7 @@ class SpareKeeper:
         spare = self._spare
         if spare is None or self._closed:
             return None
+        spare.claimed.set()
         self._spare = self._start(after=spare.ready)
         return spare
 
@@ -91,6 +98,7 @@ class SpareKeeper:
         self._closed = True
         spare, self._spare = self._spare, None
         if spare is not None:
+            spare.claimed.set()  # one waiting to start ends at once, unstarted
             await spare.discard()
             shutil.rmtree(spare.data_dir, ignore_errors=True)
 
@@ -104,8 +112,11 @@ class SpareKeeper:
         try:
             if after is not None:
                 await after.wait()
+                with anyio.move_on_after(NEXT_SPARE_AFTER_S):  # unless a session wants it now
+                    await spare.claimed.wait()
             if self._closed and spare is not self._spare:
-                raise SandboxError("the server is stopping")
+                spare.error = SandboxError("the server is stopping")  # no fault: nothing to log
+                return
             await spare.sandbox.start(self.task_group)
         except Exception as exc:
             spare.error = exc

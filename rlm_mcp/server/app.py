@@ -38,26 +38,29 @@ def _needs_litellm(settings: Settings) -> bool:
 log = logging.getLogger("rlm_mcp.server")
 
 
-def create_server(settings: Settings, *, exit_on_signals: bool = False) -> MCPServer:
+def create_server(settings: Settings, *, exit_on_signals: bool = False,
+                  sessions: SessionRegistry | None = None) -> MCPServer:
     """The server; with `exit_on_signals` (stdio), SIGTERM and SIGINT close every session, then end the process
-    (see `_exit_on_signal`); over HTTP uvicorn handles them and the lifespan closes the sessions."""
+    (see `_exit_on_signal`); over HTTP uvicorn handles them and the lifespan closes the sessions. `sessions`:
+    a registry made ahead, its sandbox already being chosen (stdio.py); else the lifespan makes one."""
 
     @asynccontextmanager
     async def lifespan(server: MCPServer) -> AsyncIterator[AppState]:
         async with anyio.create_task_group() as group:
-            sessions = SessionRegistry(settings, group, recurse=child_rlm)
-            group.start_soon(sessions.reap_idle)
-            group.start_soon(sessions.choose_sandbox)
+            registry = sessions or SessionRegistry(settings, group, recurse=child_rlm)
+            if sessions is None:
+                await group.start(registry.sandbox.make)
+            group.start_soon(registry.reap_idle)
             group.start_soon(anyio.to_thread.run_sync, kept.sweep, settings.home, settings.session_keep_s)
             if exit_on_signals and sys.platform != "win32":  # asyncio on Windows has no signal handlers
-                group.start_soon(_exit_on_signal, sessions)
+                group.start_soon(_exit_on_signal, registry)
             if _needs_litellm(settings):  # warm the slow import off the event loop, before the first call waits for it
                 # (abandoned at the end, not awaited: a client that closes at once must not wait seconds for it)
                 group.start_soon(functools.partial(anyio.to_thread.run_sync, load_litellm, abandon_on_cancel=True))
             try:
-                yield AppState(settings=settings, sessions=sessions)
+                yield AppState(settings=settings, sessions=registry)
             finally:
-                await sessions.close_all()
+                await registry.close_all()
                 group.cancel_scope.cancel()
 
     mcp = MCPServer("rlm-mcp", instructions=SERVER_INSTRUCTIONS, version=__version__, lifespan=lifespan)

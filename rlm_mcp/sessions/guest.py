@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from anyio.abc import TaskGroup
+from anyio import TASK_STATUS_IGNORED
+from anyio.abc import TaskGroup, TaskStatus
 
 from ..config import Settings
 from ..contexts import StoredContext
@@ -189,22 +190,48 @@ def launcher_for(settings: Settings, policy: SandboxPolicy, on_progress: Progres
                            on_progress=on_progress)
 
 
-async def start_spares(settings: Settings, policy: SandboxPolicy, task_group: TaskGroup) -> SpareKeeper | None:
-    """Make the sandbox choice now, at start-up, in a worker thread: probing the guest interpreter and a test
-    jail takes time the first session's start would otherwise wait for (wasm: fetching Pyodide if RLM_HOME
-    has none, and setting this run's memory snapshot in the making). Then, where the backend asks for it,
-    start the spare guest the next new session adopts. A failure is left for the first session's start to
-    report."""
-    try:
-        launcher = await anyio.to_thread.run_sync(launcher_for, settings, policy)
-    except Exception as exc:
-        log.info("sandbox not chosen at start-up (%s): the first session reports it", exc)
-        return None
-    if not launcher.keeps_spare:
-        return None
-    spares = SpareKeeper(launcher, policy, task_group, prelude=PRELUDE, runtime_dir=settings.runtime_dir)
-    spares.fill()
-    return spares
+class SandboxChoice:
+    """The sandbox chosen at start-up, in a worker thread (probing the guest interpreter and a test jail, wasm:
+    fetching Pyodide if RLM_HOME has none, the memory snapshot in the making), then the spare guest started
+    where the backend keeps one. Sessions opened meanwhile wait for it (`made`), so the first adopts the spare
+    it starts instead of starting a second guest beside it: two wasm starts at once take 0.75 s each on two
+    cores, one 0.4 s. A failure is left for the first session's start to report."""
+
+    def __init__(self, settings: Settings, policy: SandboxPolicy, task_group: TaskGroup) -> None:
+        self.settings, self.policy, self.task_group = settings, policy, task_group
+        self.spares: SpareKeeper | None = None
+        self._made: anyio.Event | None = None
+
+    async def make(self, *, task_status: TaskStatus[None] = TASK_STATUS_IGNORED) -> None:
+        """Choose; `task_status` says the choice began (sessions opened from then on wait for it)."""
+        self._made = made = anyio.Event()
+        task_status.started()
+        try:
+            self.spares = self.spares or await self._start_spares()
+        finally:
+            made.set()
+
+    async def made(self) -> None:
+        """Return once the choice is made, at once if none is being made."""
+        if self._made is not None:
+            await self._made.wait()
+
+    async def aclose(self) -> None:
+        if self.spares is not None:
+            await self.spares.aclose()
+
+    async def _start_spares(self) -> SpareKeeper | None:
+        try:
+            launcher = await anyio.to_thread.run_sync(launcher_for, self.settings, self.policy)
+        except Exception as exc:
+            log.info("sandbox not chosen at start-up (%s): the first session reports it", exc)
+            return None
+        if not launcher.keeps_spare:
+            return None
+        spares = SpareKeeper(launcher, self.policy, self.task_group, prelude=PRELUDE,
+                             runtime_dir=self.settings.runtime_dir)
+        spares.fill()
+        return spares
 
 
 def thread_side(progress: Progress) -> Progress:

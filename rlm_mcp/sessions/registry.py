@@ -43,11 +43,10 @@ from anyio.abc import TaskGroup
 
 from ..config import Settings
 from ..errors import BadRequest, RlmMcpError, SessionLimitReached
-from ..sandbox import SpareKeeper
 from ..workers import SpendAccount, TrajectoryLog
 from . import kept as files
 from . import resume
-from .guest import start_spares
+from .guest import SandboxChoice
 from .memory import release_memory
 from .session import ChildRLM, Session, new_trajectory
 
@@ -115,21 +114,17 @@ class SessionRegistry:
         self.records: dict[str, SessionRecord] = {}  # by handle
         self.accounts: dict[str, SpendAccount] = {}
         self.stopping: str | None = None  # why no session opens any more (the server is shutting down)
-        self.spares: SpareKeeper | None = None  # guests started ahead for the next new session (wasm)
+        self.sandbox = SandboxChoice(settings, self.policy, task_group)  # made at start-up: server/app.py
         self._defaults: dict[str, str] = {}  # connection key -> the handle of its default session
         self._closed: OrderedDict[str, str] = OrderedDict()  # handle -> owner, of closed sessions
         self.replica = settings.replica_id
         self.run = secrets.token_hex(3)  # this run of the process: a restart makes older handles tell why
         self._lock = anyio.Lock()
 
-    async def choose_sandbox(self) -> None:
-        """The sandbox chosen at start-up, and the spare guests started where the backend keeps them."""
-        self.spares = self.spares or await start_spares(self.settings, self.policy, self.task_group)
-
     # --- finding and opening ---------------------------------------------------------------------
     async def default(self, connection: str, owner: str) -> SessionRecord:
         """The default session of a connection (its key embeds its owner), opened on first use."""
-        self._refuse_if_stopping()
+        await self._may_open()
         record = self.peek_default(connection)
         if record is None and (parked := self._defaults.get(connection)):
             record = await self._take_up(parked, owner, connection)  # idle before: its REPL stopped, files kept
@@ -150,7 +145,7 @@ class SessionRegistry:
 
     async def open(self, owner: str) -> SessionRecord:
         """A fresh session of its own (load_context's new_session)."""
-        self._refuse_if_stopping()
+        await self._may_open()
         async with self._lock:
             return self._open(owner, f"{owner}/handle-{secrets.token_hex(6)}", None)
 
@@ -168,7 +163,7 @@ class SessionRegistry:
         lock = files.SessionLock(directory)
         session = Session.build(self.settings, self.policy, self.task_group, key=key, owner=owner,
                                 account=self.account(owner), trajectory=trajectory, recurse=self.recurse,
-                                spares=self.spares, kept_at=directory, keeper=resume.keep)
+                                spares=self.sandbox.spares, kept_at=directory, keeper=resume.keep)
         record = SessionRecord(handle, owner, key, session, connection, lock)
         self.records[handle] = record
         if connection is not None:
@@ -199,7 +194,7 @@ class SessionRegistry:
             raise _unknown(handle, owner, owner, self)
         if not isinstance(kept, resume.KeptSession):
             return None
-        self._refuse_if_stopping()
+        await self._may_open()
         async with self._lock:
             if handle in self.records:  # taken up meanwhile
                 return self.records[handle]
@@ -230,9 +225,12 @@ class SessionRegistry:
             self.accounts[owner] = _new_account(self.settings, owner)
         return self.accounts[owner]
 
-    def _refuse_if_stopping(self) -> None:
+    async def _may_open(self) -> None:
+        """Refuse once the server stops; else wait for the start-up's choice of sandbox if it is being made (the
+        first session then adopts the spare it starts)."""
         if self.stopping:
             raise RlmMcpError(f"{self.stopping}: no call is served any more; your host starts it again")
+        await self.sandbox.made()
 
 
     # --- closing ------------------------------------------------------------------------------
@@ -268,9 +266,8 @@ class SessionRegistry:
         for handle in list(self.records):
             with anyio.CancelScope(shield=True):
                 await self._close_logged(handle)
-        if self.spares is not None:
-            with anyio.CancelScope(shield=True):
-                await self.spares.aclose()
+        with anyio.CancelScope(shield=True):
+            await self.sandbox.aclose()
 
     async def _close_logged(self, handle: str, *, forget: bool = False) -> None:
         """Close one session; a failure is logged, never allowed to stop the caller's loop over sessions."""

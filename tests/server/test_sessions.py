@@ -221,6 +221,29 @@ async def test_reset_starts_a_new_wall_clock_but_keeps_the_spend(tmp_path: Path,
     assert again.result.stdout.text == "echo: three\n" and spent["model_calls"] == 2
 
 
+async def test_a_session_opened_while_the_sandbox_is_chosen_adopts_the_spare(tmp_path: Path,
+                                                                          runtime_dir: Path) -> None:
+    """A new server's first call may come before its start-up choice of sandbox is made: the session waits
+    for it and adopts the spare it starts (two wasm guests starting at once slowed both). The next spare
+    waits until the first one's session has had the CPU a while, unless a session claims it first."""
+    link_wasm_cache(tmp_path / "home")
+    async with anyio.create_task_group() as group:
+        manager = SessionRegistry(settings(tmp_path, sandbox="wasm", runtime_dir=runtime_dir), group)
+        await group.start(manager.sandbox.make)
+        assert manager.sandbox.spares is None  # being made
+        one = await opened(manager, "one")
+        assert manager.sandbox.spares is not None and one.spares is manager.sandbox.spares
+        first = manager.sandbox.spares._spare
+        assert first is not None and (await one.exec("print(1)")).result.ok
+        assert one.sandbox is first.sandbox
+        following = manager.sandbox.spares._spare
+        assert following is not None and not following.ready.is_set() and following.sandbox.pid is None
+        two = await opened(manager, "two")
+        assert (await two.exec("print(2)")).result.ok and two.sandbox is following.sandbox  # claimed: started
+        await manager.close_all()
+        group.cancel_scope.cancel()
+
+
 async def test_wasm_sessions_adopt_the_warm_spare_and_share_nothing(tmp_path: Path, runtime_dir: Path) -> None:
     """Two sessions that each adopt the server's spare (both restored from this run's one Pyodide snapshot):
     no global, module patch, in-memory file or `random` state passes from one to the other; the hash seed
@@ -228,9 +251,9 @@ async def test_wasm_sessions_adopt_the_warm_spare_and_share_nothing(tmp_path: Pa
     link_wasm_cache(tmp_path / "home")
     async with anyio.create_task_group() as group:
         manager = SessionRegistry(settings(tmp_path, sandbox="wasm", runtime_dir=runtime_dir), group)
-        await manager.choose_sandbox()
-        assert manager.spares is not None
-        spare = manager.spares._spare  # what the server has ready: the next new session's
+        await manager.sandbox.make()
+        assert manager.sandbox.spares is not None
+        spare = manager.sandbox.spares._spare  # what the server has ready: the next new session's
         one = await opened(manager, "one")
         assert spare is not None and one.data_dir == spare.data_dir  # claimed with its data directory
         leave = ("leaked = 1\nimport json, random, sys\njson.leaked = 1\nsys.modules['leaked'] = json\n"
@@ -252,6 +275,6 @@ async def test_wasm_sessions_adopt_the_warm_spare_and_share_nothing(tmp_path: Pa
         (tmp_path / "policy.toml").write_text("[wasm]\nspare = false\n")  # for a machine short of memory
         frugal = SessionRegistry(settings(tmp_path, sandbox="wasm", runtime_dir=runtime_dir,
                                          sandbox_policy=tmp_path / "policy.toml"), group)
-        await frugal.choose_sandbox()
-        assert frugal.spares is None
+        await frugal.sandbox.make()
+        assert frugal.sandbox.spares is None
         group.cancel_scope.cancel()
