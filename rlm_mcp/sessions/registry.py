@@ -163,7 +163,7 @@ class SessionRegistry:
         lock = files.SessionLock(directory)
         session = Session.build(self.settings, self.policy, self.task_group, key=key, owner=owner,
                                 account=self.account(owner), trajectory=trajectory, recurse=self.recurse,
-                                spares=self.sandbox.spares, kept_at=directory, keeper=resume.keep)
+                                spares=self.sandbox.spares, kept_at=directory, keeper=resume.Keeper())
         record = SessionRecord(handle, owner, key, session, connection, lock)
         self.records[handle] = record
         if connection is not None:

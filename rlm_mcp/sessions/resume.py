@@ -49,14 +49,34 @@ def _kept_context(session: Session, name: str) -> KeptContext:
                        base_dir=str(request.base_dir))
 
 
-def keep(session: Session) -> None:
-    """Write the session down while it has something worth taking up (a context or a saved variable)."""
-    if session.kept_at is None:
-        return
-    if session.contexts or session.checkpoints.sizes:
-        files.write(session.kept_at, record_of(session))
-    else:  # a reset dropped everything: nothing to take up
-        (session.kept_at / files.RECORD).unlink(missing_ok=True)
+KEEP_EVERY_S = 60.0  # a session in use is written down at least this often
+
+
+class Keeper:
+    """Writes one session down while it has something worth taking up (a context or a saved variable): when
+    what a later server builds it from changed -- its contexts, live or not, or its spend -- at its close,
+    and at least every KEEP_EVERY_S while it is used. A small exec that changes none of them costs no disk
+    write (it cost 0.3 ms of a 2 ms call); a server killed meanwhile loses at most that much of the wall
+    clock's time and of the usage counts (never a worker call's spend, never a variable: the checkpoint has
+    its own record)."""
+
+    def __init__(self) -> None:
+        self._written: tuple[object, ...] | None = None
+        self._at = 0.0
+
+    def __call__(self, session: Session, final: bool = False) -> None:
+        if session.kept_at is None:
+            return
+        if not (session.contexts or session.checkpoints.sizes):  # a reset dropped everything: nothing to take up
+            (session.kept_at / files.RECORD).unlink(missing_ok=True)
+            self._written = None
+            return
+        ledger = session.calls.budget.ledger
+        state = (tuple((name, stored.fingerprint) for name, stored in session.contexts.items()),
+                 tuple(session.live), ledger.calls, ledger.tokens, ledger.cost_usd)
+        if final or state != self._written or time.monotonic() - self._at >= KEEP_EVERY_S:
+            files.write(session.kept_at, record_of(session))
+            self._written, self._at = state, time.monotonic()
 
 
 def trajectory_of(settings: Settings, record: KeptSession) -> TrajectoryLog:

@@ -68,7 +68,7 @@ class Session:
     recurse: ChildRLM | None = None  # what rlm_query runs: a child RLM (rlm/calls.py); None: a plain worker call
     observer: Callable[[dict[str, Any]], None] | None = None  # sees every recorded event (the ask CLI)
     kept_at: Path | None = None  # where it is kept for a later server (sessions/kept.py); None: not kept
-    keeper: Callable[[Session], None] | None = None  # writes it down after each change (sessions/resume.py)
+    keeper: Callable[[Session, bool], None] | None = None  # writes it down when it changed (sessions/resume.py)
     spares: SpareKeeper | None = None  # the server's, where its backend keeps a guest started ahead (wasm)
     created: float = field(default_factory=time.time)
     last_used: float = field(default_factory=time.monotonic)
@@ -96,7 +96,7 @@ class Session:
               owner: str = "stdio", account: SpendAccount | None = None, trajectory: TrajectoryLog | None = None,
               observer: Callable[[dict[str, Any]], None] | None = None, recurse: ChildRLM | None = None,
               calls: WorkerCalls | None = None, spares: SpareKeeper | None = None, kept_at: Path | None = None,
-              keeper: Callable[[Session], None] | None = None) -> Session:
+              keeper: Callable[[Session, bool], None] | None = None) -> Session:
         """The one way a session is built -- by the registry, for a child RLM (`child`), by the Python API:
         its worker calls are passed in, or new ones drawing on the owner's `account`; `spares`, the server's
         guests started ahead (wasm), when it keeps them; `kept_at` and `keeper`, where and how it is written
@@ -152,13 +152,13 @@ class Session:
                 await self.repl.ensure_started(self.contexts.values())
                 await self.repl.restore_variables(self.contexts.values())
 
-    def keep(self) -> None:
-        """Write the session down for a later server (sessions/resume.py), after any call that changed it; a
-        failure to write costs only that."""
+    def keep(self, final: bool = False) -> None:
+        """Write the session down for a later server (sessions/resume.py) after a call that may have changed
+        it; `final` at its close, whatever changed. A failure to write costs only that."""
         self.touch()  # the end of a call that changed it is when it was last used
         if self.keeper is not None:
             try:
-                self.keeper(self)
+                self.keeper(self, final)
             except OSError as exc:
                 log.warning("session %s could not be written down for a later server: %s", self.key, exc)
 
@@ -246,7 +246,7 @@ class Session:
     async def close(self) -> None:
         """Stop the jail, close the worker calls and the trajectory, delete the data. Each step runs even when
         one before it failed (nothing leaks); the first failure is raised afterwards."""
-        self.keep()  # what the last call spent, whatever wrote it down before
+        self.keep(final=True)  # what the last call spent, whatever wrote it down before
         failures: list[Exception] = []
         for step in (self.loaded.keep_live_versions, self.repl.close, self.calls.aclose):
             try:

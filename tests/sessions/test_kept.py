@@ -1,5 +1,5 @@
-"""What a session keeps in RLM_HOME (rlm_mcp/sessions/kept.py) and the caller's spend journal: pure logic and
-real files, no server."""
+"""What a session keeps in RLM_HOME (rlm_mcp/sessions/kept.py), when it is written (resume.py's Keeper), and the
+caller's spend journal: pure logic and real files, no server."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ import os
 import time
 from pathlib import Path
 
+import anyio
 import pytest
 
-from rlm_mcp.sessions import kept
+from rlm_mcp.config import load_settings
+from rlm_mcp.sessions import kept, resume
 from rlm_mcp.sessions.kept import KeptContext, KeptSession, KeptSpend, SessionHeldElsewhere, SessionLock
+from rlm_mcp.sessions.session import Session
 from rlm_mcp.workers import SpendAccount
 from rlm_mcp.workers.errors import BudgetExceeded
 
@@ -91,3 +94,32 @@ def test_spend_older_than_the_window_is_dropped_from_the_journal(tmp_path: Path)
     account = SpendAccount(max_cost_usd=5.0, max_calls=10, window_s=3600, journal=journal)
     assert account.used()["model_calls"] == 1 and account.used()["cost_usd"] == 0.5
     assert [json.loads(line)["t"] for line in journal.read_text().splitlines()] == [recent]
+
+
+@pytest.mark.anyio
+async def test_a_session_is_written_down_when_what_a_later_server_needs_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its spend, contexts or close; not after a small exec that changed none of them, yet at least every
+    KEEP_EVERY_S while it is used."""
+    settings = load_settings(flags={"home": tmp_path / "home"}, environ={})
+    async with anyio.create_task_group() as group:
+        session = Session.build(settings, settings.policy(), group, key="k", kept_at=tmp_path / "kept",
+                                keeper=resume.Keeper())
+        session.checkpoints.sizes["x"] = 10  # a saved variable: something worth taking up
+        written = tmp_path / "kept" / kept.RECORD
+
+        def writes(**change: bool) -> bool:
+            written.unlink(missing_ok=True)
+            session.keep(**change)
+            return written.exists()
+
+        assert writes()
+        assert not writes()  # nothing a later server needs changed
+        session.calls.budget.ledger.calls += 1
+        assert writes()
+        assert writes(final=True)
+        monkeypatch.setattr(resume, "KEEP_EVERY_S", 0.0)
+        assert writes()
+        session.checkpoints.sizes.clear()
+        assert not writes() and not written.exists()  # a reset dropped everything: nothing to take up
+        await session.calls.aclose()
