@@ -44,6 +44,12 @@ class Limits:
     tmp_size_mb: int
     max_message_mb: int
 
+    def __post_init__(self) -> None:
+        if not 0 < self.exec_timeout_s <= MAX_EXEC_TIMEOUT_S:
+            raise PolicyError(f"sandbox policy key policy.limits.exec_timeout_s must be more than 0 and at most "
+                              f"{MAX_EXEC_TIMEOUT_S} seconds (the longest an exec may be given), not "
+                              f"{self.exec_timeout_s!r}; change it in the RLM_SANDBOX_POLICY file")
+
 
 @dataclass(frozen=True, slots=True)
 class Cgroups:

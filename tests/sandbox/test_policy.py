@@ -33,6 +33,13 @@ def test_unknown_key_is_an_error() -> None:
         SandboxPolicy.load({"limits": {"cpu_seconds": 5}})
 
 
+@pytest.mark.parametrize("seconds", [0, -1, 7200])
+def test_an_exec_timeout_outside_its_bound_is_refused_naming_it(seconds: int) -> None:
+    """The same bound as RLM_EXEC_TIMEOUT_S and exec_code's timeout_s: a policy file used to get past it."""
+    with pytest.raises(ValueError, match=r"policy\.limits\.exec_timeout_s must be more than 0 and at most 3600"):
+        SandboxPolicy.load({"limits": {"exec_timeout_s": seconds}})
+
+
 def test_kafel_policy_lists_denials() -> None:
     kafel = SandboxPolicy.load().seccomp.kafel()
     assert "ERRNO(1) { ptrace," in kafel
