@@ -190,6 +190,9 @@ def launcher_for(settings: Settings, policy: SandboxPolicy, on_progress: Progres
                            on_progress=on_progress)
 
 
+CHOICE_WAIT_S = 2.0  # the choice takes ~20 ms (wasm) to ~120 ms (nsjail's test jail) once Pyodide is cached
+
+
 class SandboxChoice:
     """The sandbox chosen at start-up, in a worker thread (probing the guest interpreter and a test jail, wasm:
     fetching Pyodide if RLM_HOME has none, the memory snapshot in the making), then the spare guest started
@@ -212,9 +215,11 @@ class SandboxChoice:
             made.set()
 
     async def made(self) -> None:
-        """Return once the choice is made, at once if none is being made."""
+        """Return once the choice is made (at once if none is being made), or after CHOICE_WAIT_S: a first
+        fetch of Pyodide takes minutes, and the session's own start then joins it and hears its progress."""
         if self._made is not None:
-            await self._made.wait()
+            with anyio.move_on_after(CHOICE_WAIT_S):
+                await self._made.wait()
 
     async def aclose(self) -> None:
         if self.spares is not None:
