@@ -34,6 +34,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from filelock import FileLock
+
 from .errors import BudgetExceeded
 
 
@@ -77,6 +79,11 @@ class BudgetLimits:
     max_repeats: int = 20  # requests for one identical (model, prompt), cache hits included
 
 
+def _locked(journal: Path) -> FileLock:
+    """The lock of a spend journal, a file beside it (py-filelock: flock, or msvcrt on Windows)."""
+    return FileLock(journal.with_name(journal.name + ".lock"))
+
+
 @dataclass(slots=True)
 class SpendAccount:
     """What one caller (a bearer token) spent on models across all its sessions in the last `window_s`."""
@@ -93,25 +100,27 @@ class SpendAccount:
 
     def _read_journal(self, journal: Path) -> None:
         """What the window still holds of earlier servers' spending (wall-clock times made monotonic); the
-        journal is rewritten with just that, so it never grows beyond one window."""
+        journal is rewritten with just that, so it never grows beyond one window. Under the journal's lock,
+        as every append is: another server of the same caller on this RLM_HOME may be spending meanwhile."""
         now_wall, now = time.time(), time.monotonic()
         kept: list[str] = []
-        with contextlib.suppress(OSError):
-            for line in journal.read_text(encoding="utf-8").splitlines():
-                with contextlib.suppress(ValueError, TypeError, KeyError):
-                    at, calls, cost = (entry := json.loads(line))["t"], int(entry["calls"]), float(entry["cost"])
-                    if now_wall - float(at) < self.window_s:
-                        self._spending.append((now - (now_wall - float(at)), calls, cost))
-                        kept.append(line)
         journal.parent.mkdir(parents=True, exist_ok=True)
-        temporary = journal.with_suffix(".tmp")
-        temporary.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
-        temporary.replace(journal)
+        with _locked(journal):
+            with contextlib.suppress(OSError):
+                for line in journal.read_text(encoding="utf-8").splitlines():
+                    with contextlib.suppress(ValueError, TypeError, KeyError):
+                        at, calls, cost = (entry := json.loads(line))["t"], int(entry["calls"]), float(entry["cost"])
+                        if now_wall - float(at) < self.window_s:
+                            self._spending.append((now - (now_wall - float(at)), calls, cost))
+                            kept.append(line)
+            temporary = journal.with_suffix(".tmp")
+            temporary.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+            temporary.replace(journal)
 
     def _add(self, calls: int, cost: float) -> None:
         self._spending.append((time.monotonic(), calls, cost))
         if self.journal is not None:
-            with contextlib.suppress(OSError), self.journal.open("a", encoding="utf-8") as out:
+            with contextlib.suppress(OSError), _locked(self.journal), self.journal.open("a", encoding="utf-8") as out:
                 out.write(json.dumps({"t": round(time.time(), 3), "calls": calls, "cost": cost}) + "\n")
 
     def _totals(self) -> tuple[int, float]:

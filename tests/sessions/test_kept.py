@@ -7,6 +7,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -94,6 +95,39 @@ def test_spend_older_than_the_window_is_dropped_from_the_journal(tmp_path: Path)
     account = SpendAccount(max_cost_usd=5.0, max_calls=10, window_s=3600, journal=journal)
     assert account.used()["model_calls"] == 1 and account.used()["cost_usd"] == 0.5
     assert [json.loads(line)["t"] for line in journal.read_text().splitlines()] == [recent]
+
+
+def _spend_for(journal: str, seconds: float, spent: Any) -> None:  # spent: a multiprocessing.Value
+    account = SpendAccount(max_cost_usd=1e9, max_calls=10**9, window_s=3600, journal=Path(journal))
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        account.spend(0.001)
+        spent.value += 1
+
+
+def _start_for(journal: str, seconds: float) -> None:
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:  # a server starting: it reads the journal back and trims it to the window
+        SpendAccount(max_cost_usd=1e9, max_calls=10**9, window_s=3600, journal=Path(journal))
+
+
+def test_no_spend_is_lost_while_other_servers_start_on_the_same_journal(tmp_path: Path) -> None:
+    """Stdio servers of one user on one RLM_HOME: one spends while two others start again and again (a start's
+    trim used to replace the file under an append, losing that entry)."""
+    import multiprocessing
+
+    journal = tmp_path / "accounts" / "stdio.jsonl"
+    SpendAccount(max_cost_usd=1.0, max_calls=1, window_s=3600, journal=journal)
+    context = multiprocessing.get_context("spawn")
+    spent = context.Value("i", 0)
+    processes = [context.Process(target=_spend_for, args=(str(journal), 1.5, spent)),
+                 *(context.Process(target=_start_for, args=(str(journal), 1.5)) for _ in range(2))]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(60)
+        assert process.exitcode == 0
+    assert spent.value > 100 and len(journal.read_text().splitlines()) == spent.value
 
 
 @pytest.mark.anyio
