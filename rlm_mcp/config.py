@@ -18,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, V
 from .errors import RlmMcpError
 from .sandbox import KINDS_HELP, SandboxKind, SandboxPolicy
 from .sandbox.policy import MAX_EXEC_TIMEOUT_S
+from .workers.budget import BudgetLimits
+
+BUDGET = BudgetLimits()  # the per-session budget's defaults, stated once, where the budget is kept
 
 ENV_PREFIX = "RLM_"
 
@@ -99,16 +102,16 @@ class Settings(BaseModel):
                                  "model is an assistant CLI (claude-code/, codex/, gemini-cli/): one process each")
     worker_timeout_s: float = Field(120.0, gt=0, description="per worker call timeout")
     worker_retries: int = Field(3, ge=0, le=10, description="retries on 429, 5xx, timeouts")
-    max_worker_calls: int = Field(500, ge=0, description="model calls per session: workers, sub_query, and the "
-                                  "root calls of rlm_complete and of every child RLM")
-    max_tokens: int = Field(5_000_000, ge=0, description="tokens (in + out) of all model calls per session")
-    max_cost_usd: float = Field(5.0, ge=0, description="all model spend per session in USD (workers, sub_query, "
-                                "RLM roots at every depth), by litellm's price map")
-    max_depth: int = Field(2, ge=0, le=10, description="recursion depth of rlm_query")
-    max_wall_s: float = Field(3600.0, gt=0, description="wall time of one call tree: a session's model calls, "
-                              "its RLM runs included (one clock, restarted by a session reset)")
-    max_batch: int = Field(1000, ge=1, description="prompts in one llm_query_batched call")
-    max_repeats: int = Field(20, ge=1, description="identical prompt sent at most this often")
+    max_worker_calls: int = Field(BUDGET.max_worker_calls, ge=0, description="model calls per session: workers, "
+                                  "sub_query, and the root calls of rlm_complete and of every child RLM")
+    max_tokens: int = Field(BUDGET.max_tokens, ge=0, description="tokens (in + out) of all model calls per session")
+    max_cost_usd: float = Field(BUDGET.max_cost_usd, ge=0, description="all model spend per session in USD "
+                                "(workers, sub_query, RLM roots at every depth), by litellm's price map")
+    max_depth: int = Field(BUDGET.max_depth, ge=0, le=10, description="recursion depth of rlm_query")
+    max_wall_s: float = Field(BUDGET.max_wall_s, gt=0, description="wall time of one call tree: a session's model "
+                              "calls, its RLM runs included (one clock, restarted by a session reset)")
+    max_batch: int = Field(BUDGET.max_batch, ge=1, description="prompts in one llm_query_batched call")
+    max_repeats: int = Field(BUDGET.max_repeats, ge=1, description="identical prompt sent at most this often")
 
     # --- HTTP ---
     host: str = Field("127.0.0.1", description="HTTP bind address")
