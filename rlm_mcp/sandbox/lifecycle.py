@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from anyio.abc import Process, TaskGroup
+from anyio.abc import TaskGroup
 
 from .channel import GuestChannel, HostSide
 from .datadir import unreachable_reason
@@ -39,8 +39,6 @@ class GuestLifecycle:
         self.prelude = prelude
         self.host = host
         self.guest_info: dict[str, Any] = {}  # the guest's "ready" message
-        self.starts = 0
-        self.process: Process | None = None
         self.channel: GuestChannel | None = None
         self._task_group: TaskGroup | None = None
         self._log = LogTail()
@@ -90,18 +88,17 @@ class GuestLifecycle:
 
     async def kill(self) -> None:
         """Kill the running guest (if any); requests still waiting on it fail with why it died."""
-        channel, process = self.channel, self.process
-        if channel is not None:
-            channel.stop_listening()
-        if process is None:
+        channel = self.channel
+        if channel is None:
             return
+        channel.stop_listening()
+        process = channel.process
         with anyio.CancelScope(shield=True):
             if process.returncode is None:
                 await kill_jail(process)
             with anyio.move_on_after(5):
                 await process.aclose()
-        if channel is not None:
-            channel.fail_waiters(channel.death or SandboxCrashed("killed by the host"))
+        channel.fail_waiters(channel.death or SandboxCrashed("killed by the host"))
 
     def _plan(self) -> LaunchPlan:
         """The launcher's command for this data directory, which the guest's user must be able to read."""
@@ -114,13 +111,12 @@ class GuestLifecycle:
 
     async def _open(self, plan: LaunchPlan, task_group: TaskGroup) -> GuestChannel:
         self._log.clear()
-        self.process = await anyio.open_process(
+        process = await anyio.open_process(
             plan.argv, env=plan.env, cwd=plan.cwd, start_new_session=True,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
-        task_group.start_soon(self._log.drain, self.process)
-        self.starts += 1
-        self.channel = GuestChannel(self.process, self.host, self.policy.limits.max_message_mb)
+        task_group.start_soon(self._log.drain, process)
+        self.channel = GuestChannel(process, self.host, self.policy.limits.max_message_mb)
         return self.channel
 
     async def _handshake(self, channel: GuestChannel) -> dict[str, Any]:

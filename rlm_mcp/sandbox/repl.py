@@ -86,7 +86,7 @@ class Sandbox:
     @property
     def pid(self) -> int | None:
         """The host process of the guest (nsjail, Deno), the head of its process group; None before a start."""
-        return self.guest.process.pid if self.guest.process is not None else None
+        return self.guest.channel.process.pid if self.guest.channel is not None else None
 
     def log_tail(self) -> str:
         """The last lines nsjail and the guest wrote to stderr (for diagnostics)."""

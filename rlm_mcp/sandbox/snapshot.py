@@ -68,21 +68,25 @@ def hash_seed(directory: Path | None) -> int:
     if directory is None:
         return RUN_HASH_SEED
     path = directory / SEED_FILE
+    if path.exists():
+        return _read_seed(path)
+    seed, drawn = _draw(), directory / f"{SEED_FILE}.{os.getpid()}.tmp"
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(os.open(drawn, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            out.write(str(seed))
+        os.link(drawn, path)  # whole or not at all: a server killed while writing leaves no empty seed behind
     except FileExistsError:
-        return _read_seed(path)
+        return _read_seed(path)  # another server's, drawn meanwhile
     except OSError:
         return RUN_HASH_SEED
-    seed = _draw()
-    with os.fdopen(descriptor, "w") as out:
-        out.write(str(seed))
+    finally:
+        drawn.unlink(missing_ok=True)
     return seed
 
 
 def _read_seed(path: Path) -> int:
-    """The seed another server drew; this run's own while that server is still writing it (or it is damaged)."""
+    """The seed another server drew; this run's own if it is damaged."""
     with contextlib.suppress(OSError, ValueError):
         seed = int(path.read_text())
         if 0 < seed < 2**32:
