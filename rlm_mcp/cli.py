@@ -178,9 +178,10 @@ def ask(question: str, paths: tuple[str, ...], root_model: str | None, worker_mo
     import time
 
     from .rlm import RLM, RLMLimits
+    from .rlm.loop import DEFAULT_ITERATIONS
 
     settings = load_settings(config, {"root_model": root_model, "worker_model": worker_model})
-    rlm = RLM(settings=settings, limits=RLMLimits.from_settings(settings, max_iterations=max_iterations))
+    rlm = RLM(settings=settings, limits=RLMLimits(max_iterations or DEFAULT_ITERATIONS))
     context: str | list[str] | None = sys.stdin.read() if paths == ("-",) else list(paths) or None
     started = time.monotonic()
 

@@ -30,7 +30,7 @@ from .cas import ContentStore
 from .load import Loaded, LoadRequest, store_walked
 from .models import LoadLimits, StoredContext
 from .snapshot import WalkSnapshot
-from .store import keep_stored, last_stored, read_manifest, reuse_stored
+from .store import keep_stored, last_stored, read_manifest, relink_stored
 from .walk import WalkResult, restat, walk_sources
 from .watch import DirectoryWatch, open_watch
 from .write import Previous
@@ -189,7 +189,7 @@ def open_context(request: LoadRequest, store_dir: Path, cas: ContentStore, *, li
     try:
         loaded = None
         if last is not None and snapshot is not None and snapshot.unchanged(request.allowed_roots, on_directory):
-            reused = reuse_stored(request.name, last, store_dir, cas)
+            reused = relink_stored(request.name, last.fingerprint, store_dir, cas)
             loaded = Loaded(reused, None, snapshot) if reused is not None else None
         if loaded is None:
             walked = walk_sources(request.sources, allowed_roots=request.allowed_roots, limits=request.limits,

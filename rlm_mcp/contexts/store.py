@@ -56,7 +56,7 @@ from .snapshot import WalkSnapshot
 from .walk import WalkResult, walk_sources
 from .write import Previous, rel_path, write_files
 
-__all__ = ["files_of", "keep_stored", "last_stored", "load_stored", "read_manifest", "reuse_stored", "store_paths",
+__all__ = ["files_of", "keep_stored", "last_stored", "load_stored", "read_manifest", "relink_stored", "store_paths",
            "store_text"]
 
 
@@ -228,15 +228,9 @@ def last_stored(name: str, sources: Sequence[str], limits: LoadLimits, base_dir:
     return (stored, WalkSnapshot.from_bytes(recalled[1])) if stored is not None else None
 
 
-def reuse_stored(name: str, stored: StoredContext, store_dir: Path, cas: ContentStore) -> StoredContext | None:
-    """`stored` (an entry of `cas`, as last_stored gave it) linked into `store_dir` as context `name`; None
-    if it was evicted meanwhile."""
-    return _try_reuse(store_dir, validate_name(name), stored.fingerprint, time.perf_counter(), cas)
-
-
 def relink_stored(name: str, fingerprint: str, store_dir: Path, cas: ContentStore) -> StoredContext | None:
-    """The entry of `cas` with that fingerprint linked into `store_dir` as context `name` (a session taken up
-    by a later server finds its contexts so); None when it was evicted."""
+    """The entry of `cas` with that fingerprint linked into `store_dir` as context `name` (a live context whose
+    files did not change, a session taken up by a later server); None when it was evicted."""
     return _try_reuse(store_dir, validate_name(name), fingerprint, time.perf_counter(), cas)
 
 

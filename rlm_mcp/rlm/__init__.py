@@ -43,7 +43,7 @@ class RLM:
         if not self.settings.root_model:
             raise RLMError("no root model: pass RLM('provider/model') or set RLM_ROOT_MODEL "
                            "(e.g. openai/gpt-4o, anthropic/claude-sonnet-4-5, ollama/qwen2.5-coder)")
-        self.limits = limits or RLMLimits.from_settings(self.settings)
+        self.limits = limits or RLMLimits()
         self.last_trajectory: Path | None = None
 
     def complete(self, query: str, context: ContextInput = None, *, record: Record | None = None) -> RLMResult:

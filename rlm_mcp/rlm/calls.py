@@ -14,7 +14,7 @@ from ..errors import BadRequest
 from ..progress import Progress
 from ..results import RLMReport
 from ..sessions import Reply, Session
-from .loop import RLMLimits, RLMLoop
+from .loop import DEFAULT_ITERATIONS, RLMLimits, RLMLoop
 from .root import RootModel
 
 
@@ -48,7 +48,7 @@ async def answer(session: Session, query: str, *, max_iterations: int | None = N
     if not session.contexts:
         raise BadRequest("nothing is loaded in this session: call load_context first")
     mark = session.calls.usage.snapshot()
-    limits = RLMLimits.from_settings(session.settings, max_iterations=max_iterations)
+    limits = RLMLimits(max_iterations or DEFAULT_ITERATIONS)
     result = await new_loop(session, limits=limits, on_iteration=on_iteration).run(query)
     trajectory = str(session.trajectory.path) if session.trajectory else None
     return RLMReport.from_run(result, worker_usage=session.calls.usage.since(mark), trajectory=trajectory)
@@ -59,5 +59,5 @@ def new_loop(session: Session, *, model: str | None = None, limits: RLMLimits | 
     """The autonomous loop over `session`, its root calls checked against the session's ledger."""
     settings = session.settings
     root = RootModel(model or settings.root_model or "", api_base=settings.root_api_base)
-    return RLMLoop(session, root, limits or RLMLimits.from_settings(settings), session.calls.budget,
+    return RLMLoop(session, root, limits or RLMLimits(), session.calls.budget,
                    on_iteration=on_iteration)

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..config import Settings
 from ..progress import Progress, tell
 from ..results import ExecReport
 from ..results.shaping import cut_middle
@@ -45,11 +44,6 @@ class RLMLimits:
     timeout (its sandbox policy's, which RLM_EXEC_TIMEOUT_S sets)."""
 
     max_iterations: int = DEFAULT_ITERATIONS
-
-    @classmethod
-    def from_settings(cls, settings: Settings, *, max_iterations: int | None = None) -> RLMLimits:
-        """The one way settings become limits: rlm_complete, `rlm-mcp ask`, RLM() and every child RLM."""
-        return cls(max_iterations=max_iterations or DEFAULT_ITERATIONS)
 
 
 @dataclass(slots=True)

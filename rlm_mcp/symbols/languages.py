@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import PurePosixPath
+from typing import Literal
 
 from tree_sitter import Language, Query
 
@@ -455,12 +456,12 @@ class Compiled:
     def definitions(self) -> Query:
         """Definitions and imports together: one pass over the tree instead of two. Compiled on first use:
         a language with a TreeWalk (Python) never needs it to index, and each parse worker would pay for it."""
-        return _query(self.spec.name, "\n".join((self.spec.definitions, self.spec.imports)))
+        return _query(self.spec.name, "definitions")
 
     @property
     def calls(self) -> Query | None:
         """Run only on the files a references() lookup needs, never on the cold path: compiled on first use."""
-        return _query(self.spec.name, self.spec.calls) if self.spec.calls else None
+        return _query(self.spec.name, "calls") if self.spec.calls else None
 
 
 @cache
@@ -480,7 +481,9 @@ def compiled(name: str) -> Compiled:
 
 
 @cache
-def _query(name: str, source: str) -> Query:
+def _query(name: str, which: Literal["definitions", "calls"]) -> Query:
+    spec = SPECS[name]
+    source = "\n".join((spec.definitions, spec.imports)) if which == "definitions" else spec.calls
     return Query(compiled(name).language, source)
 
 
