@@ -7,7 +7,6 @@ become click's user errors at one place, the command group's `invoke`.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
@@ -101,23 +100,10 @@ def serve(use_http: bool = False, host: str | None = None, port: int | None = No
 
         serve_http(create_server(settings), settings)
     else:
-        from .server.stdio import serve_stdio
+        from .server.stdio import leave, serve_stdio
 
         anyio.run(serve_stdio, settings)
-        _leave()
-
-
-def _leave() -> None:
-    """End a stdio server whose client closed stdin, once its lifespan closed every session (jails and Deno
-    ended, live contexts in the store): at once, as the signal path does (server/app.py's `_exit_on_signal`).
-    Python's own exit would then tear down every module (a second with the SDK's types, several with litellm's
-    maps) and wait for worker threads such as litellm's warm-up import, while the client gives a server 2 s
-    before it sends SIGTERM: time a host, and the test suite, would wait at every close."""
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    logging.shutdown()
-    os._exit(0)
+        leave()
 
 
 def _roots_flag(allowed_roots: str | None, roots: tuple[Path, ...]) -> str | None:

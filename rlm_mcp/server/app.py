@@ -4,7 +4,6 @@ registered, each behind the error boundary of errors.py."""
 import functools
 import inspect
 import logging
-import os
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ from .errors import Places, translated, translated_tool
 from .http import SHUTDOWN_GRACE_S
 from .playbook import SERVER_INSTRUCTIONS
 from .requests import AppState, caller, session_key, state_of
+from .stdio import leave
 from .tools import RESOURCES, TOOLS, rlm_playbook
 from .unknown_names import install as install_unknown_names
 
@@ -36,6 +36,7 @@ def _needs_litellm(settings: Settings) -> bool:
 
 
 log = logging.getLogger("rlm_mcp.server")
+SWEEP_EVERY_S = 3600.0
 
 
 def create_server(settings: Settings, *, exit_on_signals: bool = False,
@@ -51,7 +52,7 @@ def create_server(settings: Settings, *, exit_on_signals: bool = False,
             if sessions is None:
                 await group.start(registry.sandbox.make)
             group.start_soon(registry.reap_idle)
-            group.start_soon(anyio.to_thread.run_sync, kept.sweep, settings.home, settings.session_keep_s)
+            group.start_soon(_sweep_kept, settings)
             if exit_on_signals and sys.platform != "win32":  # asyncio on Windows has no signal handlers
                 group.start_soon(_exit_on_signal, registry)
             if _needs_litellm(settings):  # warm the slow import off the event loop, before the first call waits for it
@@ -68,19 +69,25 @@ def create_server(settings: Settings, *, exit_on_signals: bool = False,
     return mcp
 
 
+async def _sweep_kept(settings: Settings) -> None:
+    """Remove the kept sessions unused past RLM_SESSION_KEEP_S: at start-up, then every SWEEP_EVERY_S (a sweep
+    reads every kept record, and their clock counts in days; a handle past it is refused when used anyway)."""
+    while True:
+        await anyio.to_thread.run_sync(kept.sweep, settings.home, settings.session_keep_s)
+        await anyio.sleep(SWEEP_EVERY_S)
+
+
 async def _exit_on_signal(sessions: SessionRegistry) -> None:
     """Stop a stdio server the way hosts and service managers ask (SIGTERM) and terminals do (SIGINT): refuse
     new calls, close every session -- running execs stopped, jails and Deno ended, live contexts kept in the
-    store -- and leave. It leaves with os._exit because the SDK reads stdin in a worker thread that no
-    cancellation interrupts: a cancelled server would otherwise wait for its client's next line."""
+    store -- and leave (stdio.py's `leave`: a cancelled server would wait for its client's next line)."""
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
         async for signum in received:
             log.warning("%s received: closing every session, then exiting", signal.Signals(signum).name)
             sessions.stopping = f"the server is shutting down ({signal.Signals(signum).name})"
             with anyio.move_on_after(SHUTDOWN_GRACE_S):
                 await sessions.close_all()
-            logging.shutdown()
-            os._exit(0)
+            leave()
 
 
 def _register(mcp: MCPServer, places: Places) -> None:

@@ -8,7 +8,11 @@ thread. This module imports none of the SDK.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
+import os
+import sys
 
 import anyio
 
@@ -25,3 +29,16 @@ async def serve_stdio(settings: Settings) -> None:
         app = await anyio.to_thread.run_sync(importlib.import_module, "rlm_mcp.server.app")
         await app.create_server(settings, exit_on_signals=True, sessions=sessions).run_stdio_async()
         group.cancel_scope.cancel()
+
+
+def leave() -> None:
+    """End a stdio server once its sessions are closed (jails and Deno ended, live contexts in the store): at
+    once, whether its client closed stdin or a signal came (app.py's `_exit_on_signal`). Python's own exit
+    would tear down every module (a second with the SDK's types, several with litellm's maps) and wait for
+    worker threads -- the SDK's stdin reader, which no cancellation interrupts, litellm's warm-up import --
+    while a client gives a server 2 s before it sends SIGTERM: time a host, and the test suite, would wait."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    logging.shutdown()
+    os._exit(0)

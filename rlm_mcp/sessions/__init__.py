@@ -10,11 +10,10 @@ later server takes it up from there. Knows nothing of the MCP transport.
 
 from . import kept, service
 from .calls import Reply, WorkerCalls
-from .guest import Callback
 from .index import Cursor, IndexNotReady, SessionIndex, SymbolAnswer
 from .registry import ReplicaGone, SessionExpired, SessionRecord, SessionRegistry, UnknownSession
 from .session import ChildRLM, ExecOutcome, Session, new_trajectory
 
-__all__ = ["Callback", "ChildRLM", "Cursor", "ExecOutcome", "IndexNotReady", "ReplicaGone", "Reply", "Session",
+__all__ = ["ChildRLM", "Cursor", "ExecOutcome", "IndexNotReady", "ReplicaGone", "Reply", "Session",
            "SessionExpired", "SessionIndex", "SessionRecord", "SessionRegistry", "SymbolAnswer", "UnknownSession",
            "WorkerCalls", "kept", "new_trajectory", "service"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 import shutil
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +35,10 @@ from ..sandbox import (
     create_launcher,
     new_data_dir,
 )
+from ..sandbox.channel import Callback
 from ..sandbox.prelude import PRELUDE
 
 log = logging.getLogger(__package__)
-
-Callback = Callable[[Any], Awaitable[Any]]
 
 
 class SessionRepl:

@@ -191,11 +191,8 @@ def expired_for(directory: Path) -> str | None:
         return None
 
 
-def last_used(directory: Path) -> float:
-    """When the session was last used: its record says; else the newest file in it (a record never written)."""
-    kept = read(directory)
-    if kept is not None:
-        return kept.last_used
+def _newest_file(directory: Path) -> float:
+    """When a session with no record (it never wrote one) was last used: its newest file's time."""
     with contextlib.suppress(OSError):
         return max((path.stat().st_mtime for path in directory.rglob("*")), default=directory.stat().st_mtime)
     return 0.0
@@ -212,8 +209,9 @@ def sweep(home: Path, keep_s: float) -> int:
     notes of sessions removed a keep period ago."""
     removed, cutoff = 0, time.time() - keep_s
     for directory in _kept_directories(home):
-        if last_used(directory) < cutoff and not is_held(directory):
-            kept = read(directory)
+        kept = read(directory)
+        used = kept.last_used if kept is not None else _newest_file(directory)
+        if used < cutoff and not is_held(directory):
             remove(directory, kept.owner if kept is not None else None)
             removed += 1
     with contextlib.suppress(OSError):
