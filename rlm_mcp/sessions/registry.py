@@ -127,7 +127,10 @@ class SessionRegistry:
         await self._may_open()
         record = self.peek_default(connection)
         if record is None and (parked := self._defaults.get(connection)):
-            record = await self._take_up(parked, owner, connection)  # idle before: its REPL stopped, files kept
+            try:
+                record = await self._take_up(parked, owner, connection)  # idle before: its REPL stopped, files kept
+            except SessionExpired:  # unused past RLM_SESSION_KEEP_S: the connection gets a new default session
+                del self._defaults[connection]
         if record is None:
             async with self._lock:
                 record = self.peek_default(connection) or self._open(owner, connection, connection)
@@ -280,7 +283,7 @@ class SessionRegistry:
 
     async def reap_idle(self, interval_s: float = 30.0) -> None:
         """Run forever: close sessions idle longer than settings.session_idle_s (one failing close included;
-        what they keep stays), and remove kept sessions unused for settings.session_keep_s."""
+        what they keep stays). Kept sessions past settings.session_keep_s are swept by server/app.py."""
         while True:
             await anyio.sleep(interval_s)
             now = time.monotonic()
@@ -288,7 +291,6 @@ class SessionRegistry:
                 if self._idle(record, now):
                     log.info("closing idle session %s", record.key)
                     await self._close_logged(record.handle)
-            await anyio.to_thread.run_sync(files.sweep, self.settings.home, self.settings.session_keep_s)
 
     def _idle(self, record: SessionRecord, now: float) -> bool:
         """Idle longer than settings.session_idle_s and not busy (an exec or RLM run holds it): the one idle

@@ -35,7 +35,8 @@ def record_of(session: Session) -> KeptSession:
                       unknown_cost_calls=ledger.unknown_cost_calls, elapsed_s=time.monotonic() - ledger.started)
     contexts = tuple(_kept_context(session, name) for name in session.contexts)
     trajectory = str(session.trajectory.path) if session.trajectory is not None else None
-    return KeptSession(owner=session.owner, key=session.key, created=session.created, last_used=time.time(),
+    last_used = time.time() - (time.monotonic() - session.last_used)  # the session's clock, on the wall's
+    return KeptSession(owner=session.owner, key=session.key, created=session.created, last_used=last_used,
                        contexts=contexts, spend=spend, usage=dataclasses.asdict(session.usage),
                        worker_usage=session.calls.usage.model_dump(), trajectory=trajectory)
 
@@ -61,15 +62,16 @@ class Keeper:
     its own record)."""
 
     def __init__(self) -> None:
-        self._written: tuple[object, ...] | None = None
+        self._written: tuple[object, ...] | None = ()  # None: no record on disk (a taken-up session has one)
         self._at = 0.0
 
     def __call__(self, session: Session, final: bool = False) -> None:
         if session.kept_at is None:
             return
-        if not (session.contexts or session.checkpoints.sizes):  # a reset dropped everything: nothing to take up
-            (session.kept_at / files.RECORD).unlink(missing_ok=True)
-            self._written = None
+        if not (session.contexts or session.checkpoints.sizes):  # nothing (or, after a reset, nothing more) to take up
+            if self._written is not None:
+                (session.kept_at / files.RECORD).unlink(missing_ok=True)
+                self._written = None
             return
         ledger = session.calls.budget.ledger
         state = (tuple((name, stored.fingerprint) for name, stored in session.contexts.items()),

@@ -153,9 +153,9 @@ class Session:
                 await self.repl.restore_variables(self.contexts.values())
 
     def keep(self, final: bool = False) -> None:
-        """Write the session down for a later server (sessions/resume.py) after a call that may have changed
-        it; `final` at its close, whatever changed. A failure to write costs only that."""
-        self.touch()  # the end of a call that changed it is when it was last used
+        """Write the session down for a later server (resume.py) after a call; `final` at its close, always."""
+        if not final:  # the end of a call that changed it is when it was last used (a close is no use)
+            self.touch()
         if self.keeper is not None:
             try:
                 self.keeper(self, final)

@@ -147,3 +147,18 @@ async def test_an_idle_session_stops_its_repl_and_its_next_call_takes_it_up(tmp_
         assert outcome.result.stdout.text == "6 idle text\n" and "kept" in outcome.restored.restored
         await registry.close_all()
         group.cancel_scope.cancel()
+
+
+async def test_a_connections_default_session_past_the_keep_period_is_replaced(tmp_path: Path, runtime_dir) -> None:
+    """A call without a handle is never refused because the connection's old default expired."""
+    settings = Settings(home=tmp_path / "home", runtime_dir=runtime_dir, session_keep_s=0.3)
+    async with anyio.create_task_group() as group:
+        registry = SessionRegistry(settings, group)
+        first = await registry.default("stdio", "stdio")
+        await first.session.load_text("main", "old text")
+        await registry.close(first.handle)  # idle: its REPL stopped, its files kept, still the default
+        await anyio.sleep(0.5)
+        again = await registry.default("stdio", "stdio")
+        assert again.handle != first.handle and not again.session.contexts
+        await registry.close_all()
+        group.cancel_scope.cancel()
